@@ -1,0 +1,1 @@
+"""gorgon-nb: notebook-native multi-agent LLM workflows."""

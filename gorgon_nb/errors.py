@@ -1,0 +1,201 @@
+"""The one error tree of gorgon-nb.
+
+Every error a user can see is a ``GorgonError``. Its message says what went wrong and,
+where the user can act, what to do next. Foreign exceptions (SDKs, SQLite, YAML) are
+translated into these at the boundary that meets them.
+
+    GorgonError
+    ├── UsageError                  the user's input is wrong; the message says how to fix it
+    │   ├── WorkflowError           a workflow failed to load or validate (a list of Problems)
+    │   ├── InputError              a missing or mistyped workflow input
+    │   ├── ConfigError             a bad config file or a missing API key
+    │   └── NotFoundError           an unknown run id, workflow name or file
+    ├── ExecutionError              something failed while a run was going on
+    │   ├── ProviderError           an LLM provider failed (``retryable`` says if trying again may help)
+    │   │   ├── ProviderAuthError       bad or missing key; names the variable to set
+    │   │   ├── RateLimitError          429; carries ``retry_after`` seconds when the provider sent it
+    │   │   ├── ProviderUnavailable     5xx, dropped connection, truncated stream
+    │   │   ├── ContextLengthError      the prompt is longer than the model accepts
+    │   │   ├── ModelNotFoundError      the provider does not know the model
+    │   │   └── CircuitOpenError        too many recent failures; calls are paused
+    │   ├── StepTimeoutError        a step attempt ran past its ``timeout``
+    │   ├── RunTimeoutError         the whole run ran past its ``timeout``
+    │   ├── BudgetExceededError     the next call would pass ``max_usd`` or ``max_tokens``
+    │   ├── OutputFormatError       ``output: json`` still invalid after the re-asks
+    │   ├── StepError               a python or shell step failed
+    │   └── StoreError              the SQLite store could not be read or written
+    └── ControlSignal               not failures: signals the executor handles itself
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BudgetExceededError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ContextLengthError",
+    "ControlSignal",
+    "ExecutionError",
+    "GorgonError",
+    "InputError",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "OutputFormatError",
+    "Problem",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimitError",
+    "RunTimeoutError",
+    "StepError",
+    "StepTimeoutError",
+    "StoreError",
+    "UsageError",
+    "WorkflowError",
+    "did_you_mean",
+]
+
+
+class GorgonError(Exception):
+    """Base of every error gorgon-nb raises on purpose."""
+
+
+class UsageError(GorgonError):
+    """The user's input is wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, pinned to where it is."""
+
+    message: str
+    field: str = ""
+    hint: str = ""
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<workflow>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class WorkflowError(UsageError):
+    """A workflow failed to load or validate. ``problems`` lists every issue found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"workflow has {count} problem{'s' if count != 1 else ''}:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+class InputError(UsageError):
+    """A workflow input is missing or has the wrong type."""
+
+
+class ConfigError(UsageError):
+    """The configuration is invalid or a required setting (such as an API key) is missing."""
+
+
+class NotFoundError(UsageError):
+    """A run, workflow, role or file that does not exist."""
+
+
+class ExecutionError(GorgonError):
+    """Something failed while a run was going on."""
+
+
+class ProviderError(ExecutionError):
+    """An LLM provider failed. ``retryable`` tells the executor whether to try again."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused the credentials, or none were given."""
+
+    def __init__(self, message: str, *, env_var: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.env_var = env_var
+
+
+class RateLimitError(ProviderError):
+    """The provider asked us to slow down (HTTP 429)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """A server error, a dropped connection or a truncated stream: worth another try."""
+
+    retryable = True
+
+
+class ContextLengthError(ProviderError):
+    """The prompt does not fit the model's context window."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider does not know the requested model."""
+
+
+class CircuitOpenError(ProviderError):
+    """Calls to a provider are paused after repeated failures."""
+
+
+class StepTimeoutError(ExecutionError):
+    """A step attempt ran past its ``timeout``."""
+
+    retryable = True
+
+
+class RunTimeoutError(ExecutionError):
+    """The whole run ran past its ``timeout``."""
+
+
+class BudgetExceededError(ExecutionError):
+    """The next call would exceed the run's budget; nothing was sent."""
+
+
+class OutputFormatError(ExecutionError):
+    """A step declared ``output: json`` and the model's answer stayed invalid."""
+
+
+class StepError(ExecutionError):
+    """A python or shell step failed."""
+
+
+class StoreError(ExecutionError):
+    """The store could not be read or written."""
+
+
+class ControlSignal(GorgonError):
+    """Not a failure: a signal that the executor handles itself."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A hint naming the closest known spelling of ``name``, or listing the known names."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "known: " + ", ".join(known) if known else ""
