@@ -1,0 +1,167 @@
+"""Settings: built-in defaults, the user's ``config.toml``, and environment variables.
+
+Where things live: ``GORGON_HOME`` (default: ``<jupyter data dir>/gorgon``) holds
+``config.toml``, the ``gorgon.db`` store and user ``workflows/``. ``GORGON_CONFIG``
+points at another config file; ``GORGON_MODEL`` overrides the default model.
+
+A config file looks like::
+
+    [defaults]
+    model = "anthropic:claude-sonnet-5-5"
+
+    [providers.vllm]                 # any OpenAI-compatible server
+    kind = "openai-compatible"
+    base_url = "http://gpu-box:8000/v1"
+    model = "Qwen/Qwen3-32B"
+    api_key_env = "VLLM_API_KEY"     # the variable holding its key, if it needs one
+
+    [roles.security_reviewer]
+    description = "Reviews code for security problems"
+    system_prompt = "You are a security reviewer..."
+
+API keys are read from the environment only; they are never written to the config,
+the store or any output.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gorgon_nb.errors import ConfigError
+from gorgon_nb.roles import Role, load_roles
+
+__all__ = ["Config", "ProviderSettings", "gorgon_home", "load_config"]
+
+ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline"]
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    kind: ProviderKind = "openai-compatible"
+    model: str | None = Field(None, description="the model used when only the provider is named")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = Field(4, ge=1, le=1000)
+    timeout: float = Field(600.0, gt=0)
+    free: bool = Field(False, description="calls cost nothing (a local server); otherwise unknown prices stay unknown")
+
+
+class _Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = "auto"
+
+
+class _ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    defaults: _Defaults = Field(default_factory=_Defaults)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    offline: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    home: Path
+    file: Path | None = None
+    default_model: str = "auto"
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    user_providers: tuple[str, ...] = ()
+    roles: dict[str, Role] = field(default_factory=dict)
+    offline_delay: float = 0.0
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "gorgon.db"
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers[name]
+
+
+def gorgon_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("GORGON_HOME"):
+        return Path(env["GORGON_HOME"]).expanduser()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "gorgon"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the file or move it aside.") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> dict[str, Any]:
+    return tomllib.loads(resources.files("gorgon_nb").joinpath("defaults.toml").read_text(encoding="utf-8"))
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Built-in defaults, overridden by the config file, overridden by the environment."""
+    env = os.environ if env is None else env
+    home = gorgon_home(env)
+    file = Path(path) if path is not None else Path(env["GORGON_CONFIG"]) if env.get("GORGON_CONFIG") else home / "config.toml"
+    user: dict[str, Any] = {}
+    if file.is_file():
+        user = _read_toml(file)
+    elif path is not None or env.get("GORGON_CONFIG"):
+        raise ConfigError(f"config file {file} does not exist; create it or unset GORGON_CONFIG")
+    try:
+        parsed = _ConfigFile.model_validate(user)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{file}: {where}: {first['msg']}") from None
+
+    builtin = _builtin()
+    providers: dict[str, ProviderSettings] = {}
+    merged = {name: dict(values) for name, values in builtin["providers"].items()}
+    for name, values in parsed.providers.items():
+        merged.setdefault(name, {}).update(values)
+    for name, values in merged.items():
+        values = dict(values)
+        if name == "ollama" and env.get("OLLAMA_HOST") and name not in parsed.providers:
+            values["base_url"] = _ollama_url(env["OLLAMA_HOST"])
+        try:
+            providers[name] = ProviderSettings.model_validate({**values, "name": name})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{file}: providers.{name}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        if providers[name].kind == "openai-compatible" and not providers[name].base_url:
+            raise ConfigError(f"{file}: providers.{name} is openai-compatible but has no base_url; "
+                              "add base_url = \"http://host:port/v1\"")
+
+    return Config(
+        home=home,
+        file=file if file.is_file() else None,
+        default_model=env.get("GORGON_MODEL") or parsed.defaults.model or builtin["defaults"]["model"],
+        providers=providers,
+        user_providers=tuple(name for name in parsed.providers if name not in builtin["providers"]),
+        roles=load_roles(parsed.roles),
+        offline_delay=float(parsed.offline.get("delay", 0.0)),
+        env=env,
+    )
+
+
+def _ollama_url(host: str) -> str:
+    host = host.rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        host = "http://" + host
+    return host if host.endswith("/v1") else host + "/v1"

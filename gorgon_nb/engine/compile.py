@@ -1,0 +1,356 @@
+"""Compile a parsed workflow into a checked graph before any step runs.
+
+``compile_workflow`` collects every problem it finds (unknown references, cycles,
+unknown roles and models, disabled shell steps, template syntax) into one
+``WorkflowError``, each pinned to a file, line and field with a hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gorgon_nb.engine.templating import (
+    JINJA_GLOBALS,
+    Expression,
+    References,
+    Template,
+    TemplateError,
+    compile_expression,
+    compile_template,
+)
+from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
+from gorgon_nb.model.source import Path, SourceText
+from gorgon_nb.model.workflow import (
+    AgentStep,
+    LLMStep,
+    LoopStep,
+    PythonStep,
+    ShellStep,
+    Step,
+    WorkflowSpec,
+    WorkflowStep,
+)
+
+__all__ = ["CompiledWorkflow", "Graph", "Node", "compile_workflow", "step_templates"]
+
+ModelCheck = Callable[[str], str | None]
+
+
+@dataclass
+class Node:
+    """One step in the graph, its templates compiled and its dependencies known."""
+
+    step: Step
+    path: Path
+    deps: tuple[str, ...] = ()
+    templates: dict[str, Any] = field(default_factory=dict)
+    when: Expression | None = None
+    for_each: Expression | None = None
+    until: Expression | None = None
+    body: Graph | None = None
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+
+@dataclass
+class Graph:
+    """Nodes in a topological order, with the reverse edges the executor walks."""
+
+    nodes: dict[str, Node]
+    dependants: dict[str, tuple[str, ...]]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+
+@dataclass
+class CompiledWorkflow:
+    spec: WorkflowSpec
+    graph: Graph
+    source: SourceText | None
+    content_hash: str
+    outputs: dict[str, Any] | None = None
+
+    @property
+    def all_nodes(self) -> Iterator[Node]:
+        def walk(graph: Graph) -> Iterator[Node]:
+            for node in graph:
+                yield node
+                if node.body is not None:
+                    yield from walk(node.body)
+
+        return walk(self.graph)
+
+
+def step_templates(step: Step) -> dict[str, Any]:
+    """The templated fields of a step, by field name (nested values for args/env/inputs)."""
+    if isinstance(step, AgentStep):
+        return {"task": step.task, "context": step.context, "system": step.system}
+    if isinstance(step, LLMStep):
+        return {"llm": step.llm, "system": step.system}
+    if isinstance(step, PythonStep):
+        return {"args": step.args}
+    if isinstance(step, ShellStep):
+        return {"shell": step.shell, "cwd": step.cwd or "", "env": step.env}
+    if isinstance(step, WorkflowStep):
+        return {"inputs": step.inputs}
+    return {}
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Compiler:
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        source: SourceText | None,
+        roles: Collection[str],
+        check_model: ModelCheck | None,
+    ) -> None:
+        self.spec = spec
+        self.source = source
+        self.roles = roles
+        self.check_model = check_model
+        self.problems: list[Problem] = []
+        self.scope: dict[str, Path] = {}  # every step id in the workflow -> its path
+        self.loop_of: dict[str, str] = {}  # body step id -> the loop step that holds it
+
+    def problem(self, path: Path, field_name: str, message: str, hint: str = "") -> None:
+        line = self.source.locations.line_of(path) if self.source else None
+        file = self.source.path if self.source else None
+        self.problems.append(Problem(message, field_name, hint, file, line))
+
+    # -- the pass over all steps -------------------------------------------------------------
+
+    def compile(self) -> CompiledWorkflow:
+        self._collect_ids(self.spec.steps, ("steps",), None)
+        graph = self._graph(self.spec.steps, ("steps",), loop_id=None)
+        outputs = None
+        if self.spec.outputs is not None:
+            outputs = self._templates(self.spec.outputs, ("outputs",), "outputs", set(), None)[0]
+        if self.problems:
+            raise WorkflowError(self.problems)
+        text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
+        return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs)
+
+    def _collect_ids(self, steps: list[Step], path: Path, loop_id: str | None) -> None:
+        for index, step in enumerate(steps):
+            here = (*path, index)
+            if step.id in self.scope:
+                self.problem((*here, "id"), f"{step.id}.id", f"duplicate step id '{step.id}'",
+                             "step ids must be unique in the whole workflow, loop bodies included")
+                continue
+            self.scope[step.id] = here
+            if loop_id is not None:
+                self.loop_of[step.id] = loop_id
+            if isinstance(step, LoopStep):
+                self._collect_ids(step.loop, (*here, "loop"), step.id)
+
+    def _graph(self, steps: list[Step], path: Path, loop_id: str | None) -> Graph:
+        local = {step.id for step in steps}
+        nodes: dict[str, Node] = {}
+        for index, step in enumerate(steps):
+            if step.id in nodes:
+                continue
+            nodes[step.id] = self._node(step, (*path, index), local, loop_id)
+        order = self._order(nodes)
+        dependants: dict[str, list[str]] = {key: [] for key in order}
+        for key in order:
+            for dep in nodes[key].deps:
+                dependants[dep].append(key)
+        return Graph({key: nodes[key] for key in order}, {k: tuple(v) for k, v in dependants.items()})
+
+    def _node(self, step: Step, path: Path, local: set[str], loop_id: str | None) -> Node:
+        sid = step.id
+        extra_names = {step.as_} if step.for_each is not None else set()
+        refs = References()
+        templates, template_refs = self._templates(step_templates(step), path, sid, extra_names, loop_id)
+        refs = refs | template_refs
+        node = Node(step, path, templates=templates)
+        node.when, when_refs = self._expression(step.when, (*path, "when"), f"{sid}.when", set(), loop_id)
+        node.for_each, each_refs = self._expression(
+            step.for_each, (*path, "for_each"), f"{sid}.for_each", set(), loop_id)
+        refs = refs | when_refs | each_refs
+        if isinstance(step, AgentStep) and step.agent not in self.roles:
+            self.problem((*path, "agent"), f"{sid}.agent", f"unknown role '{step.agent}'",
+                         did_you_mean(step.agent, self.roles)
+                         + ". Add your own roles under [roles] in the config file.")
+        if isinstance(step, AgentStep | LLMStep) and self.check_model:
+            for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
+                if ref and (message := self.check_model(ref)):
+                    self.problem((*path, ref_field), f"{sid}.{ref_field}", message)
+        if isinstance(step, ShellStep) and not self.spec.allow_shell:
+            self.problem((*path, "shell"), f"{sid}.shell", "shell steps are disabled in this workflow",
+                         "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
+        if isinstance(step, LoopStep):
+            node.body = self._graph(step.loop, (*path, "loop"), sid)
+            body_ids = set(node.body.nodes)
+            node.until, until_refs = self._expression(step.until, (*path, "until"), f"{sid}.until", set(), sid)
+            refs = refs | until_refs
+            for inner in node.body:
+                refs = refs | References(members=frozenset(self._outer_refs(inner, body_ids)))
+        deps = set(step.depends_on)
+        for dep in step.depends_on:
+            if dep not in self.scope:
+                self.problem((*path, "depends_on"), f"{sid}.depends_on", f"unknown step '{dep}'",
+                             did_you_mean(dep, self.scope))
+            elif dep not in local and (holder := self.loop_of.get(dep)) is not None and not self._inside(loop_id, holder):
+                self.problem((*path, "depends_on"), f"{sid}.depends_on", f"step '{dep}' is inside loop '{holder}'",
+                             f"depend on the loop step '{holder}' instead")
+        for ref in refs.of("steps"):
+            if ref == sid:
+                self.problem(path, sid, f"step '{sid}' refers to its own output")
+            elif ref in local:
+                deps.add(ref)
+        node.deps = tuple(sorted(d for d in deps if d in local and d != sid))
+        return node
+
+    def _outer_refs(self, node: Node, body_ids: set[str]) -> set[tuple[str, str]]:
+        """References from inside a loop body to steps outside it (the loop depends on them)."""
+        found: set[tuple[str, str]] = set()
+        refs = References()
+        for value in node.templates.values():
+            refs = refs | _refs_of(value)
+        for expr in (node.when, node.for_each, node.until):
+            if expr is not None:
+                refs = refs | expr.refs
+        found.update(("steps", ref) for ref in refs.of("steps") if ref not in body_ids)
+        found.update(("steps", dep) for dep in node.step.depends_on if dep not in body_ids)
+        if node.body is not None:
+            for inner in node.body:
+                found.update(self._outer_refs(inner, body_ids | set(node.body.nodes)))
+        return found
+
+    # -- templates and expressions -------------------------------------------------------------
+
+    def _templates(self, value: Any, path: Path, label: str, extra: set[str], loop_id: str | None) -> tuple[Any, References]:
+        if isinstance(value, str):
+            try:
+                template = compile_template(value)
+            except TemplateError as exc:
+                self.problem(path, label, str(exc))
+                return Template(value), References()
+            self._check_refs(template.refs, path, label, extra, loop_id)
+            return template, template.refs
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            refs = References()
+            for key, item in value.items():
+                out[key], item_refs = self._templates(item, (*path, key), f"{label}.{key}", extra, loop_id)
+                refs = refs | item_refs
+            return out, refs
+        if isinstance(value, list):
+            items = [self._templates(item, (*path, i), f"{label}[{i}]", extra, loop_id) for i, item in enumerate(value)]
+            refs = References()
+            for _, item_refs in items:
+                refs = refs | item_refs
+            return [item for item, _ in items], refs
+        return value, References()
+
+    def _expression(self, value: Any, path: Path, label: str, extra: set[str], loop_id: str | None) -> tuple[Expression | None, References]:
+        if not isinstance(value, str):
+            return None, References()  # a literal bool or list needs no evaluation
+        try:
+            expr = compile_expression(value)
+        except TemplateError as exc:
+            self.problem(path, label, str(exc))
+            return None, References()
+        self._check_refs(expr.refs, path, label, extra, loop_id)
+        return expr, expr.refs
+
+    def _check_refs(self, refs: References, path: Path, label: str, extra: set[str], loop_id: str | None) -> None:
+        known = {"inputs", "steps", *extra, *JINJA_GLOBALS}
+        if loop_id is not None:
+            known.add("loop")
+        for name in sorted(refs.names - known):
+            hint = ""
+            if name in self.spec.inputs:
+                hint = f"inputs are written inputs.{name}"
+            elif name in self.scope:
+                hint = f"step outputs are written steps.{name}.output"
+            elif name == "loop":
+                hint = "'loop' is only defined inside a loop step's body"
+            else:
+                hint = "templates can use inputs.NAME, steps.ID.output" + (f", {', '.join(sorted(extra))}" if extra else "")
+            self.problem(path, label, f"unknown name '{name}' in template", hint)
+        for name in sorted(refs.of("inputs") - set(self.spec.inputs)):
+            self.problem(path, label, f"unknown input '{name}'",
+                         did_you_mean(name, self.spec.inputs) or f"declare it under 'inputs:' ({name}: {{type: string}})")
+        for ref in sorted(refs.of("steps")):
+            if ref not in self.scope:
+                self.problem(path, label, f"unknown step '{ref}'", did_you_mean(ref, self.scope))
+                continue
+            holder = self.loop_of.get(ref)
+            if holder is not None and not self._inside(loop_id, holder):
+                self.problem(path, label, f"step '{ref}' is inside loop '{holder}'",
+                             f"read its last round as steps.{holder}.output.{ref}")
+
+    def _inside(self, loop_id: str | None, holder: str) -> bool:
+        while loop_id is not None:
+            if loop_id == holder:
+                return True
+            loop_id = self.loop_of.get(loop_id)
+        return False
+
+    def _order(self, nodes: dict[str, Node]) -> list[str]:
+        """Kahn's algorithm; a leftover means a cycle, reported with its path."""
+        indegree = {key: len(node.deps) for key, node in nodes.items()}
+        children: dict[str, list[str]] = {key: [] for key in nodes}
+        for key, node in nodes.items():
+            for dep in node.deps:
+                children[dep].append(key)
+        ready = [key for key in nodes if indegree[key] == 0]
+        order: list[str] = []
+        while ready:
+            key = ready.pop(0)
+            order.append(key)
+            for child in children[key]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if len(order) < len(nodes):
+            stuck = [key for key in nodes if key not in order]
+            cycle = _find_cycle(stuck, nodes)
+            self.problem(nodes[cycle[0]].path, cycle[0], "dependency cycle: " + " -> ".join(cycle),
+                         "a step cannot depend, directly or through others, on itself; for repeated rounds use a loop step")
+            order.extend(stuck)
+        return order
+
+
+def _find_cycle(stuck: list[str], nodes: dict[str, Node]) -> list[str]:
+    start = stuck[0]
+    seen: list[str] = [start]
+    current = start
+    while True:
+        current = next(d for d in nodes[current].deps if d in stuck)
+        if current in seen:
+            return [*seen[seen.index(current):], current]
+        seen.append(current)
+
+
+def _refs_of(value: Any) -> References:
+    if isinstance(value, Template):
+        return value.refs
+    refs = References()
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    for item in items:
+        refs = refs | _refs_of(item)
+    return refs
+
+
+def compile_workflow(
+    spec: WorkflowSpec,
+    *,
+    source: SourceText | None = None,
+    roles: Collection[str] | Mapping[str, Any],
+    check_model: ModelCheck | None = None,
+) -> CompiledWorkflow:
+    """Check ``spec`` and build its graph; raise ``WorkflowError`` listing every problem."""
+    return _Compiler(spec, source, roles, check_model).compile()

@@ -1,0 +1,172 @@
+"""One model call as a step makes it: fallbacks, retries, circuit breaker, concurrency, budget, cost."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from gorgon_nb.engine.budget import estimate_tokens
+from gorgon_nb.engine.resilience import retrying
+from gorgon_nb.errors import OutputFormatError, ProviderError, StepTimeoutError
+from gorgon_nb.model.workflow import AgentStep, LLMStep
+from gorgon_nb.providers.base import Completion, LLMRequest, Message
+from gorgon_nb.providers.pricing import price_usage, unit_prices
+from gorgon_nb.providers.registry import ModelRef, parse_model_ref
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.steps import StepRun
+
+__all__ = ["ask_model", "parse_json_answer"]
+
+_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
+
+
+async def ask_model(run: StepRun, system: str, prompt: str, item: int | None = None) -> Any:
+    """Ask the step's model; for ``output: json`` parse, validate and re-ask until valid."""
+    step = run.node.step
+    assert isinstance(step, AgentStep | LLMStep)
+    defaults = run.ex.compiled.spec.defaults
+    want_json = step.output == "json"
+    if want_json:
+        prompt += _json_instructions(step.schema_)
+    messages = [Message("user", prompt)]
+    request = LLMRequest(
+        model="", messages=messages, system=system,
+        max_tokens=step.max_tokens or defaults.max_tokens,
+        temperature=step.temperature if step.temperature is not None else defaults.temperature,
+        json_schema=(step.schema_ or {}) if want_json else None,
+        role=step.agent if isinstance(step, AgentStep) else None, step_id=step.id,
+    )
+    completion = await complete(run, request, item)
+    if not want_json:
+        return completion.text
+    for attempt in range(step.json_retries + 1):
+        try:
+            return parse_json_answer(completion.text, step.schema_)
+        except OutputFormatError as exc:
+            if attempt == step.json_retries:
+                raise OutputFormatError(f"{exc} (still invalid after {step.json_retries} re-asks)") from None
+            run.ex.emit("step_retry", run.result.key, attempt=attempt + 1, delay=0.0, error=str(exc),
+                        error_type="OutputFormatError")
+            messages = [*messages, Message("assistant", completion.text),
+                        Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
+            completion = await complete(run, dataclasses.replace(request, messages=messages), item)
+    raise AssertionError("unreachable")
+
+
+async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Completion:
+    """Call the step's model, falling back to the next model when one fails for good."""
+    ex, step = run.ex, run.node.step
+    assert isinstance(step, AgentStep | LLMStep)
+    spec = ex.compiled.spec
+    refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
+    policy = step.retry or spec.defaults.retry
+    timeout = step.timeout or spec.defaults.timeout
+    for index, ref in enumerate(refs):
+        model, notice = parse_model_ref(ref, ex.services.config)
+        if notice:
+            ex.notice(notice, once="offline")
+
+        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+            ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
+                    error=str(exc), error_type=type(exc).__name__)
+
+        try:
+            return await retrying(lambda attempt, m=model: _attempt(run, m, request, timeout, item),  # type: ignore[misc]
+                                  policy, on_retry=on_retry)
+        except ProviderError as exc:
+            if index == len(refs) - 1:
+                raise
+            ex.notice(f"{run.result.key}: {model} failed ({exc}); falling back to {refs[index + 1]}", "warning")
+    raise AssertionError("unreachable")
+
+
+async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
+                   item: int | None) -> Completion:
+    ex = run.ex
+    services = ex.services
+    settings = services.providers.settings(model.provider)
+    provider = services.providers.get(model.provider)
+    breaker = services.breaker(model.provider)
+    breaker.before_call()
+    prices = None
+    if ex.budget.budget.max_usd is not None:
+        prices = unit_prices(settings, model.model)
+        if prices is None:
+            ex.notice(f"the price of {model} is unknown, so budget.max_usd cannot limit its calls "
+                      "(max_tokens still applies)", "warning", once=f"unpriced:{model}")
+    async with services.limit(model.provider):
+        prompt_text = request.system + "".join(m.content for m in request.messages)
+        reservation = ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
+        call = dataclasses.replace(request, model=model.model, max_tokens=reservation.max_output, timeout=timeout)
+        run.result.model = str(model)
+        run.result.attempts += 1
+        try:
+            async with asyncio.timeout(timeout):
+                completion = await provider.complete(call, on_delta=run.delta_callback(item))
+        except TimeoutError:
+            ex.budget.settle(reservation, None)
+            breaker.record_failure()
+            raise StepTimeoutError(f"no answer from {model} within the step's timeout of {timeout:g}s") from None
+        except ProviderError as exc:
+            ex.budget.settle(reservation, None)
+            if exc.retryable:
+                breaker.record_failure()
+            raise
+        except BaseException:
+            ex.budget.settle(reservation, None)
+            raise
+    usage = price_usage(settings, model.model, completion.usage)
+    ex.budget.settle(reservation, usage)
+    breaker.record_success()
+    run.add_usage(usage)
+    if services.store is not None:
+        services.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage)
+    return completion
+
+
+def _json_instructions(schema: dict[str, Any] | None) -> str:
+    if schema:
+        return ("\n\nAnswer with only a JSON value (no prose, no code fence) that matches this JSON schema:\n"
+                + json.dumps(schema, indent=2))
+    return "\n\nAnswer with only a JSON value: no prose, no code fence."
+
+
+def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Any:
+    """The JSON in an answer (bare, fenced, or embedded in prose), validated against ``schema``."""
+    candidates = [text.strip()]
+    candidates += [m.group(1) for m in _FENCE.finditer(text)]
+    value: Any = None
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+            break
+        except json.JSONDecodeError:
+            continue
+    else:
+        value = _embedded_json(text)
+    if schema:
+        import jsonschema
+
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
+            raise OutputFormatError(f"the JSON does not match the schema at {where}: {exc.message}") from None
+        except jsonschema.SchemaError as exc:
+            raise OutputFormatError(f"the step's schema is not a valid JSON schema: {exc.message}") from None
+    return value
+
+
+def _embedded_json(text: str) -> Any:
+    decoder = json.JSONDecoder()
+    for index, char in enumerate(text):
+        if char in "{[":
+            try:
+                return decoder.raw_decode(text, index)[0]
+            except json.JSONDecodeError:
+                continue
+    raise OutputFormatError("the answer is not valid JSON")

@@ -1,0 +1,303 @@
+"""Running one step: its status and events, ``for_each``, ``on_failure``, and each kind."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gorgon_nb.engine.compile import Node
+from gorgon_nb.engine.llm import ask_model, parse_json_answer
+from gorgon_nb.engine.resilience import retrying
+from gorgon_nb.engine.templating import Expression, Template, TemplateError
+from gorgon_nb.errors import ExecutionError, GorgonError, StepError, StepTimeoutError
+from gorgon_nb.model.run import StepResult, StepStatus
+from gorgon_nb.model.usage import Usage
+from gorgon_nb.model.workflow import (
+    AgentStep,
+    LLMStep,
+    LoopStep,
+    PythonStep,
+    RetryPolicy,
+    ShellStep,
+    WorkflowStep,
+)
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.executor import Execution, Scope
+
+__all__ = ["StepRun", "render_value", "run_node"]
+
+MAX_WORKFLOW_DEPTH = 8
+_ONCE = RetryPolicy(attempts=1)
+
+
+def render_value(value: Any, context: dict[str, Any]) -> Any:
+    """Render templates inside a value; a sole ``{{ expr }}`` keeps its native type."""
+    if isinstance(value, Template):
+        return value.value(context)
+    if isinstance(value, dict):
+        return {key: render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context) for item in value]
+    return value
+
+
+def _text(value: Any, context: dict[str, Any]) -> str:
+    return value.render(context) if isinstance(value, Template) else str(value or "")
+
+
+class StepRun:
+    """One execution of a node: collects its usage and streams its text."""
+
+    def __init__(self, ex: Execution, node: Node, result: StepResult) -> None:
+        self.ex = ex
+        self.node = node
+        self.result = result
+
+    def add_usage(self, usage: Usage) -> None:
+        self.result.usage = self.result.usage + usage
+
+    def delta_callback(self, item: int | None) -> Callable[[str], None]:
+        key, emit = self.result.key, self.ex.emit
+        if item is None:
+            return lambda text: emit("text_delta", key, text=text)
+        return lambda text: emit("text_delta", key, text=text, item=item)
+
+
+async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
+    """Run a node; returns its result, or raises ``StepFailure`` when the run must stop."""
+    from gorgon_nb.engine.executor import StepFailure, describe_error
+
+    step = node.step
+    result = ex.new_step(node, key)
+    result.status, result.started_at = StepStatus.RUNNING, time.time()
+    ex.result.steps[key] = result
+    ex.emit("step_started", key, save=result)
+    run = StepRun(ex, node, result)
+    try:
+        if node.for_each is not None or isinstance(step.for_each, list):
+            result.output = await _for_each(run, scope)
+        else:
+            result.output = await _retried(run, scope.context(), scope, None)
+    except asyncio.CancelledError:
+        result.status, result.ended_at, result.error = StepStatus.CANCELLED, time.time(), "cancelled"
+        ex.emit("step_failed", key, save=result, error="cancelled", error_type="Cancelled")
+        raise
+    except Exception as exc:  # every failure is recorded; the policy decides what happens next
+        result.ended_at = time.time()
+        result.error, result.error_type = describe_error(exc), type(exc).__name__
+        if step.on_failure == "fail" or ex.is_run_stopping(exc):
+            result.status = StepStatus.FAILED
+            ex.emit("step_failed", key, save=result, error=result.error, error_type=result.error_type,
+                    usage=result.usage.to_dict())
+            raise StepFailure(result, exc) from None
+        if step.on_failure == "skip":
+            result.status = StepStatus.SKIPPED
+            ex.emit("step_finished", key, save=result, status="skipped", reason=f"failed: {result.error}")
+            return result
+        result.status, result.output = StepStatus.FAILED, step.default
+        ex.emit("step_failed", key, save=result, error=result.error, error_type=result.error_type,
+                usage=result.usage.to_dict(), continued=True)
+        return result
+    result.status, result.ended_at = StepStatus.SUCCEEDED, time.time()
+    ex.emit("step_finished", key, save=result, status="succeeded", output=result.output,
+            usage=result.usage.to_dict(), model=result.model)
+    return result
+
+
+async def _for_each(run: StepRun, scope: Scope) -> list[Any]:
+    step, node = run.node.step, run.node
+    items = node.for_each.evaluate(scope.context()) if isinstance(node.for_each, Expression) else step.for_each
+    if isinstance(items, dict):
+        items = list(items.items())
+    if not isinstance(items, list | tuple):
+        raise StepError(f"for_each must give a list, but gave {type(items).__name__}: {str(items)[:80]!r}")
+    limit = asyncio.Semaphore(step.max_parallel or max(1, len(items)))
+
+    async def one(index: int, item: Any) -> Any:
+        async with limit:
+            return await _retried(run, scope.context(**{step.as_: item}), scope, index)
+
+    return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
+
+
+async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    """Run the kind's handler. LLM steps retry inside each model call; other kinds here."""
+    step = run.node.step
+    handler = _HANDLERS[step.kind]
+    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep):
+        return await handler(run, context, scope, item)
+    defaults = run.ex.compiled.spec.defaults
+    timeout = step.timeout or defaults.timeout
+
+    async def attempt(number: int) -> Any:
+        run.result.attempts = number
+        try:
+            async with asyncio.timeout(timeout):
+                return await handler(run, context, scope, item)
+        except TimeoutError:
+            raise StepTimeoutError(f"step '{step.id}' passed its timeout of {timeout:g}s") from None
+        except StepError as exc:
+            exc.retryable = step.retry is not None  # type: ignore[attr-defined]
+            raise
+
+    def on_retry(number: int, delay: float, exc: BaseException) -> None:
+        run.ex.emit("step_retry", run.result.key, attempt=number, delay=round(delay, 3), error=str(exc),
+                    error_type=type(exc).__name__)
+
+    return await retrying(attempt, step.retry or _ONCE, on_retry=on_retry)
+
+
+# -- the kinds ------------------------------------------------------------------------------
+
+async def _agent(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    step = run.node.step
+    assert isinstance(step, AgentStep)
+    role = run.ex.services.config.roles[step.agent]
+    templates = run.node.templates
+    extra = _text(templates["system"], context)
+    system = role.system_prompt + (f"\n\n{extra}" if extra else "")
+    task, background = _text(templates["task"], context), _text(templates["context"], context)
+    prompt = f"Task: {task}" if task else ""
+    if background:
+        prompt += f"\n\nContext:\n{background}"
+    return await ask_model(run, system, prompt.strip() or "Do your part.", item)
+
+
+async def _llm(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    templates = run.node.templates
+    return await ask_model(run, _text(templates["system"], context), _text(templates["llm"], context), item)
+
+
+async def _python(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    step = run.node.step
+    assert isinstance(step, PythonStep)
+    function = _import_function(step.python, run.ex.options.base_dir)
+    args = render_value(run.node.templates["args"], context)
+    try:
+        if inspect.iscoroutinefunction(function):
+            value = await function(**args)
+        else:  # a thread keeps the event loop (and every other step) moving meanwhile
+            value = await asyncio.to_thread(function, **args)
+    except GorgonError:
+        raise
+    except Exception as exc:
+        raise StepError(f"{step.python} raised {type(exc).__name__}: {exc}") from exc
+    if step.output == "json" and isinstance(value, str):
+        value = parse_json_answer(value, step.schema_)
+    return value
+
+
+def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
+    module_name, _, name = ref.partition(":")
+    added = base_dir is not None and str(base_dir) not in sys.path
+    if added:  # modules next to the workflow file import without installing them
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StepError(f"cannot import module '{module_name}': {exc}. Install it, or put it next to "
+                        "the workflow file or on PYTHONPATH.") from None
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise StepError(f"module '{module_name}' has no function '{name}'")
+    return function  # type: ignore[no-any-return]
+
+
+async def _shell(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    step = run.node.step
+    assert isinstance(step, ShellStep)
+    if not run.ex.options.allow_shell:
+        raise StepError("shell steps are off: the workflow allows them, but this run was not started with "
+                        "--allow-shell (CLI) or allow_shell=True (Python). Allow them only for workflows you trust.")
+    templates = run.node.templates
+    command = _text(templates["shell"], context)
+    cwd = _text(templates["cwd"], context) or None
+    base = run.ex.options.base_dir
+    if cwd and base is not None and not os.path.isabs(cwd):
+        cwd = str(base / cwd)
+    env = {**os.environ, **{k: str(v) for k, v in render_value(templates["env"], context).items()}}
+    process = await asyncio.create_subprocess_shell(
+        command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or base, env=env)
+    try:
+        out, err = await process.communicate()
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode != 0:
+        tail = err.decode(errors="replace").strip()[-600:]
+        raise StepError(f"command exited with status {process.returncode}" + (f": {tail}" if tail else ""))
+    text = out.decode(errors="replace").rstrip("\n")
+    return parse_json_answer(text, step.schema_) if step.output == "json" else text
+
+
+async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    from gorgon_nb.engine.executor import Execution, RunOptions
+    from gorgon_nb.engine.inputs import bind_inputs
+    from gorgon_nb.workflow import Workflow, find_workflow
+
+    step, ex = run.node.step, run.ex
+    assert isinstance(step, WorkflowStep)
+    if ex.options.depth >= MAX_WORKFLOW_DEPTH:
+        raise StepError(f"sub-workflows nest more than {MAX_WORKFLOW_DEPTH} deep; does '{step.workflow}' "
+                        "call itself?")
+    base = ex.options.base_dir
+    local = base / step.workflow if base is not None else None
+    workflow = Workflow.from_file(local if local is not None and local.is_file() else find_workflow(step.workflow))
+    compiled = workflow.compile(ex.services.config)
+    inputs = bind_inputs(compiled.spec, render_value(run.node.templates["inputs"], context))
+    options = RunOptions(model=ex.options.model, allow_shell=ex.options.allow_shell,
+                         parent_run_id=ex.result.run_id, base_dir=workflow.base_dir, depth=ex.options.depth + 1)
+    child = Execution(compiled, inputs, ex.services, options)
+    ex.notice(f"{run.result.key}: started sub-workflow '{workflow.id}' as run {child.result.run_id}")
+    outcome = await child.execute()
+    run.add_usage(outcome.usage)
+    if not outcome.ok:
+        raise StepError(f"sub-workflow '{workflow.id}' (run {outcome.run_id}) {outcome.status}: {outcome.error}")
+    return outcome.outputs
+
+
+async def _loop(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    step, node, ex = run.node.step, run.node, run.ex
+    assert isinstance(step, LoopStep) and node.body is not None
+    previous: dict[str, Any] | None = None
+    outputs: dict[str, Any] = {}
+    for number in range(1, step.max_rounds + 1):
+        run.result.attempts = number
+        body_scope = scope.child(loop={"round": number, "max_rounds": step.max_rounds, "previous": previous})
+        results = await ex.run_graph(node.body, body_scope, prefix=f"{run.result.key}[{number}].")
+        outputs = {sid: result.output for sid, result in results.items()}
+        for result in results.values():
+            run.add_usage(result.usage)
+        if _holds(node.until, step.until, body_scope.context()):
+            return outputs
+        previous = outputs
+    ex.notice(f"loop '{run.result.key}' reached max_rounds ({step.max_rounds}) before its 'until' held; "
+              "its output is the last round's", "warning")
+    return outputs
+
+
+def _holds(expression: Expression | None, literal: Any, context: dict[str, Any]) -> bool:
+    if expression is None:
+        return bool(literal)
+    try:
+        return bool(expression.evaluate(context))
+    except TemplateError as exc:
+        raise ExecutionError(f"'until' could not be evaluated: {exc}") from None
+
+
+_Handler = Callable[["StepRun", dict[str, Any], "Scope", int | None], Awaitable[Any]]
+_HANDLERS: dict[str, _Handler] = {
+    "agent": _agent, "llm": _llm, "python": _python, "shell": _shell, "workflow": _workflow, "loop": _loop,
+}

@@ -1,0 +1,140 @@
+"""From a model reference (``auto``, ``anthropic:claude-sonnet-5-5``, ``ollama:llama3.1``) to a provider.
+
+``auto`` resolves from the environment: an Anthropic key, then an OpenAI key, then an
+OpenAI-compatible endpoint from the user's config file, then the offline provider (with
+a one-line notice saying how to configure a real one). Providers are created lazily, so
+an SDK is imported only when a step first uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gorgon_nb.config import Config, ProviderSettings
+from gorgon_nb.errors import ConfigError, did_you_mean
+from gorgon_nb.providers.base import Provider
+
+__all__ = ["ModelRef", "ProviderRegistry", "check_model_ref", "parse_model_ref", "resolve_auto"]
+
+OFFLINE_NOTICE = (
+    "No LLM provider is configured, so the offline provider answers (canned, marked [offline]). "
+    "Set ANTHROPIC_API_KEY or OPENAI_API_KEY, or add an OpenAI-compatible base_url to the config, "
+    "for real answers."
+)
+_BARE_PREFIXES = {
+    "claude": "anthropic",
+    "gpt": "openai",
+    "o1": "openai",
+    "o3": "openai",
+    "o4": "openai",
+    "chatgpt": "openai",
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+def resolve_auto(config: Config) -> tuple[ModelRef, str | None]:
+    """The model ``auto`` means here and now, and a notice when that is the offline provider."""
+    for name in ("anthropic", "openai"):
+        settings = config.providers.get(name)
+        if settings and settings.api_key_env and config.env.get(settings.api_key_env):
+            return ModelRef(name, settings.model or ""), None
+    for name in config.user_providers:
+        settings = config.providers[name]
+        if settings.kind == "openai-compatible" and settings.model:
+            return ModelRef(name, settings.model), None
+    return ModelRef("offline", "offline"), OFFLINE_NOTICE
+
+
+def parse_model_ref(ref: str, config: Config) -> tuple[ModelRef, str | None]:
+    """Parse ``ref``; return it and a notice (set when ``auto`` fell back to offline)."""
+    ref = ref.strip()
+    if ref in ("", "auto"):
+        return resolve_auto(config)
+    provider, sep, model = ref.partition(":")
+    if not sep:
+        if ref in config.providers:  # "anthropic" alone: that provider's default model
+            settings = config.providers[ref]
+            if not settings.model:
+                raise ConfigError(f"provider '{ref}' has no default model; write {ref}:MODEL")
+            return ModelRef(ref, settings.model), None
+        for prefix, name in _BARE_PREFIXES.items():
+            if ref.startswith(prefix):
+                return ModelRef(name, ref), None
+        raise ConfigError(
+            f"unknown model '{ref}': write provider:model, for example anthropic:claude-sonnet-5-5, "
+            f"openai:gpt-5.5 or ollama:llama3.1 (providers: {', '.join(sorted(config.providers))})"
+        )
+    if provider not in config.providers:
+        hint = did_you_mean(provider, config.providers)
+        raise ConfigError(
+            f"unknown provider '{provider}' in model '{ref}'; {hint}. "
+            "Add OpenAI-compatible servers under [providers.NAME] in the config file."
+        )
+    if not model:
+        raise ConfigError(f"model '{ref}' names no model after '{provider}:'")
+    return ModelRef(provider, model), None
+
+
+def check_model_ref(ref: str, config: Config) -> str | None:
+    """A validation message for a bad reference, or None."""
+    try:
+        parse_model_ref(ref, config)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+class ProviderRegistry:
+    """The provider instances of one process, created on first use."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._providers: dict[str, Provider] = {}
+
+    def settings(self, name: str) -> ProviderSettings:
+        return self.config.providers[name]
+
+    def register(self, provider: Provider, settings: ProviderSettings | None = None) -> None:
+        """Use ``provider`` for its name (tests and plugins add their own this way)."""
+        self._providers[provider.name] = provider
+        if settings is not None:
+            self.config.providers[provider.name] = settings
+
+    def get(self, name: str) -> Provider:
+        if name not in self._providers:
+            self._providers[name] = self._create(self.settings(name))
+        return self._providers[name]
+
+    def _create(self, settings: ProviderSettings) -> Provider:
+        if settings.kind == "offline":
+            from gorgon_nb.providers.offline import OfflineProvider
+
+            return OfflineProvider(delay=self.config.offline_delay)
+        if settings.kind == "anthropic":
+            from gorgon_nb.providers.anthropic import AnthropicProvider
+
+            key = self.config.env.get(settings.api_key_env or "ANTHROPIC_API_KEY")
+            return AnthropicProvider(
+                name=settings.name,
+                api_key=key,
+                base_url=settings.base_url,
+                timeout=settings.timeout,
+            )
+        from gorgon_nb.providers.openai import OpenAIProvider
+
+        env_name = settings.api_key_env or ("OPENAI_API_KEY" if settings.kind == "openai" else "")
+        return OpenAIProvider(
+            name=settings.name,
+            api_key=self.config.env.get(env_name) if env_name else None,
+            base_url=settings.base_url,
+            api_key_env=env_name,
+            timeout=settings.timeout,
+        )

@@ -1,0 +1,112 @@
+"""Numbered schema migrations, recorded in sqlite-utils' migrations table.
+
+Each migration is a function named ``mNNNN_what``; a migration, once released, is never
+edited: changes come as a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+__all__ = ["migrations"]
+
+migrations = Migrations("gorgon_nb")
+
+
+def _run(db: Database, script: str) -> None:
+    # sqlite3's executescript() commits first, which would break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations()
+def m0001_runs_steps_events_usage(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow_name TEXT,
+            workflow_hash TEXT,
+            source TEXT,
+            source_format TEXT,
+            source_path TEXT,
+            inputs TEXT,
+            options TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            error_type TEXT,
+            outputs TEXT,
+            notices TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            unpriced_calls INTEGER NOT NULL DEFAULT 0,
+            parent_run_id TEXT,
+            pid INTEGER,
+            host TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            ended_at REAL
+        );
+        CREATE INDEX runs_created_at ON runs (created_at);
+        CREATE INDEX runs_status ON runs (status);
+
+        CREATE TABLE steps (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            role TEXT,
+            status TEXT NOT NULL,
+            output TEXT,
+            error TEXT,
+            error_type TEXT,
+            model TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            unpriced_calls INTEGER NOT NULL DEFAULT 0,
+            position INTEGER NOT NULL DEFAULT 0,
+            started_at REAL,
+            ended_at REAL,
+            PRIMARY KEY (run_id, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            step TEXT,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_key TEXT,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            cache_write_tokens INTEGER NOT NULL,
+            cost_usd REAL,
+            ts REAL NOT NULL
+        );
+        CREATE INDEX usage_ts ON usage (ts);
+        CREATE INDEX usage_run ON usage (run_id);
+        """
+    )

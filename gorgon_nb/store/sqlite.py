@@ -1,0 +1,234 @@
+"""The SQLite store: runs, steps, events and usage in one file shared by every process.
+
+WAL mode lets readers (the Jupyter server, ``gorgon runs``) proceed while a run writes;
+``synchronous=NORMAL`` keeps commits fast and still survives the death of any process
+(only a power cut can lose the last commits). Writes take ``BEGIN IMMEDIATE`` so two
+processes never deadlock upgrading a read lock; the busy timeout makes them wait their
+turn instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from gorgon_nb.errors import NotFoundError, StoreError, UsageError
+from gorgon_nb.model.events import Event
+from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
+from gorgon_nb.model.usage import Usage
+from gorgon_nb.secrets import redact
+from gorgon_nb.store.migrations import migrations
+
+__all__ = ["Store"]
+
+BUSY_TIMEOUT_SECONDS = 10.0
+_USAGE_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                  "calls", "cost_usd", "unpriced_calls")
+
+
+def _dumps(value: Any) -> str:
+    return redact(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _usage_values(usage: Usage) -> tuple[Any, ...]:
+    return tuple(getattr(usage, name) for name in _USAGE_COLUMNS)
+
+
+class Store:
+    """Open on a path (created with its folders), ``":memory:"``, or an open connection."""
+
+    def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:
+        self._lock = threading.RLock()
+        try:
+            if isinstance(path, sqlite3.Connection):
+                conn, self.path = path, None
+            else:
+                self.path = None if str(path) == ":memory:" else Path(path)
+                if self.path is not None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS,
+                                       isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.db = Database(conn, execute_plugins=False)
+            self.conn = conn
+            with self.transaction():
+                migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}. Check the path and its permissions, "
+                             "or set GORGON_HOME to another folder.") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (nested ones become savepoints)."""
+        with self._lock:
+            if self.conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store is busy or unwritable: {exc}") from None
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self.transaction():
+            self.conn.execute(sql, params)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def create_run(self, run: RunResult, *, source: str | None, source_format: str | None,
+                   options: dict[str, Any] | None = None, parent_run_id: str | None = None) -> None:
+        self._write(
+            "INSERT INTO runs (id, workflow_id, workflow_name, workflow_hash, source, source_format, "
+            "source_path, inputs, options, status, parent_run_id, pid, host, created_at, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run.run_id, run.workflow_id, run.workflow_name, run.workflow_hash, source, source_format,
+             run.source_path, _dumps(run.inputs), _dumps(options or {}), str(run.status), parent_run_id,
+             os.getpid(), socket.gethostname(), time.time(), run.started_at),
+        )
+
+    def finish_run(self, run: RunResult) -> None:
+        self._write(
+            "UPDATE runs SET status = ?, error = ?, error_type = ?, outputs = ?, notices = ?, ended_at = ?, "
+            + ", ".join(f"{c} = ?" for c in _USAGE_COLUMNS) + " WHERE id = ?",
+            (str(run.status), redact(run.error) if run.error else None, run.error_type, _dumps(run.outputs),
+             _dumps(run.notices), run.ended_at, *_usage_values(run.usage), run.run_id),
+        )
+
+    def save_step(self, run_id: str, step: StepResult, position: int = 0) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO steps (run_id, key, step_id, kind, role, status, output, error, error_type, "
+            "model, attempts, " + ", ".join(_USAGE_COLUMNS) + ", position, started_at, ended_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, step.key, step.step_id, step.kind, step.role, str(step.status),
+             None if step.output is None else _dumps(step.output),
+             redact(step.error) if step.error else None, step.error_type, step.model, step.attempts,
+             *_usage_values(step.usage), position, step.started_at, step.ended_at),
+        )
+
+    def append_event(self, event: Event) -> None:
+        self._write(
+            "INSERT INTO events (run_id, seq, ts, kind, step, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (event.run_id, event.seq, event.ts, event.kind, event.step, _dumps(event.data)),
+        )
+
+    def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage) -> None:
+        cost = None if usage.unpriced_calls else usage.cost_usd
+        self._write(
+            "INSERT INTO usage (run_id, step_key, provider, model, input_tokens, output_tokens, "
+            "cache_read_tokens, cache_write_tokens, cost_usd, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, step_key, provider, model, usage.input_tokens, usage.output_tokens,
+             usage.cache_read_tokens, usage.cache_write_tokens, cost, time.time()),
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                cursor = self.conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the store: {exc}") from None
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """A full run id from an id or an unambiguous prefix of one."""
+        rows = self._query("SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 6",
+                           (run_id, run_id.replace("%", "").replace("_", r"\_") + "%"))
+        ids = [row["id"] for row in rows]
+        if run_id in ids:
+            return run_id
+        if not ids:
+            raise NotFoundError(f"no run '{run_id}'. Run 'gorgon runs' to list recent runs.")
+        if len(ids) > 1:
+            raise UsageError(f"'{run_id}' matches several runs ({', '.join(ids[:5])}); give more of the id")
+        return ids[0]
+
+    def get_run(self, run_id: str) -> RunResult:
+        run_id = self.resolve_run_id(run_id)
+        run = _run_from_row(self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0])
+        for row in self._query("SELECT * FROM steps WHERE run_id = ? ORDER BY position, started_at", (run_id,)):
+            step = _step_from_row(row)
+            run.steps[step.key] = step
+        return run
+
+    def list_runs(self, limit: int = 20, *, status: str | None = None,
+                  workflow_id: str | None = None) -> list[RunResult]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if workflow_id:
+            where.append("workflow_id = ?")
+            params.append(workflow_id)
+        sql = ("SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY created_at DESC LIMIT ?")
+        return [_run_from_row(row) for row in self._query(sql, (*params, limit))]
+
+    def events(self, run_id: str, after: int = 0) -> list[Event]:
+        rows = self._query("SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after))
+        return [Event(row["kind"], row["run_id"], row["step"], json.loads(row["data"]), row["seq"], row["ts"])
+                for row in rows]
+
+    def run_source(self, run_id: str) -> tuple[str | None, str | None, dict[str, Any]]:
+        """The workflow text a run executed, its format, and the run's options."""
+        rows = self._query("SELECT source, source_format, options FROM runs WHERE id = ?",
+                           (self.resolve_run_id(run_id),))
+        return rows[0]["source"], rows[0]["source_format"], _loads(rows[0]["options"]) or {}
+
+
+def _usage_from_row(row: dict[str, Any]) -> Usage:
+    return Usage(**{name: row[name] for name in _USAGE_COLUMNS})
+
+
+def _run_from_row(row: dict[str, Any]) -> RunResult:
+    return RunResult(
+        run_id=row["id"], workflow_id=row["workflow_id"], workflow_name=row["workflow_name"] or "",
+        status=RunStatus(row["status"]), inputs=_loads(row["inputs"]) or {},
+        outputs=_loads(row["outputs"]) or {}, usage=_usage_from_row(row), error=row["error"],
+        error_type=row["error_type"], started_at=row["started_at"], ended_at=row["ended_at"],
+        workflow_hash=row["workflow_hash"] or "", source_path=row["source_path"],
+        notices=_loads(row["notices"]) or [],
+    )
+
+
+def _step_from_row(row: dict[str, Any]) -> StepResult:
+    return StepResult(
+        key=row["key"], step_id=row["step_id"], kind=row["kind"], status=StepStatus(row["status"]),
+        output=_loads(row["output"]), error=row["error"], error_type=row["error_type"],
+        usage=_usage_from_row(row), model=row["model"], role=row["role"], attempts=row["attempts"],
+        started_at=row["started_at"], ended_at=row["ended_at"],
+    )

@@ -1,0 +1,383 @@
+"""A real HTTP server that speaks the OpenAI and Anthropic APIs on the loopback interface.
+
+The official SDKs cannot be intercepted below their HTTP client, so tests point them at
+this server with ``base_url``. It runs its own event loop in a background thread, which
+makes it usable from sync and async tests alike, and serves each request as a coroutine,
+so a hundred slow requests in flight cost next to nothing. Faults (error statuses,
+dropped connections, truncated streams, slow first tokens) are queued per request.
+
+    with LLMServer(latency=0.05) as server:
+        client = openai.OpenAI(base_url=server.openai_base_url, api_key="x")
+        ...
+        assert server.requests[-1].model == "gpt-4o-mini"
+
+Run ``python -m gorgon_nb.testing.llm_server --port 8765`` to serve from a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import itertools
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gorgon_nb.testing import _wire
+from gorgon_nb.testing._http import Closed, HTTPRequest, LoopServer, ResponseWriter
+from gorgon_nb.testing._wire import TokenCounts, WireProtocol
+
+__all__ = ["Fault", "FaultKind", "LLMServer", "RecordedRequest", "Responder", "main"]
+
+FaultKind = Literal["status", "drop", "truncate", "slow_first_token", "stream_error"]
+_ENDPOINTS: dict[tuple[str, str], WireProtocol] = {
+    ("POST", "/v1/chat/completions"): "openai",
+    ("POST", "/v1/messages"): "anthropic",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something to go wrong with one request.
+
+    ``status``: answer ``status`` with the protocol's error body (and a ``Retry-After``
+    header when ``retry_after`` is set). ``drop``: close the connection without a response.
+    ``truncate``: send ``after_pieces`` text pieces, then close the connection in the
+    middle of the body; with ``clean_close`` the HTTP body ends properly but the stream's
+    final events are still missing. ``slow_first_token``: wait ``delay`` seconds between
+    the stream's first event and its first text. ``stream_error``: send ``after_pieces``
+    pieces, then an error event (``status`` picks its type), as an overloaded service does.
+    ``path`` and ``protocol`` restrict which requests the fault applies to.
+    """
+
+    kind: FaultKind
+    status: int = 500
+    retry_after: float | None = None
+    message: str | None = None
+    after_pieces: int = 1
+    clean_close: bool = False
+    delay: float = 1.0
+    path: str | None = None
+    protocol: WireProtocol | None = None
+
+    def matches(self, protocol: WireProtocol, path: str) -> bool:
+        if self.protocol is not None and self.protocol != protocol:
+            return False
+        return self.path is None or self.path == path
+
+
+@dataclass
+class RecordedRequest:
+    """One request the server received, and what it answered."""
+
+    protocol: WireProtocol
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    model: str | None = None
+    stream: bool = False
+    prompt: str = ""
+    last_user_message: str = ""
+    received_at: float = field(default_factory=time.time)
+    status: int | None = None
+    reply: str | None = None
+    fault: FaultKind | None = None
+
+
+Responder = Callable[[RecordedRequest], "str | Awaitable[str]"]
+
+
+def default_responder(request: RecordedRequest) -> str:
+    return f"Loopback reply to: {request.last_user_message[:80]}"
+
+
+class LLMServer:
+    """An OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1 (see the module doc)."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        responder: Responder | None = None,
+        api_key: str | None = None,
+        models: list[str] | None = None,
+        context_limit: int | None = None,
+        cached_tokens: int = 0,
+        chunk_words: int = 3,
+        *,
+        cache_write_tokens: int = 0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.latency = latency
+        self.responder: Responder = responder or default_responder
+        self.api_key = api_key
+        self.models = list(models) if models is not None else None
+        self.context_limit = context_limit
+        self.cached_tokens = cached_tokens
+        self.cache_write_tokens = cache_write_tokens
+        self.chunk_words = chunk_words
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._faults: list[list[Any]] = []  # [fault, uses left]
+        self._ids = itertools.count(1)
+        self._http = LoopServer(self._dispatch, host, port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._http.host}:{self._http.port}"
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    def start(self) -> LLMServer:
+        if not self._http.running:
+            self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> LLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the requests received so far, oldest first."""
+        with self._lock:
+            return [dataclasses.replace(r) for r in self._requests]
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        with self._lock:
+            return [f for f, uses in self._faults for _ in range(uses)]
+
+    def add_fault(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` matching requests (after earlier faults)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._faults.append([fault, times])
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+
+    def _take_fault(self, protocol: WireProtocol, path: str) -> Fault | None:
+        with self._lock:
+            for entry in self._faults:
+                fault: Fault = entry[0]
+                if fault.matches(protocol, path):
+                    entry[1] -= 1
+                    if entry[1] == 0:
+                        self._faults.remove(entry)
+                    return fault
+        return None
+
+    def _update(self, record: RecordedRequest, **changes: Any) -> None:
+        # Records are read from other threads; change them only under the lock.
+        with self._lock:
+            for name, value in changes.items():
+                setattr(record, name, value)
+
+    # -- serving (on the server's event loop) ----------------------------------------------
+
+    async def _dispatch(self, request: HTTPRequest, out: ResponseWriter) -> None:
+        key = (request.method, request.path)
+        guessed: WireProtocol = "anthropic" if "anthropic-version" in request.headers else "openai"
+        protocol = _ENDPOINTS.get(key, guessed)
+        try:
+            body = json.loads(request.body) if request.body else {}
+        except ValueError:
+            body = None
+        record = RecordedRequest(protocol, request.method, request.path, request.headers, body)
+        out.on_status = lambda status: self._update(record, status=status)
+        with self._lock:
+            self._requests.append(record)
+        if key == ("GET", "/v1/models"):
+            models = self.models if self.models is not None else ["loopback-model"]
+            await out.json(200, _wire.models_body(protocol, models))
+        elif key not in _ENDPOINTS:
+            message = f"Unknown request URL: {request.method} {request.path}"
+            await out.json(404, _wire.error_body(protocol, 404, message, code="unknown_url"))
+        elif not isinstance(body, dict):
+            message = "The request body is not a JSON object."
+            await out.json(400, _wire.error_body(protocol, 400, message))
+        else:
+            await self._complete(record, body, out)
+
+    async def _complete(
+        self, record: RecordedRequest, body: dict[str, Any], out: ResponseWriter
+    ) -> None:
+        protocol = record.protocol
+        prompt, last_user = _wire.prompt_texts(protocol, body)
+        model = str(body.get("model", ""))
+        fault = self._take_fault(protocol, record.path)
+        self._update(
+            record,
+            model=model,
+            stream=bool(body.get("stream")),
+            prompt=prompt,
+            last_user_message=last_user,
+            fault=fault.kind if fault else None,
+        )
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        prompt_tokens = _wire.count_tokens(prompt)
+
+        async def refuse(
+            status: int, message: str, code: str | None = None, **headers: str
+        ) -> None:
+            await out.json(status, _wire.error_body(protocol, status, message, code=code), headers)
+
+        if fault is not None and fault.kind == "drop":
+            raise Closed
+        if fault is not None and fault.kind == "status":
+            headers = {}
+            if (after := fault.retry_after) is not None:
+                headers["retry-after"] = (
+                    str(int(after)) if float(after).is_integer() else str(after)
+                )
+            message = fault.message or f"Loopback fault: HTTP {fault.status}"
+            await refuse(fault.status, message, **headers)
+        elif not self._authorized(record.headers):
+            await refuse(401, _wire.unauthorized_message(protocol), "invalid_api_key")
+        elif self.models is not None and model not in self.models:
+            await refuse(404, _wire.unknown_model_message(protocol, model), "model_not_found")
+        elif self.context_limit is not None and prompt_tokens > self.context_limit:
+            message = _wire.context_length_message(protocol, prompt_tokens, self.context_limit)
+            await refuse(400, message, "context_length_exceeded")
+        else:
+            try:
+                text = self.responder(record)
+                if inspect.isawaitable(text):
+                    text = await text
+            except Exception as exc:
+                await refuse(500, f"The responder failed: {exc!r}")
+                return
+            await self._answer(record, body, str(text), prompt_tokens, fault, out)
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        bearer = headers.get("authorization", "")
+        return bearer == f"Bearer {self.api_key}" or headers.get("x-api-key") == self.api_key
+
+    async def _answer(
+        self,
+        record: RecordedRequest,
+        body: dict[str, Any],
+        text: str,
+        prompt_tokens: int,
+        fault: Fault | None,
+        out: ResponseWriter,
+    ) -> None:
+        protocol = record.protocol
+        finish = "stop" if protocol == "openai" else "end_turn"
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if isinstance(limit, int) and _wire.count_tokens(text) > limit:
+            text = " ".join(text.split()[:limit])
+            finish = "length" if protocol == "openai" else "max_tokens"
+        cached = min(self.cached_tokens, prompt_tokens)
+        written = min(self.cache_write_tokens, prompt_tokens - cached)
+        tokens = TokenCounts(prompt_tokens, _wire.count_tokens(text), cached, written)
+        self._update(record, reply=text)
+        prefix = "chatcmpl-" if protocol == "openai" else "msg_"
+        ids = {"msg_id": f"{prefix}loopback{next(self._ids)}", "model": record.model or ""}
+        if not record.stream:
+            payload = _wire.reply_body(protocol, **ids, text=text, finish=finish, tokens=tokens)
+            await out.json(200, payload, cut=fault is not None and fault.kind == "truncate")
+            return
+        options = body.get("stream_options")
+        frames = _wire.stream_frames(
+            protocol,
+            **ids,
+            pieces=_wire.split_pieces(text, self.chunk_words),
+            finish=finish,
+            tokens=tokens,
+            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        )
+        await _send_stream(protocol, frames, fault, out)
+
+
+async def _send_stream(
+    protocol: WireProtocol, frames: _wire.StreamFrames, fault: Fault | None, out: ResponseWriter
+) -> None:
+    kind = fault.kind if fault is not None else None
+    await out.head(200, "text/event-stream")
+    for frame in frames.head:
+        await out.chunk(frame)
+    if fault is not None and kind == "slow_first_token":
+        await asyncio.sleep(fault.delay)
+    pieces = frames.pieces
+    if fault is not None and kind in ("truncate", "stream_error"):
+        pieces = pieces[: fault.after_pieces]
+    for frame in pieces:
+        await out.chunk(frame)
+    if fault is not None and kind == "stream_error":
+        # Anthropic reports overload mid-stream as overloaded_error (its HTTP 529).
+        status = 529 if protocol == "anthropic" and fault.status == 500 else fault.status
+        await out.chunk(_wire.stream_error_frame(protocol, status, fault.message or "Overloaded"))
+    elif fault is not None and kind == "truncate":
+        if not fault.clean_close:
+            raise Closed
+    else:
+        for frame in frames.tail:
+            await out.chunk(frame)
+    await out.end_chunks()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gorgon_nb.testing.llm_server",
+        description="Serve fake OpenAI and Anthropic APIs on the loopback interface.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--api-key", default=None, help="refuse requests without this key")
+    parser.add_argument("--models", default=None, help="comma-separated known models")
+    parser.add_argument("--context-limit", type=int, default=None)
+    parser.add_argument("--cached-tokens", type=int, default=0)
+    parser.add_argument("--chunk-words", type=int, default=3)
+    args = parser.parse_args(argv)
+    server = LLMServer(
+        latency=args.latency,
+        api_key=args.api_key,
+        models=args.models.split(",") if args.models else None,
+        context_limit=args.context_limit,
+        cached_tokens=args.cached_tokens,
+        chunk_words=args.chunk_words,
+        port=args.port,
+        host=args.host,
+    )
+    with server:
+        print(f"OpenAI base URL:    {server.openai_base_url}")
+        print(f"Anthropic base URL: {server.anthropic_base_url}")
+        print("Press Ctrl-C to stop.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""``Workflow``: load a workflow from text, a file, a dict or a bundled name; check and run it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from gorgon_nb.errors import NotFoundError, Problem, WorkflowError, did_you_mean
+from gorgon_nb.model import gorgon_json
+from gorgon_nb.model.source import SourceText, parse_source
+from gorgon_nb.model.workflow import (
+    STEP_KINDS,
+    Budget,
+    Defaults,
+    InputSpec,
+    RetryPolicy,
+    WorkflowSpec,
+)
+
+if TYPE_CHECKING:
+    from gorgon_nb.config import Config
+    from gorgon_nb.engine.compile import CompiledWorkflow
+    from gorgon_nb.model.run import RunResult
+
+__all__ = ["Workflow", "bundled_workflows_dir", "find_workflow", "list_workflows"]
+
+WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class Workflow:
+    """A parsed workflow plus the text it came from.
+
+    Build one with ``from_yaml``, ``from_json``, ``from_dict``, ``from_file`` or
+    ``load`` (a path or a bundled name); ``validate()`` checks it against the roles and
+    providers configured; ``run()`` / ``await arun()`` execute it.
+    """
+
+    def __init__(self, spec: WorkflowSpec, source: SourceText | None = None, base_dir: Path | None = None) -> None:
+        self.spec = spec
+        self.source = source
+        self.base_dir = base_dir
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.id!r}: {len(self.spec.steps)} steps>"
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.spec.id
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    @property
+    def path(self) -> str | None:
+        return self.source.path if self.source else None
+
+    # -- loading --------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: SourceText | None = None,
+                  base_dir: Path | None = None) -> Workflow:
+        """Build from data in the native or the Gorgon JSON shape."""
+        if not isinstance(data, Mapping):
+            where = source.path if source and source.path else "<workflow>"
+            raise WorkflowError([Problem(f"a workflow must be a mapping, not {type(data).__name__}", file=where,
+                                         hint="start the file with 'id: my_workflow' and a 'steps:' list")])
+        data = dict(data)
+        if gorgon_json.is_gorgon_json(data):
+            data, source = gorgon_json.convert(data, source)
+        try:
+            spec = WorkflowSpec.model_validate(data)
+        except ValidationError as exc:
+            raise WorkflowError(problems_from_validation(exc, data, source)) from None
+        return cls(spec, source, base_dir)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, path: str | os.PathLike[str] | None = None) -> Workflow:
+        return cls._from_text(text, path, "yaml")
+
+    @classmethod
+    def from_json(cls, text: str, *, path: str | os.PathLike[str] | None = None) -> Workflow:
+        return cls._from_text(text, path, "json")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Workflow:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFoundError(f"no workflow file at {file}; check the path, or run 'gorgon workflows' "
+                                "to list the bundled ones") from None
+        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+            raise NotFoundError(f"cannot read workflow file {file}: {exc}") from None
+        return cls._from_text(text, file, None)
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike[str], *, search: list[Path] | None = None) -> Workflow:
+        """A file path, or the name of a bundled or user workflow (``dev_plan_build_test_review``)."""
+        return cls.from_file(find_workflow(name_or_path, search=search))
+
+    @classmethod
+    def _from_text(cls, text: str, path: str | os.PathLike[str] | None, fmt: str | None) -> Workflow:
+        shown = str(path) if path is not None else None
+        data, source = parse_source(text, path=shown, format=fmt)
+        base_dir = Path(path).resolve().parent if path is not None else None
+        return cls.from_dict(data if data is not None else {}, source=source, base_dir=base_dir)
+
+    # -- checking and running -------------------------------------------------------------
+
+    def compile(self, config: Config | None = None) -> CompiledWorkflow:
+        """Check against the configured roles and providers; raise ``WorkflowError``."""
+        from gorgon_nb.config import load_config
+        from gorgon_nb.engine.compile import compile_workflow
+        from gorgon_nb.providers.registry import check_model_ref
+
+        config = config or load_config()
+        return compile_workflow(
+            self.spec,
+            source=self.source,
+            roles=config.roles,
+            check_model=lambda ref: check_model_ref(ref, config),
+        )
+
+    def problems(self, config: Config | None = None) -> list[Problem]:
+        try:
+            self.compile(config)
+        except WorkflowError as exc:
+            return exc.problems
+        return []
+
+    def validate(self, config: Config | None = None) -> Workflow:
+        self.compile(config)
+        return self
+
+    def run(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+        """Run to the end and return the result; see ``gorgon_nb.run`` for the options."""
+        from gorgon_nb.runner import run
+
+        return run(self, inputs, **options)
+
+    async def arun(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+        from gorgon_nb.runner import arun
+
+        return await arun(self, inputs, **options)
+
+
+# -- pydantic errors -> problems with a line and a hint -------------------------------------
+
+_NESTED_MODELS: dict[str, type[BaseModel]] = {
+    "defaults": Defaults, "budget": Budget, "retry": RetryPolicy,
+}
+
+
+def _allowed_keys(model: type[BaseModel]) -> list[str]:
+    return sorted((f.alias or name) for name, f in model.model_fields.items() if name != "kind")
+
+
+def problems_from_validation(exc: ValidationError, data: Any, source: SourceText | None) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        path, model, step_id = _clean_loc(error["loc"], data)
+        message, hint = _describe(error, path, model)
+        line = source.locations.line_of(path) if source else None
+        problems.append(Problem(message, _field_label(path, step_id), hint, source.path if source else None, line))
+    return problems
+
+
+def _field_label(path: tuple[str | int, ...], step_id: str | None) -> str:
+    """``build.tsk`` for a field of step ``build``; ``defaults.model`` elsewhere."""
+    dotted = lambda parts: ".".join(str(p) for p in parts)  # noqa: E731
+    starts = [i + 1 for i, part in enumerate(path) if isinstance(part, int) and i and path[i - 1] in ("steps", "loop")]
+    if step_id is None or not starts:
+        return dotted(path)
+    rest = path[starts[-1]:]
+    return f"{step_id}.{dotted(rest)}" if rest else step_id
+
+
+def _clean_loc(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, ...], type[BaseModel], str | None]:
+    """Drop the union tags pydantic puts after each step index; find the model at the end."""
+    path: list[str | int] = []
+    model: type[BaseModel] = WorkflowSpec
+    step_id: str | None = None
+    node: Any = data
+    parts = list(loc)
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        path.append(part)
+        node = _child(node, part)
+        if isinstance(part, int) and len(path) > 1 and path[-2] in ("steps", "loop"):
+            step_id = node.get("id") if isinstance(node, dict) and isinstance(node.get("id"), str) else None
+            if i + 1 < len(parts) and parts[i + 1] in STEP_KINDS:
+                model = STEP_KINDS[str(parts[i + 1])]
+                i += 1
+        elif isinstance(part, str):
+            if part in _NESTED_MODELS:
+                model = _NESTED_MODELS[part]
+            elif len(path) >= 2 and path[-2] == "inputs":
+                model = InputSpec
+        i += 1
+    return tuple(path), model, step_id
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -> tuple[str, str]:
+    kind = error["type"]
+    key = path[-1] if path else ""
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'", did_you_mean(str(key), _allowed_keys(model))
+    if kind == "missing":
+        return f"missing required key '{key}'", ""
+    if kind == "step_kind":
+        raw = error.get("input")
+        kinds = ", ".join(STEP_KINDS)
+        if isinstance(raw, dict):
+            present = [k for k in STEP_KINDS if k in raw]
+            if len(present) > 1:
+                return f"a step can only be one kind, but this one has {' and '.join(present)}", "keep one of them"
+        return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner')"
+    if kind == "literal_error":
+        return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}", ""
+    if kind == "string_pattern_mismatch" and key == "id":
+        return f"{error['input']!r} is not a valid id", "use letters, digits and _, not starting with a digit"
+    if kind == "too_short" and key in ("steps", "loop"):
+        return f"'{key}' needs at least one step", ""
+    return error["msg"][0].lower() + error["msg"][1:], ""
+
+
+# -- finding workflows ----------------------------------------------------------------------
+
+def bundled_workflows_dir() -> Path:
+    """``workflows/`` shipped in the wheel, or the checkout's top-level ``workflows/``."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_bundled" / "workflows"
+    return packaged if packaged.is_dir() else here.parent / "workflows"
+
+
+def _search_dirs(search: list[Path] | None) -> list[Path]:
+    if search is not None:
+        return search
+    from gorgon_nb.config import gorgon_home
+
+    return [gorgon_home() / "workflows", bundled_workflows_dir()]
+
+
+def list_workflows(search: list[Path] | None = None) -> dict[str, Path]:
+    """Workflow names to files; a user workflow hides a bundled one of the same name."""
+    found: dict[str, Path] = {}
+    for folder in reversed(_search_dirs(search)):
+        if folder.is_dir():
+            for file in sorted(folder.iterdir()):
+                if file.suffix in WORKFLOW_SUFFIXES:
+                    found[file.stem] = file
+    return dict(sorted(found.items()))
+
+
+def find_workflow(name_or_path: str | os.PathLike[str], *, search: list[Path] | None = None) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return candidate
+    known = list_workflows(search)
+    name = str(name_or_path)
+    if name in known:
+        return known[name]
+    if candidate.suffix in WORKFLOW_SUFFIXES or os.sep in name:
+        raise NotFoundError(f"no workflow file at {name}; check the path")
+    hint = did_you_mean(name, known)
+    raise NotFoundError(f"no workflow named '{name}'" + (f"; {hint}" if hint else "")
+                        + ". Run 'gorgon workflows' to list them, or pass a file path.")
