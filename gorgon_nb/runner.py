@@ -39,7 +39,7 @@ class Runner:
     pass a ``Store`` to use another, or ``store=False`` to keep nothing.
     """
 
-    def __init__(self, config: Config | None = None, store: Store | None | bool = None) -> None:
+    def __init__(self, config: Config | None = None, store: Store | bool | None = None) -> None:
         self.config = config or load_config()
         self._store: Store | None = store if isinstance(store, Store) else None
         self._keep = store is not False

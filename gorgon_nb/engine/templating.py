@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 

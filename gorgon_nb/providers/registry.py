@@ -37,7 +37,7 @@ class ModelRef:
     model: str
 
     def __str__(self) -> str:
-        return f"{self.provider}:{self.model}"
+        return self.provider if self.model == self.provider else f"{self.provider}:{self.model}"
 
 
 def resolve_auto(config: Config) -> tuple[ModelRef, str | None]:

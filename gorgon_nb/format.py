@@ -1,0 +1,75 @@
+"""Plain-text formatting of runs and steps, shared by the CLI and the notebook displays."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from gorgon_nb.model.run import RunResult, StepResult
+from gorgon_nb.model.usage import Usage, format_cost, format_tokens
+
+__all__ = [
+    "STATUS_LABELS",
+    "STATUS_SYMBOLS",
+    "format_cost",
+    "format_duration",
+    "format_time",
+    "format_tokens",
+    "preview",
+    "run_summary_line",
+    "step_label",
+]
+
+STATUS_SYMBOLS = {
+    "pending": "·", "running": "◐", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■",
+}
+STATUS_LABELS = {
+    "pending": "pending", "running": "running", "succeeded": "done", "failed": "failed",
+    "skipped": "skipped", "cancelled": "cancelled",
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    moment = datetime.fromtimestamp(timestamp)
+    if time.time() - timestamp < 86400:
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def preview(value: Any, width: int = 80) -> str:
+    """A one-line glimpse of an output."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else repr(value)
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def step_label(step: StepResult) -> str:
+    return f"{step.role} ({step.kind})" if step.role else step.kind
+
+
+def run_summary_line(run: RunResult) -> str:
+    return (f"run {run.run_id} · {format_duration(run.duration)} · {format_tokens(run.usage)} tokens · "
+            f"{format_cost(run.usage)}")
+
+
+def usage_cells(usage: Usage) -> tuple[str, str]:
+    return format_tokens(usage), format_cost(usage)

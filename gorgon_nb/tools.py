@@ -1,0 +1,57 @@
+"""Functions for ``python`` steps that bundled workflows use (standard library only)."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from gorgon_nb.errors import StepError
+
+__all__ = ["profile_csv"]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "")) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def profile_csv(path: str, max_rows: int = 100_000, sample_rows: int = 5) -> dict[str, Any]:
+    """Rows, columns, and per-column statistics of a CSV file, for an analyst to reason over.
+
+    Numeric columns get count, missing, min, max, mean, median and standard deviation;
+    other columns get their distinct count and most common values.
+    """
+    file = Path(path).expanduser()
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = [row for _, row in zip(range(max_rows), reader, strict=False)]
+            columns = list(reader.fieldnames or [])
+    except FileNotFoundError:
+        raise StepError(f"no CSV file at {file}; pass the path of an existing file as data_path") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise StepError(f"cannot read {file} as CSV: {exc}") from None
+    profile: dict[str, Any] = {"file": file.name, "rows": len(rows), "columns": {}, "sample": rows[:sample_rows]}
+    for column in columns:
+        values = [(row.get(column) or "").strip() for row in rows]
+        present = [v for v in values if v]
+        numbers = [n for n in map(_number, present) if n is not None]
+        if present and len(numbers) == len(present):
+            profile["columns"][column] = {
+                "type": "number", "count": len(numbers), "missing": len(values) - len(numbers),
+                "min": min(numbers), "max": max(numbers), "mean": round(statistics.fmean(numbers), 4),
+                "median": statistics.median(numbers),
+                "stdev": round(statistics.stdev(numbers), 4) if len(numbers) > 1 else 0.0,
+            }
+        else:
+            counts = Counter(present)
+            profile["columns"][column] = {
+                "type": "text", "count": len(present), "missing": len(values) - len(present),
+                "distinct": len(counts), "top": counts.most_common(5),
+            }
+    return profile
