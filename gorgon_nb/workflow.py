@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gorgon_nb.engine.compile import CompiledWorkflow
     from gorgon_nb.model.run import RunResult
 
-__all__ = ["Workflow", "bundled_workflows_dir", "find_workflow", "list_workflows"]
+__all__ = ["Workflow", "bundled_workflows_dir", "check_text", "find_workflow", "list_workflows"]
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -79,7 +79,9 @@ class Workflow:
         try:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:
-            raise WorkflowError(problems_from_validation(exc, data, source)) from None
+            error = WorkflowError(problems_from_validation(exc, data, source))
+            error.partial = _partial(data, exc, source)  # type: ignore[attr-defined]
+            raise error from None
         return cls(spec, source, base_dir)
 
     @classmethod
@@ -151,6 +153,51 @@ class Workflow:
         from gorgon_nb.runner import arun
 
         return await arun(self, inputs, **options)
+
+
+def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config: Config | None = None,
+               format: str | None = None) -> list[Problem]:
+    """Every problem in a workflow's text, even when some steps do not parse.
+
+    Steps that fail structural validation are stood in for by empty steps of the same id,
+    the rest is compiled, and the problems of both passes are merged by line.
+    """
+    from gorgon_nb.config import load_config
+
+    config = config or load_config()
+    shown = str(path) if path is not None else None
+    try:
+        data, source = parse_source(text, path=shown, format=format)
+        return Workflow.from_dict(data if data is not None else {}, source=source).problems(config)
+    except WorkflowError as exc:
+        first = exc.problems
+        partial = getattr(exc, "partial", None)
+    if partial is None:
+        return first
+    spec, source = partial
+    return sorted(first + Workflow(spec, source).problems(config), key=lambda p: (p.line or 0, p.field))
+
+
+def _partial(data: dict[str, Any], exc: ValidationError, source: SourceText | None) -> tuple[WorkflowSpec, SourceText | None] | None:
+    """The workflow with each step that failed replaced by an empty step of the same id.
+
+    The stand-ins keep the ids known, so references to those steps are neither reported
+    as unknown nor left without a "did you mean" hint.
+    """
+    bad_steps = {e["loc"][1] for e in exc.errors() if len(e["loc"]) > 1 and e["loc"][0] == "steps"}
+    bad_keys = {e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] != "steps"}
+    steps = data.get("steps")
+    if "id" in bad_keys or not isinstance(steps, list):
+        return None
+    trimmed = {k: v for k, v in data.items() if k not in bad_keys}
+    trimmed["steps"] = [
+        {"id": step["id"], "llm": ""} if i in bad_steps and isinstance(step, dict) else step
+        for i, step in enumerate(steps)
+    ]
+    try:
+        return WorkflowSpec.model_validate(trimmed), source
+    except ValidationError:
+        return None
 
 
 # -- pydantic errors -> problems with a line and a hint -------------------------------------

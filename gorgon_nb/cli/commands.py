@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from gorgon_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, pr
 from gorgon_nb.cli.progress import Progress
 from gorgon_nb.config import load_config
 from gorgon_nb.engine.inputs import bind_inputs
-from gorgon_nb.errors import WorkflowError
+from gorgon_nb.errors import InputError, Problem
 from gorgon_nb.format import (
     STATUS_LABELS,
     STATUS_SYMBOLS,
@@ -31,7 +32,7 @@ from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.providers.registry import resolve_auto
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
-from gorgon_nb.workflow import Workflow, list_workflows
+from gorgon_nb.workflow import Workflow, check_text, list_workflows
 
 _STYLE = {"succeeded": "green", "failed": "red", "cancelled": "magenta", "running": "cyan", "skipped": "yellow"}
 
@@ -99,28 +100,25 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     failed = False
     for file in args.files:
         try:
-            workflow = Workflow.from_file(file)
-            compiled = workflow.compile(config)
-            if args.inputs:
-                bind_inputs(compiled.spec, dict(args.inputs))
-        except WorkflowError as exc:
+            text = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
             failed = True
-            console.print(f"[red]✗ {escape(file)}[/]: {len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}")
-            for problem in exc.problems:
-                where = f"{problem.file or file}:{problem.line}" if problem.line else (problem.file or file)
-                console.print(f"  {escape(where)}: [bold]{escape(problem.field)}[/]: {escape(problem.message)}")
-                if problem.hint:
-                    console.print(f"    [dim]hint: {escape(problem.hint)}[/]")
+            console.print(f"[red]✗ {escape(file)}[/]: cannot read it: {escape(exc.strerror or str(exc))}")
             continue
-        except Exception as exc:  # a missing file or bad inputs: report and go on to the next file
-            from gorgon_nb.errors import GorgonError
-
-            if not isinstance(exc, GorgonError):
-                raise
+        found = check_text(text, path=file, config=config)
+        if not found and args.inputs:
+            try:
+                bind_inputs(Workflow.from_yaml(text, path=file).spec, dict(args.inputs))
+            except InputError as exc:
+                found = [Problem(str(exc), "inputs", file=file)]
+        if found:
             failed = True
-            console.print(f"[red]✗ {escape(file)}[/]: {escape(str(exc))}")
+            console.print(f"[red]✗ {escape(file)}[/]: {len(found)} problem{'s' * (len(found) != 1)}")
+            for problem in found:
+                console.print("  " + escape(str(problem)).replace("\n", "\n  "))
             continue
-        steps = sum(1 for _ in compiled.all_nodes)
+        workflow = Workflow.from_yaml(text, path=file)
+        steps = sum(1 for _ in workflow.compile(config).all_nodes)
         console.print(f"[green]✓ {escape(file)}[/]: {escape(workflow.id)}, {steps} step{'s' * (steps != 1)}")
     return EXIT_USAGE if failed else EXIT_OK
 

@@ -180,8 +180,7 @@ class _Compiler:
         refs = refs | when_refs | each_refs
         if isinstance(step, AgentStep) and step.agent not in self.roles:
             self.problem((*path, "agent"), f"{sid}.agent", f"unknown role '{step.agent}'",
-                         did_you_mean(step.agent, self.roles)
-                         + ". Add your own roles under [roles] in the config file.")
+                         f"{did_you_mean(step.agent, self.roles)} (roles of your own go under [roles] in the config file)")
         if isinstance(step, AgentStep | LLMStep) and self.check_model:
             for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
                 if ref and (message := self.check_model(ref)):

@@ -64,6 +64,9 @@ class OfflineProvider:
         self, request: LLMRequest, *, on_delta: TextCallback | None = None
     ) -> Completion:
         text = self.answer(request)
+        finish_reason = "stop"
+        if _tokens(text) > request.max_tokens:  # honour the cap like a real model
+            text, finish_reason = text[: request.max_tokens * 4], "length"
         if on_delta is not None:
             for i, piece in enumerate(stream_pieces(text)):
                 if i and self.delay > 0:
@@ -73,7 +76,7 @@ class OfflineProvider:
             await asyncio.sleep(self.delay)
         prompt = request.system + "".join(m.content for m in request.messages)
         usage = Usage(input_tokens=_tokens(prompt), output_tokens=_tokens(text), calls=1)
-        return Completion(text=text, usage=usage, model="offline", finish_reason="stop")
+        return Completion(text=text, usage=usage, model="offline", finish_reason=finish_reason)
 
 
 def stream_pieces(text: str, words: int = 4) -> list[str]:
