@@ -204,18 +204,19 @@ def _run_json(run: RunResult, steps: bool = True) -> dict[str, Any]:
 
 
 def cmd_workflows(args: argparse.Namespace, console: Console) -> int:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("name", "steps", "description", "file"):
-        table.add_column(column, no_wrap=column in ("name", "steps"))
+    from gorgon_nb.config import gorgon_home
+    from gorgon_nb.workflow import bundled_workflows_dir
+
+    table = _table(console, ("name", 0), ("steps", -5), ("description", 0))
     for name, path in list_workflows().items():
         try:
             workflow = Workflow.from_file(path)
-            steps, description = str(len(workflow.spec.steps)), workflow.description or workflow.name
+            table.add_row(escape(name), str(len(workflow.spec.steps)), escape(workflow.description or workflow.name))
         except Exception as exc:  # one broken user workflow must not hide the others
-            steps, description = "?", f"[red]cannot load: {escape(preview(str(exc), 60))}[/]"
-        table.add_row(escape(name), steps, escape(preview(description, 70)) if steps != "?" else description,
-                      f"[dim]{escape(str(path))}[/]")
+            table.add_row(escape(name), "?", f"[red]cannot load: {escape(str(exc).splitlines()[0])}[/]")
     console.print(table)
+    console.print(f"[dim]bundled: {bundled_workflows_dir()}\nyours:   {gorgon_home() / 'workflows'} "
+                  "(a file there overrides a bundled one of the same name)[/]")
     return EXIT_OK
 
 

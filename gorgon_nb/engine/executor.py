@@ -129,10 +129,13 @@ class Execution:
 
     # -- events ---------------------------------------------------------------------------
 
-    def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None, **data: Any) -> None:
-        """Persist (with ``save``'s step row, in one transaction) and deliver an event."""
+    def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None,
+             calls: list[tuple[str, str, Usage]] | None = None, **data: Any) -> None:
+        """Persist and deliver an event; ``save``'s step row and its ``calls`` go in the same transaction."""
         store = self.services.store
         if kind in EPHEMERAL_EVENTS:
+            if not self.subscribers:
+                return
             event = Event(kind, self.result.run_id, step, data)
         else:
             self._seq += 1
@@ -140,7 +143,10 @@ class Execution:
             if store is not None:
                 with store.transaction():
                     if save is not None:
-                        store.save_step(self.result.run_id, save, self._positions.setdefault(save.key, len(self._positions)))
+                        position = self._positions.setdefault(save.key, len(self._positions))
+                        store.save_step(self.result.run_id, save, position)
+                    for provider, model, usage in calls or ():
+                        store.record_call(self.result.run_id, step, provider, model, usage)
                     store.append_event(event)
         for callback in self.subscribers:
             try:
@@ -212,40 +218,44 @@ class Execution:
         from gorgon_nb.engine.steps import run_node
 
         done: dict[str, StepResult] = {}
-        pending = list(graph.nodes)
+        waiting = {sid: len(node.deps) for sid, node in graph.nodes.items()}
+        ready = [sid for sid, count in waiting.items() if count == 0]
         running: dict[asyncio.Task[StepResult], str] = {}
         failure: StepFailure | None = None
+
+        def finished(sid: str, result: StepResult) -> None:
+            done[sid] = result
+            scope.steps[sid] = step_view(result)
+            for child in graph.dependants[sid]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    ready.append(child)
+
         try:
             while True:
-                progressed = True
-                while progressed and failure is None:
-                    progressed = False
-                    for sid in [s for s in pending if all(d in done for d in graph.nodes[s].deps)]:
-                        pending.remove(sid)
-                        node = graph.nodes[sid]
-                        try:
-                            skip_reason = self._skip_reason(node, done, scope, prefix + sid)
-                        except StepFailure as exc:
-                            done[sid], failure = exc.result, exc
-                            scope.steps[sid] = step_view(exc.result)
-                            break
-                        if skip_reason is not None:
-                            done[sid] = self._skip(node, prefix + sid, skip_reason)
-                            scope.steps[sid] = step_view(done[sid])
-                            progressed = True
-                        else:
-                            running[asyncio.create_task(run_node(self, node, scope, prefix + sid))] = sid
+                while ready and failure is None:
+                    sid = ready.pop(0)
+                    node = graph.nodes[sid]
+                    try:
+                        skip_reason = self._skip_reason(node, done, scope, prefix + sid)
+                    except StepFailure as exc:
+                        failure = exc
+                        finished(sid, exc.result)
+                        break
+                    if skip_reason is not None:
+                        finished(sid, self._skip(node, prefix + sid, skip_reason))
+                    else:
+                        running[asyncio.create_task(run_node(self, node, scope, prefix + sid))] = sid
                 if not running:
                     break
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
+                completed, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in completed:
                     sid = running.pop(task)
                     try:
-                        done[sid] = task.result()
+                        finished(sid, task.result())
                     except StepFailure as exc:
-                        done[sid] = exc.result
                         failure = failure or exc
-                    scope.steps[sid] = step_view(done[sid])
+                        finished(sid, exc.result)
         except asyncio.CancelledError:
             for task in running:
                 task.cancel()

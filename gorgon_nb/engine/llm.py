@@ -122,9 +122,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     usage = price_usage(settings, model.model, completion.usage)
     ex.budget.settle(reservation, usage)
     breaker.record_success()
-    run.add_usage(usage)
-    if services.store is not None:
-        services.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage)
+    run.record_call(model.provider, model.model, usage)
     return completion
 
 

@@ -60,11 +60,19 @@ class StepRun:
         self.ex = ex
         self.node = node
         self.result = result
+        self.calls: list[tuple[str, str, Usage]] = []  # written with the step's final event
 
     def add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage
 
-    def delta_callback(self, item: int | None) -> Callable[[str], None]:
+    def record_call(self, provider: str, model: str, usage: Usage) -> None:
+        self.calls.append((provider, model, usage))
+        self.add_usage(usage)
+
+    def delta_callback(self, item: int | None) -> Callable[[str], None] | None:
+        """A callback for streamed text, or None (do not stream) when nobody listens."""
+        if not self.ex.subscribers:
+            return None
         key, emit = self.result.key, self.ex.emit
         if item is None:
             return lambda text: emit("text_delta", key, text=text)
@@ -88,26 +96,27 @@ async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepRes
             result.output = await _retried(run, scope.context(), scope, None)
     except asyncio.CancelledError:
         result.status, result.ended_at, result.error = StepStatus.CANCELLED, time.time(), "cancelled"
-        ex.emit("step_failed", key, save=result, error="cancelled", error_type="Cancelled")
+        ex.emit("step_failed", key, save=result, calls=run.calls, error="cancelled", error_type="Cancelled")
         raise
     except Exception as exc:  # every failure is recorded; the policy decides what happens next
         result.ended_at = time.time()
         result.error, result.error_type = describe_error(exc), type(exc).__name__
         if step.on_failure == "fail" or ex.is_run_stopping(exc):
             result.status = StepStatus.FAILED
-            ex.emit("step_failed", key, save=result, error=result.error, error_type=result.error_type,
-                    usage=result.usage.to_dict())
+            ex.emit("step_failed", key, save=result, calls=run.calls, error=result.error,
+                    error_type=result.error_type, usage=result.usage.to_dict())
             raise StepFailure(result, exc) from None
         if step.on_failure == "skip":
             result.status = StepStatus.SKIPPED
-            ex.emit("step_finished", key, save=result, status="skipped", reason=f"failed: {result.error}")
+            ex.emit("step_finished", key, save=result, calls=run.calls, status="skipped",
+                    reason=f"failed: {result.error}")
             return result
         result.status, result.output = StepStatus.FAILED, step.default
-        ex.emit("step_failed", key, save=result, error=result.error, error_type=result.error_type,
-                usage=result.usage.to_dict(), continued=True)
+        ex.emit("step_failed", key, save=result, calls=run.calls, error=result.error,
+                error_type=result.error_type, usage=result.usage.to_dict(), continued=True)
         return result
     result.status, result.ended_at = StepStatus.SUCCEEDED, time.time()
-    ex.emit("step_finished", key, save=result, status="succeeded", output=result.output,
+    ex.emit("step_finished", key, save=result, calls=run.calls, status="succeeded", output=result.output,
             usage=result.usage.to_dict(), model=result.model)
     return result
 

@@ -85,11 +85,10 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A write transaction (nested ones become savepoints)."""
+        """A write transaction; a nested one joins the outer (which commits or rolls back all)."""
         with self._lock:
             if self.conn.in_transaction:
-                with self.db.atomic():
-                    yield
+                yield
                 return
             try:
                 self.conn.execute("BEGIN IMMEDIATE")

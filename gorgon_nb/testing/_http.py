@@ -193,8 +193,8 @@ class LoopServer:
                 await self._handler(request, ResponseWriter(writer))
                 if not request.keep_alive:
                     break
-        except (Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            import sys; print("SERVE EXC", repr(e), file=sys.stderr)
         except ValueError:  # a request line or chunk size that does not parse
             pass
         except asyncio.CancelledError:
