@@ -8,7 +8,6 @@ cheap. The loop runs in a daemon thread so that sync and async callers can both 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import itertools
 import json
@@ -131,7 +130,7 @@ class LoopServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     @property
     def running(self) -> bool:
@@ -146,7 +145,7 @@ class LoopServer:
             asyncio.set_event_loop(loop)
             try:
                 start = asyncio.start_server(
-                    self._serve, self.host, self.port, limit=2**22, backlog=2048
+                    self._accept, self.host, self.port, limit=2**22, backlog=2048
                 )
                 self._server = loop.run_until_complete(start)
                 self.port = self._server.sockets[0].getsockname()[1]
@@ -175,34 +174,32 @@ class LoopServer:
         async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
-            for task in list(self._tasks):
+            for task, writer in list(self._connections.items()):
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+                writer.close()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             loop.stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
         thread.join(timeout=10)
         self._loop, self._thread, self._server = None, None, None
 
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The task is made here rather than by asyncio.start_server so that stop() sees
+        # every connection, even one whose task has not started yet.
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._connections[task] = writer
+        task.add_done_callback(lambda done: self._connections.pop(done, None))
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         try:
             while (request := await read_request(reader)) is not None:
                 await self._handler(request, ResponseWriter(writer))
                 if not request.keep_alive:
                     break
-        except (Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
-            import sys; print("SERVE EXC", repr(e), file=sys.stderr)
+        except (Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
         except ValueError:  # a request line or chunk size that does not parse
             pass
-        except asyncio.CancelledError:
-            # Only stop() cancels; swallowing keeps asyncio from logging each idle
-            # keep-alive connection as an error at shutdown.
-            pass
         finally:
-            self._tasks.discard(task)
             writer.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await writer.wait_closed()

@@ -24,6 +24,7 @@ __all__ = [
     "models_body",
     "prompt_texts",
     "reply_body",
+    "sampling_refusal",
     "split_pieces",
     "stream_error_frame",
     "stream_frames",
@@ -149,6 +150,14 @@ def context_length_message(protocol: WireProtocol, tokens: int, limit: int) -> s
             f"resulted in {tokens} tokens. Please reduce the length of the messages."
         )
     return f"prompt is too long: {tokens} tokens > {limit} maximum"
+
+
+def sampling_refusal(protocol: WireProtocol, version: str, body: dict[str, Any]) -> str | None:
+    """The 400 message Anthropic's API version 2026-10-21 gives to sampling parameters."""
+    if protocol != "anthropic" or version < "2026-10-21":
+        return None
+    sent = [name for name in ("temperature", "top_p", "top_k") if name in body]
+    return f"{sent[0]}: Extra inputs are not permitted" if sent else None
 
 
 def _openai_usage(tokens: TokenCounts) -> dict[str, Any]:

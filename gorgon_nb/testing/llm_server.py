@@ -8,8 +8,12 @@ dropped connections, truncated streams, slow first tokens) are queued per reques
 
     with LLMServer(latency=0.05) as server:
         client = openai.OpenAI(base_url=server.openai_base_url, api_key="x")
-        ...
-        assert server.requests[-1].model == "gpt-4o-mini"
+        ...  # the code under test
+
+Close the async SDK clients you point at it (``await client.close()``). An unclosed
+``AsyncOpenAI`` or ``AsyncAnthropic`` schedules its cleanup from ``__del__`` on the loop
+of whichever thread the garbage collector runs in, possibly this server's; collecting one
+while another client was busy was seen to stall that other client's requests.
 
 Run ``python -m gorgon_nb.testing.llm_server --port 8765`` to serve from a shell.
 """
@@ -18,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import itertools
 import json
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -50,10 +54,11 @@ class Fault:
     header when ``retry_after`` is set). ``drop``: close the connection without a response.
     ``truncate``: send ``after_pieces`` text pieces, then close the connection in the
     middle of the body; with ``clean_close`` the HTTP body ends properly but the stream's
-    final events are still missing. ``slow_first_token``: wait ``delay`` seconds between
-    the stream's first event and its first text. ``stream_error``: send ``after_pieces``
-    pieces, then an error event (``status`` picks its type), as an overloaded service does.
-    ``path`` and ``protocol`` restrict which requests the fault applies to.
+    final events are still missing (a plain reply is cut in half). ``slow_first_token``:
+    wait ``delay`` seconds between the stream's first event and its first text (before
+    a plain reply). ``stream_error``: send ``after_pieces`` pieces, then an error event
+    (``status`` picks its type), as an overloaded service does (a plain request gets
+    ``status``). ``path`` and ``protocol`` restrict which requests the fault applies to.
     """
 
     kind: FaultKind
@@ -199,8 +204,6 @@ class LLMServer:
             for name, value in changes.items():
                 setattr(record, name, value)
 
-    # -- serving (on the server's event loop) ----------------------------------------------
-
     async def _dispatch(self, request: HTTPRequest, out: ResponseWriter) -> None:
         key = (request.method, request.path)
         guessed: WireProtocol = "anthropic" if "anthropic-version" in request.headers else "openai"
@@ -263,6 +266,10 @@ class LLMServer:
             await refuse(401, _wire.unauthorized_message(protocol), "invalid_api_key")
         elif self.models is not None and model not in self.models:
             await refuse(404, _wire.unknown_model_message(protocol, model), "model_not_found")
+        elif refusal := _wire.sampling_refusal(
+            protocol, record.headers.get("anthropic-version", ""), body
+        ):
+            await refuse(400, refusal)
         elif self.context_limit is not None and prompt_tokens > self.context_limit:
             message = _wire.context_length_message(protocol, prompt_tokens, self.context_limit)
             await refuse(400, message, "context_length_exceeded")
@@ -304,6 +311,14 @@ class LLMServer:
         prefix = "chatcmpl-" if protocol == "openai" else "msg_"
         ids = {"msg_id": f"{prefix}loopback{next(self._ids)}", "model": record.model or ""}
         if not record.stream:
+            # Without a stream, the first token is the whole answer, and an error inside
+            # the stream is an error status.
+            if fault is not None and fault.kind == "slow_first_token":
+                await asyncio.sleep(fault.delay)
+            if fault is not None and fault.kind == "stream_error":
+                message = fault.message or "Overloaded"
+                await out.json(fault.status, _wire.error_body(protocol, fault.status, message))
+                return
             payload = _wire.reply_body(protocol, **ids, text=text, finish=finish, tokens=tokens)
             await out.json(200, payload, cut=fault is not None and fault.kind == "truncate")
             return
@@ -372,10 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     with server:
         print(f"OpenAI base URL:    {server.openai_base_url}")
-        print(f"Anthropic base URL: {server.anthropic_base_url}")
-        print("Press Ctrl-C to stop.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        print(f"Anthropic base URL: {server.anthropic_base_url}\nPress Ctrl-C to stop.", flush=True)
+        # Handlers set explicitly: a shell starting us in the background ignores SIGINT.
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        done.wait()
     return 0
 
 
