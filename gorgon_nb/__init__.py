@@ -43,7 +43,34 @@ _EXPORTS: dict[str, str] = {
     "Problem": "gorgon_nb.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BudgetExceededError",
+    "Config",
+    "ConfigError",
+    "Event",
+    "ExecutionError",
+    "GorgonError",
+    "InputError",
+    "NotFoundError",
+    "Problem",
+    "ProviderError",
+    "Role",
+    "RunFailed",
+    "RunResult",
+    "RunStatus",
+    "Runner",
+    "StepResult",
+    "StepStatus",
+    "Store",
+    "Usage",
+    "UsageError",
+    "Workflow",
+    "WorkflowError",
+    "__version__",
+    "arun",
+    "load_config",
+    "run",
+]
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config, load_config

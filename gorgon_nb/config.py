@@ -121,8 +121,10 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
     user: dict[str, Any] = {}
     if file.is_file():
         user = _read_toml(file)
-    elif path is not None or env.get("GORGON_CONFIG"):
-        raise ConfigError(f"config file {file} does not exist; create it or unset GORGON_CONFIG")
+    elif path is not None:
+        raise ConfigError(f"config file {file} does not exist; check the path")
+    elif env.get("GORGON_CONFIG"):
+        raise ConfigError(f"config file {file} (from GORGON_CONFIG) does not exist; create it or unset GORGON_CONFIG")
     try:
         parsed = _ConfigFile.model_validate(user)
     except ValidationError as exc:
@@ -137,7 +139,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         merged.setdefault(name, {}).update(values)
     for name, values in merged.items():
         values = dict(values)
-        if name == "ollama" and env.get("OLLAMA_HOST") and name not in parsed.providers:
+        if name == "ollama" and env.get("OLLAMA_HOST") and "base_url" not in parsed.providers.get(name, {}):
             values["base_url"] = _ollama_url(env["OLLAMA_HOST"])
         try:
             providers[name] = ProviderSettings.model_validate({**values, "name": name})
@@ -148,13 +150,17 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
             raise ConfigError(f"{file}: providers.{name} is openai-compatible but has no base_url; "
                               "add base_url = \"http://host:port/v1\"")
 
+    try:
+        roles = load_roles(parsed.roles)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     return Config(
         home=home,
         file=file if file.is_file() else None,
         default_model=env.get("GORGON_MODEL") or parsed.defaults.model or builtin["defaults"]["model"],
         providers=providers,
         user_providers=tuple(name for name in parsed.providers if name not in builtin["providers"]),
-        roles=load_roles(parsed.roles),
+        roles=roles,
         offline_delay=float(parsed.offline.get("delay", 0.0)),
         env=env,
     )

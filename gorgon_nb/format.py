@@ -33,11 +33,11 @@ STATUS_LABELS = {
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    if seconds < 1:
+    if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -67,8 +67,8 @@ def step_label(step: StepResult) -> str:
 
 
 def run_summary_line(run: RunResult) -> str:
-    return (f"run {run.run_id} · {format_duration(run.duration)} · {format_tokens(run.usage)} tokens · "
-            f"{format_cost(run.usage)}")
+    spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
+    return f"run {run.run_id} · {format_duration(run.duration)} · {spent}"
 
 
 def usage_cells(usage: Usage) -> tuple[str, str]:

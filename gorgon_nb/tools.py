@@ -52,6 +52,7 @@ def profile_csv(path: str, max_rows: int = 100_000, sample_rows: int = 5) -> dic
             counts = Counter(present)
             profile["columns"][column] = {
                 "type": "text", "count": len(present), "missing": len(values) - len(present),
-                "distinct": len(counts), "top": counts.most_common(5),
+                "distinct": len(counts),
+                "top": [{"value": value, "count": n} for value, n in counts.most_common(5)],
             }
     return profile

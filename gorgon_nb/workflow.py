@@ -179,25 +179,50 @@ def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config:
 
 
 def _partial(data: dict[str, Any], exc: ValidationError, source: SourceText | None) -> tuple[WorkflowSpec, SourceText | None] | None:
-    """The workflow with each step that failed replaced by an empty step of the same id.
+    """The workflow with the failing parts taken out, so the rest can still be checked.
 
-    The stand-ins keep the ids known, so references to those steps are neither reported
-    as unknown nor left without a "did you mean" hint.
+    A failing step keeps its valid keys (so its role and references are still checked);
+    if that is not enough, it is stood in for by an empty step of the same id, which keeps
+    references to it from being reported as unknown.
     """
-    bad_steps = {e["loc"][1] for e in exc.errors() if len(e["loc"]) > 1 and e["loc"][0] == "steps"}
-    bad_keys = {e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] != "steps"}
     steps = data.get("steps")
-    if "id" in bad_keys or not isinstance(steps, list):
+    if not isinstance(steps, list):
+        return None
+    bad_keys: set[str] = set()
+    bad_fields: dict[int, set[str]] = {}
+    for error in exc.errors():
+        loc = error["loc"]
+        if not loc:
+            continue
+        if loc[0] != "steps":
+            bad_keys.add(str(loc[0]))
+        elif len(loc) > 1 and isinstance(loc[1], int):
+            # loc is ("steps", i, kind_tag, field, ...) for a field; ("steps", i) for the kind itself
+            bad_fields.setdefault(loc[1], set()).add(str(loc[3]) if len(loc) > 3 else "")
+    if "id" in bad_keys:
         return None
     trimmed = {k: v for k, v in data.items() if k not in bad_keys}
-    trimmed["steps"] = [
-        {"id": step["id"], "llm": ""} if i in bad_steps and isinstance(step, dict) else step
-        for i, step in enumerate(steps)
-    ]
-    try:
-        return WorkflowSpec.model_validate(trimmed), source
-    except ValidationError:
-        return None
+    cleaned = [_clean_step(step, bad_fields.get(i)) for i, step in enumerate(steps)]
+    stand_ins = [_stand_in(step) if i in bad_fields else step for i, step in enumerate(steps)]
+    for candidate in (cleaned, stand_ins):
+        try:
+            return WorkflowSpec.model_validate({**trimmed, "steps": candidate}), source
+        except ValidationError:
+            continue
+    return None
+
+
+def _clean_step(step: Any, bad: set[str] | None) -> Any:
+    if not bad or not isinstance(step, dict):
+        return step
+    if "" in bad or "id" in bad:  # the step's kind or id is what failed
+        return _stand_in(step)
+    return {k: v for k, v in step.items() if k not in bad}
+
+
+def _stand_in(step: Any) -> dict[str, Any]:
+    step_id = step.get("id") if isinstance(step, dict) else None
+    return {"id": step_id if isinstance(step_id, str) else "_invalid", "llm": ""}
 
 
 # -- pydantic errors -> problems with a line and a hint -------------------------------------
@@ -328,5 +353,5 @@ def find_workflow(name_or_path: str | os.PathLike[str], *, search: list[Path] | 
     if candidate.suffix in WORKFLOW_SUFFIXES or os.sep in name:
         raise NotFoundError(f"no workflow file at {name}; check the path")
     hint = did_you_mean(name, known)
-    raise NotFoundError(f"no workflow named '{name}'" + (f"; {hint}" if hint else "")
+    raise NotFoundError(f"no workflow named '{name}'" + (f" ({hint})" if hint else "")
                         + ". Run 'gorgon workflows' to list them, or pass a file path.")

@@ -118,7 +118,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
                 console.print("  " + escape(str(problem)).replace("\n", "\n  "))
             continue
         workflow = Workflow.from_yaml(text, path=file)
-        steps = sum(1 for _ in workflow.compile(config).all_nodes)
+        steps = len(workflow.spec.steps)
         console.print(f"[green]✓ {escape(file)}[/]: {escape(workflow.id)}, {steps} step{'s' * (steps != 1)}")
     return EXIT_USAGE if failed else EXIT_OK
 
@@ -131,6 +131,9 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
     runs = _store().list_runs(args.limit, status=args.status, workflow_id=args.workflow)
     if args.json:
         print_json([_run_json(run, steps=False) for run in runs])
+        return EXIT_OK
+    if not runs and (args.status or args.workflow):
+        console.print("no runs match")
         return EXIT_OK
     if not runs:
         console.print("no runs yet. Try: gorgon run dev_plan_build_test_review -v feature_request=\"Add a CSV export\"")
@@ -163,8 +166,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     console.print(f"[bold]{escape(run.workflow_name or run.workflow_id)}[/] · run [bold]{run.run_id}[/] · "
                   f"{_styled(str(run.status))}")
-    console.print(f"started {format_time(run.started_at)} · {format_duration(run.duration)} · "
-                  f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}"
+    spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
+    console.print(f"started {format_time(run.started_at)} · {format_duration(run.duration)} · {spent}"
                   + (f" · {escape(run.source_path)}" if run.source_path else ""))
     if run.inputs:
         console.print("inputs: " + escape(", ".join(f"{k}={preview(v, 40)}" for k, v in run.inputs.items())))
@@ -176,9 +179,10 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         table.add_row(escape(step.key), escape(step.role or step.kind), _styled(str(step.status)),
                       escape(step.model or "-"), format_duration(step.duration), f"{step.usage.total_tokens:,}",
                       format_cost(step.usage))
-        if step.error:
-            table.add_row("", f"[red]{escape(preview(step.error, 200))}[/]", end_section=False)
     console.print(table)
+    for step in run.steps.values():
+        if step.error and step.status != "cancelled":
+            console.print(f"[red]{escape(step.key)}: {escape(step.error)}[/]")
     for notice in run.notices:
         console.print(f"[dim]note: {escape(notice)}[/]")
     if not args.brief:

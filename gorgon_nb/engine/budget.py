@@ -1,13 +1,16 @@
 """Budgets: stop before the call that would exceed ``max_usd`` or ``max_tokens``.
 
 Before each call the executor reserves what the call may use: its estimated prompt
-tokens plus its ``max_tokens`` of output, capped so the reservation fits what is left.
-Parallel calls therefore cannot jointly overshoot, and a call's output is limited to
-the budget that remains. After the call the reservation is replaced by actual usage.
+tokens plus its ``max_tokens`` of output. When the room left is taken only by calls in
+flight, the call waits for them to settle (they usually use far less than reserved);
+when actual spending leaves too little, the call's output limit shrinks to what is left,
+and below a useful minimum the run stops with a message saying which limit to raise.
+Parallel calls therefore never jointly overshoot the budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
@@ -38,39 +41,68 @@ class BudgetTracker:
         self.spent = spent or Usage()
         self._reserved_tokens = 0
         self._reserved_usd = 0.0
+        self._in_flight = 0
+        self._settled: asyncio.Event | None = None  # set (and replaced) whenever a call settles
 
-    def reserve(self, prompt_tokens: int, max_output: int,
-                prices: tuple[float, float] | None) -> Reservation:
-        """Reserve room for a call or raise ``BudgetExceededError``; returns the output cap."""
-        cap = max_output
-        limit_tokens, limit_usd = self.budget.max_tokens, self.budget.max_usd
-        if limit_tokens is not None:
-            left = limit_tokens - self.spent.total_tokens - self._reserved_tokens - prompt_tokens
-            cap = min(cap, left)
-            if cap < MIN_OUTPUT_TOKENS:
-                raise BudgetExceededError(
-                    f"token budget reached: {self.spent.total_tokens:,} of max_tokens {limit_tokens:,} used, "
-                    f"and the next call needs about {prompt_tokens + MIN_OUTPUT_TOKENS:,} more. "
-                    "Raise budget.max_tokens to go on; the results so far are kept.")
-        usd = 0.0
-        if limit_usd is not None and prices is not None:
+    def _room(self, prompt_tokens: int, prices: tuple[float, float] | None, *,
+              count_reserved: bool) -> int | None:
+        """Output tokens that fit (None: no limit applies)."""
+        room: int | None = None
+        if self.budget.max_tokens is not None:
+            left = self.budget.max_tokens - self.spent.total_tokens - prompt_tokens
+            room = left - (self._reserved_tokens if count_reserved else 0)
+        if self.budget.max_usd is not None and prices is not None:
             per_in, per_out = prices
-            left_usd = limit_usd - self.spent.cost_usd - self._reserved_usd - prompt_tokens * per_in
-            if per_out > 0:
-                cap = min(cap, math.floor(left_usd / per_out))
-            if cap < MIN_OUTPUT_TOKENS or left_usd <= 0:
-                raise BudgetExceededError(
-                    f"dollar budget reached: ${self.spent.cost_usd:.4f} of max_usd ${limit_usd:.2f} spent, "
-                    "and the next call could pass it. Raise budget.max_usd to go on; the results so far are kept.")
-            usd = prompt_tokens * per_in + cap * per_out
+            left_usd = self.budget.max_usd - self.spent.cost_usd - prompt_tokens * per_in
+            left_usd -= self._reserved_usd if count_reserved else 0.0
+            usd_room = math.floor(left_usd / per_out) if per_out > 0 else (None if left_usd > 0 else -1)
+            if usd_room is not None:
+                room = usd_room if room is None else min(room, usd_room)
+        return room
+
+    async def reserve(self, prompt_tokens: int, max_output: int,
+                      prices: tuple[float, float] | None) -> Reservation:
+        """Reserve room for a call (waiting for calls in flight if need be) or raise."""
+        while True:
+            room = self._room(prompt_tokens, prices, count_reserved=True)
+            if room is None or room >= max_output:
+                return self._take(prompt_tokens, max_output, prices)
+            actual_room = self._room(prompt_tokens, prices, count_reserved=False)
+            if self._in_flight and actual_room is not None and actual_room >= MIN_OUTPUT_TOKENS:
+                if self._settled is None:
+                    self._settled = asyncio.Event()
+                await self._settled.wait()
+                continue
+            if room < MIN_OUTPUT_TOKENS:
+                raise self._exceeded(prompt_tokens, prices)
+            return self._take(prompt_tokens, room, prices)
+
+    def _take(self, prompt_tokens: int, cap: int, prices: tuple[float, float] | None) -> Reservation:
+        usd = prompt_tokens * prices[0] + cap * prices[1] if prices is not None else 0.0
         reservation = Reservation(prompt_tokens + cap, usd, cap)
         self._reserved_tokens += reservation.tokens
         self._reserved_usd += reservation.usd
+        self._in_flight += 1
         return reservation
+
+    def _exceeded(self, prompt_tokens: int, prices: tuple[float, float] | None) -> BudgetExceededError:
+        limit_tokens = self.budget.max_tokens
+        if limit_tokens is not None and limit_tokens - self.spent.total_tokens - prompt_tokens < MIN_OUTPUT_TOKENS:
+            return BudgetExceededError(
+                f"token budget reached: {self.spent.total_tokens:,} of max_tokens {limit_tokens:,} used, "
+                f"and the next call needs about {prompt_tokens + MIN_OUTPUT_TOKENS:,} more. "
+                "Raise budget.max_tokens to go on; the results so far are kept.")
+        return BudgetExceededError(
+            f"dollar budget reached: ${self.spent.cost_usd:.4f} of max_usd ${self.budget.max_usd:.2f} spent, "
+            "and the next call could pass it. Raise budget.max_usd to go on; the results so far are kept.")
 
     def settle(self, reservation: Reservation, actual: Usage | None) -> None:
         """Replace a reservation by what the call really used (None: it used nothing)."""
         self._reserved_tokens -= reservation.tokens
         self._reserved_usd -= reservation.usd
+        self._in_flight -= 1
         if actual is not None:
             self.spent = self.spent + actual
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None

@@ -190,6 +190,9 @@ class Execution:
             run.status, run.error, run.error_type = RunStatus.FAILED, str(error), type(error).__name__
         except (GorgonError, TemplateError) as exc:
             run.status, run.error, run.error_type = RunStatus.FAILED, redact(str(exc)), type(exc).__name__
+        except Exception as exc:  # a bug must still end the run as failed, never leave it "running"
+            run.status, run.error_type = RunStatus.FAILED, type(exc).__name__
+            run.error = redact(f"internal error: {type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
             run.status, run.error = RunStatus.CANCELLED, "cancelled"
             self._finish()

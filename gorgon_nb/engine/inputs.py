@@ -19,6 +19,8 @@ _FALSE = {"false", "no", "n", "0", "off"}
 def coerce(name: str, spec: InputSpec, value: Any) -> Any:
     """``value`` as the declared type; strings (from ``-v key=value``) are parsed."""
     kind = spec.type
+    if isinstance(value, bool) and kind in ("integer", "number"):
+        raise InputError(f"input '{name}' must be {_article(kind)}, got {value!r}")
     try:
         if kind == "integer" and not isinstance(value, bool):
             if isinstance(value, float) and value.is_integer():

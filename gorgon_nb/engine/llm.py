@@ -100,7 +100,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
                       "(max_tokens still applies)", "warning", once=f"unpriced:{model}")
     async with services.limit(model.provider):
         prompt_text = request.system + "".join(m.content for m in request.messages)
-        reservation = ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
+        reservation = await ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
         call = dataclasses.replace(request, model=model.model, max_tokens=reservation.max_output, timeout=timeout)
         run.result.model = str(model)
         run.result.attempts += 1

@@ -90,6 +90,10 @@ class CircuitBreaker:
             self._trial_running = True
             return
         assert self._opened_at is not None
+        if state == "half-open":
+            raise CircuitOpenError(
+                f"calls to '{self.name}' are paused while a trial call checks whether it has recovered; "
+                "add fallback_models to the step to use another meanwhile.", provider=self.name)
         wait = max(0.0, self.cooldown - (self._clock() - self._opened_at))
         raise CircuitOpenError(
             f"calls to '{self.name}' are paused for {wait:.0f}s after {self._failures} failures in a row; "

@@ -220,7 +220,7 @@ def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
     function = getattr(module, name, None)
     if not callable(function):
         raise StepError(f"module '{module_name}' has no function '{name}'")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 async def _shell(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:

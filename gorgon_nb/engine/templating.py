@@ -16,7 +16,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 __all__ = [
@@ -88,14 +88,12 @@ class References:
 
 def _references(ast: nodes.Template) -> References:
     members: set[tuple[str, str]] = set()
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if not isinstance(target, nodes.Name):
-            continue
-        if isinstance(node, nodes.Getattr):
-            members.add((target.name, node.attr))
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            members.add((target.name, node.arg.value))
+    for node in ast.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name):
+            members.add((node.node.name, node.attr))
+    for item in ast.find_all(nodes.Getitem):
+        if isinstance(item.node, nodes.Name) and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
+            members.add((item.node.name, item.arg.value))
     return References(frozenset(meta.find_undeclared_variables(ast)), frozenset(members))
 
 
@@ -121,7 +119,7 @@ class Template:
         if self.sole_expression is None:
             return self.render(context)
         try:
-            return self.sole_expression(**context)
+            return _defined(self.sole_expression(**context), self.text)
         except (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
             raise TemplateError(_describe(exc)) from None
 
@@ -136,9 +134,17 @@ class Expression:
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         try:
-            return self.compiled(**context)
+            return _defined(self.compiled(**context), self.text)
         except (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
             raise TemplateError(_describe(exc)) from None
+
+
+def _defined(value: Any, text: str) -> Any:
+    # An expression's value is not rendered, so StrictUndefined never gets the chance to
+    # raise: a missing key would flow on as an Undefined object.
+    if isinstance(value, Undefined):
+        raise TemplateError(f"undefined value in template: {value._undefined_message} (in '{text.strip()}')")
+    return value
 
 
 def _describe(exc: Exception) -> str:

@@ -65,7 +65,8 @@ def format_cost(usage: Usage) -> str:
         return "-"
     if usage.cost is None:
         return "unknown"
-    text = f"${usage.cost_usd:.4f}" if usage.cost_usd else "$0"
+    cost = usage.cost_usd
+    text = "$0" if not cost else f"${cost:.4f}" if cost >= 0.0001 else f"${cost:.2g}"
     return text + (" + unknown" if usage.unpriced_calls else "")
 
 

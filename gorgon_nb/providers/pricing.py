@@ -15,26 +15,19 @@ _PRICES_PROVIDER = {"anthropic": "anthropic", "openai": "openai"}
 def _calc(settings: ProviderSettings, model: str, usage: Usage) -> float | None:
     import genai_prices
 
-    kwargs: dict[str, str] = {}
-    if settings.kind in _PRICES_PROVIDER:
-        kwargs["provider_id"] = _PRICES_PROVIDER[settings.kind]
-    elif settings.base_url:
-        kwargs["provider_api_url"] = (
-            settings.base_url
-        )  # a hosted compatible API genai-prices may know
-    else:
-        return None
+    usage_in = genai_prices.Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
     try:
-        result = genai_prices.calc_price(
-            genai_prices.Usage(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            ),
-            model,
-            **kwargs,  # type: ignore[arg-type]
-        )
+        if settings.kind in _PRICES_PROVIDER:
+            result = genai_prices.calc_price(usage_in, model, provider_id=_PRICES_PROVIDER[settings.kind])
+        elif settings.base_url:  # a hosted compatible API genai-prices may know by its address
+            result = genai_prices.calc_price(usage_in, model, provider_api_url=settings.base_url)
+        else:
+            return None
     except LookupError:
         return None
     return float(result.total_price)
@@ -58,8 +51,10 @@ def unit_prices(settings: ProviderSettings, model: str) -> tuple[float, float] |
     """Dollars per input token and per output token, for budget checks before a call."""
     if settings.free:
         return (0.0, 0.0)
-    per_input = _calc(settings, model, Usage(input_tokens=1_000_000, calls=1))
-    per_output = _calc(settings, model, Usage(output_tokens=1_000_000, calls=1))
+    # A small call: a million tokens would land in a long-context price tier.
+    sample = 1_000
+    per_input = _calc(settings, model, Usage(input_tokens=sample, calls=1))
+    per_output = _calc(settings, model, Usage(output_tokens=sample, calls=1))
     if per_input is None or per_output is None:
         return None
-    return per_input / 1_000_000, per_output / 1_000_000
+    return per_input / sample, per_output / sample

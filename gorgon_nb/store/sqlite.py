@@ -15,7 +15,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,21 @@ __all__ = ["Store"]
 BUSY_TIMEOUT_SECONDS = 10.0
 _USAGE_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                   "calls", "cost_usd", "unpriced_calls")
+
+
+def _retry_locked(statement: Callable[[], object]) -> None:
+    """Run a statement that ignores the busy timeout (``journal_mode``) until the lock clears."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _dumps(value: Any) -> str:
@@ -62,13 +77,19 @@ class Store:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS,
                                        isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = Database(conn, execute_plugins=False)
             self.conn = conn
             with self.transaction():
                 migrations.apply(self.db)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(f"the store at {path} stayed locked by another process for "
+                                 f"{BUSY_TIMEOUT_SECONDS:g}s; try again when it is done") from None
+            raise StoreError(f"cannot open the store at {path}: {exc}. Check the path and its permissions, "
+                             "or set GORGON_HOME to another folder.") from None
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}. Check the path and its permissions, "
                              "or set GORGON_HOME to another folder.") from None
@@ -165,8 +186,9 @@ class Store:
 
     def resolve_run_id(self, run_id: str) -> str:
         """A full run id from an id or an unambiguous prefix of one."""
-        rows = self._query("SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC LIMIT 6",
-                           (run_id, run_id.replace("%", "").replace("_", r"\_") + "%"))
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query("SELECT id FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' "
+                           "ORDER BY created_at DESC LIMIT 6", (run_id, pattern))
         ids = [row["id"] for row in rows]
         if run_id in ids:
             return run_id

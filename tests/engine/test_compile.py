@@ -166,6 +166,7 @@ steps:
     found = problems(text, config, tmp_path)
     assert [(p.line, p.message) for p in found] == [
         (4, "unknown role 'nobody'"),
+        (6, "unknown step 'zzz'"),
         (7, "unknown key 'colour'"),
         (9, "unknown input 'nope'"),
     ]

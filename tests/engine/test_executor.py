@@ -16,6 +16,7 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow
 
+
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     stepfuncs.reset()
@@ -96,7 +97,7 @@ steps:
     python: stepfuncs:echo
     args: {value: "{{ steps.boom.output }}"}
 """
-    result, events = await run(runner, text)
+    result, _ = await run(runner, text)
     assert result.status is RunStatus.FAILED
     assert result.error == "step 'boom' failed: stepfuncs:fail raised ValueError: disk full"
     assert result.steps["slow"].status is StepStatus.SUCCEEDED  # already running: finished and kept
@@ -315,7 +316,7 @@ async def test_events_are_persisted_in_order_without_text_deltas(runner: Runner,
 
 
 async def test_offline_agents_answer_and_are_marked(runner: Runner) -> None:
-    result, events = await run(runner, "id: o\nsteps:\n  - id: a\n    agent: builder\n    task: Add a CSV export\n")
+    result, _ = await run(runner, "id: o\nsteps:\n  - id: a\n    agent: builder\n    task: Add a CSV export\n")
     assert result.outputs["a"].startswith("[offline]")
     assert "```python" in result.outputs["a"]
     assert result.steps["a"].model == "offline"
