@@ -103,7 +103,14 @@ class Runner:
 
     def run(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
         """``arun`` for code without an event loop; inside one (Jupyter) it runs in a worker thread."""
-        return run_sync(lambda: self.arun(workflow, inputs, **options))
+
+        async def in_own_loop() -> RunResult:
+            try:
+                return await self.arun(workflow, inputs, **options)
+            finally:  # the loop ends with this run: its connections must not outlive it
+                await self.services.providers.aclose()
+
+        return run_sync(in_own_loop)
 
 
 def run_sync(make: Callable[[], Any]) -> Any:

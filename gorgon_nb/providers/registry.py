@@ -108,6 +108,13 @@ class ProviderRegistry:
         if settings is not None:
             self.config.providers[provider.name] = settings
 
+    async def aclose(self) -> None:
+        """Close the connections the providers opened on the running event loop."""
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+
     def get(self, name: str) -> Provider:
         if name not in self._providers:
             self._providers[name] = self._create(self.settings(name))
