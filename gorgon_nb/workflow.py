@@ -118,19 +118,62 @@ class Workflow:
 
     # -- checking and running -------------------------------------------------------------
 
-    def compile(self, config: Config | None = None) -> CompiledWorkflow:
-        """Check against the configured roles and providers; raise ``WorkflowError``."""
+    def compile(self, config: Config | None = None, *, _seen: set[Path] | None = None) -> CompiledWorkflow:
+        """Check against the configured roles and providers; raise ``WorkflowError``.
+
+        Sub-workflows named by ``workflow:`` steps are found and checked too.
+        """
         from gorgon_nb.config import load_config
         from gorgon_nb.engine.compile import compile_workflow
         from gorgon_nb.providers.registry import check_model_ref
 
         config = config or load_config()
-        return compile_workflow(
-            self.spec,
-            source=self.source,
-            roles=config.roles,
-            check_model=lambda ref: check_model_ref(ref, config),
-        )
+        problems: list[Problem] = []
+        compiled = None
+        try:
+            compiled = compile_workflow(self.spec, source=self.source, roles=config.roles,
+                                        check_model=lambda ref: check_model_ref(ref, config))
+        except WorkflowError as exc:
+            problems.extend(exc.problems)
+        own = {Path(self.path).resolve()} if self.path else set()
+        problems.extend(self._sub_workflow_problems(config, _seen or own))
+        if problems or compiled is None:
+            raise WorkflowError(problems)
+        return compiled
+
+    def resolve_sub_workflow(self, ref: str) -> Path:
+        """The file of a ``workflow:`` step's reference: beside this file, or a bundled/user name."""
+        if self.base_dir is not None and (self.base_dir / ref).is_file():
+            return self.base_dir / ref
+        return find_workflow(ref)
+
+    def _sub_workflow_problems(self, config: Config, seen: set[Path]) -> list[Problem]:
+        from gorgon_nb.model.workflow import LoopStep, WorkflowStep
+
+        problems: list[Problem] = []
+        pending: list[tuple[tuple[str | int, ...], Any]] = [(("steps", i), s) for i, s in enumerate(self.spec.steps)]
+        while pending:
+            path, step = pending.pop(0)
+            if isinstance(step, LoopStep):
+                pending.extend(((*path, "loop", i), inner) for i, inner in enumerate(step.loop))
+            if not isinstance(step, WorkflowStep):
+                continue
+            line = self.source.locations.line_of((*path, "workflow")) if self.source else None
+            try:
+                file = self.resolve_sub_workflow(step.workflow).resolve()
+                if file in seen:
+                    if step.when is None:
+                        problems.append(Problem(
+                            f"'{step.workflow}' includes the workflow that runs it, so it would never end",
+                            f"{step.id}.workflow", "give the step a 'when' that stops the recursion",
+                            self.path, line))
+                    continue
+                Workflow.from_file(file).compile(config, _seen=seen | {file})
+            except WorkflowError as exc:
+                problems.extend(exc.problems)
+            except NotFoundError as exc:
+                problems.append(Problem(str(exc), f"{step.id}.workflow", file=self.path, line=line))
+        return problems
 
     def problems(self, config: Config | None = None) -> list[Problem]:
         try:
@@ -168,14 +211,17 @@ def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config:
     shown = str(path) if path is not None else None
     try:
         data, source = parse_source(text, path=shown, format=format)
-        return Workflow.from_dict(data if data is not None else {}, source=source).problems(config)
+        base_dir = Path(path).resolve().parent if path is not None else None
+        return Workflow.from_dict(data if data is not None else {}, source=source, base_dir=base_dir).problems(config)
     except WorkflowError as exc:
         first = exc.problems
         partial = getattr(exc, "partial", None)
     if partial is None:
         return first
     spec, source = partial
-    return sorted(first + Workflow(spec, source).problems(config), key=lambda p: (p.line or 0, p.field))
+    base_dir = Path(path).resolve().parent if path is not None else None
+    more = Workflow(spec, source, base_dir).problems(config)
+    return sorted(first + more, key=lambda p: (p.line or 0, p.field))
 
 
 def _partial(data: dict[str, Any], exc: ValidationError, source: SourceText | None) -> tuple[WorkflowSpec, SourceText | None] | None:

@@ -188,6 +188,9 @@ class _Compiler:
         if isinstance(step, ShellStep) and not self.spec.allow_shell:
             self.problem((*path, "shell"), f"{sid}.shell", "shell steps are disabled in this workflow",
                          "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
+        if isinstance(step, LoopStep) and step.for_each is not None:
+            self.problem((*path, "for_each"), f"{sid}.for_each", "a loop step cannot take for_each",
+                         "put the loop in a workflow of its own and map a 'workflow:' step over the items")
         if isinstance(step, LoopStep):
             node.body = self._graph(step.loop, (*path, "loop"), sid)
             body_ids = set(node.body.nodes)

@@ -10,6 +10,7 @@ running finish and are kept, so their (paid-for) results are never thrown away.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 import weakref
@@ -22,8 +23,9 @@ from gorgon_nb.config import Config
 from gorgon_nb.engine.budget import BudgetTracker
 from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
 from gorgon_nb.engine.resilience import CircuitBreaker
+from gorgon_nb.engine.steps import StepFailure, describe_error, render_value, run_node
 from gorgon_nb.engine.templating import Expression, TemplateError
-from gorgon_nb.errors import BudgetExceededError, ExecutionError, GorgonError, RunTimeoutError
+from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
@@ -35,6 +37,7 @@ from gorgon_nb.store import Store
 __all__ = ["EventCallback", "Execution", "RunOptions", "Services", "new_run_id"]
 
 EventCallback = Callable[[Event], None]
+logger = logging.getLogger("gorgon_nb")
 _ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"  # no l/o: ids are read and typed by people
 
 
@@ -76,15 +79,6 @@ class RunOptions:
 
     def to_record(self) -> dict[str, Any]:
         return {"model": self.model, "allow_shell": self.allow_shell}
-
-
-class StepFailure(Exception):
-    """Internal: a step failed with ``on_failure: fail``; carries the error for the run."""
-
-    def __init__(self, result: StepResult, error: BaseException) -> None:
-        super().__init__(result.error)
-        self.result = result
-        self.error = error
 
 
 @dataclass
@@ -148,10 +142,11 @@ class Execution:
                     for provider, model, usage in calls or ():
                         store.record_call(self.result.run_id, step, provider, model, usage)
                     store.append_event(event)
-        for callback in self.subscribers:
+        for callback in list(self.subscribers):
             try:
                 callback(event)
             except Exception:  # a broken display must not break the run
+                logger.warning("an event subscriber failed and was detached", exc_info=True)
                 self.subscribers.remove(callback)
 
     def notice(self, message: str, level: str = "info", *, once: str | None = None) -> None:
@@ -212,14 +207,10 @@ class Execution:
     def _outputs(self, scope: Scope) -> dict[str, Any]:
         if self.compiled.outputs is None:
             return {sid: view["output"] for sid, view in scope.steps.items()}
-        from gorgon_nb.engine.steps import render_value
-
         return render_value(self.compiled.outputs, scope.context())
 
     async def run_graph(self, graph: Graph, scope: Scope, prefix: str) -> dict[str, StepResult]:
         """Run ``graph``'s nodes as their dependencies finish; return their results by step id."""
-        from gorgon_nb.engine.steps import run_node
-
         done: dict[str, StepResult] = {}
         waiting = {sid: len(node.deps) for sid, node in graph.nodes.items()}
         ready = [sid for sid, count in waiting.items() if count == 0]
@@ -316,9 +307,3 @@ def _graph_description(graph: Graph, prefix: str = "") -> list[dict[str, Any]]:
         if isinstance(step, LoopStep) and node.body is not None:
             out[-1]["body"] = _graph_description(node.body)
     return out
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, ExecutionError | TemplateError | GorgonError):
-        return redact(str(exc))
-    return redact(f"{type(exc).__name__}: {exc}")

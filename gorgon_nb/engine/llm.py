@@ -65,18 +65,20 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Compl
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
     timeout = step.timeout or spec.defaults.timeout
+    def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+        ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
+                error=str(exc), error_type=type(exc).__name__)
+
     for index, ref in enumerate(refs):
         model, notice = parse_model_ref(ref, ex.services.config)
         if notice:
             ex.notice(notice, once="offline")
 
-        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
-            ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
-                    error=str(exc), error_type=type(exc).__name__)
+        async def attempt(_number: int, model: ModelRef = model) -> Completion:
+            return await _attempt(run, model, request, timeout, item)
 
         try:
-            return await retrying(lambda attempt, m=model: _attempt(run, m, request, timeout, item),  # type: ignore[misc]
-                                  policy, on_retry=on_retry)
+            return await retrying(attempt, policy, on_retry=on_retry)
         except ProviderError as exc:
             if index == len(refs) - 1:
                 raise

@@ -28,14 +28,30 @@ from gorgon_nb.model.workflow import (
     ShellStep,
     WorkflowStep,
 )
+from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.executor import Execution, Scope
 
-__all__ = ["StepRun", "render_value", "run_node"]
+__all__ = ["StepFailure", "StepRun", "describe_error", "render_value", "run_node"]
 
 MAX_WORKFLOW_DEPTH = 8
 _ONCE = RetryPolicy(attempts=1)
+
+
+class StepFailure(Exception):
+    """Internal: a step failed with ``on_failure: fail``; carries the error for the run."""
+
+    def __init__(self, result: StepResult, error: BaseException) -> None:
+        super().__init__(result.error)
+        self.result = result
+        self.error = error
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, GorgonError | TemplateError):
+        return redact(str(exc))
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def render_value(value: Any, context: dict[str, Any]) -> Any:
@@ -81,8 +97,6 @@ class StepRun:
 
 async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
     """Run a node; returns its result, or raises ``StepFailure`` when the run must stop."""
-    from gorgon_nb.engine.executor import StepFailure, describe_error
-
     step = node.step
     result = ex.new_step(node, key)
     result.status, result.started_at = StepStatus.RUNNING, time.time()
@@ -254,16 +268,15 @@ async def _shell(run: StepRun, context: dict[str, Any], scope: Scope, item: int 
 async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
     from gorgon_nb.engine.executor import Execution, RunOptions
     from gorgon_nb.engine.inputs import bind_inputs
-    from gorgon_nb.workflow import Workflow, find_workflow
+    from gorgon_nb.workflow import Workflow
 
     step, ex = run.node.step, run.ex
     assert isinstance(step, WorkflowStep)
     if ex.options.depth >= MAX_WORKFLOW_DEPTH:
         raise StepError(f"sub-workflows nest more than {MAX_WORKFLOW_DEPTH} deep; does '{step.workflow}' "
                         "call itself?")
-    base = ex.options.base_dir
-    local = base / step.workflow if base is not None else None
-    workflow = Workflow.from_file(local if local is not None and local.is_file() else find_workflow(step.workflow))
+    parent = Workflow(ex.compiled.spec, ex.compiled.source, ex.options.base_dir)
+    workflow = Workflow.from_file(parent.resolve_sub_workflow(step.workflow))
     compiled = workflow.compile(ex.services.config)
     inputs = bind_inputs(compiled.spec, render_value(run.node.templates["inputs"], context))
     options = RunOptions(model=ex.options.model, allow_shell=ex.options.allow_shell,

@@ -17,7 +17,7 @@ def problems(text: str, config: Config, tmp_path: Path) -> list[Problem]:
     with pytest.raises(WorkflowError) as caught:
         Workflow.from_file(file).compile(config)
     found = check_text(text, path=file, config=config)
-    assert all(p.file == str(file) for p in found)
+    assert all(p.file is not None and Path(p.file).parent == tmp_path for p in found)
     assert set(found) >= set(caught.value.problems)
     return found
 
@@ -230,3 +230,22 @@ def test_user_roles_from_the_config_file(home: Path) -> None:
 def test_not_a_mapping(config: Config) -> None:
     with pytest.raises(WorkflowError, match="must be a mapping"):
         Workflow.from_yaml("- just\n- a list\n")
+
+
+def test_sub_workflows_are_checked_too(config: Config, tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text("id: child\nsteps:\n  - id: a\n    agent: plnner\n")
+    (tmp_path / "self.yaml").write_text("id: me\nsteps:\n  - id: again\n    workflow: self.yaml\n")
+    text = "id: parent\nsteps:\n  - id: gone\n    workflow: nowhere.yaml\n  - id: sub\n    workflow: child.yaml\n"
+    found = problems(text, config, tmp_path)
+    assert [(Path(p.file or "").name, p.line, p.message) for p in found] == [
+        ("wf.yaml", 4, "no workflow file at nowhere.yaml; check the path"),
+        ("child.yaml", 4, "unknown role 'plnner'"),
+    ]
+    loop = check_text((tmp_path / "self.yaml").read_text(), path=tmp_path / "self.yaml", config=config)
+    assert [p.message for p in loop] == ["'self.yaml' includes the workflow that runs it, so it would never end"]
+
+
+def test_a_loop_step_cannot_take_for_each(config: Config, tmp_path: Path) -> None:
+    text = "id: x\nsteps:\n  - id: l\n    for_each: '[1, 2]'\n    loop:\n      - id: a\n        llm: hi\n    until: true\n"
+    problem = only(text, config, tmp_path)
+    assert (problem.field, problem.message) == ("l.for_each", "a loop step cannot take for_each")
