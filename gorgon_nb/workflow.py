@@ -273,6 +273,7 @@ def _stand_in(step: Any) -> dict[str, Any]:
 
 # -- pydantic errors -> problems with a line and a hint -------------------------------------
 
+_SERVICE_KINDS = ("github", "notion", "slack", "gmail")  # Gorgon JSON integration step types
 _NESTED_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "budget": Budget, "retry": RetryPolicy,
 }
@@ -350,6 +351,10 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
             present = [k for k in STEP_KINDS if k in raw]
             if len(present) > 1:
                 return f"a step can only be one kind, but this one has {' and '.join(present)}", "keep one of them"
+            services = [k for k in _SERVICE_KINDS if k in raw]
+            if services:
+                return (f"{services[0]} steps are not supported by this version of gorgon-nb",
+                        f"supported kinds: {kinds}")
         return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner')"
     if kind == "literal_error":
         return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}", ""
