@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
@@ -20,36 +19,11 @@ import httpx2
 import openai
 import pytest
 
-from gorgon_nb.testing import Fault, LLMServer, RecordedRequest
-
 # Any: the one list serves both SDKs, whose message types differ.
 USER: Any = [{"role": "user", "content": "one two three four five six seven"}]
 EXPECTED = "Loopback reply to: one two three four five six seven"
 
-
-@pytest.fixture
-def server() -> Iterator[LLMServer]:
-    with LLMServer() as s:
-        yield s
-
-
-# The clients are closed explicitly: an unclosed async SDK client schedules its own
-# cleanup from __del__ on whatever event loop runs in the thread where the garbage
-# collector fires, which can be the server's loop, and that stalls other requests.
-@pytest.fixture
-async def oai(server: LLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def ant(server: LLMServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    client = anthropic.AsyncAnthropic(
-        base_url=server.anthropic_base_url, api_key="k", max_retries=0
-    )
-    yield client
-    await client.close()
+from gorgon_nb.testing import Fault, LLMServer, RecordedRequest
 
 
 async def test_openai_plain_reply_and_request_log(
