@@ -19,11 +19,12 @@ import httpx2
 import openai
 import pytest
 
+from gorgon_nb.testing import Fault, LLMServer, RecordedRequest
+
 # Any: the one list serves both SDKs, whose message types differ.
 USER: Any = [{"role": "user", "content": "one two three four five six seven"}]
 EXPECTED = "Loopback reply to: one two three four five six seven"
 
-from gorgon_nb.testing import Fault, LLMServer, RecordedRequest
 
 
 async def test_openai_plain_reply_and_request_log(

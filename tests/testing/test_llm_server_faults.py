@@ -23,16 +23,19 @@ As pinned down here (openai 3.x, anthropic 2.x, both on httpx2):
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import httpx2
 import openai
 import pytest
 
+from gorgon_nb.testing import Fault, LLMServer
+
 # Any: the one list serves both SDKs, whose message types differ.
 USER: Any = [{"role": "user", "content": "one two three four five six seven"}]
 EXPECTED = "Loopback reply to: one two three four five six seven"
 
-from gorgon_nb.testing import Fault, LLMServer
 
 
 async def test_429_carries_retry_after(
