@@ -7,19 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from gorgon_nb.errors import NotFoundError, Problem, WorkflowError, did_you_mean
 from gorgon_nb.model import gorgon_json
 from gorgon_nb.model.source import SourceText, parse_source
-from gorgon_nb.model.workflow import (
-    STEP_KINDS,
-    Budget,
-    Defaults,
-    InputSpec,
-    RetryPolicy,
-    WorkflowSpec,
-)
+from gorgon_nb.model.validation import partial_spec, problems_from_validation
+from gorgon_nb.model.workflow import WorkflowSpec
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config
@@ -80,7 +74,7 @@ class Workflow:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:
             error = WorkflowError(problems_from_validation(exc, data, source))
-            error.partial = _partial(data, exc, source)  # type: ignore[attr-defined]
+            error.partial = partial_spec(data, exc, source)  # type: ignore[attr-defined]
             raise error from None
         return cls(spec, source, base_dir)
 
@@ -222,147 +216,6 @@ def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config:
     base_dir = Path(path).resolve().parent if path is not None else None
     more = Workflow(spec, source, base_dir).problems(config)
     return sorted(first + more, key=lambda p: (p.line or 0, p.field))
-
-
-def _partial(data: dict[str, Any], exc: ValidationError, source: SourceText | None) -> tuple[WorkflowSpec, SourceText | None] | None:
-    """The workflow with the failing parts taken out, so the rest can still be checked.
-
-    A failing step keeps its valid keys (so its role and references are still checked);
-    if that is not enough, it is stood in for by an empty step of the same id, which keeps
-    references to it from being reported as unknown.
-    """
-    steps = data.get("steps")
-    if not isinstance(steps, list):
-        return None
-    bad_keys: set[str] = set()
-    bad_fields: dict[int, set[str]] = {}
-    for error in exc.errors():
-        loc = error["loc"]
-        if not loc:
-            continue
-        if loc[0] != "steps":
-            bad_keys.add(str(loc[0]))
-        elif len(loc) > 1 and isinstance(loc[1], int):
-            # loc is ("steps", i, kind_tag, field, ...) for a field; ("steps", i) for the kind itself
-            bad_fields.setdefault(loc[1], set()).add(str(loc[3]) if len(loc) > 3 else "")
-    if "id" in bad_keys:
-        return None
-    trimmed = {k: v for k, v in data.items() if k not in bad_keys}
-    cleaned = [_clean_step(step, bad_fields.get(i)) for i, step in enumerate(steps)]
-    stand_ins = [_stand_in(step) if i in bad_fields else step for i, step in enumerate(steps)]
-    for candidate in (cleaned, stand_ins):
-        try:
-            return WorkflowSpec.model_validate({**trimmed, "steps": candidate}), source
-        except ValidationError:
-            continue
-    return None
-
-
-def _clean_step(step: Any, bad: set[str] | None) -> Any:
-    if not bad or not isinstance(step, dict):
-        return step
-    if "" in bad or "id" in bad:  # the step's kind or id is what failed
-        return _stand_in(step)
-    return {k: v for k, v in step.items() if k not in bad}
-
-
-def _stand_in(step: Any) -> dict[str, Any]:
-    step_id = step.get("id") if isinstance(step, dict) else None
-    return {"id": step_id if isinstance(step_id, str) else "_invalid", "llm": ""}
-
-
-# -- pydantic errors -> problems with a line and a hint -------------------------------------
-
-_SERVICE_KINDS = ("github", "notion", "slack", "gmail")  # Gorgon JSON integration step types
-_NESTED_MODELS: dict[str, type[BaseModel]] = {
-    "defaults": Defaults, "budget": Budget, "retry": RetryPolicy,
-}
-
-
-def _allowed_keys(model: type[BaseModel]) -> list[str]:
-    return sorted((f.alias or name) for name, f in model.model_fields.items() if name != "kind")
-
-
-def problems_from_validation(exc: ValidationError, data: Any, source: SourceText | None) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        path, model, step_id = _clean_loc(error["loc"], data)
-        message, hint = _describe(error, path, model)
-        line = source.locations.line_of(path) if source else None
-        problems.append(Problem(message, _field_label(path, step_id), hint, source.path if source else None, line))
-    return problems
-
-
-def _field_label(path: tuple[str | int, ...], step_id: str | None) -> str:
-    """``build.tsk`` for a field of step ``build``; ``defaults.model`` elsewhere."""
-    dotted = lambda parts: ".".join(str(p) for p in parts)  # noqa: E731
-    starts = [i + 1 for i, part in enumerate(path) if isinstance(part, int) and i and path[i - 1] in ("steps", "loop")]
-    if step_id is None or not starts:
-        return dotted(path)
-    rest = path[starts[-1]:]
-    return f"{step_id}.{dotted(rest)}" if rest else step_id
-
-
-def _clean_loc(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, ...], type[BaseModel], str | None]:
-    """Drop the union tags pydantic puts after each step index; find the model at the end."""
-    path: list[str | int] = []
-    model: type[BaseModel] = WorkflowSpec
-    step_id: str | None = None
-    node: Any = data
-    parts = list(loc)
-    i = 0
-    while i < len(parts):
-        part = parts[i]
-        path.append(part)
-        node = _child(node, part)
-        if isinstance(part, int) and len(path) > 1 and path[-2] in ("steps", "loop"):
-            step_id = node.get("id") if isinstance(node, dict) and isinstance(node.get("id"), str) else None
-            if i + 1 < len(parts) and parts[i + 1] in STEP_KINDS:
-                model = STEP_KINDS[str(parts[i + 1])]
-                i += 1
-        elif isinstance(part, str):
-            if part in _NESTED_MODELS:
-                model = _NESTED_MODELS[part]
-            elif len(path) >= 2 and path[-2] == "inputs":
-                model = InputSpec
-        i += 1
-    return tuple(path), model, step_id
-
-
-def _child(node: Any, part: str | int) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-        return node[part]
-    return None
-
-
-def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -> tuple[str, str]:
-    kind = error["type"]
-    key = path[-1] if path else ""
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'", did_you_mean(str(key), _allowed_keys(model))
-    if kind == "missing":
-        return f"missing required key '{key}'", ""
-    if kind == "step_kind":
-        raw = error.get("input")
-        kinds = ", ".join(STEP_KINDS)
-        if isinstance(raw, dict):
-            present = [k for k in STEP_KINDS if k in raw]
-            if len(present) > 1:
-                return f"a step can only be one kind, but this one has {' and '.join(present)}", "keep one of them"
-            services = [k for k in _SERVICE_KINDS if k in raw]
-            if services:
-                return (f"{services[0]} steps are not supported by this version of gorgon-nb",
-                        f"supported kinds: {kinds}")
-        return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner')"
-    if kind == "literal_error":
-        return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}", ""
-    if kind == "string_pattern_mismatch" and key == "id":
-        return f"{error['input']!r} is not a valid id", "use letters, digits and _, not starting with a digit"
-    if kind == "too_short" and key in ("steps", "loop"):
-        return f"'{key}' needs at least one step", ""
-    return error["msg"][0].lower() + error["msg"][1:], ""
 
 
 # -- finding workflows ----------------------------------------------------------------------
