@@ -93,6 +93,8 @@ class WorkflowError(UsageError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
+        # Set when the workflow parsed only in part: what did parse, so the rest can be checked.
+        self.partial: object | None = None
         count = len(self.problems)
         head = f"workflow has {count} problem{'s' if count != 1 else ''}:"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
@@ -111,13 +113,13 @@ class NotFoundError(UsageError):
 
 
 class ExecutionError(GorgonError):
-    """Something failed while a run was going on."""
+    """Something failed while a run was going on. ``retryable``: trying again may help."""
+
+    retryable = False
 
 
 class ProviderError(ExecutionError):
-    """An LLM provider failed. ``retryable`` tells the executor whether to try again."""
-
-    retryable = False
+    """An LLM provider failed."""
 
     def __init__(self, message: str, *, provider: str = "", model: str = "", status: int | None = None) -> None:
         super().__init__(message)

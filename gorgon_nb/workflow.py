@@ -74,7 +74,7 @@ class Workflow:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:
             error = WorkflowError(problems_from_validation(exc, data, source))
-            error.partial = partial_spec(data, exc, source)  # type: ignore[attr-defined]
+            error.partial = partial_spec(data, exc, source)
             raise error from None
         return cls(spec, source, base_dir)
 
@@ -208,9 +208,8 @@ def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config:
         base_dir = Path(path).resolve().parent if path is not None else None
         return Workflow.from_dict(data if data is not None else {}, source=source, base_dir=base_dir).problems(config)
     except WorkflowError as exc:
-        first = exc.problems
-        partial = getattr(exc, "partial", None)
-    if partial is None:
+        first, partial = exc.problems, exc.partial
+    if not isinstance(partial, tuple):
         return first
     spec, source = partial
     base_dir = Path(path).resolve().parent if path is not None else None

@@ -170,9 +170,7 @@ class _Compiler:
     def _node(self, step: Step, path: Path, local: set[str], loop_id: str | None) -> Node:
         sid = step.id
         extra_names = {step.as_} if step.for_each is not None else set()
-        refs = References()
-        templates, template_refs = self._templates(step_templates(step), path, sid, extra_names, loop_id)
-        refs = refs | template_refs
+        templates, refs = self._templates(step_templates(step), path, sid, extra_names, loop_id)
         node = Node(step, path, templates=templates)
         node.when, when_refs = self._expression(step.when, (*path, "when"), f"{sid}.when", set(), loop_id)
         node.for_each, each_refs = self._expression(

@@ -18,7 +18,7 @@ MAX_RETRY_AFTER = 300.0  # a provider asking for more than this is treated as do
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ExecutionError) and bool(getattr(exc, "retryable", False))
+    return isinstance(exc, ExecutionError) and exc.retryable
 
 
 def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None = None,

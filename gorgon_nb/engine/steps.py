@@ -168,7 +168,7 @@ async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: in
         except TimeoutError:
             raise StepTimeoutError(f"step '{step.id}' passed its timeout of {timeout:g}s") from None
         except StepError as exc:
-            exc.retryable = step.retry is not None  # type: ignore[attr-defined]
+            exc.retryable = step.retry is not None  # a failing function is retried only on request
             raise
 
     def on_retry(number: int, delay: float, exc: BaseException) -> None:
