@@ -224,7 +224,10 @@ def test_user_roles_from_the_config_file(home: Path) -> None:
         '[roles.security_reviewer]\ndescription = "Reviews security"\nsystem_prompt = "You review security."\n')
     from gorgon_nb.config import load_config
 
-    Workflow.from_yaml("id: x\nsteps:\n  - id: a\n    agent: security_reviewer\n").compile(load_config())
+    config = load_config()
+    compiled = Workflow.from_yaml("id: x\nsteps:\n  - id: a\n    agent: security_reviewer\n").compile(config)
+    assert compiled.graph.nodes["a"].step.agent == "security_reviewer"
+    assert config.roles["security_reviewer"].system_prompt == "You review security."
 
 
 def test_not_a_mapping(config: Config) -> None:

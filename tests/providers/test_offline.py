@@ -135,8 +135,10 @@ async def test_builder_writes_valid_python_named_after_the_task() -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 async def test_builder_code_always_parses(task: str) -> None:
-    for block in code_blocks(await ask(task, "builder")):
-        ast.parse(block)
+    blocks = code_blocks(await ask(task, "builder"))
+    assert blocks
+    for block in blocks:
+        assert any(isinstance(node, ast.FunctionDef) for node in ast.walk(ast.parse(block)))
 
 
 async def test_builder_code_runs(tmp_path: Any) -> None:
