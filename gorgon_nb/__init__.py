@@ -95,6 +95,19 @@ if TYPE_CHECKING:
     from gorgon_nb.workflow import Workflow
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gorgon_nb``: register the ``%%gorgon`` and ``%gorgon`` magics."""
+    from gorgon_nb.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from gorgon_nb.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +18,12 @@ __all__ = [
     "format_duration",
     "format_time",
     "format_tokens",
+    "markdown_table",
     "preview",
+    "run_markdown",
     "run_summary_line",
     "step_label",
+    "text_table",
 ]
 
 STATUS_SYMBOLS = {
@@ -73,3 +78,40 @@ def run_summary_line(run: RunResult) -> str:
 
 def usage_cells(usage: Usage) -> tuple[str, str]:
     return format_tokens(usage), format_cost(usage)
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(v) for v in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def run_markdown(run: RunResult, *, outputs: bool = True) -> str:
+    """A run as Markdown: header, a table of steps, the error, and the outputs."""
+    head = f"**{run.workflow_name or run.workflow_id}** · run `{run.run_id}` · {STATUS_LABELS.get(str(run.status), str(run.status))}"
+    spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
+    parts = [head, f"{format_duration(run.duration)} · {spent}"]
+    rows = [[STATUS_SYMBOLS.get(str(s.status), "?") + " " + STATUS_LABELS.get(str(s.status), str(s.status)),
+             f"`{s.key}`", s.role or s.kind, format_duration(s.duration), format_tokens(s.usage), format_cost(s.usage)]
+            for s in run.steps.values()]
+    if rows:
+        parts.append(markdown_table(["status", "step", "agent", "elapsed", "tokens", "cost"], rows))
+    if run.error:
+        parts.append(f"**Error:** {run.error}")
+    if outputs and run.ok:
+        last = [s for s in run.steps.values() if s.status == "succeeded" and "." not in s.key]
+        if last:
+            value = last[-1].output
+            text = value if isinstance(value, str) else "```json\n" + json.dumps(value, indent=2, default=str) + "\n```"
+            parts.append(f"**Output of `{last[-1].key}`:**\n\n{text}")
+    return "\n\n".join(parts)

@@ -84,7 +84,7 @@ class Runner:
                 raise ConfigError(f"model {model} needs an API key: set {settings.api_key_env}, "
                                   "or run with --model offline (or ollama:MODEL) to try it without one")
 
-    async def arun(
+    def execution(
         self,
         workflow: WorkflowLike,
         inputs: Mapping[str, Any] | None = None,
@@ -93,13 +93,24 @@ class Runner:
         allow_shell: bool = False,
         on_event: EventCallback | list[EventCallback] | None = None,
         run_id: str | None = None,
-    ) -> RunResult:
-        """Run ``workflow`` to the end. A failed run is returned (check ``.ok``), not raised."""
+    ) -> Execution:
+        """A run ready to start (``await execution.execute()``); every usage error is raised here.
+
+        ``execution.result`` is the run's live ``RunResult``, filled in as the run goes.
+        """
         loaded, compiled, bound = self.prepare(workflow, inputs, model=model)
         options = RunOptions(model=model, allow_shell=allow_shell, base_dir=loaded.base_dir)
         subscribers = on_event if isinstance(on_event, list) else [on_event] if on_event else []
-        execution = Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=subscribers)
-        return await execution.execute()
+        return Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=subscribers)
+
+    async def arun(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None,
+                   **options: Any) -> RunResult:
+        """Run ``workflow`` to the end. A failed run is returned (check ``.ok``), not raised.
+
+        Options: ``model`` (force every LLM step onto it), ``allow_shell``, ``on_event``
+        (a callback or a list of them, given every ``Event``), ``run_id``.
+        """
+        return await self.execution(workflow, inputs, **options).execute()
 
     def run(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
         """``arun`` for code without an event loop; inside one (Jupyter) it runs in a worker thread."""

@@ -29,7 +29,7 @@ from gorgon_nb.format import (
 )
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost, format_tokens
-from gorgon_nb.providers.registry import resolve_auto
+from gorgon_nb.providers.registry import provider_statuses, resolve_auto
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow, check_text, list_workflows
@@ -239,16 +239,11 @@ def cmd_providers(args: argparse.Namespace, console: Console) -> int:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("provider", "kind", "default model", "status"):
         table.add_column(column)
-    for name, settings in config.providers.items():
-        if settings.kind == "offline":
-            status = "[green]ready[/] (canned answers, no key needed)"
-        elif settings.kind == "openai-compatible":
-            status = f"endpoint {escape(settings.base_url or '')}"
-        elif settings.api_key_env and config.env.get(settings.api_key_env):
-            status = f"[green]ready[/] ({settings.api_key_env} is set)"
-        else:
-            status = f"[yellow]not configured[/]: set {settings.api_key_env}"
-        table.add_row(name, settings.kind, escape(settings.model or "-"), status)
+    for status in provider_statuses(config):
+        detail = escape(status.detail)
+        table.add_row(status.name, status.kind, escape(status.model),
+                      f"[green]{detail}[/]" if status.ready and status.kind != "openai-compatible"
+                      else detail if status.ready else f"[yellow]{detail}[/]")
     console.print(table)
     model, notice = resolve_auto(config)
     console.print(f"model 'auto' uses: [bold]{model}[/]" + (f"\n[dim]{escape(notice)}[/]" if notice else ""))

@@ -136,7 +136,7 @@ class _Compiler:
         if self.spec.outputs is not None:
             outputs = self._templates(self.spec.outputs, ("outputs",), "outputs", set(), None)[0]
         if self.problems:
-            raise WorkflowError(self.problems)
+            raise WorkflowError(sorted(self.problems, key=lambda p: (p.line or 0, p.field)))
         text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
         return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs)
 

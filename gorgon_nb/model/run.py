@@ -115,6 +115,11 @@ class RunResult:
             raise RunFailed(self)
         return self
 
+    def _repr_markdown_(self) -> str:
+        from gorgon_nb.format import run_markdown  # formatting lives above the model layer
+
+        return run_markdown(self)
+
     def __repr__(self) -> str:
         return (f"<RunResult {self.run_id} {self.workflow_id} {self.status}: "
                 f"{len(self.steps)} steps, {self.usage.total_tokens} tokens, {format_cost(self.usage)}>")

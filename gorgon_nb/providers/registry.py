@@ -14,7 +14,7 @@ from gorgon_nb.config import Config, ProviderSettings
 from gorgon_nb.errors import ConfigError, did_you_mean
 from gorgon_nb.providers.base import Provider
 
-__all__ = ["ModelRef", "ProviderRegistry", "check_model_ref", "parse_model_ref", "resolve_auto"]
+__all__ = ["ModelRef", "ProviderRegistry", "ProviderStatus", "check_model_ref", "parse_model_ref", "provider_statuses", "resolve_auto"]
 
 OFFLINE_NOTICE = (
     "No LLM provider is configured, so the offline provider answers (canned, marked [offline]). "
@@ -90,6 +90,33 @@ def check_model_ref(ref: str, config: Config) -> str | None:
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    kind: str
+    model: str
+    ready: bool
+    detail: str
+
+
+def provider_statuses(config: Config) -> list[ProviderStatus]:
+    """Which providers can be used now, and what to do about the others."""
+    statuses = []
+    for name, settings in config.providers.items():
+        if settings.kind == "offline":
+            ready, detail = True, "ready (canned answers, no key needed)"
+        elif settings.kind == "openai-compatible":
+            needs = settings.api_key_env and not config.env.get(settings.api_key_env)
+            ready = not needs
+            detail = f"endpoint {settings.base_url}" + (f"; set {settings.api_key_env}" if needs else "")
+        elif settings.api_key_env and config.env.get(settings.api_key_env):
+            ready, detail = True, f"ready ({settings.api_key_env} is set)"
+        else:
+            ready, detail = False, f"not configured: set {settings.api_key_env}"
+        statuses.append(ProviderStatus(name, settings.kind, settings.model or "-", ready, detail))
+    return statuses
 
 
 class ProviderRegistry:

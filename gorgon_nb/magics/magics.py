@@ -1,0 +1,134 @@
+"""``%%gorgon`` and ``%gorgon``: parse, call the public API, display. Nothing else lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import DisplayHandle, display
+
+from gorgon_nb.errors import GorgonError, UsageError
+from gorgon_nb.magics.errors import MagicError
+from gorgon_nb.magics.parsing import (
+    RunArgs,
+    parse_agent,
+    parse_command,
+    parse_options,
+    parse_run,
+    resolve_inputs,
+)
+
+__all__ = ["GorgonMagics"]
+
+COMMANDS = ("run", "workflows", "runs", "show", "providers", "help")
+
+
+@magics_class
+class GorgonMagics(Magics):
+    """The gorgon-nb magics; see ``%gorgon help``."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.defined: dict[str, Any] = {}  # workflows named in this notebook (%%gorgon --name)
+
+    @line_cell_magic
+    def gorgon(self, line: str, cell: str | None = None) -> Any:
+        try:
+            if cell is None:
+                return self._line(line)
+            if line.split()[:1] == ["agent"]:
+                return self._agent(line.split(None, 1)[1] if len(line.split()) > 1 else "", cell)
+            return self._cell(line, cell)
+        except GorgonError as exc:  # a usage mistake or a failure the user can act on
+            raise MagicError(str(exc)) from None
+
+    # -- %%gorgon: a workflow in the cell --------------------------------------------------
+
+    def _cell(self, line: str, cell: str) -> Any:
+        from gorgon_nb.model.source import parse_source
+        from gorgon_nb.workflow import Workflow
+
+        args = parse_run(line, cell=True)
+        data, source = parse_source(cell, path="<cell>", format="yaml")
+        if isinstance(data, dict) and "id" not in data:  # a cell needs no id; --name gives one
+            data = {"id": args.name or "notebook_cell", **data}
+        workflow = Workflow.from_dict(data if data is not None else {}, source=source, base_dir=Path.cwd())
+        if args.name:
+            self.defined[args.name] = workflow
+        if args.define:
+            workflow.validate(self._runner().config)
+            return None
+        return self._run(workflow, args)
+
+    def _run(self, workflow: Any, args: RunArgs) -> Any:
+        from gorgon_nb.magics.session import NotebookRun
+        from gorgon_nb.widgets import RunView
+
+        inputs = resolve_inputs(args.inputs, self._ns)
+        execution = self._runner().execution(workflow, inputs, model=args.model, allow_shell=args.allow_shell)
+        view = RunView(workflow_name=workflow.name, run_id=execution.result.run_id)
+        handle: DisplayHandle = display(view, display_id=True)
+        run = NotebookRun(execution, view, on_finish=lambda: handle.update(view)).start()
+        self._publish(run.result, args.out)
+        if args.background:
+            return None
+        result = run.wait()
+        if not result.ok:
+            raise MagicError(f"run {result.run_id} {result.status}: {result.error}. "
+                             f"What finished is kept: _gorgon.outputs, %gorgon show {result.run_id}")
+        return None
+
+    def _publish(self, result: Any, out: str | None) -> None:
+        self._ns["_gorgon"] = result
+        if out:
+            self._ns[out] = result
+
+    # -- %%gorgon agent ROLE: one prompt ---------------------------------------------------
+
+    def _agent(self, line: str, cell: str) -> Any:
+        from gorgon_nb.magics.agent import ask_agent
+
+        args = parse_agent(line)
+        result = ask_agent(self._runner(), args, cell, self.shell)
+        self._publish(result, args.out)
+        return None
+
+    # -- %gorgon COMMAND ---------------------------------------------------------------------
+
+    def _line(self, line: str) -> Any:
+        from gorgon_nb.magics import commands
+
+        command, words = parse_command(line)
+        if command not in COMMANDS:
+            from gorgon_nb.errors import did_you_mean
+
+            raise MagicError(f"unknown command '{command}' ({did_you_mean(command, COMMANDS)}); see %gorgon help")
+        if command == "run":
+            args = parse_run(words, cell=False)
+            workflow = self.defined.get(args.workflow or "") or args.workflow
+            return self._run(_load(workflow), args)
+        handler = getattr(commands, f"cmd_{command}")
+        return handler(self, parse_options, words)
+
+    @property
+    def _ns(self) -> dict[str, Any]:
+        """The notebook's variables."""
+        assert self.shell is not None
+        return self.shell.user_ns
+
+    def _runner(self) -> Any:
+        from gorgon_nb.runner import default_runner
+
+        return default_runner()
+
+
+def _load(workflow: Any) -> Any:
+    from gorgon_nb.workflow import Workflow
+
+    if isinstance(workflow, Workflow):
+        return workflow
+    try:
+        return Workflow.load(workflow)
+    except UsageError as exc:
+        raise MagicError(f"{exc} Workflows named with %%gorgon --name also work.") from None

@@ -1,0 +1,81 @@
+"""``HistoryView``: recent runs as a table with a cost-over-time chart, and as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import anywidget
+import traitlets
+
+from gorgon_nb.format import STATUS_LABELS, format_duration, format_time, markdown_table, text_table
+from gorgon_nb.model.run import RunResult
+from gorgon_nb.model.usage import format_cost, format_tokens
+from gorgon_nb.widgets.run_view import STATIC, with_text_forms
+
+__all__ = ["HistoryView", "history_row"]
+
+_HEADER = ("status", "workflow", "run id", "started", "duration", "tokens", "cost")
+
+
+def history_row(run: RunResult) -> dict[str, Any]:
+    """One run as the frontend draws it; ``cost_usd`` is None when no call had a known price."""
+    return {
+        "run_id": run.run_id,
+        "workflow": run.workflow_id,
+        "status": str(run.status),
+        "started_at": run.started_at,
+        "duration": format_duration(run.duration),
+        "tokens": format_tokens(run.usage),
+        "cost_usd": run.usage.cost,
+        "cost": format_cost(run.usage),
+    }
+
+
+class HistoryView(anywidget.AnyWidget):
+    """Recent runs, newest first: ``runs`` holds one ``history_row`` per run."""
+
+    _esm = STATIC / "history.js"
+    _css = STATIC / "history.css"
+
+    runs = traitlets.List(traitlets.Dict()).tag(sync=True)
+
+    @classmethod
+    def from_runs(cls, runs: Iterable[RunResult]) -> HistoryView:
+        return cls(runs=[history_row(run) for run in runs])
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                STATUS_LABELS.get(row["status"], row["status"]),
+                row["workflow"],
+                row["run_id"],
+                format_time(row["started_at"]),
+                row["duration"],
+                row["tokens"],
+                row["cost"],
+            )
+            for row in self.runs
+        ]
+
+    def to_text(self) -> str:
+        if not self.runs:
+            return "no runs yet"
+        return text_table(_HEADER, self._rows())
+
+    def to_markdown(self) -> str:
+        if not self.runs:
+            return "*No runs yet.*"
+        rows = [
+            (status, workflow, f"`{run_id}`", *rest)
+            for status, workflow, run_id, *rest in self._rows()
+        ]
+        return markdown_table(_HEADER, rows)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return with_text_forms(
+            super()._repr_mimebundle_(**kwargs), self.to_text(), self.to_markdown()
+        )
+
+    def __repr__(self) -> str:
+        return f"<HistoryView: {len(self.runs)} runs>"

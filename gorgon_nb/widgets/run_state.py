@@ -1,0 +1,379 @@
+"""The state of one run as its events arrive: pure Python, no widgets.
+
+``RunState.apply`` folds events into steps and totals and records which synced traits
+changed, so ``RunView.flush`` can push only those. Steps are laid out in layers: a step's
+``level`` is the length of the longest dependency path that leads to it (0 with no deps).
+Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
+level, right after the loop and its earlier rounds.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gorgon_nb.model.events import Event
+from gorgon_nb.model.run import RunResult
+from gorgon_nb.model.usage import Usage, format_cost, format_tokens
+from gorgon_nb.widgets._render import output_html
+
+__all__ = ["TEXT_TAIL", "RunState", "StepState", "layer_levels"]
+
+TEXT_TAIL = 1500
+"""How many of the last characters of a running step's streamed text are kept and sent."""
+
+_BODY_KEY = re.compile(r"^(?P<loop>.+)\[(?P<round>\d+)\]\.(?P<id>[^.\[\]]+)$")
+_ROUND = re.compile(r"\[\d+\]")
+
+
+@dataclass
+class StepState:
+    key: str
+    id: str
+    kind: str
+    role: str | None = None
+    deps: list[str] = field(default_factory=list)
+    level: int = 0
+    status: str = "pending"
+    started: float | None = None
+    ended: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    text: str = ""
+    output: Any = None
+    output_html: str = ""
+    error: str = ""
+    retries: int = 0
+    last_item: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.role or self.kind
+
+    @property
+    def top_level(self) -> bool:
+        return "[" not in self.key
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        if self.started is None:
+            return None
+        if self.ended is not None:
+            return self.ended - self.started
+        return (now or time.time()) - self.started if self.status == "running" else None
+
+    def set_output(self, value: Any) -> None:
+        self.output = value
+        self.output_html = output_html(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "id": self.id,
+            "label": self.label,
+            "kind": self.kind,
+            "level": self.level,
+            "deps": list(self.deps),
+            "status": self.status,
+            "started": self.started,
+            "ended": self.ended,
+            "tokens": format_tokens(self.usage),
+            "cost": format_cost(self.usage),
+            "text": self.text,
+            "output_html": self.output_html,
+            "error": self.error,
+        }
+
+
+def layer_levels(graph: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Each step's layer: 0 without deps, else one more than its deepest dep."""
+    deps = {node["key"]: list(node.get("deps") or ()) for node in graph}
+    levels: dict[str, int] = {}
+
+    def level(key: str, path: frozenset[str]) -> int:
+        if key not in levels:
+            parents = [d for d in deps.get(key, ()) if d in deps and d not in path]
+            levels[key] = 1 + max((level(d, path | {key}) for d in parents), default=-1)
+        return levels[key]
+
+    for key in deps:
+        level(key, frozenset())
+    return levels
+
+
+class RunState:
+    """Steps, statuses and totals of one run, updated from its events."""
+
+    def __init__(self, workflow_name: str = "", run_id: str = "") -> None:
+        self.workflow_name = workflow_name
+        self.run_id = run_id
+        self.status = "pending"
+        self.error = ""
+        self.started_at = 0.0
+        self.ended_at = 0.0
+        self.usage: Usage | None = None  # the run's own total, once it finished
+        self.notices: list[str] = []
+        self.order: list[str] = []
+        self.steps: dict[str, StepState] = {}
+        self._bodies: dict[str, list[dict[str, Any]]] = {}
+        self.changed: set[str] = set()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("pending", "running")
+
+    def ordered_steps(self) -> list[StepState]:
+        # snapshots: a display may read while the run's thread writes
+        steps, order = self.steps, list(self.order)
+        return [steps[key] for key in order if key in steps]
+
+    def totals(self) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        # a loop's usage already holds its body's, so only top-level steps are added up
+        return sum((s.usage for s in list(self.steps.values()) if s.top_level), Usage())
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        if not self.started_at:
+            return None
+        if self.ended_at:
+            return self.ended_at - self.started_at
+        return (now or time.time()) - self.started_at if self.status == "running" else None
+
+    def final_step(self) -> StepState | None:
+        """The last top-level step, when it succeeded: its output is the run's answer."""
+        top = [s for s in self.ordered_steps() if s.top_level]
+        if top and top[-1].status == "succeeded" and top[-1].output is not None:
+            return top[-1]
+        return None
+
+    def trait_values(self, names: Iterable[str]) -> dict[str, Any]:
+        totals = self.totals()
+        every: dict[str, Any] = {
+            "workflow_name": lambda: self.workflow_name,
+            "run_id": lambda: self.run_id,
+            "status": lambda: self.status,
+            "error": lambda: self.error,
+            "steps": lambda: [s.to_dict() for s in self.ordered_steps()],
+            "started_at": lambda: self.started_at,
+            "ended_at": lambda: self.ended_at,
+            "total_tokens": lambda: format_tokens(totals),
+            "total_cost": lambda: format_cost(totals),
+            "notices": lambda: list(self.notices),
+        }
+        return {name: every[name]() for name in names}
+
+    def take_changes(self) -> set[str]:
+        changed, self.changed = self.changed, set()
+        return changed
+
+    # -- building ----------------------------------------------------------------------------
+
+    def add_step(
+        self,
+        key: str,
+        *,
+        kind: str | None = None,
+        role: str | None = None,
+        deps: list[str] | None = None,
+        level: int | None = None,
+    ) -> StepState:
+        """The step ``key``, created in its place on the first event about it."""
+        if key in self.steps:
+            return self.steps[key]
+        step = StepState(key, key, kind or "step", role, list(deps or ()), level or 0)
+        position = len(self.order)
+        match = _BODY_KEY.match(key)
+        if match:
+            loop, number, step.id = match["loop"], match["round"], match["id"]
+            for node in self._bodies.get(_ROUND.sub("", loop), ()):
+                if node["id"] == step.id:
+                    step.kind, step.role = kind or node["kind"], role or node.get("role")
+                    step.deps = (
+                        deps
+                        if deps is not None
+                        else [f"{loop}[{number}].{d}" for d in node["deps"]]
+                    )
+            if loop in self.steps:
+                step.level = self.steps[loop].level if level is None else level
+                family = [
+                    i for i, k in enumerate(self.order) if k == loop or k.startswith(loop + "[")
+                ]
+                position = family[-1] + 1
+        self.steps[key] = step
+        self.order.insert(position, key)
+        self.changed.add("steps")
+        return step
+
+    def _register_bodies(self, graph: list[dict[str, Any]], path: str = "") -> None:
+        for node in graph:
+            if node.get("body"):
+                self._bodies[path + node["id"]] = node["body"]
+                self._register_bodies(node["body"], path + node["id"] + ".")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event, event.data)
+
+    def _on_run_started(self, event: Event, data: dict[str, Any]) -> None:
+        self.run_id = event.run_id or self.run_id
+        self.workflow_name = data.get("name") or data.get("workflow_id") or self.workflow_name
+        self.status, self.started_at, self.ended_at = "running", event.ts, 0.0
+        graph: list[dict[str, Any]] = data.get("graph") or []
+        self._bodies.clear()
+        self._register_bodies(graph)
+        levels = layer_levels(graph)
+        self.order, self.steps = [], {}
+        for node in graph:
+            self.add_step(
+                node["key"],
+                kind=node.get("kind"),
+                role=node.get("role"),
+                deps=list(node.get("deps") or ()),
+                level=levels[node["key"]],
+            )
+            self.steps[node["key"]].id = node.get("id") or node["key"]
+        self.changed.update(
+            {
+                "workflow_name",
+                "run_id",
+                "status",
+                "started_at",
+                "ended_at",
+                "steps",
+                "total_tokens",
+                "total_cost",
+            }
+        )
+
+    def _step(self, event: Event) -> StepState | None:
+        if not event.step:
+            return None
+        self.changed.add("steps")
+        return self.add_step(event.step)
+
+    def _on_step_started(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is not None:
+            step.status, step.started, step.ended = "running", event.ts, None
+            step.text, step.error, step.last_item = "", "", None
+
+    def _on_text_delta(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is None:
+            return
+        piece, item = str(data.get("text") or ""), data.get("item")
+        if item is not None and item != step.last_item:  # several items stream into one step
+            piece = ("\n" if step.text else "") + f"[item {item}] {piece}"
+            step.last_item = item
+        step.text = (step.text + piece)[-TEXT_TAIL:]
+        if step.status == "pending":
+            step.status, step.started = "running", step.started or event.ts
+
+    def _on_step_retry(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is not None:
+            step.retries += 1
+            attempt = data.get("attempt") or step.retries + 1
+            step.text, step.last_item = (
+                f"retrying (attempt {attempt}) after: {data.get('error') or 'an error'}\n",
+                None,
+            )
+
+    def _finish(self, step: StepState, event: Event, status: str) -> None:
+        step.status, step.ended = status, event.ts
+        step.started = step.started if step.started is not None else event.ts
+        if "usage" in event.data:
+            step.usage = Usage.from_dict(event.data["usage"])
+        self.changed.update({"total_tokens", "total_cost"})
+
+    def _on_step_finished(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is None:
+            return
+        status = str(data.get("status") or "succeeded")
+        self._finish(step, event, status)
+        step.error = ""
+        if status == "skipped":
+            step.output, step.output_html = (
+                None,
+                f"<p><em>skipped: {html.escape(str(data.get('reason') or ''))}</em></p>",
+            )
+        else:
+            step.set_output(data.get("output"))
+            step.text = ""
+
+    def _on_step_failed(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is None:
+            return
+        self._finish(
+            step, event, "cancelled" if data.get("error_type") == "Cancelled" else "failed"
+        )
+        step.error = str(data.get("error") or "failed")
+        if data.get("output") is not None:
+            step.set_output(data["output"])
+
+    def _on_notice(self, event: Event, data: dict[str, Any]) -> None:
+        message = str(data.get("message") or "")
+        self.notices.append(f"warning: {message}" if data.get("level") == "warning" else message)
+        self.changed.add("notices")
+
+    def _on_run_finished(self, event: Event, data: dict[str, Any]) -> None:
+        self.status = str(data.get("status") or "succeeded")
+        self.error = str(data.get("error") or "")
+        self.ended_at = event.ts
+        if data.get("usage") is not None:
+            self.usage = Usage.from_dict(data["usage"])
+        for step in self.steps.values():
+            if step.status == "running":  # no step outlives its run
+                step.status, step.ended = "cancelled", event.ts
+        self.changed.update({"status", "error", "ended_at", "total_tokens", "total_cost", "steps"})
+
+    # -- from a stored run -------------------------------------------------------------------
+
+    @classmethod
+    def from_result(cls, result: RunResult) -> RunState:
+        """A finished run's state; with no graph stored, steps that ran in parallel share a row."""
+        state = cls(result.workflow_name or result.workflow_id, result.run_id)
+        state.status, state.error = str(result.status), result.error or ""
+        state.started_at, state.ended_at = result.started_at or 0.0, result.ended_at or 0.0
+        state.usage, state.notices = result.usage, list(result.notices)
+        levels: dict[str, int] = {}
+        for saved in result.steps.values():
+            if "[" not in saved.key:
+                before = [
+                    levels[s.key]
+                    for s in result.steps.values()
+                    if s.key in levels
+                    and s.ended_at is not None
+                    and saved.started_at is not None
+                    and s.ended_at <= saved.started_at
+                ]
+                levels[saved.key] = 1 + max(before, default=-1)
+            step = state.add_step(
+                saved.key, kind=saved.kind, role=saved.role, deps=[], level=levels.get(saved.key)
+            )
+            step.id, step.status, step.usage = saved.step_id, str(saved.status), saved.usage
+            step.started, step.ended, step.error = (
+                saved.started_at,
+                saved.ended_at,
+                saved.error or "",
+            )
+            if saved.status == "succeeded" or saved.output is not None:
+                step.set_output(saved.output)
+        state.changed = {
+            "workflow_name",
+            "run_id",
+            "status",
+            "error",
+            "steps",
+            "started_at",
+            "ended_at",
+            "total_tokens",
+            "total_cost",
+            "notices",
+        }
+        return state

@@ -1,0 +1,198 @@
+"""``RunView``: the live view of one run, as a widget and as text.
+
+The worker thread that runs a workflow owns the view: it passes every event to
+``apply`` (plain Python, cheap) and calls ``flush`` now and then to push what changed to
+the synced traits, so comm traffic stays bounded however fast text streams. The same
+view prints as a table in ``text/plain`` and ``text/markdown`` for papermill and nbconvert.
+
+Synced traits (the frontend's contract):
+
+- ``workflow_name``, ``run_id``, ``status`` (pending | running | succeeded | failed |
+  cancelled), ``error``
+- ``steps``: one dict per step, ``{key, id, label, kind, level, deps, status, started,
+  ended, tokens, cost, text, output_html, error}``
+- ``started_at``, ``ended_at`` (epoch seconds; 0 when unknown or still running),
+  ``total_tokens``, ``total_cost``, ``notices``
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from gorgon_nb.format import (
+    STATUS_LABELS,
+    STATUS_SYMBOLS,
+    format_duration,
+    markdown_table,
+    text_table,
+)
+from gorgon_nb.model.events import Event
+from gorgon_nb.model.run import RunResult
+from gorgon_nb.model.usage import format_cost, format_tokens
+from gorgon_nb.widgets._render import output_markdown, output_text
+from gorgon_nb.widgets.run_state import RunState, StepState
+
+__all__ = ["RunView"]
+
+STATIC = Path(__file__).parent / "static"
+_HEADER = ("step", "label", "status", "elapsed", "tokens", "cost")
+
+
+def with_text_forms(
+    bundle: Any, plain: str, markdown: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A widget's mime bundle, its view kept, with readable text and Markdown forms added."""
+    data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
+    return {**data, "text/plain": plain, "text/markdown": markdown}, dict(metadata)
+
+
+class RunView(anywidget.AnyWidget):
+    """One run: a graph of its steps with their statuses, streamed text and outputs."""
+
+    _esm = STATIC / "run_view.js"
+    _css = STATIC / "run_view.css"
+
+    workflow_name = traitlets.Unicode("").tag(sync=True)
+    run_id = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("pending").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    steps = traitlets.List(traitlets.Dict()).tag(sync=True)
+    started_at = traitlets.Float(0.0).tag(sync=True)
+    ended_at = traitlets.Float(0.0).tag(sync=True)
+    total_tokens = traitlets.Unicode("-").tag(sync=True)
+    total_cost = traitlets.Unicode("-").tag(sync=True)
+    notices = traitlets.List(traitlets.Unicode()).tag(sync=True)
+
+    def __init__(
+        self, workflow_name: str | None = "", run_id: str | None = "", **kwargs: Any
+    ) -> None:
+        workflow_name, run_id = workflow_name or "", run_id or ""
+        super().__init__(workflow_name=workflow_name, run_id=run_id, **kwargs)
+        self._state = RunState(workflow_name, run_id)
+
+    @classmethod
+    def from_result(cls, result: RunResult, events: Iterable[Event] | None = None) -> RunView:
+        """A finished view of a stored run.
+
+        With the run's stored ``events`` (``store.events(run_id)``) the view is rebuilt
+        exactly, dependencies included; from the result alone, steps that ran at the same
+        time share a row.
+        """
+        view = cls(result.workflow_name or result.workflow_id, result.run_id)
+        replay = list(events or ())
+        if any(event.kind == "run_started" for event in replay):
+            for event in replay:
+                view.apply(event)
+            if not view._state.finished:  # events may stop short of run_finished
+                view._state.status = str(result.status)
+        else:
+            view._state = RunState.from_result(result)
+        view.flush()
+        return view
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    # -- updating ----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Take an event into the view's state; the traits change at the next ``flush``."""
+        self._state.apply(event)
+
+    def flush(self) -> bool:
+        """Push what changed since the last flush to the frontend; False if nothing did."""
+        values = self._state.trait_values(self._state.take_changes())
+        changed = {name: value for name, value in values.items() if getattr(self, name) != value}
+        if not changed:
+            return False
+        with self.hold_sync():
+            for name, value in changed.items():
+                setattr(self, name, value)
+        return True
+
+    # -- as text -----------------------------------------------------------------------------
+
+    def _rows(self, now: float) -> list[tuple[str, ...]]:
+        return [
+            (
+                step.key,
+                step.label,
+                f"{STATUS_SYMBOLS.get(step.status, '?')} "
+                f"{STATUS_LABELS.get(step.status, step.status)}",
+                format_duration(step.elapsed(now)),
+                format_tokens(step.usage),
+                format_cost(step.usage),
+            )
+            for step in self._state.ordered_steps()
+        ]
+
+    def _summary(self, now: float) -> tuple[str, list[str]]:
+        state = self._state
+        totals = state.totals()
+        title = state.workflow_name or "workflow"
+        facts = [
+            f"run {state.run_id or '-'}",
+            STATUS_LABELS.get(state.status, state.status),
+            format_duration(state.elapsed(now)),
+        ]
+        facts += (
+            [f"{format_tokens(totals)} tokens", format_cost(totals)]
+            if totals.calls
+            else ["no model calls"]
+        )
+        return title, facts
+
+    def _final(self) -> StepState | None:
+        return self._state.final_step() if self._state.finished else None
+
+    def to_text(self) -> str:
+        now = time.time()
+        state = self._state
+        title, facts = self._summary(now)
+        parts = [f"{title} · {' · '.join(facts)}"]
+        if state.steps:
+            parts.append(text_table(_HEADER, self._rows(now)))
+        parts += [f"note: {notice}" for notice in state.notices]
+        if state.error:
+            parts.append(f"error: {state.error}")
+        for step in state.ordered_steps():
+            if step.error and step.status == "failed":
+                parts.append(f"{step.key} failed: {step.error}")
+        if (final := self._final()) is not None:
+            parts.append(f"output of {final.key}:\n{output_text(final.output)}")
+        return "\n\n".join(parts)
+
+    def to_markdown(self) -> str:
+        now = time.time()
+        state = self._state
+        title, facts = self._summary(now)
+        facts[0] = f"run `{state.run_id or '-'}`"
+        facts[1] = f"**{facts[1]}**"
+        parts = [f"**{title}** · {' · '.join(facts)}"]
+        if state.steps:
+            parts.append(
+                markdown_table(_HEADER, [(f"`{row[0]}`", *row[1:]) for row in self._rows(now)])
+            )
+        if state.notices:
+            parts.append("\n".join(f"> {notice}  " for notice in state.notices))
+        if state.error:
+            parts.append(f"**Error:** {state.error}")
+        if (final := self._final()) is not None:
+            parts.append(f"**Output of `{final.key}`:**\n\n{output_markdown(final.output)}")
+        return "\n\n".join(parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return with_text_forms(
+            super()._repr_mimebundle_(**kwargs), self.to_text(), self.to_markdown()
+        )
+
+    def __repr__(self) -> str:
+        state = self._state
+        return f"<RunView {state.run_id or '-'} {state.workflow_name!r} {state.status}: {len(state.steps)} steps>"

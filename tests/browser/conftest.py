@@ -1,0 +1,276 @@
+"""A real JupyterLab server and a headless Chromium driven by Playwright, for the browser tests.
+
+Chromium comes from Debian (``apt-get install -y chromium``); Playwright's own browser
+download is never used. Every test in this folder is marked ``browser``: deselect them with
+``-m "not browser"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+SERVER_START_TIMEOUT = 60.0
+SERVER_STOP_TIMEOUT = 15.0
+INSTALL_HINT = (
+    f"Chromium is needed for the browser tests and {CHROMIUM} is missing. Install it with\n"
+    "    apt-get update && apt-get install -y chromium\n"
+    "(scripts/test.sh does this), or deselect these tests with -m 'not browser'."
+)
+
+# JupyterLab settings for the test user: no "Jupyter news" question, no update check. Both
+# would otherwise raise a toast over the bottom right of every screenshot.
+USER_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+# Variables of the caller's environment that would point the server at the caller's files.
+JUPYTER_VARIABLES = ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_TOKEN", "JUPYTER_PREFER_ENV_PATH")
+
+
+def _load_shared_conftest() -> ModuleType:
+    """tests/conftest.py by its path: the bare name 'conftest' may be another folder's conftest."""
+    path = REPO / "tests" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_gorgon_tests_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+@dataclass
+class LabServer:
+    """A running ``jupyter lab``: where it listens, its token, its folders and its log."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    token: str
+    root: Path
+    home: Path
+    log: Path
+
+    def url(self, path: str, *flags: str) -> str:
+        """The address of ``path`` (``/lab/tree/x.ipynb``), logged in with the token.
+
+        ``flags`` are bare query parameters, like JupyterLab's ``reset`` (start from an
+        empty workspace rather than the tabs a previous page left open).
+        """
+        return f"{self.base_url}{quote(path)}?{'&'.join([*flags, f'token={self.token}'])}"
+
+    def api(self, path: str) -> Any:
+        """GET a REST endpoint (``/api/sessions``) and return the decoded JSON."""
+        request = urllib.request.Request(f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def log_text(self, limit: int = 20_000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(base: Path, home: Path) -> dict[str, str]:
+    env = _load_shared_conftest().env_without_keys()
+    for name in JUPYTER_VARIABLES:
+        env.pop(name, None)
+    config = base / "jupyter-config"
+    env.update(
+        GORGON_HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_DATA_DIR=str(base / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(config / "lab" / "user-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(config / "lab" / "workspaces"),
+        IPYTHONDIR=str(base / "ipython"),
+        PYTHONUNBUFFERED="1",
+    )
+    settings = Path(env["JUPYTERLAB_SETTINGS_DIR"])
+    for name, values in USER_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
+                 "JUPYTERLAB_WORKSPACES_DIR"):
+        Path(env[name]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def _wait_ready(server: LabServer) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"jupyter lab exited with code {server.process.returncode} before answering.\n"
+                        f"Server log:\n{server.log_text()}", pytrace=False)
+        try:
+            server.api("/api/status")
+            return
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            last_error = exc
+        time.sleep(0.2)
+    pytest.fail(f"jupyter lab did not answer /api/status within {SERVER_START_TIMEOUT:.0f}s "
+                f"(last error: {last_error}).\nServer log:\n{server.log_text()}", pytrace=False)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first (the server then shuts its kernels down), SIGKILL if it hangs."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=SERVER_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=SERVER_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A real ``jupyter lab`` on 127.0.0.1, with its own root, GORGON_HOME and Jupyter folders."""
+    base = tmp_path_factory.mktemp("jupyter")
+    root = base / "root"
+    home = base / "gorgon-home"
+    root.mkdir()
+    home.mkdir()
+    env = _server_env(base, home)
+    port = _free_port()
+    token = secrets.token_hex(24)
+    command = [
+        sys.executable, "-m", "jupyter", "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        # no news feed and no update check: no requests out, no toasts
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    log = base / "jupyter-server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=sink, stderr=subprocess.STDOUT)
+    server = LabServer(process, f"http://127.0.0.1:{port}", token, root, home, log)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        _stop(process)
+
+
+# -- the browser -------------------------------------------------------------------------------
+
+
+@dataclass
+class BrowserLog:
+    """What the page said on its console, and the errors it raised, for failure reports."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(self.lines[-200:])
+
+
+BROWSER_LOG = pytest.StashKey[BrowserLog]()
+SERVER = pytest.StashKey[LabServer]()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless. Each launch gets a fresh temporary profile (user-data dir)."""
+    if not CHROMIUM.exists():
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        pytest.fail(f"the playwright package is missing ({exc}); pip install -e '.[test]'", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A new page in a new browser context (no cookies or storage from other tests)."""
+    log = BrowserLog()
+    request.node.stash[BROWSER_LOG] = log
+    request.node.stash[SERVER] = lab_server
+    context = browser.new_context(viewport=VIEWPORT)
+    opened = context.new_page()
+    opened.on("console", lambda message: log.lines.append(f"[{message.type}] {message.text}"))
+    opened.on("pageerror", lambda error: log.lines.append(f"[pageerror] {error}"))
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """test-artifacts/ at the repository root, for screenshots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        if (log := item.stash.get(BROWSER_LOG, None)) is not None and log.lines:
+            report.sections.append(("browser console", log.text()))
+        if (server := item.stash.get(SERVER, None)) is not None:
+            report.sections.append(("jupyter server log", server.log_text()))
+    return report
