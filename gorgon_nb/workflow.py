@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gorgon_nb.engine.compile import CompiledWorkflow
     from gorgon_nb.model.run import RunResult
 
-__all__ = ["Workflow", "bundled_workflows_dir", "check_text", "find_workflow", "list_workflows"]
+__all__ = ["Workflow", "bundled_workflows_dir", "check_text", "every_problem", "find_workflow", "list_workflows"]
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -194,27 +194,27 @@ class Workflow:
 
 def check_text(text: str, *, path: str | os.PathLike[str] | None = None, config: Config | None = None,
                format: str | None = None) -> list[Problem]:
-    """Every problem in a workflow's text, even when some steps do not parse.
-
-    Steps that fail structural validation are stood in for by empty steps of the same id,
-    the rest is compiled, and the problems of both passes are merged by line.
-    """
-    from gorgon_nb.config import load_config
-
-    config = config or load_config()
-    shown = str(path) if path is not None else None
+    """Every problem in a workflow's text, even when some steps do not parse."""
+    base_dir = Path(path).resolve().parent if path is not None else None
     try:
-        data, source = parse_source(text, path=shown, format=format)
-        base_dir = Path(path).resolve().parent if path is not None else None
+        data, source = parse_source(text, path=str(path) if path is not None else None, format=format)
         return Workflow.from_dict(data if data is not None else {}, source=source, base_dir=base_dir).problems(config)
     except WorkflowError as exc:
-        first, partial = exc.problems, exc.partial
-    if not isinstance(partial, tuple):
-        return first
-    spec, source = partial
-    base_dir = Path(path).resolve().parent if path is not None else None
+        return every_problem(exc, base_dir=base_dir, config=config)
+
+
+def every_problem(error: WorkflowError, *, base_dir: Path | None = None,
+                  config: Config | None = None) -> list[Problem]:
+    """The problems of a workflow that failed to load, and those of the parts that did load.
+
+    Steps that failed to parse are stood in for (see ``model.validation.partial_spec``), the
+    rest is compiled, and both lists are merged by line.
+    """
+    if not isinstance(error.partial, tuple):
+        return error.problems
+    spec, source = error.partial
     more = Workflow(spec, source, base_dir).problems(config)
-    return sorted(first + more, key=lambda p: (p.line or 0, p.field))
+    return sorted(error.problems + more, key=lambda p: (p.line or 0, p.field))
 
 
 # -- finding workflows ----------------------------------------------------------------------

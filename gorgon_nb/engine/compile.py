@@ -183,6 +183,8 @@ class _Compiler:
             for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
                 if ref and (message := self.check_model(ref)):
                     self.problem((*path, ref_field), f"{sid}.{ref_field}", message)
+        if step.schema_ is not None:
+            self._check_schema(step.schema_, (*path, "schema"), f"{sid}.schema")
         if isinstance(step, ShellStep) and not self.spec.allow_shell:
             self.problem((*path, "shell"), f"{sid}.shell", "shell steps are disabled in this workflow",
                          "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
@@ -211,6 +213,16 @@ class _Compiler:
                 deps.add(ref)
         node.deps = tuple(sorted(d for d in deps if d in local and d != sid))
         return node
+
+    def _check_schema(self, schema: dict[str, Any], path: Path, label: str) -> None:
+        import jsonschema
+
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "its top level"
+            self.problem(path, label, f"not a valid JSON schema at {where}: {exc.message}",
+                         "see https://json-schema.org/understanding-json-schema/ for the keywords")
 
     def _outer_refs(self, node: Node, body_ids: set[str]) -> set[tuple[str, str]]:
         """References from inside a loop body to steps outside it (the loop depends on them)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from IPython.display import JSON, Markdown, display
+from IPython.display import Markdown, display
 
 from gorgon_nb.engine.templating import JINJA_GLOBALS, TemplateError, compile_template
 from gorgon_nb.errors import did_you_mean
@@ -18,7 +19,7 @@ from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost
 
-__all__ = ["ask_agent", "extract_code", "render_prompt"]
+__all__ = ["Answer", "ask_agent", "extract_code", "render_prompt"]
 
 _FENCE = re.compile(r"```[\w+-]*\n(.*?)```", re.DOTALL)
 _CODE_INSTRUCTION = "Answer with the code in one fenced code block, with brief notes after it."
@@ -94,25 +95,39 @@ def ask_agent(runner: Any, args: AgentArgs, cell: str, shell: Any) -> RunResult:
         stream.handle.update(Markdown(f"{stream.heading}: failed"))
         raise MagicError(f"the {args.role} agent failed: {result.steps[args.role].error or result.error}")
     answer = result.outputs[args.role]
-    footer = (f"\n\n<sub>{result.steps[args.role].model} · {result.usage.total_tokens:,} tokens · "
-              f"{format_cost(result.usage)} · {time.monotonic() - started:.1f}s · run {result.run_id}</sub>")
-    if args.format == "json":
-        stream.handle.update(JSON(answer, expanded=True))
-    elif args.format == "text":
-        stream.handle.update(_PlainText(str(answer)))
-    elif args.format == "code":
+    footer = (f"{result.steps[args.role].model} · {result.usage.total_tokens:,} tokens · "
+              f"{format_cost(result.usage)} · {time.monotonic() - started:.1f}s · run {result.run_id}")
+    if args.format == "code":
         code = extract_code(str(answer))
-        stream.handle.update(Markdown(f"{stream.heading}\n\n```python\n{code}\n```{footer}"))
+        stream.handle.update(Answer(stream.heading, f"```python\n{code}\n```", footer, plain=code))
         if args.insert:
             shell.set_next_input(code, replace=False)
+    elif args.format == "json":
+        text = json.dumps(answer, indent=2, ensure_ascii=False)
+        stream.handle.update(Answer(stream.heading, f"```json\n{text}\n```", footer, plain=text, data=answer))
+    elif args.format == "text":
+        stream.handle.update(Answer(stream.heading, None, footer, plain=str(answer)))
     else:
-        stream.handle.update(Markdown(f"{stream.heading}\n\n{answer}{footer}"))
+        stream.handle.update(Answer(stream.heading, str(answer), footer, plain=str(answer)))
     return result
 
 
-class _PlainText:
-    def __init__(self, text: str) -> None:
-        self.text = text
+class Answer:
+    """An agent's answer in its format, with a footer naming the model, tokens, cost and run.
 
-    def __repr__(self) -> str:
-        return self.text
+    ``markdown=None`` means the answer is shown as plain text only (``--format text``);
+    ``data`` is shown as a JSON tree where the frontend has one.
+    """
+
+    def __init__(self, heading: str, markdown: str | None, footer: str, *, plain: str, data: Any = None) -> None:
+        self.heading, self.markdown, self.footer, self.plain, self.data = heading, markdown, footer, plain, data
+
+    def _repr_mimebundle_(self, **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        bundle: dict[str, Any] = {"text/plain": f"{self.plain}\n\n[{self.footer}]"}
+        metadata: dict[str, Any] = {}
+        if self.markdown is not None:
+            bundle["text/markdown"] = f"{self.heading}\n\n{self.markdown}\n\n<sub>{self.footer}</sub>"
+        if self.data is not None:
+            bundle["application/json"] = self.data
+            metadata["application/json"] = {"expanded": True}
+        return bundle, metadata

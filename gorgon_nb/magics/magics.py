@@ -8,7 +8,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import DisplayHandle, display
 
-from gorgon_nb.errors import GorgonError, UsageError
+from gorgon_nb.errors import GorgonError, UsageError, WorkflowError
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import (
     RunArgs,
@@ -47,13 +47,17 @@ class GorgonMagics(Magics):
 
     def _cell(self, line: str, cell: str) -> Any:
         from gorgon_nb.model.source import parse_source
-        from gorgon_nb.workflow import Workflow
+        from gorgon_nb.workflow import Workflow, every_problem
 
         args = parse_run(line, cell=True)
-        data, source = parse_source(cell, path="<cell>", format="yaml")
+        # The blank first line stands for the %%gorgon line, so lines match the editor's.
+        data, source = parse_source("\n" + cell, path="<cell>", format="yaml")
         if isinstance(data, dict) and "id" not in data:  # a cell needs no id; --name gives one
             data = {"id": args.name or "notebook_cell", **data}
-        workflow = Workflow.from_dict(data if data is not None else {}, source=source, base_dir=Path.cwd())
+        try:
+            workflow = Workflow.from_dict(data if data is not None else {}, source=source, base_dir=Path.cwd())
+        except WorkflowError as exc:  # report the problems of the rest of the cell too
+            raise WorkflowError(every_problem(exc, base_dir=Path.cwd(), config=self._runner().config)) from None
         if args.name:
             self.defined[args.name] = workflow
         if args.define:

@@ -86,9 +86,9 @@ class Context:
         tokens = re.findall(r"[A-Za-z][A-Za-z0-9]*", subject)
         words = tuple(t.lower() for t in tokens if t.lower() not in _STOP)
         rest = subject.split()
-        if rest and rest[0].lower() in VERBS:
-            rest = rest[1:]
-        while rest and rest[0].lower() in {"a", "an", "the", "some"}:
+        # "Review this function for security" -> "function for security": the leading
+        # verbs, articles and prepositions would read badly after "the".
+        while rest and (rest[0].lower() in VERBS or rest[0].lower().strip(",:") in _LEADING):
             rest = rest[1:]
         if all(w.lower().strip(".,:;!?") in _STOP for w in rest):
             rest = ["task"]
@@ -107,6 +107,10 @@ class Context:
             text=text,
             numbers=tuple(float(n) for n in _NUMBER.findall(text)),
         )
+
+
+_LEADING = frozenset({"a", "an", "the", "some", "this", "that", "these", "those", "my", "our", "your",
+                      "for", "of", "on", "to", "in", "with", "about", "and"})
 
 
 def subject_of(text: str) -> str:

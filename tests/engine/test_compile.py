@@ -252,3 +252,10 @@ def test_a_loop_step_cannot_take_for_each(config: Config, tmp_path: Path) -> Non
     text = "id: x\nsteps:\n  - id: l\n    for_each: '[1, 2]'\n    loop:\n      - id: a\n        llm: hi\n    until: true\n"
     problem = only(text, config, tmp_path)
     assert (problem.field, problem.message) == ("l.for_each", "a loop step cannot take for_each")
+
+
+def test_an_invalid_json_schema_is_reported(config: Config, tmp_path: Path) -> None:
+    text = "id: x\nsteps:\n  - id: a\n    llm: hi\n    output: json\n    schema: {type: objekt}\n"
+    problem = only(text, config, tmp_path)
+    assert (problem.field, problem.line) == ("a.schema", 6)
+    assert problem.message.startswith("not a valid JSON schema at type:")

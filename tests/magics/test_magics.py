@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -93,14 +94,24 @@ def test_named_cells_can_be_run_again(ip: InteractiveShell) -> None:
 def test_broken_yaml_points_at_the_line_of_the_cell(ip: InteractiveShell) -> None:
     _, error = cell(ip, "", "steps:\n  - id: a\n    agent: planner\n   task: [\n")
     message = error_text(error)
-    assert "<cell>:4" in message and "invalid YAML" in message
+    assert "<cell>:5" in message and "invalid YAML" in message  # the %%gorgon line is line 1
 
 
 def test_workflow_problems_are_listed_with_cell_lines(ip: InteractiveShell) -> None:
     _, error = cell(ip, "", "steps:\n  - id: a\n    agent: planer\n    task: '{{ inputs.x }}'\n")
     message = error_text(error)
-    assert "<cell>:3: a.agent: unknown role 'planer'" in message
-    assert "<cell>:4: a.task: unknown input 'x'" in message
+    assert "<cell>:4: a.agent: unknown role 'planer'" in message
+    assert "<cell>:5: a.task: unknown input 'x'" in message
+
+
+def test_a_structural_error_does_not_hide_the_other_problems(ip: InteractiveShell) -> None:
+    body = ("steps:\n  - id: plan\n    agent: planer\n  - id: build\n    agent: builder\n"
+            "    contxt: x\n  - id: test\n    agent: tester\n    context: '{{ steps.biuld.output }}'\n")
+    _, error = cell(ip, "--define", body)
+    message = error_text(error)
+    for expected in ("<cell>:4: plan.agent: unknown role 'planer'", "<cell>:7: build.contxt: unknown key 'contxt'",
+                     "<cell>:10: test.context: unknown step 'biuld'"):
+        assert expected in message
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -222,7 +233,10 @@ def test_agent_json_format(ip: InteractiveShell) -> None:
     assert error is None
     answer = ip.user_ns["_gorgon"].outputs["analyst"]
     assert isinstance(answer, dict) and answer
-    assert captured.outputs[-1].data["application/json"] == answer
+    shown = captured.outputs[-1].data
+    assert shown["application/json"] == answer
+    assert json.loads(shown["text/plain"].rsplit("\n\n[", 1)[0]) == answer  # readable without a frontend
+    assert ip.user_ns["_gorgon"].run_id in shown["text/plain"]
 
 
 def test_agent_bad_role_and_flags(ip: InteractiveShell) -> None:
