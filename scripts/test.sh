@@ -11,6 +11,29 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+# The browser tests (tests/browser, marker "browser") drive Debian's Chromium through the
+# playwright package; Playwright's own browser download is never used.
+chromium=/usr/bin/chromium
+if [ ! -x "$chromium" ]; then
+  echo "$chromium is missing; installing Debian's chromium for the browser tests" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root() { "$@"; }
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root() { sudo "$@"; }
+  else
+    echo "error: cannot install chromium: not root and no sudo. As root, run:" >&2
+    echo "  apt-get update && apt-get install -y chromium" >&2
+    echo "(or run the other tests alone: .venv/bin/pytest -m 'not browser')" >&2
+    exit 1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  if [ ! -x "$chromium" ]; then
+    echo "error: apt-get installed chromium but $chromium is still missing" >&2
+    exit 1
+  fi
+fi
+
 .venv/bin/ruff check gorgon_nb tests benchmarks
 .venv/bin/mypy
 .venv/bin/pytest -q "$@"

@@ -330,6 +330,9 @@ class RunState:
         for step in self.steps.values():
             if step.status == "running":  # no step outlives its run
                 step.status, step.ended = "cancelled", event.ts
+            elif step.status == "pending":  # the run ended before this step could start
+                step.status = "skipped"
+                step.output_html = f"<p><em>not run: the run {html.escape(self.status)} first</em></p>"
         self.changed.update({"status", "error", "ended_at", "total_tokens", "total_cost", "steps"})
 
     # -- from a stored run -------------------------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import pytest_asyncio
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -57,7 +58,7 @@ USER_SETTINGS = {
     },
 }
 # Variables of the caller's environment that would point the server at the caller's files.
-JUPYTER_VARIABLES = ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_TOKEN", "JUPYTER_PREFER_ENV_PATH")
+JUPYTER_VARIABLES = ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTERLAB_DIR", "JUPYTER_TOKEN")
 
 
 def _load_shared_conftest() -> ModuleType:
@@ -71,6 +72,7 @@ def _load_shared_conftest() -> ModuleType:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder is a browser test."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.path).parents:
@@ -101,7 +103,9 @@ class LabServer:
 
     def api(self, path: str) -> Any:
         """GET a REST endpoint (``/api/sessions``) and return the decoded JSON."""
-        request = urllib.request.Request(f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
@@ -136,8 +140,13 @@ def _server_env(base: Path, home: Path) -> dict[str, str]:
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values, indent=2))
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
-                 "JUPYTERLAB_WORKSPACES_DIR"):
+    for name in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "IPYTHONDIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+    ):
         Path(env[name]).mkdir(parents=True, exist_ok=True)
     return env
 
@@ -147,16 +156,22 @@ def _wait_ready(server: LabServer) -> None:
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with code {server.process.returncode} before answering.\n"
-                        f"Server log:\n{server.log_text()}", pytrace=False)
+            pytest.fail(
+                f"jupyter lab exited with code {server.process.returncode} before answering.\n"
+                f"Server log:\n{server.log_text()}",
+                pytrace=False,
+            )
         try:
             server.api("/api/status")
             return
         except (OSError, urllib.error.URLError, ValueError) as exc:
             last_error = exc
         time.sleep(0.2)
-    pytest.fail(f"jupyter lab did not answer /api/status within {SERVER_START_TIMEOUT:.0f}s "
-                f"(last error: {last_error}).\nServer log:\n{server.log_text()}", pytrace=False)
+    pytest.fail(
+        f"jupyter lab did not answer /api/status within {SERVER_START_TIMEOUT:.0f}s "
+        f"(last error: {last_error}).\nServer log:\n{server.log_text()}",
+        pytrace=False,
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -183,14 +198,17 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     port = _free_port()
     token = secrets.token_hex(24)
     command = [
-        sys.executable, "-m", "jupyter", "lab",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        # no news feed and no update check: no requests out, no toasts
+        # no news feed and no update check, so no requests out (USER_SETTINGS hides their toasts)
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
     ]
@@ -198,8 +216,14 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         command.append("--allow-root")
     log = base / "jupyter-server.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     server = LabServer(process, f"http://127.0.0.1:{port}", token, root, home, log)
     try:
         _wait_ready(server)
@@ -223,39 +247,64 @@ class BrowserLog:
 
 BROWSER_LOG = pytest.StashKey[BrowserLog]()
 SERVER = pytest.StashKey[LabServer]()
+FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+# Playwright's async API, on pytest-asyncio's session loop: a test using ``page`` must be
+# marked ``pytest.mark.asyncio(loop_scope="session")``. (The sync API leaves its event loop
+# marked as running in the main thread for as long as it lives, and every asyncio test
+# collected after this folder would fail.)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
     """Debian's Chromium, headless. Each launch gets a fresh temporary profile (user-data dir)."""
     if not CHROMIUM.exists():
         pytest.fail(INSTALL_HINT, pytrace=False)
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.async_api import async_playwright
     except ImportError as exc:  # pragma: no cover - the test extra installs it
-        pytest.fail(f"the playwright package is missing ({exc}); pip install -e '.[test]'", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        pytest.fail(
+            f"the playwright package is missing ({exc}); pip install -e '.[test]'", pytrace=False
+        )
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield launched
         finally:
-            launched.close()
+            await launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new page in a new browser context (no cookies or storage from other tests)."""
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(
+    browser: Any, lab_server: LabServer, artifacts: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
+    """A new page in a new browser context (no cookies or storage from other tests).
+
+    When the test fails, the page as it was goes to test-artifacts/<test>_failure.png.
+    """
+    from playwright.async_api import Error as PlaywrightError
+
     log = BrowserLog()
     request.node.stash[BROWSER_LOG] = log
     request.node.stash[SERVER] = lab_server
-    context = browser.new_context(viewport=VIEWPORT)
-    opened = context.new_page()
+    context = await browser.new_context(viewport=VIEWPORT)
+    opened = await context.new_page()
     opened.on("console", lambda message: log.lines.append(f"[{message.type}] {message.text}"))
     opened.on("pageerror", lambda error: log.lines.append(f"[pageerror] {error}"))
+    failure = artifacts / f"{request.node.name}_failure.png"
+    failure.unlink(missing_ok=True)
     try:
         yield opened
+        if request.node.stash.get(FAILED, False):
+            try:
+                await opened.screenshot(path=failure)
+            except PlaywrightError as exc:
+                log.lines.append(f"[test] no failure screenshot: {exc}")
     finally:
-        context.close()
+        await context.close()
 
 
 @pytest.fixture(scope="session")
@@ -269,6 +318,7 @@ def artifacts() -> Path:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.failed:
+        item.stash[FAILED] = True
         if (log := item.stash.get(BROWSER_LOG, None)) is not None and log.lines:
             report.sections.append(("browser console", log.text()))
         if (server := item.stash.get(SERVER, None)) is not None:

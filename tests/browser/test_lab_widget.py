@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+
+# the browser lives on the session loop (see conftest.py)
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 STEPS = ("plan", "build", "test", "review")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -50,119 +54,182 @@ WORKFLOW_CELL = textwrap.dedent("""\
 def write_notebook(root: Path, name: str) -> str:
     """A notebook with the extension load and the workflow cell, not yet run."""
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                       "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell("%load_ext gorgon_nb"), nbformat.v4.new_code_cell(WORKFLOW_CELL)]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext gorgon_nb"),
+        nbformat.v4.new_code_cell(WORKFLOW_CELL),
+    ]
     path = root / f"{name}.ipynb"
     nbformat.write(notebook, path)
     return path.name
 
 
-def dismiss_popups(page: Any) -> None:
+async def dismiss_popups(page: Any) -> None:
     """Accept a dialog (a kernel choice, say) and close any toast that could cover the view."""
-    for button in page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").all():
-        if button.is_visible():
-            button.click()
-    for close in page.locator(".jp-Notification-Toast-Close").all():
-        if close.is_visible():
-            close.click()
+    for button in await page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").all():
+        if await button.is_visible():
+            await button.click()
+    for close in await page.locator(".jp-Notification-Toast-Close").all():
+        if await close.is_visible():
+            await close.click()
 
 
-def open_notebook(page: Any, url: str, name: str) -> Any:
-    """Open the notebook ``name`` at ``url``; wait until it is the current document, shows
-    its two cells, and its kernel is idle."""
-    from playwright.sync_api import expect
+async def wait_for_kernel(page: Any, lab_server: Any, name: str) -> None:
+    """Wait until the notebook's kernel is started, connected to the page, and idle.
 
-    page.goto(url)
-    expect(page).to_have_title(re.compile(re.escape(Path(name).stem)), timeout=LOAD_TIMEOUT)
+    The toolbar's execution indicator says "idle" from the start, before any kernel exists,
+    so the server's session list decides; a kernel dialog on the way is answered.
+    """
+    deadline = time.monotonic() + LOAD_TIMEOUT / 1000
+    kernel: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        await dismiss_popups(page)
+        response = await page.request.get(
+            f"{lab_server.base_url}/api/sessions",
+            headers={"Authorization": f"token {lab_server.token}"},
+        )
+        sessions = await response.json() if response.ok else []
+        kernel = next(
+            (s["kernel"] for s in sessions if s["path"] == name and s.get("kernel")), None
+        )
+        if kernel and kernel["connections"] > 0 and kernel["execution_state"] == "idle":
+            return
+        await page.wait_for_timeout(200)
+    pytest.fail(
+        f"the kernel of {name} was not connected and idle within {LOAD_TIMEOUT // 1000}s: {kernel}",
+        pytrace=False,
+    )
+
+
+async def open_notebook(page: Any, lab_server: Any, path: str, name: str, *flags: str) -> Any:
+    """Open the notebook ``name`` at ``path``; wait until it is the current document, shows
+    its two cells, and its kernel is ready."""
+    from playwright.async_api import expect
+
+    await page.goto(lab_server.url(path, *flags))
+    await expect(page).to_have_title(re.compile(re.escape(Path(name).stem)), timeout=LOAD_TIMEOUT)
     notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-    expect(notebook.locator(".jp-Cell")).to_have_count(2, timeout=LOAD_TIMEOUT)
+    await expect(notebook.locator(".jp-Cell")).to_have_count(2, timeout=LOAD_TIMEOUT)
+    await wait_for_kernel(page, lab_server, name)
+    # the page has seen the kernel too
     idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-    # a kernel dialog would hold the kernel back: wait for either, answer the dialog if it came
-    page.locator(".jp-Dialog").or_(idle).first.wait_for(timeout=LOAD_TIMEOUT)
-    dismiss_popups(page)
-    expect(idle.first).to_be_attached(timeout=LOAD_TIMEOUT)
+    await expect(idle.first).to_be_attached(timeout=LOAD_TIMEOUT)
     return notebook
 
 
-def run_all_cells(page: Any) -> None:
-    """Run > Run All Cells, from the menu bar (the same in JupyterLab and Notebook 7)."""
-    page.locator(".lm-MenuBar-item").filter(has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-item:visible").filter(has_text=re.compile(r"^Run All Cells")).click()
+async def run_all_cells(page: Any, notebook: Any) -> None:
+    """Run > Run All Cells, from the menu bar (the same in JupyterLab and Notebook 7); done
+    when the workflow cell is queued or running (its prompt shows [*] or a count)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    await page.locator(".lm-MenuBar-item").filter(has_text=re.compile(r"^Run$")).click()
+    item = page.locator(".lm-Menu-item:visible").filter(has_text=re.compile(r"^Run All Cells"))
+    await item.click()
+    prompt = notebook.locator(".jp-Cell").nth(1).locator(".jp-InputPrompt")
+    try:
+        await prompt.filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=UI_TIMEOUT)
+    except PlaywrightTimeout:
+        shown = await prompt.inner_text()
+        pytest.fail(f"Run > Run All Cells did not start the workflow cell ({shown})", pytrace=False)
 
 
-def wait_for_run(page: Any, notebook: Any) -> Any:
+async def wait_for_run(page: Any, notebook: Any) -> Any:
     """The run view in the workflow cell's output, once the run has ended and the cell is done."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import expect
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import expect
 
     cell = notebook.locator(".jp-Cell").nth(1)
     view = cell.locator(".gorgon-run")
     ended = cell.locator(", ".join(f".gorgon-run[data-status='{status}']" for status in TERMINAL))
+    # the cell is done when its prompt shows an execution count instead of [ ] or [*]
+    done = cell.locator(".jp-InputPrompt").filter(has_text=re.compile(r"\[\d+\]"))
     try:
-        ended.wait_for(timeout=RUN_TIMEOUT)
+        # a cell that fails before the run starts never shows a view: stop waiting then too
+        await ended.or_(done).first.wait_for(timeout=RUN_TIMEOUT)
+        # the view's last update may come a moment after the cell is done
+        await ended.wait_for(timeout=UI_TIMEOUT)
     except PlaywrightTimeout:
-        outputs = cell.locator(".jp-OutputArea").inner_text() if cell.locator(".jp-OutputArea").count() else ""
-        pytest.fail(f"the run view did not reach an end within {RUN_TIMEOUT // 1000}s; "
-                    f"{view.count()} run views; the cell's output reads:\n{outputs}", pytrace=False)
-    # the cell is done when its prompt shows an execution count instead of [*]
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=RUN_TIMEOUT)
-    expect(view).to_have_count(1)
+        outputs = await cell.locator(".jp-OutputArea-output").all_inner_texts()
+        pytest.fail(
+            f"the run view did not reach an end ({await view.count()} run views, cell done: "
+            f"{await done.count() == 1}); the cell's output reads:\n" + "\n---\n".join(outputs),
+            pytrace=False,
+        )
+    await expect(done).to_have_count(1, timeout=RUN_TIMEOUT)
+    await expect(view).to_have_count(1)
     return view
 
 
-def check_run_view(page: Any, notebook: Any, view: Any, screenshots: dict[str, Path]) -> None:
-    from playwright.sync_api import expect
+async def check_run_view(page: Any, notebook: Any, view: Any, screenshots: dict[str, Path]) -> None:
+    """The finished run: four done cards, no stderr, a card's detail; then the screenshots."""
+    from playwright.async_api import expect
 
-    expect(view).to_have_attribute("data-status", "succeeded")
+    status = await view.get_attribute("data-status")
+    assert status == "succeeded", f"the run ended {status}:\n{await view.inner_text()}"
     cards = view.locator(".gorgon-step")
-    expect(cards).to_have_count(len(STEPS))
-    keys = [card.get_attribute("data-key") for card in cards.all()]
+    await expect(cards).to_have_count(len(STEPS))
+    keys = [await card.get_attribute("data-key") for card in await cards.all()]
     assert sorted(keys) == sorted(STEPS), keys
-    for card in cards.all():
-        expect(card).to_have_attribute("data-status", "succeeded")
-        expect(card.locator(".gorgon-status-text")).to_have_text("done")
-        expect(card.locator(".gorgon-status-text")).to_be_visible()
+    for card in await cards.all():
+        await expect(card).to_have_attribute("data-status", "succeeded")
+        await expect(card.locator(".gorgon-status-text")).to_have_text("done")
+        await expect(card.locator(".gorgon-status-text")).to_be_visible()
 
     # no error or warning printed under either cell
-    stderr = notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    assert stderr.count() == 0, "\n---\n".join(stderr.all_inner_texts())
+    stderr = notebook.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+    )
+    assert await stderr.count() == 0, "\n---\n".join(await stderr.all_inner_texts())
 
     # the finished view on its own, then the whole page with a step's detail open
-    dismiss_popups(page)
-    view.scroll_into_view_if_needed()
-    view.screenshot(path=screenshots["widget"])
+    await dismiss_popups(page)
+    await view.scroll_into_view_if_needed()
+    await view.screenshot(path=screenshots["widget"])
 
     # a card's click opens its detail with the step's output
-    view.locator(".gorgon-step[data-key='plan']").click()
+    await view.locator(".gorgon-step[data-key='plan']").click()
     detail = view.locator(".gorgon-detail")
-    expect(detail).to_be_visible(timeout=UI_TIMEOUT)
-    expect(detail).to_have_attribute("data-key", "plan")
+    await expect(detail).to_be_visible(timeout=UI_TIMEOUT)
+    await expect(detail).to_have_attribute("data-key", "plan")
     output = detail.locator(".gorgon-output")
-    expect(output).to_have_text(re.compile(r"^\s*\[offline\]"), timeout=UI_TIMEOUT)
-    expect(output).to_contain_text("CSV export")
+    await expect(output).to_have_text(re.compile(r"^\s*\[offline\]"), timeout=UI_TIMEOUT)
+    await expect(output).to_contain_text("CSV export")
 
-    dismiss_popups(page)
-    view.scroll_into_view_if_needed()
-    page.screenshot(path=screenshots["page"])
+    await dismiss_popups(page)
+    await view.scroll_into_view_if_needed()
+    await page.screenshot(path=screenshots["page"])
     assert all(path.stat().st_size > 0 for path in screenshots.values())
 
 
 def shots(artifacts: Path, prefix: str) -> dict[str, Path]:
-    return {"page": artifacts / f"{prefix}_run_view.png", "widget": artifacts / f"{prefix}_run_view_widget.png"}
+    """Where this test's screenshots go; those of an earlier run are removed first."""
+    paths = {
+        "page": artifacts / f"{prefix}_run_view.png",
+        "widget": artifacts / f"{prefix}_run_view_widget.png",
+    }
+    for path in paths.values():
+        path.unlink(missing_ok=True)
+    return paths
 
 
-def test_run_view_in_jupyterlab(page: Any, lab_server: Any, artifacts: Path) -> None:
+async def test_run_view_in_jupyterlab(page: Any, lab_server: Any, artifacts: Path) -> None:
     name = write_notebook(lab_server.root, "lab_run_view")
-    notebook = open_notebook(page, lab_server.url(f"/lab/tree/{name}", "reset"), name)
-    run_all_cells(page)
-    view = wait_for_run(page, notebook)
-    check_run_view(page, notebook, view, shots(artifacts, "lab"))
+    screenshots = shots(artifacts, "lab")
+    # reset: an empty workspace, so the only open document is this notebook
+    notebook = await open_notebook(page, lab_server, f"/lab/tree/{name}", name, "reset")
+    await run_all_cells(page, notebook)
+    view = await wait_for_run(page, notebook)
+    await check_run_view(page, notebook, view, screenshots)
 
 
-def test_run_view_in_notebook7(page: Any, lab_server: Any, artifacts: Path) -> None:
+async def test_run_view_in_notebook7(page: Any, lab_server: Any, artifacts: Path) -> None:
     name = write_notebook(lab_server.root, "notebook7_run_view")
-    notebook = open_notebook(page, lab_server.url(f"/notebooks/{name}"), name)
-    run_all_cells(page)
-    view = wait_for_run(page, notebook)
-    check_run_view(page, notebook, view, shots(artifacts, "notebook7"))
+    screenshots = shots(artifacts, "notebook7")
+    notebook = await open_notebook(page, lab_server, f"/notebooks/{name}", name)
+    await run_all_cells(page, notebook)
+    view = await wait_for_run(page, notebook)
+    await check_run_view(page, notebook, view, screenshots)

@@ -215,7 +215,7 @@ async def test_skipped_failed_and_escaped(mixed_run: Watched) -> None:
         "intro": "succeeded",
         "optional": "skipped",
         "broken": "failed",
-        "after": "pending",
+        "after": "skipped",  # never started: the run failed first
     }
     assert {s["key"]: s["level"] for s in view.steps} == {
         "intro": 0,
@@ -224,6 +224,7 @@ async def test_skipped_failed_and_escaped(mixed_run: Watched) -> None:
         "after": 2,
     }
     assert "when: false" in mixed_run.step("optional")["output_html"]
+    assert "not run: the run failed first" in mixed_run.step("after")["output_html"]
     assert "json:loads raised JSONDecodeError" in mixed_run.step("broken")["error"]
     intro = mixed_run.step("intro")["output_html"]
     assert "<h2>Title</h2>" in intro and "<li>item <code>code</code></li>" in intro

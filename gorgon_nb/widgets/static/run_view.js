@@ -142,7 +142,7 @@ function render({ model, el }) {
   graph.append(svg);
   const detail = node("div", "gorgon-detail");
   const notices = node("div", "gorgon-notices");
-  root.append(header, error, graph, detail, notices);
+  root.append(header, error, notices, graph, detail);
   el.append(root);
 
   const cards = new Map();
