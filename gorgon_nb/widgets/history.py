@@ -22,7 +22,8 @@ def history_row(run: RunResult) -> dict[str, Any]:
     """One run as the frontend draws it; ``cost_usd`` is None when no call had a known price."""
     return {
         "run_id": run.run_id,
-        "workflow": run.workflow_id,
+        "workflow": run.workflow_name or run.workflow_id,
+        "total_tokens": run.usage.total_tokens,
         "status": str(run.status),
         "started_at": run.started_at,
         "duration": format_duration(run.duration),

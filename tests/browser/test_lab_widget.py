@@ -105,15 +105,15 @@ async def wait_for_kernel(page: Any, lab_server: Any, name: str) -> None:
     )
 
 
-async def open_notebook(page: Any, lab_server: Any, path: str, name: str, *flags: str) -> Any:
+async def open_notebook(page: Any, lab_server: Any, path: str, name: str, *flags: str, cells: int = 2) -> Any:
     """Open the notebook ``name`` at ``path``; wait until it is the current document, shows
-    its two cells, and its kernel is ready."""
+    its cells, and its kernel is ready."""
     from playwright.async_api import expect
 
     await page.goto(lab_server.url(path, *flags))
     await expect(page).to_have_title(re.compile(re.escape(Path(name).stem)), timeout=LOAD_TIMEOUT)
     notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-    await expect(notebook.locator(".jp-Cell")).to_have_count(2, timeout=LOAD_TIMEOUT)
+    await expect(notebook.locator(".jp-Cell")).to_have_count(cells, timeout=LOAD_TIMEOUT)
     await wait_for_kernel(page, lab_server, name)
     # the page has seen the kernel too
     idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
@@ -233,3 +233,68 @@ async def test_run_view_in_notebook7(page: Any, lab_server: Any, artifacts: Path
     await run_all_cells(page, notebook)
     view = await wait_for_run(page, notebook)
     await check_run_view(page, notebook, view, screenshots)
+
+
+FAN_OUT_CELL = textwrap.dedent("""\
+    %%gorgon -v feature_request="Add a CSV export"
+    name: Fan out and in
+    inputs:
+      feature_request: {type: string}
+    steps:
+      - id: plan
+        agent: planner
+        task: "{{ inputs.feature_request }}"
+      - id: security
+        agent: reviewer
+        context: "{{ steps.plan.output }}"
+      - id: build
+        agent: builder
+        context: "{{ steps.plan.output }}"
+      - id: docs
+        agent: documenter
+        context: "{{ steps.plan.output }}"
+      - id: review
+        agent: reviewer
+        context: "{{ steps.build.output }} {{ steps.security.output }} {{ steps.docs.output }}"
+    """)
+
+
+async def test_the_view_updates_live_and_the_history_shows_the_run(
+    page: Any, lab_server: Any, artifacts: Path
+) -> None:
+    """While the cell runs, cards turn running and stream their text (parallel steps at once);
+    then the run ends done, and %gorgon runs --widget lists it with a cost bar."""
+    from playwright.async_api import expect
+
+    config = lab_server.home / "config.toml"
+    config.write_text("[offline]\ndelay = 0.03\n")  # slow enough to watch; read by the new kernel
+    try:
+        notebook_file = nbformat.v4.new_notebook()
+        notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook_file.cells = [nbformat.v4.new_code_cell("%load_ext gorgon_nb"),
+                               nbformat.v4.new_code_cell(FAN_OUT_CELL),
+                               nbformat.v4.new_code_cell("%gorgon runs --widget")]
+        nbformat.write(notebook_file, lab_server.root / "live_view.ipynb")
+        notebook = await open_notebook(page, lab_server, "/lab/tree/live_view.ipynb", "live_view.ipynb",
+                                       "reset", cells=3)
+        await run_all_cells(page, notebook)
+        view = notebook.locator(".jp-Cell").nth(1).locator(".gorgon-run")
+        running = view.locator(".gorgon-step[data-status='running']")
+        # the three steps after the plan run at the same time, each streaming its own text
+        await expect(running).to_have_count(3, timeout=RUN_TIMEOUT)
+        for card in await running.all():
+            await expect(card.locator(".gorgon-step-text")).not_to_have_text("", timeout=UI_TIMEOUT)
+        await expect(view.locator(".gorgon-step[data-key='review']")).to_have_attribute("data-status", "pending")
+        await dismiss_popups(page)
+        await view.screenshot(path=artifacts / "lab_run_view_live.png")
+
+        await wait_for_run(page, notebook)
+        await expect(view).to_have_attribute("data-status", "succeeded")
+        history = notebook.locator(".jp-Cell").nth(2).locator(".gorgon-history")
+        await expect(history).to_be_visible(timeout=RUN_TIMEOUT)
+        run_id = (await view.locator(".gorgon-run-id").inner_text()).split()[-1]
+        await expect(history.locator(f".gorgon-history-row[data-run-id='{run_id}']")).to_have_count(1)
+        assert await history.locator(".gorgon-bar").count() >= 1
+        await history.screenshot(path=artifacts / "lab_history.png")
+    finally:
+        config.unlink()

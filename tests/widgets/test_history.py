@@ -11,7 +11,7 @@ from gorgon_nb.widgets import HistoryView
 from gorgon_nb.widgets.history import history_row
 from gorgon_nb.workflow import Workflow
 
-ROW_KEYS = {"run_id", "workflow", "status", "started_at", "duration", "tokens", "cost_usd", "cost"}
+ROW_KEYS = {"run_id", "workflow", "status", "started_at", "duration", "tokens", "total_tokens", "cost_usd", "cost"}
 
 
 async def test_rows_from_stored_runs(runner: Runner) -> None:
@@ -23,12 +23,13 @@ async def test_rows_from_stored_runs(runner: Runner) -> None:
     assert all(set(row) == ROW_KEYS for row in view.runs)
     newest, oldest = view.runs
     assert (newest["workflow"], newest["status"], newest["tokens"], newest["cost"]) == (
-        "mixed",
+        "Mixed outcomes",
         "failed",
         "-",
         "-",
     )
-    assert (oldest["workflow"], oldest["status"]) == ("dev_plan_build_test_review", "succeeded")
+    assert (oldest["workflow"], oldest["status"]) == ("Plan, build, test, review", "succeeded")  # the name
+    assert oldest["total_tokens"] == done.usage.total_tokens
     assert oldest["cost_usd"] == 0.0 and oldest["cost"] == "$0"
     assert oldest["started_at"] == done.started_at
     assert oldest["tokens"] == f"{done.usage.input_tokens:,} in / {done.usage.output_tokens:,} out"

@@ -12,7 +12,7 @@ const LABELS = {
 const SVG_NS = "http://www.w3.org/2000/svg";
 const WIDTH = 640;
 const HEIGHT = 120;
-const PAD = { left: 56, right: 8, top: 10, bottom: 20 };
+const PAD = { left: 72, right: 8, top: 22, bottom: 20 };
 
 function node(tag, className, text) {
   const el = document.createElement(tag);
@@ -49,10 +49,15 @@ function drawChart(runs) {
   const timed = runs.filter((run) => run.started_at != null).sort((a, b) => a.started_at - b.started_at);
   const svg = svgNode("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img" }, "gorgon-chart");
   const known = timed.map((run) => run.cost_usd).filter((cost) => cost != null);
-  const top = Math.max(0, ...known);
   const unknown = timed.length - known.length;
+  // With nothing priced (free or local models), dollars say nothing: chart tokens instead.
+  const byCost = unknown > 0 || known.some((cost) => cost > 0);
+  const value = (run) => (byCost ? run.cost_usd : run.total_tokens || 0);
+  const format = byCost ? formatDollars : (n) => `${Math.round(n).toLocaleString()} tok`;
+  const top = Math.max(0, ...timed.map(value).filter((v) => v != null));
   const label = svgNode("title", {});
-  label.textContent = `cost of ${timed.length} runs over time` + (unknown ? `, ${unknown} with unknown cost` : "");
+  label.textContent = `${byCost ? "cost" : "tokens"} of ${timed.length} runs over time`
+    + (unknown ? `, ${unknown} with unknown cost` : "");
   svg.append(label);
   const plotWidth = WIDTH - PAD.left - PAD.right;
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
@@ -66,8 +71,10 @@ function drawChart(runs) {
     el.textContent = text;
     svg.append(el);
   };
-  axisText(PAD.left - 6, PAD.top + 4, formatDollars(top), "end");
-  axisText(PAD.left - 6, base + 4, "$0", "end");
+  axisText(PAD.left - 6, PAD.top + 4, format(top), "end");
+  axisText(PAD.left - 6, base + 4, format(0), "end");
+  axisText(PAD.left, PAD.top - 4, byCost ? "cost per run" : "tokens per run (no priced calls)", "start",
+    "gorgon-chart-caption");
   if (timed.length === 0) {
     axisText(PAD.left + plotWidth / 2, PAD.top + plotHeight / 2, "no runs with a start time", "middle");
     return svg;
@@ -77,11 +84,11 @@ function drawChart(runs) {
   timed.forEach((run, index) => {
     const x = PAD.left + slot * index + (slot - barWidth) / 2;
     let bar;
-    if (run.cost_usd == null) {
+    if (byCost && run.cost_usd == null) {
       // no price known: an outlined bar across the plot, so it is not mistaken for $0
       bar = svgNode("rect", { x, y: PAD.top, width: barWidth, height: plotHeight }, "gorgon-bar gorgon-bar-unknown");
     } else {
-      const height = top > 0 ? Math.max(1, (run.cost_usd / top) * plotHeight) : 1;
+      const height = top > 0 ? Math.max(1, (value(run) / top) * plotHeight) : 1;
       const partial = String(run.cost).includes("unknown");
       bar = svgNode("rect", { x, y: base - height, width: barWidth, height },
         partial ? "gorgon-bar gorgon-bar-partial" : "gorgon-bar");
@@ -89,10 +96,10 @@ function drawChart(runs) {
     bar.dataset.runId = run.run_id;
     bar.dataset.status = run.status;
     const tip = svgNode("title", {});
-    tip.textContent = `${run.workflow} · ${run.run_id} · ${formatTime(run.started_at)} · ${run.cost}`;
+    tip.textContent = `${run.workflow} · ${run.run_id} · ${formatTime(run.started_at)} · ${run.cost} · ${run.tokens}`;
     bar.append(tip);
     svg.append(bar);
-    if (run.cost_usd == null) axisText(x + barWidth / 2, PAD.top + plotHeight / 2 + 4, "?", "middle", "gorgon-unknown-mark");
+    if (byCost && run.cost_usd == null) axisText(x + barWidth / 2, PAD.top + plotHeight / 2 + 4, "?", "middle", "gorgon-unknown-mark");
   });
   axisText(PAD.left, HEIGHT - 5, formatTime(timed[0].started_at), "start");
   if (timed.length > 1) axisText(WIDTH - PAD.right, HEIGHT - 5, formatTime(timed.at(-1).started_at), "end");
