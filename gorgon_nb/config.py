@@ -15,6 +15,9 @@ A config file looks like::
     model = "Qwen/Qwen3-32B"
     api_key_env = "VLLM_API_KEY"     # the variable holding its key, if it needs one
 
+    [budget]
+    daily_usd = 10.0                 # what all runs together may spend in a day
+
     [roles.security_reviewer]
     description = "Reviews code for security problems"
     system_prompt = "You are a security reviewer..."
@@ -62,9 +65,15 @@ class _Defaults(BaseModel):
     model: str = "auto"
 
 
+class _Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    daily_usd: float | None = Field(None, gt=0)
+
+
 class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     defaults: _Defaults = Field(default_factory=_Defaults)
+    budget: _Budget = Field(default_factory=_Budget)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     offline: dict[str, float] = Field(default_factory=dict)
@@ -79,6 +88,7 @@ class Config:
     user_providers: tuple[str, ...] = ()
     roles: dict[str, Role] = field(default_factory=dict)
     offline_delay: float = 0.0
+    daily_usd: float | None = None  # dollars all runs together may spend in a day
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -162,6 +172,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         user_providers=tuple(name for name in parsed.providers if name not in builtin["providers"]),
         roles=roles,
         offline_delay=float(parsed.offline.get("delay", 0.0)),
+        daily_usd=parsed.budget.daily_usd,
         env=env,
     )
 

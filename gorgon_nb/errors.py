@@ -9,7 +9,8 @@ translated into these at the boundary that meets them.
     │   ├── WorkflowError           a workflow failed to load or validate (a list of Problems)
     │   ├── InputError              a missing or mistyped workflow input
     │   ├── ConfigError             a bad config file or a missing API key
-    │   └── NotFoundError           an unknown run id, workflow name or file
+    │   ├── NotFoundError           an unknown run id, workflow name or file
+    │   └── ApprovalError           a decision that cannot be taken (already decided, not allowed)
     ├── ExecutionError              something failed while a run was going on
     │   ├── ProviderError           an LLM provider failed (``retryable`` says if trying again may help)
     │   │   ├── ProviderAuthError       bad or missing key; names the variable to set
@@ -22,6 +23,7 @@ translated into these at the boundary that meets them.
     │   ├── RunTimeoutError         the whole run ran past its ``timeout``
     │   ├── BudgetExceededError     the next call would pass ``max_usd`` or ``max_tokens``
     │   ├── OutputFormatError       ``output: json`` still invalid after the re-asks
+    │   ├── ApprovalRejectedError   a person rejected the step (or its approval timed out so)
     │   ├── StepError               a python or shell step failed
     │   └── StoreError              the SQLite store could not be read or written
     └── ControlSignal               not failures: signals the executor handles itself
@@ -34,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ApprovalError",
+    "ApprovalRejectedError",
     "BudgetExceededError",
     "CircuitOpenError",
     "ConfigError",
@@ -112,6 +116,10 @@ class NotFoundError(UsageError):
     """A run, workflow, role or file that does not exist."""
 
 
+class ApprovalError(UsageError):
+    """An approval decision that cannot be taken: already decided, not allowed, none pending."""
+
+
 class ExecutionError(GorgonError):
     """Something failed while a run was going on. ``retryable``: trying again may help."""
 
@@ -180,6 +188,10 @@ class BudgetExceededError(ExecutionError):
 
 class OutputFormatError(ExecutionError):
     """A step declared ``output: json`` and the model's answer stayed invalid."""
+
+
+class ApprovalRejectedError(ExecutionError):
+    """A person rejected the step, or its approval timed out into a rejection."""
 
 
 class StepError(ExecutionError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gorgon_nb.errors import BudgetExceededError
@@ -36,9 +37,14 @@ class Reservation:
 
 
 class BudgetTracker:
-    def __init__(self, budget: Budget | None, spent: Usage | None = None) -> None:
+    """A run's budget, and optionally a daily one shared by every run (``[budget] daily_usd``)."""
+
+    def __init__(self, budget: Budget | None, spent: Usage | None = None, *, daily_usd: float | None = None,
+                 spent_today: Callable[[], float] | None = None) -> None:
         self.budget = budget or Budget()
         self.spent = spent or Usage()
+        self.daily_usd = daily_usd
+        self.spent_today = spent_today
         self._reserved_tokens = 0
         self._reserved_usd = 0.0
         self._in_flight = 0
@@ -63,6 +69,7 @@ class BudgetTracker:
     async def reserve(self, prompt_tokens: int, max_output: int,
                       prices: tuple[float, float] | None) -> Reservation:
         """Reserve room for a call (waiting for calls in flight if need be) or raise."""
+        self._check_daily(prompt_tokens, prices)
         while True:
             room = self._room(prompt_tokens, prices, count_reserved=True)
             if room is None or room >= max_output:
@@ -76,6 +83,15 @@ class BudgetTracker:
             if room < MIN_OUTPUT_TOKENS:
                 raise self._exceeded(prompt_tokens, prices)
             return self._take(prompt_tokens, room, prices)
+
+    def _check_daily(self, prompt_tokens: int, prices: tuple[float, float] | None) -> None:
+        if self.daily_usd is None or prices is None or self.spent_today is None:
+            return
+        today = self.spent_today() + self._reserved_usd
+        if today + prompt_tokens * prices[0] + MIN_OUTPUT_TOKENS * prices[1] > self.daily_usd:
+            raise BudgetExceededError(
+                f"daily budget reached: ${today:.4f} of ${self.daily_usd:.2f} spent today by all runs. Raise "
+                "daily_usd under [budget] in the config file, or resume this run tomorrow; the results so far are kept.")
 
     def _take(self, prompt_tokens: int, cap: int, prices: tuple[float, float] | None) -> Reservation:
         usd = prompt_tokens * prices[0] + cap * prices[1] if prices is not None else 0.0

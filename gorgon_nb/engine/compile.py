@@ -25,6 +25,7 @@ from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
 from gorgon_nb.model.source import Path, SourceText
 from gorgon_nb.model.workflow import (
     AgentStep,
+    ApprovalStep,
     LLMStep,
     LoopStep,
     PythonStep,
@@ -99,6 +100,8 @@ def step_templates(step: Step) -> dict[str, Any]:
         return {"shell": step.shell, "cwd": step.cwd or "", "env": step.env}
     if isinstance(step, WorkflowStep):
         return {"inputs": step.inputs}
+    if isinstance(step, ApprovalStep):
+        return {"approval": step.approval, "preview": step.preview}
     return {}
 
 
@@ -183,6 +186,18 @@ class _Compiler:
             for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
                 if ref and (message := self.check_model(ref)):
                     self.problem((*path, ref_field), f"{sid}.{ref_field}", message)
+        if step.approval is not None and not isinstance(step, ApprovalStep):
+            policy = step.approval
+            for name in ("title", "preview"):
+                value = getattr(policy, name)
+                if value:
+                    _, approval_refs = self._templates(value, (*path, "approval", name), f"{sid}.approval.{name}",
+                                                       extra_names | {"output"}, loop_id)
+                    refs = refs | approval_refs
+            if policy.max_revisions and not (policy.mode == "after" and isinstance(step, AgentStep | LLMStep)):
+                self.problem((*path, "approval", "max_revisions"), f"{sid}.approval.max_revisions",
+                             "only an agent or llm step approved 'after' can be sent back for revisions",
+                             "remove max_revisions, or use mode: after on an agent or llm step")
         if step.schema_ is not None:
             self._check_schema(step.schema_, (*path, "schema"), f"{sid}.schema")
         if isinstance(step, ShellStep) and not self.spec.allow_shell:

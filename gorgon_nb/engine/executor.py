@@ -16,8 +16,9 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gorgon_nb.config import Config
 from gorgon_nb.engine.budget import BudgetTracker
@@ -25,16 +26,19 @@ from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
 from gorgon_nb.engine.resilience import CircuitBreaker
 from gorgon_nb.engine.steps import StepFailure, describe_error, render_value, run_node
 from gorgon_nb.engine.templating import Expression, TemplateError
-from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError
+from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError, StepError
+from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
-from gorgon_nb.model.workflow import AgentStep, LoopStep
+from gorgon_nb.model.workflow import AgentStep, Budget, LoopStep
 from gorgon_nb.providers.registry import ProviderRegistry
 from gorgon_nb.secrets import redact
 from gorgon_nb.store import Store
+from gorgon_nb.store.control import HEARTBEAT_SECONDS
+from gorgon_nb.store.sqlite import RecordedCall
 
-__all__ = ["EventCallback", "Execution", "RunOptions", "Services", "new_run_id"]
+__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "Services", "new_run_id"]
 
 EventCallback = Callable[[Event], None]
 logger = logging.getLogger("gorgon_nb")
@@ -56,6 +60,13 @@ class Services:
         # Semaphores belong to an event loop; sync runs each get a fresh loop.
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary())
+
+    def spent_today(self) -> float:
+        """Dollars spent since local midnight by every run in the store (for a daily budget)."""
+        if self.store is None:
+            return 0.0
+        midnight = datetime.combine(date.today(), datetime.min.time()).timestamp()
+        return self.store.spent_since(midnight)
 
     def breaker(self, provider: str) -> CircuitBreaker:
         if provider not in self.breakers:
@@ -100,12 +111,31 @@ def step_view(result: StepResult) -> dict[str, Any]:
     return {"output": result.output, "status": str(result.status), "error": result.error}
 
 
+@dataclass
+class Continuation:
+    """What a run starts from when it is not new.
+
+    ``resume``: the same run, going on after its process stopped; ``fork``: a new run that
+    reuses the finished steps of another; ``replay``: a new run that takes every model
+    answer and every other step's output from another, calling nothing.
+    """
+
+    mode: Literal["resume", "fork", "replay"]
+    restored: dict[str, StepResult] = field(default_factory=dict)  # finished steps, not run again
+    recorded: dict[tuple[str, int | None, str], list[RecordedCall]] = field(default_factory=dict)
+    seq: int = 0  # events already stored (resume)
+    spent: Usage = field(default_factory=Usage)  # what the run already used (resume)
+    source: RunResult | None = None  # the run forked or replayed
+    decisions: dict[tuple[str, int], ApprovalRequest] = field(default_factory=dict)  # replay
+
+
 class Execution:
     """One run of a compiled workflow."""
 
     def __init__(self, compiled: CompiledWorkflow, inputs: dict[str, Any], services: Services,
                  options: RunOptions, *, run_id: str | None = None,
-                 subscribers: list[EventCallback] | None = None) -> None:
+                 subscribers: list[EventCallback] | None = None, continuation: Continuation | None = None,
+                 budget: Budget | None = None) -> None:
         self.compiled = compiled
         self.services = services
         self.options = options
@@ -116,16 +146,53 @@ class Execution:
             inputs=inputs, workflow_hash=compiled.content_hash,
             source_path=compiled.source.path if compiled.source else None,
         )
-        self.budget = BudgetTracker(spec.budget)
-        self._seq = 0
+        self.continuation = continuation
+        spent = continuation.spent if continuation and continuation.mode == "resume" else None
+        self.budget = BudgetTracker(budget or spec.budget, spent, daily_usd=services.config.daily_usd,
+                                    spent_today=services.spent_today)
+        self._seq = continuation.seq if continuation else 0
         self._positions: dict[str, int] = {}
         self._noticed: set[str] = set()
+        self._waiting = 0
+        self._cancel_requested = False
+
+    # -- resume, fork, replay ---------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        return self.continuation is not None and self.continuation.mode == "replay"
+
+    def take_recorded(self, key: tuple[str, int | None, str]) -> RecordedCall | None:
+        """A model answer this call already got (resume) or got in the replayed run."""
+        answers = self.continuation.recorded.get(key) if self.continuation else None
+        return answers.pop(0) if answers else None
+
+    def replayed_output(self, key: str, item: int | None) -> Any:
+        source = self.continuation.source if self.continuation else None
+        step = source.steps.get(key) if source else None
+        if step is None:
+            raise StepError(f"cannot replay step '{key}': the replayed run has no result for it")
+        return step.output[item] if item is not None and isinstance(step.output, list) else step.output
+
+    def replayed_decision(self, key: str, round_: int) -> ApprovalRequest:
+        decision = self.continuation.decisions.get((key, round_)) if self.continuation else None
+        if decision is None:
+            raise StepError(f"cannot replay step '{key}': the replayed run has no decision for its approval")
+        return decision
+
+    def waiting(self, change: int) -> None:
+        """One more (or fewer) step waiting for a person; the run waits while any does."""
+        self._waiting += change
+        status = RunStatus.WAITING if self._waiting else RunStatus.RUNNING
+        if status is not self.result.status and not self.result.status.finished:
+            self.result.status = status
+            if self.services.store is not None:
+                self.services.store.set_run_status(self.result.run_id, str(status))
 
     # -- events ---------------------------------------------------------------------------
 
-    def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None,
-             calls: list[tuple[str, str, Usage]] | None = None, **data: Any) -> None:
-        """Persist and deliver an event; ``save``'s step row and its ``calls`` go in the same transaction."""
+    def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None, **data: Any) -> None:
+        """Persist and deliver an event; ``save``'s step row goes in the same transaction."""
         store = self.services.store
         if kind in EPHEMERAL_EVENTS:
             if not self.subscribers:
@@ -139,8 +206,6 @@ class Execution:
                     if save is not None:
                         position = self._positions.setdefault(save.key, len(self._positions))
                         store.save_step(self.result.run_id, save, position)
-                    for provider, model, usage in calls or ():
-                        store.record_call(self.result.run_id, step, provider, model, usage)
                     store.append_event(event)
         for callback in list(self.subscribers):
             try:
@@ -161,15 +226,31 @@ class Execution:
 
     async def execute(self) -> RunResult:
         run, spec, store = self.result, self.compiled.spec, self.services.store
-        run.started_at = time.time()
-        source = self.compiled.source
-        if store is not None:
-            store.create_run(run, source=source.text if source else spec.model_dump_json(by_alias=True),
-                             source_format=source.format if source else "json",
-                             options=self.options.to_record(), parent_run_id=self.options.parent_run_id)
-        self.emit("run_started", workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
-                  graph=_graph_description(self.compiled.graph))
-        scope = Scope(run.inputs)
+        run.started_at = run.started_at or time.time()
+        source = self.continuation.source if self.continuation else None
+        restored = self.continuation.restored if self.continuation else {}
+        if store is not None and not (self.continuation and self.continuation.mode == "resume"):
+            text = self.compiled.source
+            store.create_run(run, source=text.text if text else spec.model_dump_json(by_alias=True),
+                             source_format=text.format if text else "json", options=self.options.to_record(),
+                             parent_run_id=self.options.parent_run_id, budget=self.budget.budget.model_dump(),
+                             replay_of=source.run_id if self.replaying and source else None,
+                             fork_of=source.run_id if source and not self.replaying else None)
+            for position, step in enumerate(restored.values()):  # a fork starts with the reused steps
+                store.save_step(run.run_id, step, position)
+        run.steps.update(restored)
+        scope = Scope(run.inputs, {k: step_view(v) for k, v in restored.items() if "." not in k})
+        if self.continuation and self.continuation.mode == "resume":
+            self.emit("run_resumed", workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
+                      graph=_graph_description(self.compiled.graph),
+                      restored={k: str(v.status) for k, v in restored.items()})
+        else:
+            lineage: dict[str, Any] = {}
+            if source is not None:
+                lineage["replay_of" if self.replaying else "fork_of"] = source.run_id
+            self.emit("run_started", workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
+                      graph=_graph_description(self.compiled.graph), **lineage)
+        watcher = asyncio.create_task(self._watch(asyncio.current_task())) if store is not None else None
         try:
             async with asyncio.timeout(spec.timeout):
                 await self.run_graph(self.compiled.graph, scope, prefix="")
@@ -190,10 +271,31 @@ class Execution:
             run.error = redact(f"internal error: {type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
             run.status, run.error = RunStatus.CANCELLED, "cancelled"
+            if self._cancel_requested:  # asked for from elsewhere: an ending, not our caller's interrupt
+                run.error = "cancelled on request (gorgon cancel)"
+                self._finish()
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                return run
             self._finish()
             raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         self._finish()
         return run
+
+    async def _watch(self, task: asyncio.Task[Any] | None) -> None:
+        """Heartbeat for the store, and stop the run when someone asks it to."""
+        store = self.services.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if store.heartbeat(self.result.run_id) and task is not None:
+                self._cancel_requested = True
+                task.cancel()
+                return
 
     def _finish(self) -> None:
         run = self.result
@@ -201,6 +303,7 @@ class Execution:
         run.usage = sum((s.usage for s in run.steps.values() if "." not in s.key), Usage())
         if self.services.store is not None:
             self.services.store.finish_run(run)
+            self.services.store.cancel_approvals(run.run_id)
         self.emit("run_finished", status=str(run.status), error=run.error, error_type=run.error_type,
                   usage=run.usage.to_dict(), outputs=run.outputs if run.ok else None)
 
@@ -230,6 +333,9 @@ class Execution:
                 while ready and failure is None:
                     sid = ready.pop(0)
                     node = graph.nodes[sid]
+                    if self.continuation and (prefix + sid) in self.continuation.restored:
+                        finished(sid, self.continuation.restored[prefix + sid])  # done before: not again
+                        continue
                     try:
                         skip_reason = self._skip_reason(node, done, scope, prefix + sid)
                     except StepFailure as exc:

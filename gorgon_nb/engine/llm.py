@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
-from gorgon_nb.errors import OutputFormatError, ProviderError, StepTimeoutError
+from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
 from gorgon_nb.model.workflow import AgentStep, LLMStep
 from gorgon_nb.providers.base import Completion, LLMRequest, Message
 from gorgon_nb.providers.pricing import price_usage, unit_prices
@@ -19,7 +20,7 @@ from gorgon_nb.providers.registry import ModelRef, parse_model_ref
 if TYPE_CHECKING:
     from gorgon_nb.engine.steps import StepRun
 
-__all__ = ["ask_model", "parse_json_answer"]
+__all__ = ["ask_model", "hash_request", "parse_json_answer"]
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
 
@@ -71,11 +72,15 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Compl
 
     for index, ref in enumerate(refs):
         model, notice = parse_model_ref(ref, ex.services.config)
-        if notice:
+        if notice and not ex.replaying:
             ex.notice(notice, once="offline")
+        request_hash = hash_request(model, request)
+        answered = _answered(run, model, request_hash, item)
+        if answered is not None:
+            return answered
 
-        async def attempt(_number: int, model: ModelRef = model) -> Completion:
-            return await _attempt(run, model, request, timeout, item)
+        async def attempt(_number: int, model: ModelRef = model, request_hash: str = request_hash) -> Completion:
+            return await _attempt(run, model, request, timeout, item, request_hash)
 
         try:
             return await retrying(attempt, policy, on_retry=on_retry)
@@ -86,8 +91,40 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Compl
     raise AssertionError("unreachable")
 
 
+def hash_request(model: ModelRef, request: LLMRequest) -> str:
+    """What identifies a call: the same question to the same model. The output cap is left
+    out, so a resume with a raised budget still finds the answers it had."""
+    payload = [str(model), request.system, [(m.role, m.content) for m in request.messages],
+               request.temperature, request.json_schema]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None) -> Completion | None:
+    """An answer this call already has: from before a resume, or from the replayed run."""
+    ex = run.ex
+    recorded = ex.take_recorded((run.result.key, item, request_hash))
+    if recorded is None:
+        if ex.replaying:
+            raise StepError(f"cannot replay step '{run.result.key}': the replayed run never made this call "
+                            f"to {model} (its prompt differs)")
+        return None
+    usage = dataclasses.replace(recorded.usage)
+    run.result.model = str(model)
+    if ex.replaying:  # a replay costs nothing; its own record keeps it replayable and resumable
+        usage.cost_usd, usage.unpriced_calls = 0.0, 0
+        if ex.services.store is not None:
+            ex.services.store.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage, item=item,
+                                          request_hash=request_hash, response=recorded.text,
+                                          finish_reason=recorded.finish_reason)
+    run.add_usage(usage)
+    callback = run.delta_callback(item)
+    if callback is not None:
+        callback(recorded.text)
+    return Completion(recorded.text, usage, recorded.model, recorded.finish_reason)
+
+
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
-                   item: int | None) -> Completion:
+                   item: int | None, request_hash: str) -> Completion:
     ex = run.ex
     services = ex.services
     settings = services.providers.settings(model.provider)
@@ -124,7 +161,11 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     usage = price_usage(settings, model.model, completion.usage)
     ex.budget.settle(reservation, usage)
     breaker.record_success()
-    run.record_call(model.provider, model.model, usage)
+    run.add_usage(usage)
+    if services.store is not None:  # at once: a run killed after this call need not pay for it again
+        services.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
+                                   item=item, request_hash=request_hash, response=completion.text,
+                                   finish_reason=completion.finish_reason)
     return completion
 
 

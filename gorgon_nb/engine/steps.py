@@ -12,15 +12,23 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gorgon_nb.engine.approvals import (
+    preview_of_output,
+    preview_of_step,
+    rejection,
+    wait_for_approval,
+)
 from gorgon_nb.engine.compile import Node
 from gorgon_nb.engine.llm import ask_model, parse_json_answer
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.templating import Expression, Template, TemplateError
 from gorgon_nb.errors import ExecutionError, GorgonError, StepError, StepTimeoutError
+from gorgon_nb.model.approval import ApprovalRequest, GateKind
 from gorgon_nb.model.run import StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import (
     AgentStep,
+    ApprovalStep,
     LLMStep,
     LoopStep,
     PythonStep,
@@ -76,14 +84,9 @@ class StepRun:
         self.ex = ex
         self.node = node
         self.result = result
-        self.calls: list[tuple[str, str, Usage]] = []  # written with the step's final event
 
     def add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage
-
-    def record_call(self, provider: str, model: str, usage: Usage) -> None:
-        self.calls.append((provider, model, usage))
-        self.add_usage(usage)
 
     def delta_callback(self, item: int | None) -> Callable[[str], None] | None:
         """A callback for streamed text, or None (do not stream) when nobody listens."""
@@ -104,38 +107,88 @@ async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepRes
     ex.emit("step_started", key, save=result)
     run = StepRun(ex, node, result)
     try:
-        if node.for_each is not None or isinstance(step.for_each, list):
-            result.output = await _for_each(run, scope)
-        else:
-            result.output = await _retried(run, scope.context(), scope, None)
+        result.output = await _gated(run, scope)
     except asyncio.CancelledError:
         result.status, result.ended_at, result.error = StepStatus.CANCELLED, time.time(), "cancelled"
-        ex.emit("step_failed", key, save=result, calls=run.calls, error="cancelled", error_type="Cancelled")
+        ex.emit("step_failed", key, save=result, error="cancelled", error_type="Cancelled")
         raise
     except Exception as exc:  # every failure is recorded; the policy decides what happens next
         result.ended_at = time.time()
         result.error, result.error_type = describe_error(exc), type(exc).__name__
         if step.on_failure == "fail" or ex.is_run_stopping(exc):
             result.status = StepStatus.FAILED
-            ex.emit("step_failed", key, save=result, calls=run.calls, error=result.error,
+            ex.emit("step_failed", key, save=result, error=result.error,
                     error_type=result.error_type, usage=result.usage.to_dict())
             raise StepFailure(result, exc) from None
         if step.on_failure == "skip":
             result.status = StepStatus.SKIPPED
-            ex.emit("step_finished", key, save=result, calls=run.calls, status="skipped",
+            ex.emit("step_finished", key, save=result, status="skipped",
                     reason=f"failed: {result.error}")
             return result
         result.status, result.output = StepStatus.FAILED, step.default
-        ex.emit("step_failed", key, save=result, calls=run.calls, error=result.error,
+        ex.emit("step_failed", key, save=result, error=result.error,
                 error_type=result.error_type, usage=result.usage.to_dict(), continued=True)
         return result
     result.status, result.ended_at = StepStatus.SUCCEEDED, time.time()
-    ex.emit("step_finished", key, save=result, calls=run.calls, status="succeeded", output=result.output,
+    ex.emit("step_finished", key, save=result, status="succeeded", output=result.output,
             usage=result.usage.to_dict(), model=result.model)
     return result
 
 
-async def _for_each(run: StepRun, scope: Scope) -> list[Any]:
+async def _gated(run: StepRun, scope: Scope) -> Any:
+    """The step's output, with its approval asked before it runs or after, as configured."""
+    step = run.node.step
+    policy = step.approval if not isinstance(step, ApprovalStep) else None
+    if policy is None:
+        return await _run_once(run, scope, {})
+    title = _title(run, scope, policy.title, policy.mode)
+
+    async def ask(kind: GateKind, round_: int, preview: str) -> ApprovalRequest:
+        return await wait_for_approval(run, kind, round_, title, preview, approvers=policy.approvers,
+                                       timeout=policy.timeout, on_timeout=policy.on_timeout)
+
+    if policy.mode == "before":
+        preview = _render(run, policy.preview, scope) or preview_of_step(run, scope.context())
+        decision = await ask("before", 1, preview)
+        if not decision.approved:
+            raise rejection(decision)
+        return await _run_once(run, scope, {})
+    output = await _run_once(run, scope, {})
+    for round_ in range(1, policy.max_revisions + 2):
+        preview = _render(run, policy.preview, scope, output=output) or preview_of_output(output)
+        decision = await ask("after", round_, preview)
+        if decision.approved:
+            return output
+        if round_ > policy.max_revisions:
+            raise rejection(decision)
+        # sent back: the step runs again with the reviewer's words and its previous answer
+        feedback = {"__feedback__": {"comment": decision.comment or "(no comment)", "previous": output,
+                                     "by": decision.decided_by}}
+        output = await _run_once(run, scope, feedback)
+    raise AssertionError("unreachable")
+
+
+def _title(run: StepRun, scope: Scope, template: str, mode: str) -> str:
+    step = run.node.step
+    return _render(run, template, scope) or (
+        f"Approve {step.name or step.id} before it runs" if mode == "before" else f"Approve the output of {step.name or step.id}")
+
+
+def _render(run: StepRun, template: str | None, scope: Scope, **extra: Any) -> str:
+    if not template:
+        return ""
+    from gorgon_nb.engine.templating import compile_template
+
+    return compile_template(template).render(scope.context(**extra))
+
+
+async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
+    if run.node.for_each is not None or isinstance(run.node.step.for_each, list):
+        return await _for_each(run, scope, extra)
+    return await _retried(run, scope.context(**extra), scope, None)
+
+
+async def _for_each(run: StepRun, scope: Scope, extra: dict[str, Any] | None = None) -> list[Any]:
     step, node = run.node.step, run.node
     items = node.for_each.evaluate(scope.context()) if isinstance(node.for_each, Expression) else step.for_each
     if isinstance(items, dict):
@@ -146,7 +199,7 @@ async def _for_each(run: StepRun, scope: Scope) -> list[Any]:
 
     async def one(index: int, item: Any) -> Any:
         async with limit:
-            return await _retried(run, scope.context(**{step.as_: item}), scope, index)
+            return await _retried(run, scope.context(**(extra or {}), **{step.as_: item}), scope, index)
 
     return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
 
@@ -155,7 +208,9 @@ async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: in
     """Run the kind's handler. LLM steps retry inside each model call; other kinds here."""
     step = run.node.step
     handler = _HANDLERS[step.kind]
-    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep):
+    if run.ex.replaying and not isinstance(step, AgentStep | LLMStep | LoopStep | ApprovalStep):
+        return run.ex.replayed_output(run.result.key, item)  # no side effect happens twice
+    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep | ApprovalStep):
         return await handler(run, context, scope, item)
     defaults = run.ex.compiled.spec.defaults
     timeout = step.timeout or defaults.timeout
@@ -191,12 +246,35 @@ async def _agent(run: StepRun, context: dict[str, Any], scope: Scope, item: int 
     prompt = f"Task: {task}" if task else ""
     if background:
         prompt += f"\n\nContext:\n{background}"
-    return await ask_model(run, system, prompt.strip() or "Do your part.", item)
+    return await ask_model(run, system, _with_feedback(prompt.strip() or "Do your part.", context), item)
+
+
+def _with_feedback(prompt: str, context: dict[str, Any]) -> str:
+    """A step sent back by its reviewer gets the comment and its previous answer."""
+    feedback = context.get("__feedback__")
+    if not feedback:
+        return prompt
+    previous = feedback["previous"] if isinstance(feedback["previous"], str) else str(feedback["previous"])
+    return (f"{prompt}\n\nYour previous answer was rejected by {feedback['by']}, who said:\n{feedback['comment']}"
+            f"\n\nYour previous answer:\n{previous}\n\nAnswer again, addressing that feedback.")
 
 
 async def _llm(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
     templates = run.node.templates
-    return await ask_model(run, _text(templates["system"], context), _text(templates["llm"], context), item)
+    prompt = _with_feedback(_text(templates["llm"], context), context)
+    return await ask_model(run, _text(templates["system"], context), prompt, item)
+
+
+async def _approval(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    step = run.node.step
+    assert isinstance(step, ApprovalStep)
+    templates = run.node.templates
+    decision = await wait_for_approval(
+        run, "gate", 1, _text(templates["approval"], context), _text(templates["preview"], context),
+        approvers=step.approvers, timeout=step.timeout, on_timeout=step.on_timeout)
+    if not decision.approved:
+        raise rejection(decision)
+    return {"approved": True, "by": decision.decided_by, "comment": decision.comment, "at": decision.decided_at}
 
 
 async def _python(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
@@ -322,4 +400,5 @@ def _holds(expression: Expression | None, literal: Any, context: dict[str, Any])
 _Handler = Callable[["StepRun", dict[str, Any], "Scope", int | None], Awaitable[Any]]
 _HANDLERS: dict[str, _Handler] = {
     "agent": _agent, "llm": _llm, "python": _python, "shell": _shell, "workflow": _workflow, "loop": _loop,
+    "approval": _approval,
 }

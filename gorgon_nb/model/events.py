@@ -4,12 +4,15 @@ The executor emits them; the store appends them (with a per-run sequence number)
 CLI, widgets and server render them. ``data`` holds, by ``kind``:
 
 ==================  ==================================================================
-run_started         workflow_id, name, inputs, graph (list of {key, id, kind, role, deps})
+run_started         workflow_id, name, inputs, graph (list of {key, id, kind, role, deps}); replay_of/fork_of
+run_resumed         workflow_id, name, inputs, graph, restored ({key: status} of the steps done before)
 step_started        attempt, model (LLM steps), items (for_each)
 text_delta          text, item (for_each index) — streamed text; not persisted
 step_retry          attempt, delay, error, error_type
 step_finished       status ("succeeded" | "skipped"), output, usage, model, reason (skips)
 step_failed         error, error_type, usage
+approval_requested  approval ({id, kind, round, title, preview, approvers, status, timeout_at, ...})
+approval_decided    approval (the same, with status, decided_by, decided_at, comment, timed_out)
 notice              message, level ("info" | "warning")
 run_finished        status, error, error_type, usage, outputs
 ==================  ==================================================================
@@ -25,11 +28,14 @@ __all__ = ["EPHEMERAL_EVENTS", "Event", "EventKind"]
 
 EventKind = Literal[
     "run_started",
+    "run_resumed",
     "step_started",
     "text_delta",
     "step_retry",
     "step_finished",
     "step_failed",
+    "approval_requested",
+    "approval_decided",
     "notice",
     "run_finished",
 ]

@@ -14,18 +14,20 @@ __all__ = ["RunFailed", "RunResult", "RunStatus", "StepResult", "StepStatus"]
 
 class RunStatus(StrEnum):
     RUNNING = "running"
+    WAITING = "waiting"  # for a person to approve a step
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self is not RunStatus.RUNNING
+        return self not in (RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class StepStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    WAITING = "waiting"  # for an approval
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -33,7 +35,7 @@ class StepStatus(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+        return self not in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
 
 
 @dataclass

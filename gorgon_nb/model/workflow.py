@@ -23,6 +23,8 @@ from pydantic import (
 __all__ = [
     "STEP_KINDS",
     "AgentStep",
+    "ApprovalPolicy",
+    "ApprovalStep",
     "Budget",
     "Defaults",
     "InputSpec",
@@ -124,6 +126,30 @@ class Defaults(_Strict):
 OnFailure = Literal["fail", "skip", "continue"]
 
 
+class ApprovalPolicy(_Strict):
+    """A person's approval on a step: ``before`` it runs, or ``after`` (its output counts once approved).
+
+    ``approval: before`` / ``approval: after`` is short for ``{mode: ...}``. After a
+    rejection, ``max_revisions`` sends the step back that many times with the reviewer's
+    comment as feedback (LLM steps only).
+    """
+
+    mode: Literal["before", "after"]
+    title: str = ""
+    preview: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    timeout: Duration | None = None
+    on_timeout: Literal["approve", "reject"] = "reject"
+    max_revisions: int = Field(0, ge=0, le=10)
+
+
+def _approval_shorthand(value: Any) -> Any:
+    return {"mode": value} if isinstance(value, str) else value
+
+
+Approval = Annotated[ApprovalPolicy, BeforeValidator(_approval_shorthand)]
+
+
 class _StepBase(_Strict):
     id: str = Field(pattern=IDENT)
     name: str = ""
@@ -139,6 +165,7 @@ class _StepBase(_Strict):
     timeout: Duration | None = None
     on_failure: OnFailure = "fail"
     default: Any = None
+    approval: Approval | None = None
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -206,6 +233,20 @@ class LoopStep(_StepBase):
     kind: Literal["loop"] = "loop"
 
 
+class ApprovalStep(_StepBase):
+    """A gate of its own: the run waits here until a person approves ``approval`` (the title).
+
+    Its output is the decision: ``{approved, by, comment, at}``; a rejection fails the step
+    (``on_failure`` decides what then). ``timeout`` bounds the wait, ``on_timeout`` decides.
+    """
+
+    approval: str  # type: ignore[assignment]
+    preview: str = ""
+    approvers: list[str] = Field(default_factory=list)
+    on_timeout: Literal["approve", "reject"] = "reject"
+    kind: Literal["approval"] = "approval"
+
+
 STEP_KINDS: dict[str, type[_StepBase]] = {
     "agent": AgentStep,
     "llm": LLMStep,
@@ -213,6 +254,7 @@ STEP_KINDS: dict[str, type[_StepBase]] = {
     "shell": ShellStep,
     "workflow": WorkflowStep,
     "loop": LoopStep,
+    "approval": ApprovalStep,
 }
 
 
@@ -222,7 +264,10 @@ def step_kind(value: Any) -> str | None:
         return getattr(value, "kind", None)
     if not isinstance(value, dict):
         return None
-    found = [key for key in STEP_KINDS if key in value]
+    # "approval" is also an option of every other kind: it names the kind only when alone.
+    found = [key for key in STEP_KINDS if key in value and key != "approval"]
+    if not found and "approval" in value:
+        return "approval"
     return found[0] if len(found) == 1 else None
 
 
@@ -232,7 +277,8 @@ Step = Annotated[
     | Annotated[PythonStep, Tag("python")]
     | Annotated[ShellStep, Tag("shell")]
     | Annotated[WorkflowStep, Tag("workflow")]
-    | Annotated[LoopStep, Tag("loop")],
+    | Annotated[LoopStep, Tag("loop")]
+    | Annotated[ApprovalStep, Tag("approval")],
     Discriminator(
         step_kind,
         custom_error_type="step_kind",

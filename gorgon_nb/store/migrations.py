@@ -110,3 +110,44 @@ def m0001_runs_steps_events_usage(db: Database) -> None:
         CREATE INDEX usage_run ON usage (run_id);
         """
     )
+
+
+@migrations()
+def m0002_approvals_ownership_recorded_calls(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_key TEXT NOT NULL,
+            round INTEGER NOT NULL DEFAULT 1,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            preview TEXT,
+            approvers TEXT,
+            status TEXT NOT NULL,
+            requested_at REAL NOT NULL,
+            timeout_at REAL,
+            on_timeout TEXT NOT NULL DEFAULT 'reject',
+            decided_by TEXT,
+            decided_at REAL,
+            comment TEXT,
+            timed_out INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (run_id, step_key, round)
+        );
+        CREATE INDEX approvals_status ON approvals (status);
+
+        ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+        ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN replay_of TEXT;
+        ALTER TABLE runs ADD COLUMN fork_of TEXT;
+        ALTER TABLE runs ADD COLUMN budget TEXT;
+
+        ALTER TABLE usage ADD COLUMN item INTEGER;
+        ALTER TABLE usage ADD COLUMN request_hash TEXT;
+        ALTER TABLE usage ADD COLUMN response TEXT;
+        ALTER TABLE usage ADD COLUMN finish_reason TEXT;
+        CREATE INDEX usage_run_step ON usage (run_id, step_key)
+        """,
+    )

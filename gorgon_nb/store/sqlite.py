@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.secrets import redact
+from gorgon_nb.store.approvals import ApprovalTable
+from gorgon_nb.store.control import RunControl
 from gorgon_nb.store.migrations import migrations
 
-__all__ = ["Store"]
+__all__ = ["RecordedCall", "Store"]
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _USAGE_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -63,7 +66,18 @@ def _usage_values(usage: Usage) -> tuple[Any, ...]:
     return tuple(getattr(usage, name) for name in _USAGE_COLUMNS)
 
 
-class Store:
+@dataclass(frozen=True)
+class RecordedCall:
+    """A model call as it was answered, kept so a resumed or replayed run need not pay again."""
+
+    text: str
+    usage: Usage
+    finish_reason: str | None
+    provider: str
+    model: str
+
+
+class Store(ApprovalTable, RunControl):
     """Open on a path (created with its folders), ``":memory:"``, or an open connection."""
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:
@@ -129,14 +143,18 @@ class Store:
     # -- writing -------------------------------------------------------------------------
 
     def create_run(self, run: RunResult, *, source: str | None, source_format: str | None,
-                   options: dict[str, Any] | None = None, parent_run_id: str | None = None) -> None:
+                   options: dict[str, Any] | None = None, parent_run_id: str | None = None,
+                   replay_of: str | None = None, fork_of: str | None = None,
+                   budget: dict[str, Any] | None = None) -> None:
+        now = time.time()
         self._write(
             "INSERT INTO runs (id, workflow_id, workflow_name, workflow_hash, source, source_format, "
-            "source_path, inputs, options, status, parent_run_id, pid, host, created_at, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "source_path, inputs, options, status, parent_run_id, pid, host, created_at, started_at, "
+            "heartbeat_at, replay_of, fork_of, budget) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run.run_id, run.workflow_id, run.workflow_name, run.workflow_hash, source, source_format,
              run.source_path, _dumps(run.inputs), _dumps(options or {}), str(run.status), parent_run_id,
-             os.getpid(), socket.gethostname(), time.time(), run.started_at),
+             os.getpid(), socket.gethostname(), now, run.started_at, now, replay_of, fork_of,
+             _dumps(budget) if budget else None),
         )
 
     def finish_run(self, run: RunResult) -> None:
@@ -164,14 +182,29 @@ class Store:
             (event.run_id, event.seq, event.ts, event.kind, event.step, _dumps(event.data)),
         )
 
-    def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage) -> None:
+    def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage, *,
+                    item: int | None = None, request_hash: str | None = None, response: str | None = None,
+                    finish_reason: str | None = None) -> None:
         cost = None if usage.unpriced_calls else usage.cost_usd
         self._write(
             "INSERT INTO usage (run_id, step_key, provider, model, input_tokens, output_tokens, "
-            "cache_read_tokens, cache_write_tokens, cost_usd, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cache_read_tokens, cache_write_tokens, cost_usd, ts, item, request_hash, response, finish_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, step_key, provider, model, usage.input_tokens, usage.output_tokens,
-             usage.cache_read_tokens, usage.cache_write_tokens, cost, time.time()),
+             usage.cache_read_tokens, usage.cache_write_tokens, cost, time.time(), item, request_hash,
+             redact(response) if response is not None else None, finish_reason),
         )
+
+    def recorded_calls(self, run_id: str) -> dict[tuple[str, int | None, str], list[RecordedCall]]:
+        """The answered calls of a run by (step key, item, request hash), in the order made."""
+        found: dict[tuple[str, int | None, str], list[RecordedCall]] = {}
+        for row in self._query("SELECT * FROM usage WHERE run_id = ? AND request_hash IS NOT NULL ORDER BY id",
+                               (run_id,)):
+            usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_read_tokens"],
+                          row["cache_write_tokens"], 1, row["cost_usd"] or 0.0, int(row["cost_usd"] is None))
+            found.setdefault((row["step_key"], row["item"], row["request_hash"]), []).append(
+                RecordedCall(row["response"] or "", usage, row["finish_reason"], row["provider"], row["model"]))
+        return found
 
     # -- reading -------------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""Approval gates in a run: ask, wait (without blocking anything else), and decide what follows.
+
+A waiting step polls its approval row in the store every ``POLL_SECONDS``: a decision
+taken anywhere (the notebook widget through the Jupyter server, ``gorgon approve`` in a
+terminal, another kernel) is seen within that time, and a run resumed after its process
+died finds the decisions taken meanwhile. Other steps keep running while one waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from gorgon_nb.engine.templating import Template
+from gorgon_nb.errors import ApprovalError, ApprovalRejectedError, ExecutionError
+from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.run import StepStatus
+from gorgon_nb.model.workflow import AgentStep, LLMStep, PythonStep, ShellStep, WorkflowStep
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.steps import StepRun
+
+__all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "preview_of_step", "rejection", "wait_for_approval"]
+
+POLL_SECONDS = 0.3
+PREVIEW_LIMIT = 20_000  # characters: enough to judge, bounded for the store and the UI
+
+
+def approval_data(request: ApprovalRequest) -> dict[str, Any]:
+    return {"id": request.id, "kind": request.kind, "round": request.round, "title": request.title,
+            "preview": request.preview, "approvers": request.approvers, "status": str(request.status),
+            "timeout_at": request.timeout_at, "on_timeout": request.on_timeout,
+            "decided_by": request.decided_by, "decided_at": request.decided_at, "comment": request.comment,
+            "timed_out": request.timed_out}
+
+
+async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: str, preview: str, *,
+                            approvers: list[str], timeout: float | None, on_timeout: str) -> ApprovalRequest:
+    """The decision on this step and round: asked now, or found from before a resume."""
+    ex, result = run.ex, run.result
+    store = ex.services.store
+    if store is None:
+        raise ExecutionError("approvals need the store: run with a store to use 'approval'")
+    if ex.replaying:
+        return ex.replayed_decision(result.key, round_)
+    request, _ = store.request_approval(ApprovalRequest(
+        id="", run_id=ex.result.run_id, step_key=result.key, kind=kind, title=title, round=round_,
+        preview=preview[:PREVIEW_LIMIT], approvers=approvers, on_timeout=on_timeout,  # type: ignore[arg-type]
+        timeout_at=time.time() + timeout if timeout else None))
+    if request.pending:
+        result.status = StepStatus.WAITING
+        ex.waiting(+1)
+        ex.emit("approval_requested", result.key, save=result, approval=approval_data(request))
+        try:
+            request = await _until_decided(store, request)
+        finally:
+            ex.waiting(-1)
+        result.status = StepStatus.RUNNING
+    ex.emit("approval_decided", result.key, save=result, approval=approval_data(request))
+    return request
+
+
+async def _until_decided(store: Any, request: ApprovalRequest) -> ApprovalRequest:
+    while request.pending:
+        left = None if request.timeout_at is None else request.timeout_at - time.time()
+        if left is not None and left <= 0:
+            try:
+                return store.decide_approval(request.id, approve=request.on_timeout == "approve", by="timeout",
+                                             comment="no decision before the timeout", timed_out=True)
+            except ApprovalError:  # a person decided in the last instant: theirs stands
+                return store.get_approval(request.id)
+        await asyncio.sleep(POLL_SECONDS if left is None else min(POLL_SECONDS, left))
+        request = store.get_approval(request.id)
+    return request
+
+
+def rejection(request: ApprovalRequest) -> ApprovalRejectedError:
+    who = "the timeout" if request.timed_out else request.decided_by or "someone"
+    comment = f": {request.comment}" if request.comment and not request.timed_out else ""
+    return ApprovalRejectedError(f"'{request.title}' was rejected by {who}{comment}")
+
+
+def preview_of_step(run: StepRun, context: dict[str, Any]) -> str:
+    """What a step is about to do, for an approval asked before it runs."""
+    step, templates = run.node.step, run.node.templates
+
+    def text(name: str) -> str:
+        value = templates.get(name)
+        return value.render(context) if isinstance(value, Template) else str(value or "")
+
+    if isinstance(step, AgentStep):
+        parts = [f"The **{step.agent}** will be asked:", text("task") or "(no task)"]
+        if text("context"):
+            parts += ["With this context:", text("context")[:4000]]
+        return "\n\n".join(parts)
+    if isinstance(step, LLMStep):
+        return f"The model will be asked:\n\n{text('llm')}"
+    if isinstance(step, ShellStep):
+        where = f" in `{text('cwd')}`" if text("cwd") else ""
+        return f"This command will run{where}:\n\n```sh\n{text('shell')}\n```"
+    if isinstance(step, PythonStep | WorkflowStep):
+        from gorgon_nb.engine.steps import render_value
+
+        target = step.python if isinstance(step, PythonStep) else f"workflow {step.workflow}"
+        values = render_value(templates.get("args" if isinstance(step, PythonStep) else "inputs"), context)
+        return f"`{target}` will be called with:\n\n```json\n{json.dumps(values, indent=2, default=str)}\n```"
+    return f"Step '{step.id}' will run."
+
+
+def preview_of_output(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    return f"```json\n{json.dumps(output, indent=2, default=str, ensure_ascii=False)}\n```"

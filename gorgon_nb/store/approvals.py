@@ -1,0 +1,126 @@
+"""Approval rows: asked once per step and round, decided exactly once.
+
+Deciding is a single ``UPDATE ... WHERE status = 'pending'``: when two processes decide
+the same approval at the same moment, exactly one update changes the row and the other
+is told who decided first.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from gorgon_nb.errors import ApprovalError, NotFoundError
+from gorgon_nb.format import format_time
+from gorgon_nb.model.approval import ApprovalRequest, ApprovalStatus
+from gorgon_nb.secrets import redact
+from gorgon_nb.store.base import StoreParts
+
+__all__ = ["ApprovalTable"]
+
+_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
+_COLUMNS = ("id", "run_id", "step_key", "round", "kind", "title", "preview", "approvers", "status",
+            "requested_at", "timeout_at", "on_timeout", "decided_by", "decided_at", "comment", "timed_out")
+
+
+def _from_row(row: dict[str, Any]) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=row["id"], run_id=row["run_id"], step_key=row["step_key"], round=row["round"], kind=row["kind"],
+        title=row["title"], preview=row["preview"] or "", approvers=json.loads(row["approvers"] or "[]"),
+        status=ApprovalStatus(row["status"]), requested_at=row["requested_at"], timeout_at=row["timeout_at"],
+        on_timeout=row["on_timeout"], decided_by=row["decided_by"], decided_at=row["decided_at"],
+        comment=row["comment"], timed_out=bool(row["timed_out"]),
+    )
+
+
+class ApprovalTable(StoreParts):
+    """The approval methods of ``Store``."""
+
+    def request_approval(self, request: ApprovalRequest) -> tuple[ApprovalRequest, bool]:
+        """The approval for the request's step and round, created if new; and whether it was new.
+
+        A resumed run asks again for a step it already asked about, and gets the same row,
+        with any decision taken meanwhile.
+        """
+        with self.transaction():
+            existing = self._query("SELECT * FROM approvals WHERE run_id = ? AND step_key = ? AND round = ?",
+                                   (request.run_id, request.step_key, request.round))
+            if existing:
+                return _from_row(existing[0]), False
+            request.id = request.id or "".join(secrets.choice(_ALPHABET) for _ in range(10))
+            request.requested_at = request.requested_at or time.time()
+            self.conn.execute(
+                f"INSERT INTO approvals ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                (request.id, request.run_id, request.step_key, request.round, request.kind, request.title,
+                 redact(request.preview), json.dumps(request.approvers), str(request.status), request.requested_at,
+                 request.timeout_at, request.on_timeout, None, None, None, 0),
+            )
+        return request, True
+
+    def get_approval(self, approval_id: str) -> ApprovalRequest:
+        rows = self._query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        if not rows:
+            raise NotFoundError(f"no approval '{approval_id}'. Run 'gorgon approvals' to list the pending ones.")
+        return _from_row(rows[0])
+
+    def list_approvals(self, *, status: str | None = "pending", run_id: str | None = None,
+                       limit: int = 100) -> list[ApprovalRequest]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if run_id:
+            where.append("run_id = ?")
+            params.append(run_id)
+        sql = ("SELECT * FROM approvals" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY requested_at DESC LIMIT ?")
+        return [_from_row(row) for row in self._query(sql, (*params, limit))]
+
+    def find_approval(self, ref: str, step: str | None = None) -> ApprovalRequest:
+        """An approval from its id, or the pending one of a run (``step`` picks among several)."""
+        rows = self._query("SELECT * FROM approvals WHERE id = ?", (ref,))
+        if rows:
+            return _from_row(rows[0])
+        run_id = self.resolve_run_id(ref)
+        pending = [a for a in self.list_approvals(run_id=run_id) if step is None or a.step_key == step]
+        if len(pending) == 1:
+            return pending[0]
+        if not pending:
+            decided = self.list_approvals(status=None, run_id=run_id, limit=1)
+            if decided and step is None:
+                last = decided[0]
+                raise ApprovalError(f"run {run_id} has nothing waiting for approval; the last one ('{last.title}') "
+                                    f"was {last.status} by {last.decided_by} at {format_time(last.decided_at)}")
+            raise ApprovalError(f"run {run_id} has no pending approval" + (f" for step '{step}'" if step else ""))
+        steps = ", ".join(a.step_key for a in pending)
+        raise ApprovalError(f"run {run_id} waits for several approvals ({steps}); name one with --step STEP")
+
+    def decide_approval(self, approval_id: str, *, approve: bool, by: str,
+                        comment: str | None = None, timed_out: bool = False) -> ApprovalRequest:
+        """Record a decision; raise ``ApprovalError`` if someone decided first or ``by`` may not."""
+        request = self.get_approval(approval_id)
+        if not timed_out and not request.may_decide(by):
+            raise ApprovalError(f"'{by}' may not decide '{request.title}'; its approvers are "
+                                f"{', '.join(request.approvers)}")
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+        now = time.time()
+        with self.transaction():
+            changed = self.conn.execute(
+                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, timed_out = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (str(status), by, now, redact(comment) if comment else None, int(timed_out), approval_id),
+            ).rowcount
+        decided = self.get_approval(approval_id)
+        if not changed:
+            raise ApprovalError(f"'{decided.title}' was already {decided.status} by {decided.decided_by} at "
+                                f"{format_time(decided.decided_at)}; your decision was not recorded")
+        return decided
+
+    def cancel_approvals(self, run_id: str) -> int:
+        """Close the pending approvals of a run that ended without them."""
+        with self.transaction():
+            return self.conn.execute(
+                "UPDATE approvals SET status = 'cancelled', decided_at = ? WHERE run_id = ? AND status = 'pending'",
+                (time.time(), run_id)).rowcount
