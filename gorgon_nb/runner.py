@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from gorgon_nb.config import Config, load_config
 from gorgon_nb.engine.compile import CompiledWorkflow
-from gorgon_nb.engine.executor import EventCallback, Execution, RunOptions, Services
+from gorgon_nb.engine.executor import Continuation, EventCallback, Execution, RunOptions, Services
 from gorgon_nb.engine.inputs import bind_inputs
-from gorgon_nb.errors import ConfigError
-from gorgon_nb.model.run import RunResult
-from gorgon_nb.model.workflow import AgentStep, LLMStep
+from gorgon_nb.errors import ApprovalError, ConfigError, UsageError
+from gorgon_nb.model.approval import ApprovalRequest
+from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
+from gorgon_nb.model.source import parse_source
+from gorgon_nb.model.workflow import AgentStep, Budget, LLMStep
 from gorgon_nb.providers.registry import parse_model_ref
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow
 
-__all__ = ["Runner", "WorkflowLike", "arun", "default_runner", "run"]
+__all__ = ["Runner", "WorkflowLike", "arun", "current_user", "default_runner", "run"]
 
 WorkflowLike = Workflow | str | os.PathLike[str] | Mapping[str, Any]
 
@@ -100,8 +104,7 @@ class Runner:
         """
         loaded, compiled, bound = self.prepare(workflow, inputs, model=model)
         options = RunOptions(model=model, allow_shell=allow_shell, base_dir=loaded.base_dir)
-        subscribers = on_event if isinstance(on_event, list) else [on_event] if on_event else []
-        return Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=subscribers)
+        return Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=_subscribers(on_event))
 
     async def arun(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None,
                    **options: Any) -> RunResult:
@@ -114,14 +117,175 @@ class Runner:
 
     def run(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
         """``arun`` for code without an event loop; inside one (Jupyter) it runs in a worker thread."""
+        return self._sync(lambda: self.arun(workflow, inputs, **options))
 
-        async def in_own_loop() -> RunResult:
+
+    # -- durable runs: resume, replay, fork, cancel, approve -----------------------------------
+
+    def _require_store(self) -> Store:
+        if self.store is None:
+            raise ConfigError("this runner keeps no store, so it has no runs to resume, replay or approve")
+        return self.store
+
+    def stored_workflow(self, run_id: str) -> tuple[RunResult, Workflow]:
+        """A stored run and the exact workflow text it ran (not the file as it is now)."""
+        store = self._require_store()
+        record = store.get_run(run_id)
+        text, fmt, _ = store.run_source(record.run_id)
+        path = record.source_path
+        base_dir = Path(path).resolve().parent if path and not path.startswith("<") else Path.cwd()
+        data, source = parse_source(text or "", path=path or "<stored run>", format=fmt)
+        if isinstance(data, dict) and "id" not in data:  # a notebook cell's workflow, named when it ran
+            data = {"id": record.workflow_id, **data}
+        return record, Workflow.from_dict(data if data is not None else {}, source=source, base_dir=base_dir)
+
+    def resume_execution(self, run_id: str, *, max_usd: float | None = None, max_tokens: int | None = None,
+                         model: str | None = None, allow_shell: bool = False,
+                         on_event: EventCallback | list[EventCallback] | None = None) -> Execution:
+        """The run ``run_id`` made ready to go on where it stopped.
+
+        Finished steps are kept and not run again; model calls already answered are not paid
+        again; decisions taken while nothing ran it are honoured. ``max_usd``/``max_tokens``
+        raise its budget. Only a run whose process is gone can be resumed.
+        """
+        store = self._require_store()
+        record, workflow = self.stored_workflow(run_id)
+        if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+            raise UsageError(f"run {record.run_id} already ended ({record.status}); to run part of it again, "
+                             f"fork it: gorgon fork {record.run_id} --from STEP")
+        owner = store.owner(record.run_id)
+        if owner.alive:
+            raise UsageError(f"run {record.run_id} is still running (process {owner.pid} on {owner.host}); "
+                             f"stop it first with: gorgon cancel {record.run_id}")
+        compiled = workflow.compile(self.config)
+        options = RunOptions(model=model or self._stored_options(record.run_id).get("model"),
+                             allow_shell=allow_shell, base_dir=workflow.base_dir)
+        self._preflight(compiled, options.model)
+        continuation = Continuation("resume", _reusable(record, compiled), store.recorded_calls(record.run_id),
+                                    store.max_seq(record.run_id), store.run_usage(record.run_id))
+        budget = _raised(compiled.spec.budget, max_usd, max_tokens)
+        store.claim_run(record.run_id, owner)
+        execution = Execution(compiled, record.inputs, self.services, options, run_id=record.run_id,
+                              subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
+        execution.result.started_at, execution.result.notices = record.started_at, list(record.notices)
+        return execution
+
+    def replay_execution(self, run_id: str, *,
+                         on_event: EventCallback | list[EventCallback] | None = None) -> Execution:
+        """A new run that repeats a finished one from its record: the same outputs, no calls, no cost."""
+        store = self._require_store()
+        record, workflow = self.stored_workflow(run_id)
+        if not record.status.finished:
+            raise UsageError(f"run {record.run_id} has not ended ({record.status}); replay a finished run")
+        compiled = workflow.compile(self.config)
+        decisions = {(a.step_key, a.round): a for a in store.list_approvals(status=None, run_id=record.run_id)}
+        continuation = Continuation("replay", recorded=store.recorded_calls(record.run_id), source=record,
+                                    decisions=decisions)
+        options = RunOptions(model=self._stored_options(record.run_id).get("model"), base_dir=workflow.base_dir)
+        return Execution(compiled, record.inputs, self.services, options, subscribers=_subscribers(on_event),
+                         continuation=continuation)
+
+    def fork_execution(self, run_id: str, from_step: str, inputs: Mapping[str, Any] | None = None, *,
+                       model: str | None = None, allow_shell: bool = False,
+                       on_event: EventCallback | list[EventCallback] | None = None) -> Execution:
+        """A new run from ``from_step`` on: steps it does not depend on keep the original results."""
+        record, workflow = self.stored_workflow(run_id)
+        compiled = workflow.compile(self.config)
+        graph = compiled.graph
+        if from_step not in graph.nodes:
+            raise UsageError(f"run {record.run_id} has no top-level step '{from_step}'; its steps: "
+                             + ", ".join(graph.nodes))
+        again = {from_step}
+        pending = [from_step]
+        while pending:
+            for child in graph.dependants[pending.pop()]:
+                if child not in again:
+                    again.add(child)
+                    pending.append(child)
+        kept = {k: v for k, v in _reusable(record, compiled).items() if _top_level(k) not in again}
+        bound = bind_inputs(compiled.spec, {**record.inputs, **(inputs or {})})
+        options = RunOptions(model=model, allow_shell=allow_shell, base_dir=workflow.base_dir)
+        self._preflight(compiled, model)
+        return Execution(compiled, bound, self.services, options, subscribers=_subscribers(on_event),
+                         continuation=Continuation("fork", kept, source=record))
+
+    def _stored_options(self, run_id: str) -> dict[str, Any]:
+        return self._require_store().run_source(run_id)[2]
+
+    async def aresume(self, run_id: str, **options: Any) -> RunResult:
+        return await self.resume_execution(run_id, **options).execute()
+
+    def resume(self, run_id: str, **options: Any) -> RunResult:
+        return self._sync(lambda: self.aresume(run_id, **options))
+
+    async def areplay(self, run_id: str, **options: Any) -> RunResult:
+        return await self.replay_execution(run_id, **options).execute()
+
+    def replay(self, run_id: str, **options: Any) -> RunResult:
+        return self._sync(lambda: self.areplay(run_id, **options))
+
+    async def afork(self, run_id: str, from_step: str, inputs: Mapping[str, Any] | None = None,
+                    **options: Any) -> RunResult:
+        return await self.fork_execution(run_id, from_step, inputs, **options).execute()
+
+    def fork(self, run_id: str, from_step: str, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+        return self._sync(lambda: self.afork(run_id, from_step, inputs, **options))
+
+    def cancel(self, run_id: str) -> str:
+        """Stop a run from any process: ``"requested"`` (its process will stop it within seconds)
+        or ``"cancelled"`` (no process ran it; it is marked cancelled now)."""
+        return self._require_store().request_cancel(run_id)
+
+    def approve(self, ref: str, *, step: str | None = None, approve: bool = True, comment: str | None = None,
+                by: str | None = None) -> ApprovalRequest:
+        """Decide an approval, named by its id or by its run (``step`` picks among several)."""
+        store = self._require_store()
+        request = store.find_approval(ref, step)
+        if not request.pending:
+            raise ApprovalError(f"'{request.title}' was already {request.status} by {request.decided_by}")
+        return store.decide_approval(request.id, approve=approve, by=by or current_user(), comment=comment)
+
+    def approvals(self, run_id: str | None = None, *, status: str | None = "pending") -> list[ApprovalRequest]:
+        store = self._require_store()
+        return store.list_approvals(status=status, run_id=store.resolve_run_id(run_id) if run_id else None)
+
+    def _sync(self, make: Callable[[], Any]) -> Any:
+        async def in_own_loop() -> Any:
             try:
-                return await self.arun(workflow, inputs, **options)
-            finally:  # the loop ends with this run: its connections must not outlive it
+                return await make()
+            finally:
                 await self.services.providers.aclose()
 
         return run_sync(in_own_loop)
+
+
+def current_user() -> str:
+    """Who decides, when nobody says: GORGON_USER, else the operating system's user name."""
+    return os.environ.get("GORGON_USER") or getpass.getuser()
+
+
+def _subscribers(on_event: EventCallback | list[EventCallback] | None) -> list[EventCallback]:
+    return on_event if isinstance(on_event, list) else [on_event] if on_event else []
+
+
+def _top_level(key: str) -> str:
+    return key.split("[", 1)[0].split(".", 1)[0]
+
+
+def _reusable(record: RunResult, compiled: CompiledWorkflow) -> dict[str, StepResult]:
+    """The steps of a run that are done and need not run again."""
+    continues = {node.id for node in compiled.all_nodes if node.step.on_failure == "continue"}
+    return {key: step for key, step in record.steps.items()
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+            or (step.status is StepStatus.FAILED and step.step_id in continues)}
+
+
+def _raised(budget: Budget | None, max_usd: float | None, max_tokens: int | None) -> Budget | None:
+    if max_usd is None and max_tokens is None:
+        return budget
+    current = budget or Budget()
+    return Budget(max_usd=max_usd if max_usd is not None else current.max_usd,
+                  max_tokens=max_tokens if max_tokens is not None else current.max_tokens)
 
 
 def run_sync(make: Callable[[], Any]) -> Any:
