@@ -27,10 +27,10 @@ __all__ = [
 ]
 
 STATUS_SYMBOLS = {
-    "pending": "·", "running": "◐", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■",
+    "pending": "·", "running": "◐", "waiting": "⏸", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■",
 }
 STATUS_LABELS = {
-    "pending": "pending", "running": "running", "succeeded": "done", "failed": "failed",
+    "pending": "pending", "running": "running", "waiting": "waiting", "succeeded": "done", "failed": "failed",
     "skipped": "skipped", "cancelled": "cancelled",
 }
 

@@ -57,6 +57,47 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.add_argument("--brief", action="store_true", help="the table only, without the step outputs")
 
+    def execution_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
+        command.add_argument("-q", "--quiet", action="store_true", help="no live progress, only the summary")
+
+    resume = sub.add_parser("resume", help="go on with a run whose process stopped; finished steps are kept")
+    resume.add_argument("run_id", metavar="RUN")
+    resume.add_argument("--max-usd", type=float, help="raise the run's dollar budget to this")
+    resume.add_argument("--max-tokens", type=int, help="raise the run's token budget to this")
+    resume.add_argument("--model", help="use this model for the steps still to run")
+    resume.add_argument("--allow-shell", action="store_true")
+    execution_options(resume)
+
+    replay = sub.add_parser("replay", help="run a finished run again from its record: same outputs, no cost")
+    replay.add_argument("run_id", metavar="RUN")
+    execution_options(replay)
+
+    fork = sub.add_parser("fork", help="run a finished run again from a step on, reusing everything before it")
+    fork.add_argument("run_id", metavar="RUN")
+    fork.add_argument("--from", dest="from_step", required=True, metavar="STEP")
+    fork.add_argument("-v", "--var", dest="inputs", action="append", type=_key_value, default=[],
+                      metavar="KEY=VALUE", help="change an input (repeatable)")
+    fork.add_argument("--model")
+    fork.add_argument("--allow-shell", action="store_true")
+    execution_options(fork)
+
+    cancel = sub.add_parser("cancel", help="stop a run, from any process; what finished is kept")
+    cancel.add_argument("run_id", metavar="RUN")
+    cancel.add_argument("--wait", type=float, default=10.0, help="seconds to wait for it to stop (10)")
+
+    approve = sub.add_parser("approve", help="approve (or --reject) what a run waits for")
+    approve.add_argument("ref", metavar="APPROVAL_OR_RUN")
+    approve.add_argument("--step", help="which step, when the run waits for several")
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("-m", "--message", help="a comment; a rejected step sent back for revision gets it")
+    approve.add_argument("--by", help="who decides (default: GORGON_USER or your user name)")
+
+    approvals = sub.add_parser("approvals", help="list what waits for approval")
+    approvals.add_argument("--run", help="only this run's")
+    approvals.add_argument("--all", action="store_true", help="decided ones too")
+    approvals.add_argument("--json", action="store_true")
+
     sub.add_parser("workflows", help="list bundled and user workflows")
     sub.add_parser("roles", help="list the agent roles")
     sub.add_parser("providers", help="show which LLM providers are configured, and how to configure the rest")
@@ -70,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:
-        from gorgon_nb.cli import commands
+        from gorgon_nb.cli import commands, durable
 
-        return int(getattr(commands, f"cmd_{args.command}")(args, console))
+        handler = getattr(commands, f"cmd_{args.command}", None) or getattr(durable, f"cmd_{args.command}")
+        return int(handler(args, console))
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
         return EXIT_INTERRUPTED

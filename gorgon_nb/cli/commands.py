@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rich.table import Table
 from gorgon_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_json
 from gorgon_nb.cli.progress import Progress
 from gorgon_nb.config import load_config
+from gorgon_nb.engine.executor import Execution
 from gorgon_nb.engine.inputs import bind_inputs
 from gorgon_nb.errors import InputError, Problem
 from gorgon_nb.format import (
@@ -27,6 +29,7 @@ from gorgon_nb.format import (
     preview,
     run_summary_line,
 )
+from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.providers.registry import provider_statuses, resolve_auto
@@ -44,25 +47,34 @@ def _styled(status: str) -> str:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     runner = Runner()
     workflow, _, _ = runner.prepare(args.workflow, dict(args.inputs), model=args.model)
+    return drive(console, args, workflow.name, lambda on_event: runner.execution(
+        workflow, dict(args.inputs), model=args.model, allow_shell=args.allow_shell, on_event=on_event), runner)
+
+
+def drive(console: Console, args: argparse.Namespace, title: str,
+          start: Callable[[Callable[[Event], None]], Execution], runner: Runner) -> int:
+    """Run an execution with live progress (unless --quiet or --json) and end with its summary."""
     show_progress = not (args.quiet or args.json)
     progress = Progress(console, live=None if show_progress else False)
     run_ids: list[str] = []
 
-    def on_event(event: Any) -> None:
-        if event.kind == "run_started" and not run_ids:
+    def on_event(event: Event) -> None:
+        if event.kind in ("run_started", "run_resumed") and not run_ids:
             run_ids.append(event.run_id)
             if show_progress:
-                console.print(f"[bold]{escape(workflow.name)}[/] · run [bold]{event.run_id}[/]")
+                verb = "resumed" if event.kind == "run_resumed" else "run"
+                console.print(f"[bold]{escape(title)}[/] · {verb} [bold]{event.run_id}[/]")
         if show_progress:
             progress.on_event(event)
 
+    execution = start(on_event)  # every usage error is raised here, before anything is shown
     try:
         with progress if show_progress else nullcontext():
-            result = runner.run(workflow, dict(args.inputs), model=args.model, allow_shell=args.allow_shell,
-                                on_event=on_event)
+            result = runner._sync(execution.execute)
     except KeyboardInterrupt:
-        if run_ids:
-            console.print(f"[magenta]run {run_ids[0]} cancelled[/]; what finished is kept: gorgon show {run_ids[0]}")
+        run_id = execution.result.run_id
+        console.print(f"[magenta]run {run_id} cancelled[/]; what finished is kept: gorgon show {run_id} "
+                      f"(or go on with: gorgon resume {run_id})")
         return EXIT_INTERRUPTED
     if args.json:
         print_json(_run_json(result))
@@ -128,7 +140,8 @@ def _store() -> Store:
 
 
 def cmd_runs(args: argparse.Namespace, console: Console) -> int:
-    runs = _store().list_runs(args.limit, status=args.status, workflow_id=args.workflow)
+    store = _store()
+    runs = store.list_runs(args.limit, status=args.status, workflow_id=args.workflow)
     if args.json:
         print_json([_run_json(run, steps=False) for run in runs])
         return EXIT_OK
@@ -140,10 +153,14 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     table = _table(console, ("run", 10), ("workflow", 0), ("status", 11), ("started", 8), ("duration", -8), ("tokens", -7),
                    ("cost", -7))
+    stopped = [run.run_id for run in runs if not run.status.finished and not store.owner(run.run_id).alive]
     for run in runs:
-        table.add_row(run.run_id, escape(run.workflow_id), _styled(str(run.status)), format_time(run.started_at),
+        status = "[yellow]⚠ stopped[/]" if run.run_id in stopped else _styled(str(run.status))
+        table.add_row(run.run_id, escape(run.workflow_id), status, format_time(run.started_at),
                       format_duration(run.duration), f"{run.usage.total_tokens:,}", format_cost(run.usage))
     console.print(table)
+    if stopped:
+        console.print(f"[dim]stopped: the process running it is gone; go on with: gorgon resume {stopped[0]}[/]")
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 
 __all__ = ["Progress"]
 
-_STYLES = {"pending": "dim", "running": "cyan", "succeeded": "green", "failed": "red",
+_STYLES = {"pending": "dim", "running": "cyan", "waiting": "yellow", "succeeded": "green", "failed": "red",
            "skipped": "yellow", "cancelled": "magenta"}
 
 
@@ -67,8 +67,21 @@ class Progress:
 
     def on_event(self, event: Event) -> None:
         data, key = event.data, event.step
-        if event.kind == "run_started":
+        if event.kind in ("run_started", "run_resumed"):
             self._add_graph(data.get("graph", []))
+            for key, status in data.get("restored", {}).items():  # done before the resume
+                self.rows.setdefault(key, _Row(key, key)).status = status
+        elif event.kind == "approval_requested":
+            self._ask(event)
+        elif event.kind == "approval_decided":
+            approval = data["approval"]
+            row = self.rows.get(event.step or "")
+            if row is not None:
+                row.status, row.note = "running", ""
+            who = "the timeout" if approval.get("timed_out") else approval.get("decided_by")
+            comment = f": {approval['comment']}" if approval.get("comment") and not approval.get("timed_out") else ""
+            self._print(Text(f"{approval['status']} by {who}{comment}",
+                             style="green" if approval["status"] == "approved" else "red"))
         elif event.kind == "notice":
             self.notices.append(data["message"])
             self._print(Text(f"note: {data['message']}", style="yellow" if data.get("level") == "warning" else "dim"))
@@ -79,6 +92,20 @@ class Progress:
             self._live.update(self._render())
         elif self._live is not None:
             self._live.refresh()
+
+    def _ask(self, event: Event) -> None:
+        approval, key = event.data["approval"], event.step or ""
+        row = self.rows.setdefault(key, _Row(key, key))
+        row.status, row.note = "waiting", f"waiting for approval: {approval['title']}"
+        lines = [line for line in str(approval.get("preview") or "").splitlines() if line.strip()][:6]
+        text = Text(f"⏸ {approval['title']}  (step {key}, approval {approval['id']})\n", style="bold yellow")
+        for line in lines:
+            text.append(f"  │ {preview(line, 100)}\n", style="dim")
+        text.append(f"  approve: gorgon approve {approval['id']}    reject: gorgon approve {approval['id']} "
+                    "--reject -m \"why\"", style="yellow")
+        if approval.get("approvers"):
+            text.append(f"\n  approvers: {', '.join(approval['approvers'])}", style="dim")
+        self._print(text)
 
     def _add_graph(self, graph: list[dict[str, Any]]) -> None:
         for node in graph:

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -274,7 +275,8 @@ async def _approval(run: StepRun, context: dict[str, Any], scope: Scope, item: i
         approvers=step.approvers, timeout=step.timeout, on_timeout=step.on_timeout)
     if not decision.approved:
         raise rejection(decision)
-    return {"approved": True, "by": decision.decided_by, "comment": decision.comment, "at": decision.decided_at}
+    at = datetime.fromtimestamp(decision.decided_at).isoformat(timespec="seconds") if decision.decided_at else None
+    return {"approved": True, "by": decision.decided_by, "comment": decision.comment, "at": at}
 
 
 async def _python(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:

@@ -47,7 +47,16 @@ class Owner:
             return False
         except PermissionError:  # another user's live process
             return fresh
-        return fresh or self.pid == os.getpid()
+        return (fresh or self.pid == os.getpid()) and not _zombie(self.pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers kill(pid, 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class RunControl(StoreParts):
