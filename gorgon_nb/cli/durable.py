@@ -81,7 +81,7 @@ def cmd_approvals(args: argparse.Namespace, console: Console) -> int:
     if not found:
         console.print("no approvals waiting" if not args.all else "no approvals")
         return EXIT_OK
-    table = _table(console, ("approval", 10), ("run", 10), ("step", 0), ("title", 0), ("asked", 8), ("status", 9))
+    table = _table(console, ("approval", 10), ("run", 10), ("step", 0), ("title", 0), ("asked", 8), ("status", 21))
     for a in found:
         alive = store.owner(a.run_id).alive
         status = str(a.status) if not a.pending or alive else "pending (run stopped)"
