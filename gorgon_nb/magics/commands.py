@@ -11,7 +11,8 @@ from gorgon_nb.magics.display import HELP, Table, Text
 if TYPE_CHECKING:
     from gorgon_nb.magics.magics import GorgonMagics
 
-__all__ = ["cmd_help", "cmd_providers", "cmd_runs", "cmd_show", "cmd_workflows"]
+__all__ = ["cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_providers", "cmd_replay",
+           "cmd_resume", "cmd_runs", "cmd_show", "cmd_workflows"]
 
 Parse = Callable[[str, Sequence[str], Sequence[tuple[Sequence[str], dict[str, Any]]]], Any]
 
@@ -73,6 +74,86 @@ def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
 
 def cmd_help(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
     return HELP
+
+
+def cmd_approve(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+    options = parse("%gorgon approve", words, [(("ref",), {"metavar": "APPROVAL_OR_RUN"}),
+                                               (("--step",), {}), (("--reject",), {"action": "store_true"}),
+                                               (("-m", "--message"), {}), (("--by",), {})])
+    decision = magics._runner().approve(options.ref, step=options.step, approve=not options.reject,
+                                        comment=options.message, by=options.by)
+    word = "Approved" if decision.approved else "Rejected"
+    return Text(f"{word} **{decision.title}** (run `{decision.run_id}`, step `{decision.step_key}`) as "
+                f"{decision.decided_by}" + (f": {decision.comment}" if decision.comment else ""))
+
+
+def cmd_approvals(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
+    options = parse("%gorgon approvals", words, [(("--run",), {}), (("--all",), {"action": "store_true"})])
+    runner = magics._runner()
+    store = _store(magics)
+    found = runner.approvals(options.run, status=None if options.all else "pending")
+    rows = [[f"`{a.id}`", f"`{a.run_id}`", a.step_key, preview(a.title, 60), format_time(a.requested_at),
+             str(a.status) + ("" if not a.pending or store.owner(a.run_id).alive else " (run stopped)")]
+            for a in found]
+    return Table(["approval", "run", "step", "title", "asked", "status"], rows, title="Approvals",
+                 empty="nothing waits for approval",
+                 footer="`%gorgon approve ID [--reject] [-m COMMENT]`; a stopped run goes on with `%gorgon resume RUN`.")
+
+
+def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+    from gorgon_nb.widgets import RunView
+
+    options = parse("%gorgon resume", words, [(("run_id",), {"metavar": "RUN"}),
+                                              (("--max-usd",), {"type": float}), (("--max-tokens",), {"type": int}),
+                                              (("--model",), {}), (("--allow-shell",), {"action": "store_true"}),
+                                              (("--background",), {"action": "store_true"}), (("--out",), {})])
+    runner = magics._runner()
+    record, workflow = runner.stored_workflow(options.run_id)
+    execution = runner.resume_execution(record.run_id, max_usd=options.max_usd, max_tokens=options.max_tokens,
+                                        model=options.model, allow_shell=options.allow_shell)
+    view = RunView.from_result(record, _store(magics).events(record.run_id))  # what happened before, then live
+    magics.watch(execution, options.background, options.out, title=workflow.name, view=view)
+
+
+def cmd_replay(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+    options = parse("%gorgon replay", words, [(("run_id",), {"metavar": "RUN"}), (("--out",), {})])
+    runner = magics._runner()
+    record, workflow = runner.stored_workflow(options.run_id)
+    magics.watch(runner.replay_execution(record.run_id), False, options.out,
+                 title=f"{workflow.name} (replay of {record.run_id})")
+
+
+def cmd_fork(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+    from gorgon_nb.magics.parsing import _input, resolve_inputs
+
+    options = parse("%gorgon fork", words, [(("run_id",), {"metavar": "RUN"}),
+                                            (("--from",), {"dest": "from_step", "required": True}),
+                                            (("-v", "--var"), {"dest": "inputs", "action": "append", "type": _input,
+                                                               "default": []}),
+                                            (("--model",), {}), (("--allow-shell",), {"action": "store_true"}),
+                                            (("--background",), {"action": "store_true"}), (("--out",), {})])
+    runner = magics._runner()
+    record, workflow = runner.stored_workflow(options.run_id)
+    execution = runner.fork_execution(record.run_id, options.from_step, resolve_inputs(options.inputs, magics._ns),
+                                      model=options.model, allow_shell=options.allow_shell)
+    magics.watch(execution, options.background, options.out,
+                 title=f"{workflow.name} (fork of {record.run_id} from '{options.from_step}')")
+
+
+def cmd_cancel(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+    from gorgon_nb.magics.session import active_runs
+
+    options = parse("%gorgon cancel", words, [(("run_id",), {"metavar": "RUN"})])
+    store = _store(magics)
+    run_id = store.resolve_run_id(options.run_id)
+    here = active_runs.get(run_id)
+    if here is not None:  # started by this kernel: stop it here and now
+        here.cancel()
+        here.finished.wait(10)
+        return Text(f"Run `{run_id}` cancelled; what finished is kept.")
+    if magics._runner().cancel(run_id) == "cancelled":
+        return Text(f"Run `{run_id}` cancelled (no process was running it); what finished is kept.")
+    return Text(f"Asked the process running `{run_id}` to stop; it will within seconds.")
 
 
 def _store(magics: GorgonMagics) -> Any:

@@ -58,6 +58,10 @@ HELP = Text("""**gorgon-nb magics**
 | `%gorgon runs [-n N] [--widget]` | recent runs (`--widget`: with a cost chart) |
 | `%gorgon show RUN` | one run, its steps and outputs |
 | `%gorgon providers` | which LLM providers are set up, and how to set up the rest |
+| `%gorgon approvals` / `%gorgon approve ID_OR_RUN [--reject] [-m COMMENT]` | what waits for a person; decide it (the run view's buttons do the same) |
+| `%gorgon resume RUN [--max-usd X] [--max-tokens N] [--background]` | go on with a run whose kernel or process stopped; finished steps are kept |
+| `%gorgon cancel RUN` | stop a run, here or in another process |
+| `%gorgon replay RUN` / `%gorgon fork RUN --from STEP [-v KEY=VALUE]` | repeat a run from its record at no cost / run it again from a step on |
 | `%gorgon help` | this |
 
 The result of the last run is in `_gorgon` (and in `--out VAR`): `.outputs`, `.steps`, `.usage`, `.cost`.

@@ -21,7 +21,8 @@ from gorgon_nb.magics.parsing import (
 
 __all__ = ["GorgonMagics"]
 
-COMMANDS = ("run", "workflows", "runs", "show", "providers", "help")
+COMMANDS = ("run", "workflows", "runs", "show", "providers", "help", "approve", "approvals", "resume", "cancel",
+            "replay", "fork")
 
 
 @magics_class
@@ -66,22 +67,28 @@ class GorgonMagics(Magics):
         return self._run(workflow, args)
 
     def _run(self, workflow: Any, args: RunArgs) -> Any:
+        inputs = resolve_inputs(args.inputs, self._ns)
+        execution = self._runner().execution(workflow, inputs, model=args.model, allow_shell=args.allow_shell)
+        return self.watch(execution, args.background, args.out, title=workflow.name)
+
+    def watch(self, execution: Any, background: bool, out: str | None, *, title: str, view: Any = None) -> None:
+        """Show an execution live, start it on the kernel's run loop, and wait unless ``background``."""
         from gorgon_nb.magics.session import NotebookRun
         from gorgon_nb.widgets import RunView
 
-        inputs = resolve_inputs(args.inputs, self._ns)
-        execution = self._runner().execution(workflow, inputs, model=args.model, allow_shell=args.allow_shell)
-        view = RunView(workflow_name=workflow.name, run_id=execution.result.run_id)
+        runner = self._runner()
+        view = view or RunView(workflow_name=title, run_id=execution.result.run_id)
+        view.on_decide = lambda approval_id, approve, comment: runner.approve(approval_id, approve=approve,
+                                                                             comment=comment)
         handle: DisplayHandle = display(view, display_id=True)
         run = NotebookRun(execution, view, on_finish=lambda: handle.update(view)).start()
-        self._publish(run.result, args.out)
-        if args.background:
-            return None
+        self._publish(run.result, out)
+        if background:
+            return
         result = run.wait()
         if not result.ok:
             raise MagicError(f"run {result.run_id} {result.status}: {result.error}. "
                              f"What finished is kept: _gorgon.outputs, %gorgon show {result.run_id}")
-        return None
 
     def _publish(self, result: Any, out: str | None) -> None:
         self._ns["_gorgon"] = result

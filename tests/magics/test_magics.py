@@ -246,3 +246,91 @@ def test_agent_bad_role_and_flags(ip: InteractiveShell) -> None:
     assert "--insert goes with --format code" in error_text(error)
     _, error = cell(ip, "agent reviewer", "   ")
     assert "the cell is empty" in error_text(error)
+
+
+# -- approvals, resume, cancel, replay, fork ---------------------------------------------------
+
+GATED = """
+steps:
+  - id: draft
+    agent: documenter
+    task: write the release note
+  - id: publish
+    approval: Publish the note?
+    preview: "{{ steps.draft.output }}"
+"""
+
+
+def test_a_background_run_waits_and_the_approve_magic_lets_it_go_on(ip: InteractiveShell) -> None:
+    _, error = cell(ip, "--background --out gated", GATED)
+    assert error is None
+    result = ip.user_ns["gated"]
+    pending = []
+    deadline = time.monotonic() + 30
+    while not pending and time.monotonic() < deadline:
+        pending = ip.run_line_magic("gorgon", "approvals").rows
+        time.sleep(0.05)
+    assert pending and "Publish the note?" in pending[0][3] and result.status is RunStatus.WAITING
+    said = ip.run_line_magic("gorgon", f"approve {result.run_id} -m 'ship it' --by dana")
+    assert "Approved **Publish the note?**" in said._repr_markdown_() and "dana: ship it" in said.markdown
+    deadline = time.monotonic() + 30
+    while not result.status.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert result.ok and result.outputs["publish"]["by"] == "dana"
+    with pytest.raises(MagicError, match="has nothing waiting for approval"):
+        ip.run_line_magic("gorgon", f"approve {result.run_id}")
+
+
+def test_a_run_killed_elsewhere_is_approved_and_resumed_in_the_notebook(ip: InteractiveShell, home: Path,
+                                                                         tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    workflow = tmp_path / "gated.yaml"
+    workflow.write_text("id: gated\n" + GATED)
+    env = {**os.environ, "GORGON_HOME": str(home)}
+    process = subprocess.Popen([str(Path(sys.executable).with_name("gorgon")), "run", str(workflow), "-q"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = default_runner().store
+    deadline = time.monotonic() + 30
+    while not store.list_approvals() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    run_id = store.list_approvals()[0].run_id
+    listed = ip.run_line_magic("gorgon", "approvals")._repr_markdown_()
+    assert "pending (run stopped)" in listed
+    ip.run_line_magic("gorgon", f"approve {run_id}")
+    with capture_output() as captured:
+        ip.run_line_magic("gorgon", f"resume {run_id} --out resumed")
+    resumed = ip.user_ns["resumed"]
+    assert resumed.run_id == run_id and resumed.ok
+    assert resumed.steps["draft"].status is StepStatus.SUCCEEDED
+    assert "publish" in captured.outputs[-1].data["text/markdown"]
+
+
+def test_replay_and_fork_from_the_notebook(ip: InteractiveShell) -> None:
+    cell(ip, "-v feature_request=x --out first", DEV)
+    first = ip.user_ns["first"]
+    with capture_output():
+        ip.run_line_magic("gorgon", f"replay {first.run_id} --out again")
+        ip.run_line_magic("gorgon", f"fork {first.run_id} --from build --out forked")
+    again, forked = ip.user_ns["again"], ip.user_ns["forked"]
+    assert again.outputs == first.outputs and again.cost == 0 and again.run_id != first.run_id
+    assert forked.ok and forked.outputs["plan"] == first.outputs["plan"]
+    with pytest.raises(MagicError, match="has no top-level step 'nowhere'"):
+        ip.run_line_magic("gorgon", f"fork {first.run_id} --from nowhere")
+
+
+def test_cancel_a_background_run_of_this_kernel(ip: InteractiveShell) -> None:
+    _, error = cell(ip, "--background --out gated", GATED)
+    assert error is None
+    result = ip.user_ns["gated"]
+    deadline = time.monotonic() + 30
+    while result.status is not RunStatus.WAITING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    said = ip.run_line_magic("gorgon", f"cancel {result.run_id}")
+    assert "cancelled" in said.markdown
+    assert result.status is RunStatus.CANCELLED
+    stored = default_runner().store.get_run(result.run_id)
+    assert stored.status is RunStatus.CANCELLED and stored.steps["draft"].status is StepStatus.SUCCEEDED
