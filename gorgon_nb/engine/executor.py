@@ -302,7 +302,7 @@ class Execution:
         run.ended_at = time.time()
         run.usage = sum((s.usage for s in run.steps.values() if "." not in s.key), Usage())
         if self.services.store is not None:
-            self.services.store.finish_run(run)
+            self.services.store.finish_run(run, derived_outputs=self.compiled.outputs is None)
             self.services.store.cancel_approvals(run.run_id)
         self.emit("run_finished", status=str(run.status), error=run.error, error_type=run.error_type,
                   usage=run.usage.to_dict(), outputs=run.outputs if run.ok else None)

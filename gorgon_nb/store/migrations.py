@@ -151,3 +151,46 @@ def m0002_approvals_ownership_recorded_calls(db: Database) -> None:
         CREATE INDEX usage_run_step ON usage (run_id, step_key)
         """,
     )
+
+
+@migrations()
+def m0003_steps_as_a_rowid_table(db: Database) -> None:
+    # Step rows hold whole outputs; SQLite stores large rows far better in rowid tables.
+    _run(
+        db,
+        """
+        CREATE TABLE steps_new (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            role TEXT,
+            status TEXT NOT NULL,
+            output TEXT,
+            error TEXT,
+            error_type TEXT,
+            model TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            calls INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            unpriced_calls INTEGER NOT NULL DEFAULT 0,
+            position INTEGER NOT NULL DEFAULT 0,
+            started_at REAL,
+            ended_at REAL,
+            UNIQUE (run_id, key)
+        );
+        INSERT INTO steps_new (run_id, key, step_id, kind, role, status, output, error, error_type, model, attempts,
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, calls, cost_usd, unpriced_calls,
+            position, started_at, ended_at)
+        SELECT run_id, key, step_id, kind, role, status, output, error, error_type, model, attempts,
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, calls, cost_usd, unpriced_calls,
+            position, started_at, ended_at FROM steps;
+        DROP TABLE steps;
+        ALTER TABLE steps_new RENAME TO steps
+        """,
+    )

@@ -35,6 +35,7 @@ from gorgon_nb.store.migrations import migrations
 __all__ = ["RecordedCall", "Store"]
 
 BUSY_TIMEOUT_SECONDS = 10.0
+OUTPUT_PREVIEW = 500  # characters of a step's output kept in its event (the step row keeps it all)
 _USAGE_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                   "calls", "cost_usd", "unpriced_calls")
 
@@ -157,12 +158,14 @@ class Store(ApprovalTable, RunControl):
              _dumps(budget) if budget else None),
         )
 
-    def finish_run(self, run: RunResult) -> None:
+    def finish_run(self, run: RunResult, *, derived_outputs: bool = False) -> None:
+        """Record a run's end. ``derived_outputs``: its outputs are its steps' (read back from them)."""
         self._write(
             "UPDATE runs SET status = ?, error = ?, error_type = ?, outputs = ?, notices = ?, ended_at = ?, "
             + ", ".join(f"{c} = ?" for c in _USAGE_COLUMNS) + " WHERE id = ?",
-            (str(run.status), redact(run.error) if run.error else None, run.error_type, _dumps(run.outputs),
-             _dumps(run.notices), run.ended_at, *_usage_values(run.usage), run.run_id),
+            (str(run.status), redact(run.error) if run.error else None, run.error_type,
+             None if derived_outputs else _dumps(run.outputs), _dumps(run.notices), run.ended_at,
+             *_usage_values(run.usage), run.run_id),
         )
 
     def save_step(self, run_id: str, step: StepResult, position: int = 0) -> None:
@@ -179,7 +182,7 @@ class Store(ApprovalTable, RunControl):
     def append_event(self, event: Event) -> None:
         self._write(
             "INSERT INTO events (run_id, seq, ts, kind, step, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (event.run_id, event.seq, event.ts, event.kind, event.step, _dumps(event.data)),
+            (event.run_id, event.seq, event.ts, event.kind, event.step, _dumps(_stored_data(event.data))),
         )
 
     def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage, *,
@@ -233,14 +236,21 @@ class Store(ApprovalTable, RunControl):
 
     def get_run(self, run_id: str) -> RunResult:
         run_id = self.resolve_run_id(run_id)
-        run = _run_from_row(self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0])
-        for row in self._query("SELECT * FROM steps WHERE run_id = ? ORDER BY position, started_at", (run_id,)):
-            step = _step_from_row(row)
+        row = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0]
+        run = _run_from_row(row)
+        for step_row in self._query("SELECT * FROM steps WHERE run_id = ? ORDER BY position, started_at", (run_id,)):
+            step = _step_from_row(step_row)
             run.steps[step.key] = step
+        if row["outputs"] is None and run.status.finished:  # stored once, in the steps
+            done = ("succeeded",) if run.status is not RunStatus.SUCCEEDED else ("succeeded", "skipped", "failed")
+            run.outputs = {s.step_id: s.output for s in run.steps.values()
+                           if "." not in s.key and str(s.status) in done}
         return run
 
     def list_runs(self, limit: int = 20, *, status: str | None = None,
                   workflow_id: str | None = None) -> list[RunResult]:
+        """Recent runs, newest first, as summaries: no steps, and outputs only when declared
+        by the workflow (``get_run`` has everything)."""
         where, params = [], []
         if status:
             where.append("status = ?")
@@ -262,6 +272,20 @@ class Store(ApprovalTable, RunControl):
         rows = self._query("SELECT source, source_format, options FROM runs WHERE id = ?",
                            (self.resolve_run_id(run_id),))
         return rows[0]["source"], rows[0]["source_format"], _loads(rows[0]["options"]) or {}
+
+
+def _stored_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event as kept in the log: whole outputs live in the step rows; here a preview of one,
+    or the names of a run's outputs."""
+    if isinstance(data.get("outputs"), dict):
+        data = {**data, "outputs": sorted(data["outputs"])}
+    output = data.get("output")
+    if output is None:
+        return data
+    text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, default=str)
+    if len(text) <= OUTPUT_PREVIEW:
+        return data
+    return {**data, "output": text[:OUTPUT_PREVIEW], "output_truncated": True}
 
 
 def _usage_from_row(row: dict[str, Any]) -> Usage:

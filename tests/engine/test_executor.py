@@ -294,7 +294,7 @@ async def test_sub_workflow(runner: Runner, store: Store, tmp_path: Path) -> Non
     assert result.ok, result.error
     assert result.outputs["show"] == 42
     children = [r for r in store.list_runs() if r.workflow_id == "child"]
-    assert len(children) == 1 and children[0].outputs == {"double": 42}
+    assert len(children) == 1 and store.get_run(children[0].run_id).outputs == {"double": 42}
 
 
 async def test_outputs_mapping(runner: Runner) -> None:
