@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
@@ -70,10 +71,8 @@ async def resume_latency(run_id: str) -> float:
     await started.wait()
     latency = time.perf_counter() - t0
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     return latency
 
 

@@ -1,7 +1,8 @@
 """The state of one run as its events arrive: pure Python, no widgets.
 
 ``RunState.apply`` folds events into steps and totals and records which synced traits
-changed, so ``RunView.flush`` can push only those. Steps are laid out in layers: a step's
+changed, so ``RunView.flush`` can push only those. A step waiting for a person has status
+``waiting`` and an ``approval`` (``approval_view``); the run is ``waiting`` while any is. Steps are laid out in layers: a step's
 ``level`` is the length of the longest dependency path that leads to it (0 with no deps).
 Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
 level, right after the loop and its earlier rounds.
@@ -21,10 +22,13 @@ from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.widgets._render import output_html
 
-__all__ = ["TEXT_TAIL", "RunState", "StepState", "layer_levels"]
+__all__ = ["LIVE_STATUSES", "TEXT_TAIL", "RunState", "StepState", "approval_view", "layer_levels"]
 
 TEXT_TAIL = 1500
 """How many of the last characters of a running step's streamed text are kept and sent."""
+
+LIVE_STATUSES = ("pending", "running", "waiting")
+"""Run statuses of a run that has not ended."""
 
 _BODY_KEY = re.compile(r"^(?P<loop>.+)\[(?P<round>\d+)\]\.(?P<id>[^.\[\]]+)$")
 _ROUND = re.compile(r"\[\d+\]")
@@ -48,6 +52,7 @@ class StepState:
     error: str = ""
     retries: int = 0
     last_item: int | None = None
+    approval: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -62,7 +67,11 @@ class StepState:
             return None
         if self.ended is not None:
             return self.ended - self.started
-        return (now or time.time()) - self.started if self.status == "running" else None
+        return (now or time.time()) - self.started if self.status in ("running", "waiting") else None
+
+    @property
+    def awaiting_decision(self) -> bool:
+        return self.approval is not None and self.approval["status"] == "pending"
 
     def set_output(self, value: Any) -> None:
         self.output = value
@@ -84,7 +93,27 @@ class StepState:
             "text": self.text,
             "output_html": self.output_html,
             "error": self.error,
+            "approval": dict(self.approval) if self.approval is not None else None,
         }
+
+
+def approval_view(data: dict[str, Any]) -> dict[str, Any]:
+    """An approval as the frontend shows it: its preview rendered (raw HTML escaped)."""
+    return {
+        "id": str(data.get("id") or ""),
+        "kind": data.get("kind") or "gate",
+        "round": data.get("round") or 1,
+        "title": str(data.get("title") or "Approval"),
+        "preview_html": output_html(data.get("preview") or None),
+        "approvers": [str(name) for name in data.get("approvers") or ()],
+        "status": str(data.get("status") or "pending"),
+        "timeout_at": data.get("timeout_at"),
+        "on_timeout": data.get("on_timeout") or "reject",
+        "decided_by": data.get("decided_by"),
+        "decided_at": data.get("decided_at"),
+        "comment": data.get("comment"),
+        "timed_out": bool(data.get("timed_out")),
+    }
 
 
 def layer_levels(graph: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -124,7 +153,11 @@ class RunState:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("pending", "running")
+        return self.status not in LIVE_STATUSES
+
+    def awaiting(self) -> list[StepState]:
+        """The steps waiting for a decision now."""
+        return [step for step in self.ordered_steps() if step.awaiting_decision]
 
     def ordered_steps(self) -> list[StepState]:
         # snapshots: a display may read while the run's thread writes
@@ -142,7 +175,7 @@ class RunState:
             return None
         if self.ended_at:
             return self.ended_at - self.started_at
-        return (now or time.time()) - self.started_at if self.status == "running" else None
+        return (now or time.time()) - self.started_at if not self.finished else None
 
     def final_step(self) -> StepState | None:
         """The last top-level step, when it succeeded: its output is the run's answer."""
@@ -223,6 +256,17 @@ class RunState:
             handler(event, event.data)
 
     def _on_run_started(self, event: Event, data: dict[str, Any]) -> None:
+        self._start(event, data)
+
+    def _on_run_resumed(self, event: Event, data: dict[str, Any]) -> None:
+        """A run going on in a new process: the steps done before keep their status."""
+        self._start(event, data)
+        for key, status in (data.get("restored") or {}).items():
+            step = self.add_step(key)
+            step.status = str(status)
+            step.output_html = "<p><em>kept from before the run was resumed</em></p>"
+
+    def _start(self, event: Event, data: dict[str, Any]) -> None:
         self.run_id = event.run_id or self.run_id
         self.workflow_name = data.get("name") or data.get("workflow_id") or self.workflow_name
         self.status, self.started_at, self.ended_at = "running", event.ts, 0.0
@@ -316,6 +360,26 @@ class RunState:
         if data.get("output") is not None:
             step.set_output(data["output"])
 
+    def _on_approval_requested(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is None:
+            return
+        step.status, step.approval = "waiting", approval_view(data.get("approval") or {})
+        step.started = step.started if step.started is not None else event.ts
+        step.text, step.last_item = "", None  # a revision streams its new answer afresh
+        if not self.finished:
+            self.status = "waiting"
+            self.changed.add("status")
+
+    def _on_approval_decided(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is None:
+            return
+        step.approval = approval_view(data.get("approval") or {})
+        if step.status == "waiting":
+            step.status = "running"  # it runs on, or its step fails, in the next events
+        if self.status == "waiting" and not any(s.status == "waiting" for s in self.steps.values()):
+            self.status = "running"
+            self.changed.add("status")
+
     def _on_notice(self, event: Event, data: dict[str, Any]) -> None:
         message = str(data.get("message") or "")
         self.notices.append(f"warning: {message}" if data.get("level") == "warning" else message)
@@ -328,7 +392,9 @@ class RunState:
         if data.get("usage") is not None:
             self.usage = Usage.from_dict(data["usage"])
         for step in self.steps.values():
-            if step.status == "running":  # no step outlives its run
+            if step.awaiting_decision and step.approval is not None:  # the store closes it too
+                step.approval = {**step.approval, "status": "cancelled"}
+            if step.status in ("running", "waiting"):  # no step outlives its run
                 step.status, step.ended = "cancelled", event.ts
             elif step.status == "pending":  # the run ended before this step could start
                 step.status = "skipped"

@@ -10,21 +10,32 @@ Synced traits (the frontend's contract):
 - ``workflow_name``, ``run_id``, ``status`` (pending | running | succeeded | failed |
   cancelled), ``error``
 - ``steps``: one dict per step, ``{key, id, label, kind, level, deps, status, started,
-  ended, tokens, cost, text, output_html, error}``
+  ended, tokens, cost, text, output_html, error, approval}``; ``approval`` is null or
+  ``{id, kind, round, title, preview_html, approvers, status, timeout_at, on_timeout,
+  decided_by, decided_at, comment, timed_out}``
 - ``started_at``, ``ended_at`` (epoch seconds; 0 when unknown or still running),
   ``total_tokens``, ``total_cost``, ``notices``
+
+Decisions: the frontend posts them to the Jupyter server extension
+(``gorgon/api/approvals/<id>``), which works while the cell blocks on the run. Where there
+is no such server it sends ``{"type": "decide", approval_id, decision, comment}`` to the
+kernel instead; the kernel records it when it is free (``on_decide``, or the store) and
+answers ``{"type": "decided", approval_id, status, decided_by}`` or ``{"type":
+"decide_failed", approval_id, message}``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from gorgon_nb.errors import GorgonError
 from gorgon_nb.format import (
     STATUS_LABELS,
     STATUS_SYMBOLS,
@@ -38,10 +49,16 @@ from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.widgets._render import output_markdown, output_text
 from gorgon_nb.widgets.run_state import RunState, StepState
 
-__all__ = ["RunView"]
+__all__ = ["DecideCallback", "RunView"]
 
 STATIC = Path(__file__).parent / "static"
 _HEADER = ("step", "label", "status", "elapsed", "tokens", "cost")
+COMMENT_LIMIT = 5000  # as the server extension's API
+
+DecideCallback = Callable[[str, bool, "str | None"], Any]
+"""``on_decide(approval_id, approve, comment)``: record a decision sent by the frontend."""
+
+logger = logging.getLogger(__name__)
 
 
 def with_text_forms(
@@ -70,11 +87,18 @@ class RunView(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(
-        self, workflow_name: str | None = "", run_id: str | None = "", **kwargs: Any
+        self,
+        workflow_name: str | None = "",
+        run_id: str | None = "",
+        *,
+        on_decide: DecideCallback | None = None,
+        **kwargs: Any,
     ) -> None:
         workflow_name, run_id = workflow_name or "", run_id or ""
         super().__init__(workflow_name=workflow_name, run_id=run_id, **kwargs)
         self._state = RunState(workflow_name, run_id)
+        self.on_decide = on_decide
+        self.on_msg(self._on_frontend_message)
 
     @classmethod
     def from_result(cls, result: RunResult, events: Iterable[Event] | None = None) -> RunView:
@@ -116,6 +140,47 @@ class RunView(anywidget.AnyWidget):
             for name, value in changed.items():
                 setattr(self, name, value)
         return True
+
+    # -- decisions sent through the kernel ----------------------------------------------------
+
+    def _on_frontend_message(self, widget: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, Mapping) and content.get("type") == "decide":
+            self.send(self.decide_from_frontend(content))
+
+    def decide_from_frontend(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a decision the frontend could not post to the server; the answer to send back.
+
+        ``on_decide`` records it when given; otherwise the store of ``load_config()`` does,
+        by ``current_user()``, as ``gorgon approve`` would.
+        """
+        approval_id = message.get("approval_id")
+        decision, comment = message.get("decision"), message.get("comment") or None
+        failed = {"type": "decide_failed", "approval_id": approval_id}
+        if not isinstance(approval_id, str) or not approval_id:
+            return {**failed, "message": "the decision names no approval"}
+        if decision not in ("approve", "reject"):
+            return {**failed, "message": f"unknown decision {decision!r}: approve or reject"}
+        if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_LIMIT):
+            return {**failed, "message": f"a comment is text of at most {COMMENT_LIMIT} characters"}
+        approve = decision == "approve"
+        if comment is not None:
+            comment = comment.strip() or None
+        try:
+            if self.on_decide is not None:
+                decided = self.on_decide(approval_id, approve, comment)
+            else:
+                decided = _decide_in_store(approval_id, approve, comment)
+        except GorgonError as exc:  # decided already, not an approver, unknown id, no store
+            return {**failed, "message": str(exc)}
+        except Exception as exc:
+            logger.exception("recording the decision on approval %s failed", approval_id)
+            return {**failed, "message": f"the decision was not recorded: {exc}"}
+        return {
+            "type": "decided",
+            "approval_id": approval_id,
+            "status": str(getattr(decided, "status", "approved" if approve else "rejected")),
+            "decided_by": getattr(decided, "decided_by", None),
+        }
 
     # -- as text -----------------------------------------------------------------------------
 
@@ -165,6 +230,12 @@ class RunView(anywidget.AnyWidget):
         for step in state.ordered_steps():
             if step.error and step.status == "failed":
                 parts.append(f"{step.key} failed: {step.error}")
+        for step in state.awaiting():
+            approval = step.approval or {}
+            parts.append(
+                f"{step.key} waits for approval '{approval.get('title')}': "
+                f"gorgon approve {approval.get('id')} (or --reject -m WHY)"
+            )
         if (final := self._final()) is not None:
             parts.append(f"output of {final.key}:\n{output_text(final.output)}")
         return "\n\n".join(parts)
@@ -184,6 +255,12 @@ class RunView(anywidget.AnyWidget):
             parts.append("\n".join(f"> {notice}  " for notice in state.notices))
         if state.error:
             parts.append(f"**Error:** {state.error}")
+        for step in state.awaiting():
+            approval = step.approval or {}
+            parts.append(
+                f"**Waiting for approval:** {approval.get('title')} (step `{step.key}`): "
+                f"`gorgon approve {approval.get('id')}` (or `--reject -m WHY`)"
+            )
         if (final := self._final()) is not None:
             parts.append(f"**Output of `{final.key}`:**\n\n{output_markdown(final.output)}")
         return "\n\n".join(parts)
@@ -196,3 +273,12 @@ class RunView(anywidget.AnyWidget):
     def __repr__(self) -> str:
         state = self._state
         return f"<RunView {state.run_id or '-'} {state.workflow_name!r} {state.status}: {len(state.steps)} steps>"
+
+
+def _decide_in_store(approval_id: str, approve: bool, comment: str | None) -> Any:
+    from gorgon_nb.config import load_config
+    from gorgon_nb.runner import current_user
+    from gorgon_nb.store import Store
+
+    with Store(load_config().db_path) as store:
+        return store.decide_approval(approval_id, approve=approve, by=current_user(), comment=comment)

@@ -1,5 +1,10 @@
 // The live view of one gorgon run: a header, the steps laid out by dependency with SVG
 // connectors, and a detail panel for the clicked step. Plain DOM, no build step.
+//
+// A step waiting for a person shows Approve / Reject in its detail panel. The decision is
+// posted to the Jupyter server extension (gorgon/api/approvals/<id>): the kernel may be
+// busy with the very cell that waits, and holds widget messages until the cell ends.
+// Without that server (VS Code, Colab) the decision goes to the kernel as a message.
 
 const LABELS = {
   pending: "pending",
@@ -11,6 +16,10 @@ const LABELS = {
   cancelled: "cancelled",
 };
 const LIVE = new Set(["running", "waiting"]);
+const COMMENT_LIMIT = 5000;
+const FALLBACK_NOTE =
+  "sent to the kernel: it records the decision when it is free " +
+  "(for a cell still running, use `gorgon approve {id}` in a terminal)";
 const ROUND = /\[(\d+)\]\.[^.[\]]+$/;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -47,6 +56,146 @@ function loopOf(key) {
   return match ? { loop: key.slice(0, match.index), round: match[1] } : null;
 }
 
+function pending(step) {
+  return Boolean(step.approval && step.approval.status === "pending");
+}
+
+function formatClock(epoch) {
+  return new Date(epoch * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function decisionText(approval) {
+  if (approval.status === "cancelled") return "closed: the run ended before anyone decided";
+  const who = approval.timed_out ? "the timeout" : approval.decided_by || "someone";
+  const comment = approval.comment && !approval.timed_out ? `: “${approval.comment}”` : "";
+  return `${approval.status} by ${who}${comment}`;
+}
+
+// -- posting a decision ------------------------------------------------------------------
+
+function pageConfig() {
+  // JupyterLab and Notebook 7 put their settings in this element; VS Code and Colab do not
+  const element = document.getElementById("jupyter-config-data");
+  if (!element) return null;
+  try {
+    return JSON.parse(element.textContent || "{}");
+  } catch {
+    return null;
+  }
+}
+
+function cookie(name) {
+  const match = document.cookie.match(new RegExp(`(?:^|;\\s*)${name}=([^;]*)`));
+  return match ? match[1] : null;
+}
+
+// {ok, approval} | {ok: false, message} | {fallback: why}
+async function postDecision(approvalId, decision, comment) {
+  const config = pageConfig();
+  if (!config || typeof config.baseUrl !== "string") return { fallback: "no Jupyter server page" };
+  const base = config.baseUrl.endsWith("/") ? config.baseUrl : `${config.baseUrl}/`;
+  const url = `${base}gorgon/api/approvals/${encodeURIComponent(approvalId)}`;
+  const headers = { "Content-Type": "application/json" };
+  const xsrf = cookie("_xsrf");
+  if (xsrf) headers["X-XSRFToken"] = xsrf;
+  if (config.token) headers.Authorization = `token ${config.token}`;
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers,
+      credentials: "same-origin",
+      body: JSON.stringify(comment ? { decision, comment } : { decision }),
+    });
+  } catch (error) {
+    return { fallback: `the server did not answer (${error})` };
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (response.ok && body) return { ok: true, approval: body };
+  const ours = Boolean(body && body.api === "gorgon");
+  if (response.status === 404 && !ours) return { fallback: "the server has no gorgon extension" };
+  return { ok: false, message: (body && body.message) || `the server answered ${response.status}` };
+}
+
+// The approval part of a step's detail: kept across re-renders, so a comment being typed
+// survives the run's updates.
+function makeApprovalPanel(approval, decide) {
+  const el = node("section", "gorgon-approval");
+  el.dataset.approvalId = approval.id;
+  const title = node("div", "gorgon-approval-title");
+  const facts = node("div", "gorgon-approval-facts");
+  const preview = node("div", "gorgon-output gorgon-approval-preview");
+  const form = node("div", "gorgon-approval-form");
+  const comment = node("textarea", "gorgon-approval-comment");
+  comment.rows = 2;
+  comment.maxLength = COMMENT_LIMIT;
+  comment.placeholder = "Comment (optional): the reason, or what to change";
+  comment.setAttribute("aria-label", "Comment on the decision");
+  const actions = node("div", "gorgon-approval-actions");
+  const approve = node("button", "gorgon-approve", "Approve");
+  const reject = node("button", "gorgon-reject", "Reject");
+  approve.type = reject.type = "button";
+  const message = node("span", "gorgon-approval-message");
+  message.setAttribute("role", "status");
+  actions.append(approve, reject, message);
+  form.append(comment, actions);
+  el.append(title, facts, preview, form);
+
+  let shown = null;
+  let sending = false;
+  const panel = {
+    el,
+    id: approval.id,
+    say(text, tone) {
+      message.textContent = text;
+      message.dataset.tone = tone || "";
+    },
+    busy(on) {
+      sending = on;
+      approve.disabled = reject.disabled = comment.disabled = on || el.dataset.status !== "pending";
+    },
+    update(next) {
+      const signature = JSON.stringify(next);
+      if (signature === shown) return;
+      shown = signature;
+      el.dataset.status = next.status;
+      el.dataset.kind = next.kind;
+      setText(title, next.title);
+      const parts = [
+        next.kind === "before" ? "before the step runs" : next.kind === "after" ? "the step's output" : "a gate",
+      ];
+      if (next.round > 1) parts.push(`round ${next.round}`);
+      parts.push(`who may decide: ${next.approvers && next.approvers.length ? next.approvers.join(", ") : "anyone"}`);
+      if (next.timeout_at && next.status === "pending") {
+        const outcome = next.on_timeout === "approve" ? "approved" : "rejected";
+        parts.push(`no decision by ${formatClock(next.timeout_at)}: ${outcome}`);
+      }
+      facts.replaceChildren(...parts.map((text) => node("span", "gorgon-approval-fact", text)));
+      // rendered in Python with raw HTML escaped, so it is safe to insert
+      preview.innerHTML = next.preview_html || "";
+      preview.hidden = !next.preview_html;
+      const open = next.status === "pending";
+      form.classList.toggle("gorgon-approval-closed", !open);
+      approve.hidden = reject.hidden = comment.hidden = !open;
+      if (!open) panel.say(decisionText(next), next.status);
+      panel.busy(sending);
+    },
+  };
+  const send = (decision) => {
+    if (sending) return;
+    decide(panel, decision, comment.value.trim());
+  };
+  approve.addEventListener("click", () => send("approve"));
+  reject.addEventListener("click", () => send("reject"));
+  panel.update(approval);
+  return panel;
+}
+
 function makeCard(step, onSelect) {
   const el = node("div", "gorgon-step");
   el.dataset.key = step.key;
@@ -65,8 +214,9 @@ function makeCard(step, onSelect) {
   const tokens = node("span", "gorgon-step-tokens");
   const cost = node("span", "gorgon-step-cost");
   meta.append(elapsed, tokens, cost);
+  const asks = node("div", "gorgon-step-approval", "needs your approval");
   const text = node("pre", "gorgon-step-text");
-  el.append(head, status, meta, text);
+  el.append(head, status, asks, meta, text);
   el.addEventListener("click", () => onSelect(step.key));
   el.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
@@ -74,7 +224,7 @@ function makeCard(step, onSelect) {
       onSelect(step.key);
     }
   });
-  return { el, label, id, statusText, elapsed, tokens, cost, text };
+  return { el, label, id, statusText, asks, elapsed, tokens, cost, text };
 }
 
 function updateCard(card, step, now) {
@@ -89,7 +239,9 @@ function updateCard(card, step, now) {
   setText(card.elapsed, formatDuration(stepElapsed(step, now)));
   setText(card.tokens, step.tokens === "-" ? "" : `${step.tokens} tok`);
   setText(card.cost, step.cost === "-" ? "" : step.cost);
-  const streaming = LIVE.has(step.status) && Boolean(step.text);
+  card.asks.hidden = !pending(step);
+  el.classList.toggle("gorgon-step-asks", pending(step));
+  const streaming = step.status === "running" && Boolean(step.text);
   card.text.hidden = !streaming;
   if (streaming && card.text.textContent !== step.text) {
     card.text.textContent = step.text;
@@ -147,6 +299,8 @@ function render({ model, el }) {
 
   const cards = new Map();
   const rows = new Map();
+  const panels = new Map(); // approval id -> its panel
+  const asked = new Set(); // approval ids seen pending, each opened once
   let selected = null;
   let detailHtml = null;
   let frame = 0;
@@ -154,7 +308,11 @@ function render({ model, el }) {
   const byKey = () => new Map((model.get("steps") || []).map((step) => [step.key, step]));
 
   function select(key) {
-    selected = selected === key ? null : key;
+    show(selected === key ? null : key);
+  }
+
+  function show(key) {
+    selected = key;
     detailHtml = null;
     for (const [cardKey, card] of cards) {
       card.el.classList.toggle("gorgon-selected", cardKey === selected);
@@ -186,7 +344,7 @@ function render({ model, el }) {
     const status = model.get("status");
     const started = model.get("started_at");
     const ended = model.get("ended_at");
-    const end = ended > 0 ? ended : status === "running" ? now : null;
+    const end = ended > 0 ? ended : LIVE.has(status) ? now : null;
     setText(elapsed, started > 0 && end != null ? formatDuration(end - started) : "");
     for (const step of model.get("steps") || []) {
       const card = cards.get(step.key);
@@ -235,8 +393,61 @@ function render({ model, el }) {
       if (row.children[index] !== card.el) row.insertBefore(card.el, row.children[index] || null);
       filled.set(row, index + 1);
     }
+    openNewApprovals(steps);
     scheduleEdges();
     renderDetail();
+  }
+
+  // A step that starts waiting opens its detail, unless another waiting one is open.
+  function openNewApprovals(steps) {
+    const current = selected == null ? null : steps.find((step) => step.key === selected);
+    for (const step of steps) {
+      if (!pending(step) || asked.has(step.approval.id)) continue;
+      asked.add(step.approval.id);
+      if (!(current && pending(current))) {
+        show(step.key);
+        return;
+      }
+    }
+  }
+
+  function panelFor(approval) {
+    let panel = panels.get(approval.id);
+    if (!panel) {
+      panel = makeApprovalPanel(approval, decide);
+      panels.set(approval.id, panel);
+    }
+    panel.update(approval);
+    return panel;
+  }
+
+  async function decide(panel, decision, comment) {
+    panel.busy(true);
+    panel.say(decision === "approve" ? "approving…" : "rejecting…", "sending");
+    const answer = await postDecision(panel.id, decision, comment);
+    if (answer.ok) {
+      // the run's own events update the card within a moment
+      panel.say(decisionText(answer.approval), answer.approval.status);
+      return;
+    }
+    if (answer.fallback) {
+      model.send({ type: "decide", approval_id: panel.id, decision, comment });
+      panel.say(FALLBACK_NOTE.replace("{id}", panel.id), "fallback");
+      return;
+    }
+    panel.say(answer.message, "error");
+    panel.busy(false);
+  }
+
+  function onKernelAnswer(message) {
+    const panel = message && panels.get(message.approval_id);
+    if (!panel) return;
+    if (message.type === "decided") {
+      panel.say(`${message.status} by ${message.decided_by || "you"} (recorded by the kernel)`, message.status);
+    } else if (message.type === "decide_failed") {
+      panel.say(message.message, "error");
+      panel.busy(false);
+    }
   }
 
   function scheduleEdges() {
@@ -288,7 +499,8 @@ function render({ model, el }) {
       detailHtml = null;
       return;
     }
-    const signature = `${step.status}\u0000${step.error}\u0000${step.output_html}\u0000${step.text}`;
+    const approval = step.approval ? JSON.stringify(step.approval) : "";
+    const signature = `${step.status}\u0000${step.error}\u0000${step.output_html}\u0000${step.text}\u0000${approval}`;
     if (signature === detailHtml) return;
     detailHtml = signature;
     detail.dataset.key = step.key;
@@ -306,6 +518,7 @@ function render({ model, el }) {
     close.addEventListener("click", () => select(selected));
     head.append(close);
     const body = [head];
+    if (step.approval) body.push(panelFor(step.approval).el);
     if (step.error) body.push(node("pre", "gorgon-detail-error", step.error));
     if (step.output_html) {
       const output = node("div", "gorgon-output");
@@ -318,7 +531,7 @@ function render({ model, el }) {
       requestAnimationFrame(() => {
         text.scrollTop = text.scrollHeight;
       });
-    } else if (!step.error) {
+    } else if (!step.error && !step.approval) {
       body.push(node("div", "gorgon-detail-empty", LIVE.has(step.status) ? "running…" : "no output"));
     }
     detail.replaceChildren(...body);
@@ -330,10 +543,12 @@ function render({ model, el }) {
     "total_tokens", "total_cost", "notices"].map((name) => `change:${name}`);
   for (const name of headerEvents) model.on(name, onHeader);
   model.on("change:steps", onSteps);
+  const onCustom = (message) => onKernelAnswer(message);
+  model.on("msg:custom", onCustom);
   const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(scheduleEdges);
   if (observer) observer.observe(graph);
   const timer = setInterval(() => {
-    if (model.get("status") === "running") tick();
+    if (LIVE.has(model.get("status"))) tick();
   }, 200);
 
   renderHeader();
@@ -345,6 +560,7 @@ function render({ model, el }) {
     if (observer) observer.disconnect();
     for (const name of headerEvents) model.off(name, onHeader);
     model.off("change:steps", onSteps);
+    model.off("msg:custom", onCustom);
   };
 }
 
