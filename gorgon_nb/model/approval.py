@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["ApprovalRequest", "ApprovalStatus", "GateKind"]
+__all__ = ["COMMENT_LIMIT", "ApprovalRequest", "ApprovalStatus", "GateKind"]
 
 GateKind = Literal["before", "after", "gate"]
+COMMENT_LIMIT = 5000  # characters of a decision's comment (the widget's script repeats it)
 
 
 class ApprovalStatus(StrEnum):

@@ -67,7 +67,9 @@ class StepState:
             return None
         if self.ended is not None:
             return self.ended - self.started
-        return (now or time.time()) - self.started if self.status in ("running", "waiting") else None
+        return (
+            (now or time.time()) - self.started if self.status in ("running", "waiting") else None
+        )
 
     @property
     def awaiting_decision(self) -> bool:
@@ -398,7 +400,9 @@ class RunState:
                 step.status, step.ended = "cancelled", event.ts
             elif step.status == "pending":  # the run ended before this step could start
                 step.status = "skipped"
-                step.output_html = f"<p><em>not run: the run {html.escape(self.status)} first</em></p>"
+                step.output_html = (
+                    f"<p><em>not run: the run {html.escape(self.status)} first</em></p>"
+                )
         self.changed.update({"status", "error", "ended_at", "total_tokens", "total_cost", "steps"})
 
     # -- from a stored run -------------------------------------------------------------------

@@ -7,8 +7,8 @@ view prints as a table in ``text/plain`` and ``text/markdown`` for papermill and
 
 Synced traits (the frontend's contract):
 
-- ``workflow_name``, ``run_id``, ``status`` (pending | running | succeeded | failed |
-  cancelled), ``error``
+- ``workflow_name``, ``run_id``, ``status`` (pending | running | waiting |
+  succeeded | failed | cancelled; ``waiting`` while a step waits for a person), ``error``
 - ``steps``: one dict per step, ``{key, id, label, kind, level, deps, status, started,
   ended, tokens, cost, text, output_html, error, approval}``; ``approval`` is null or
   ``{id, kind, round, title, preview_html, approvers, status, timeout_at, on_timeout,
@@ -43,6 +43,7 @@ from gorgon_nb.format import (
     markdown_table,
     text_table,
 )
+from gorgon_nb.model.approval import COMMENT_LIMIT
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost, format_tokens
@@ -53,7 +54,6 @@ __all__ = ["DecideCallback", "RunView"]
 
 STATIC = Path(__file__).parent / "static"
 _HEADER = ("step", "label", "status", "elapsed", "tokens", "cost")
-COMMENT_LIMIT = 5000  # as the server extension's API
 
 DecideCallback = Callable[[str, bool, "str | None"], Any]
 """``on_decide(approval_id, approve, comment)``: record a decision sent by the frontend."""
@@ -281,4 +281,6 @@ def _decide_in_store(approval_id: str, approve: bool, comment: str | None) -> An
     from gorgon_nb.store import Store
 
     with Store(load_config().db_path) as store:
-        return store.decide_approval(approval_id, approve=approve, by=current_user(), comment=comment)
+        return store.decide_approval(
+            approval_id, approve=approve, by=current_user(), comment=comment
+        )

@@ -26,16 +26,20 @@ window.cancelAnimationFrame = (id) => clearTimeout(id);
 </script>
 <script type="module">
 class Model {{
-  constructor(state) {{ this.state = state; this.handlers = {{}}; }}
+  constructor(state) {{ this.state = state; this.handlers = {{}}; this.sent = []; }}
   get(name) {{ return this.state[name]; }}
   on(name, fn) {{ (this.handlers[name] ||= []).push(fn); }}
   off(name, fn) {{ this.handlers[name] = (this.handlers[name] || []).filter((f) => f !== fn); }}
   set(name, value) {{ this.state[name] = value; (this.handlers["change:" + name] || []).forEach((f) => f()); }}
+  // messages: what the view sent to the kernel, and the kernel's answers to it
+  send(content) {{ this.sent.push(content); }}
+  receive(content) {{ (this.handlers["msg:custom"] || []).forEach((f) => f(content)); }}
 }}
 const model = new Model({state});
 const frames = () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
 let report;
 try {{
+  {setup}
   const module = await import("data:text/javascript;base64,{esm}");
   const cleanup = module.default.render({{ model, el: document.getElementById("app") }});
   await frames();
@@ -58,8 +62,16 @@ def chromium() -> str | None:
 
 
 def page(
-    esm: Path, css: Path, state: dict[str, Any], *, after: str = "", theme: str = "light"
+    esm: Path,
+    css: Path,
+    state: dict[str, Any],
+    *,
+    after: str = "",
+    setup: str = "",
+    theme: str = "light",
 ) -> str:
+    """A page that renders ``esm``: ``setup`` runs first (stubs of ``fetch``, the page
+    config, cookies), then the view is rendered, then ``after`` returns the report."""
     theme_file = THEMES / f"theme-{theme}-extension" / "index.css"
     return _PAGE.format(
         theme=theme_file.read_text() if theme_file.is_file() else "",
@@ -67,6 +79,7 @@ def page(
         state=json.dumps(state).replace("</", "<\\/"),
         esm=base64.b64encode(esm.read_bytes()).decode(),
         after=after,
+        setup=setup,
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import esm_harness
 import pytest
-from widget_runs import Watched
+from widget_runs import WaitingRun, Watched
 
 from gorgon_nb.widgets import HistoryView, RunView
 from gorgon_nb.widgets.run_view import STATIC
@@ -31,11 +32,64 @@ def run_state(view: RunView) -> dict[str, Any]:
     return {name: getattr(view, name) for name in RUN_TRAITS}
 
 
-def render_run(view: RunView, after: str, theme: str = "light") -> Any:
+def render_run(view: RunView, after: str, theme: str = "light", setup: str = "") -> Any:
     html = esm_harness.page(
-        STATIC / "run_view.js", STATIC / "run_view.css", run_state(view), after=after, theme=theme
+        STATIC / "run_view.js",
+        STATIC / "run_view.css",
+        run_state(view),
+        after=after,
+        setup=setup,
+        theme=theme,
     )
     return esm_harness.report(html)
+
+
+XSRF = "2|d1b2c3|e4f5a6|1700000000"
+PAGE_CONFIG = {"baseUrl": "/user/ada/", "token": "secret-token"}
+
+
+def jupyter_page(answer: dict[str, Any], config: dict[str, Any] | None = PAGE_CONFIG) -> str:
+    """Setup for a page like JupyterLab's: its page config, its cookies, and a server whose
+    ``fetch`` records each request and gives ``answer`` ({status, body} or {network: true})."""
+    script = f"""
+      window.fetched = [];
+      window.answer = {json.dumps(answer)};
+      window.fetch = async (url, init) => {{
+        window.fetched.push({{ url: String(url), method: init.method, headers: init.headers,
+                              credentials: init.credentials, body: JSON.parse(init.body) }});
+        if (window.answer.network) throw new TypeError("Failed to fetch");
+        const body = window.answer.body;
+        return new Response(typeof body === "string" ? body : JSON.stringify(body), {{
+          status: window.answer.status,
+          headers: {{ "Content-Type": typeof body === "string" ? "text/html" : "application/json" }},
+        }});
+      }};
+      Object.defineProperty(document, "cookie", {{
+        configurable: true, get: () => "username-127-0-0-1-8888=abc; _xsrf={XSRF}",
+      }});
+    """
+    if config is not None:
+        script += f"""
+      const config = document.createElement("script");
+      config.id = "jupyter-config-data";
+      config.type = "application/json";
+      config.textContent = {json.dumps(json.dumps(config))};
+      document.head.append(config);
+    """
+    return script
+
+
+# the state of the view's approval controls, after a click has had time to be answered
+PANEL_STATE = """
+  const panel = document.querySelector('.gorgon-detail .gorgon-approval');
+  const state = () => ({
+    message: panel.querySelector('.gorgon-approval-message').textContent,
+    tone: panel.querySelector('.gorgon-approval-message').dataset.tone,
+    disabled: panel.querySelector('.gorgon-approve').disabled,
+    shown: !panel.querySelector('.gorgon-approve').hidden,
+  });
+  const settle = () => new Promise((done) => setTimeout(done, 100));
+"""
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
@@ -186,3 +240,197 @@ def test_history_chart_and_table() -> None:
     found = esm_harness.report(html)
     assert found["rows"] == [["r3", "done"], ["r2", "failed"], ["r1", "done"]]
     assert found["bars"] == [["r1", False], ["r2", True], ["r3", False]]  # oldest first
+
+
+async def test_a_waiting_step_asks_and_posts_the_decision(waiting_run: WaitingRun) -> None:
+    approval_id = waiting_run.approval_id
+    decided = {
+        **waiting_run.step("plan")["approval"],
+        "status": "approved",
+        "decided_by": "ada",
+        "comment": "ok <b>then</b>",
+        "run_alive": True,
+        "api": None,
+    }
+    found = render_run(
+        waiting_run.view,
+        PANEL_STATE
+        + """
+      const card = document.querySelector('.gorgon-step[data-key="plan"]');
+      const detail = document.querySelector('.gorgon-detail');
+      const asked = {
+        card: card.dataset.status,
+        word: card.querySelector('.gorgon-status-text').textContent,
+        marker: card.querySelector('.gorgon-step-approval').hidden ? null
+          : card.querySelector('.gorgon-step-approval').textContent,
+        badge: document.querySelector('.gorgon-badge').textContent,
+        opened: detail.hidden ? null : detail.dataset.key,
+        title: panel.querySelector('.gorgon-approval-title').textContent,
+        facts: [...panel.querySelectorAll('.gorgon-approval-fact')].map((f) => f.textContent),
+        strong: panel.querySelector('.gorgon-approval-preview strong').textContent,
+        scripts: panel.querySelectorAll('script').length,
+        preview: panel.querySelector('.gorgon-approval-preview').textContent,
+        buttons: [...panel.querySelectorAll('button')].map((b) => b.textContent),
+      };
+      panel.querySelector('textarea').value = '  ok <b>then</b> ';
+      panel.querySelector('.gorgon-approve').click();
+      const sending = state();
+      await settle();
+      const answered = { ...state(), requests: window.fetched, sent: model.sent };
+      // then the run's own events arrive: the step goes on, the approval is closed
+      const steps = model.get('steps').map((s) => s.key !== 'plan' ? s
+        : { ...s, status: 'running', approval: { ...s.approval, status: 'approved', decided_by: 'ada',
+                                                  comment: 'ok <b>then</b>' } });
+      model.set('steps', steps);
+      const closed = { ...state(), marker: !card.querySelector('.gorgon-step-approval').hidden,
+                       comment: !panel.querySelector('textarea').hidden };
+      return { asked, sending, answered, closed };
+    """,
+        setup=jupyter_page({"status": 200, "body": decided}),
+    )
+    assert "error" not in found, found.get("error")
+    asked = found["asked"]
+    assert (asked["card"], asked["word"], asked["marker"]) == (
+        "waiting",
+        "waiting",
+        "needs your approval",
+    )
+    assert asked["badge"] == "waiting" and asked["opened"] == "plan"  # opened without a click
+    assert asked["title"] == "Is the plan good?"
+    assert asked["facts"][:2] == ["the step's output", "who may decide: ada"]
+    assert asked["facts"][2].startswith("no decision by ") and asked["facts"][2].endswith(
+        ": rejected"
+    )
+    assert asked["strong"] == "Proposed plan" and asked["scripts"] == 0
+    assert "<script>alert(1)</script>" in asked["preview"]  # shown as text
+    assert asked["buttons"] == ["Approve", "Reject"]
+    assert found["sending"]["disabled"] is True and found["sending"]["message"] == "approving…"
+
+    answered = found["answered"]
+    assert answered["requests"] == [
+        {
+            "url": f"/user/ada/gorgon/api/approvals/{approval_id}",
+            "method": "POST",
+            "headers": {
+                "Content-Type": "application/json",
+                "X-XSRFToken": XSRF,
+                "Authorization": "token secret-token",
+            },
+            "credentials": "same-origin",
+            "body": {"decision": "approve", "comment": "ok <b>then</b>"},
+        }
+    ]
+    assert answered["sent"] == []  # nothing went through the kernel
+    assert answered["message"] == "approved by ada: \u201cok <b>then</b>\u201d"
+    assert (answered["tone"], answered["disabled"]) == ("approved", True)
+    closed = found["closed"]
+    assert closed["shown"] is False and closed["comment"] is False and closed["marker"] is False
+    assert closed["message"].startswith("approved by ada")
+
+
+CONFLICT = (
+    "'Is the plan good?' was already rejected by bob at 10:02; your decision was not recorded"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "config", "through_kernel", "message"),
+    [
+        (
+            {"status": 409, "body": {"message": CONFLICT, "api": "gorgon"}},
+            PAGE_CONFIG,
+            False,
+            CONFLICT,
+        ),
+        (
+            {"status": 403, "body": {"message": "'eve' may not decide", "api": "gorgon"}},
+            PAGE_CONFIG,
+            False,
+            "'eve' may not decide",
+        ),
+        (
+            {"status": 400, "body": {"message": "bad decision", "api": "gorgon"}},
+            PAGE_CONFIG,
+            False,
+            "bad decision",
+        ),
+        (
+            {"status": 404, "body": {"message": "no approval 'x'", "api": "gorgon"}},
+            PAGE_CONFIG,
+            False,
+            "no approval 'x'",
+        ),
+        (
+            {"status": 404, "body": "<html>404: Not Found</html>"},
+            PAGE_CONFIG,
+            True,
+            "sent to the kernel",
+        ),
+        ({"network": True}, PAGE_CONFIG, True, "sent to the kernel"),
+        ({"status": 200, "body": {}}, None, True, "sent to the kernel"),
+    ],
+    ids=[
+        "conflict",
+        "not-an-approver",
+        "bad-body",
+        "unknown-approval",
+        "no-extension",
+        "network",
+        "no-page-config",
+    ],
+)
+async def test_refusals_are_shown_and_a_missing_server_falls_back_to_the_kernel(
+    waiting_run: WaitingRun,
+    answer: dict[str, Any],
+    config: dict[str, Any] | None,
+    through_kernel: bool,
+    message: str,
+) -> None:
+    approval_id = waiting_run.approval_id
+    found = render_run(
+        waiting_run.view,
+        PANEL_STATE
+        + """
+      panel.querySelector('textarea').value = 'not now';
+      panel.querySelector('.gorgon-reject').click();
+      await settle();
+      const first = { ...state(), requests: window.fetched.length, sent: model.sent };
+      model.receive({ type: 'decide_failed', approval_id: panel.dataset.approvalId,
+                      message: 'the kernel says no' });
+      return { first, kernel: state() };
+    """,
+        setup=jupyter_page(answer, config),
+    )
+    assert "error" not in found, found.get("error")
+    first = found["first"]
+    assert first["requests"] == (0 if config is None else 1)
+    assert message in first["message"]
+    if through_kernel:
+        assert first["sent"] == [
+            {
+                "type": "decide",
+                "approval_id": approval_id,
+                "decision": "reject",
+                "comment": "not now",
+            }
+        ]
+        assert f"gorgon approve {approval_id}" in first["message"]
+        assert (first["tone"], first["disabled"]) == ("fallback", True)
+    else:
+        assert first["sent"] == []
+        assert (first["tone"], first["disabled"]) == ("error", False)  # try again, or differently
+    assert (
+        found["kernel"]["message"] == "the kernel says no" and found["kernel"]["disabled"] is False
+    )
+
+
+async def test_the_waiting_view_screenshot(waiting_run: WaitingRun, tmp_path: Any) -> None:
+    shot = tmp_path / "waiting.png"
+    html = esm_harness.page(
+        STATIC / "run_view.js",
+        STATIC / "run_view.css",
+        run_state(waiting_run.view),
+        setup=jupyter_page({"status": 200, "body": {}}),
+    )
+    esm_harness.run(html, screenshot=shot, size="1000,900")
+    assert shot.stat().st_size > 10_000

@@ -35,6 +35,7 @@ STEP_KEYS = {
     "text",
     "output_html",
     "error",
+    "approval",
 }
 
 
@@ -81,6 +82,7 @@ async def test_a_finished_run_fills_every_trait(dev_run: Watched) -> None:
     assert dev_run.step("review")["deps"] == ["build", "test"]
     assert [s["label"] for s in view.steps] == ["planner", "builder", "tester", "reviewer"]
     assert {s["status"] for s in view.steps} == {"succeeded"}
+    assert {s["approval"] for s in view.steps} == {None}
     for step in view.steps:
         saved = result.steps[step["key"]]
         assert step["tokens"] == format_tokens(saved.usage) and TOKENS.match(step["tokens"])

@@ -534,7 +534,10 @@ function render({ model, el }) {
     } else if (!step.error && !step.approval) {
       body.push(node("div", "gorgon-detail-empty", LIVE.has(step.status) ? "running…" : "no output"));
     }
+    // a comment being typed keeps its focus when the detail is rebuilt around it
+    const focused = detail.contains(document.activeElement) ? document.activeElement : null;
     detail.replaceChildren(...body);
+    if (focused && detail.contains(focused)) focused.focus();
   }
 
   const onHeader = () => renderHeader();
