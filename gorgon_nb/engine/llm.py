@@ -132,10 +132,10 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     breaker = services.breaker(model.provider)
     breaker.before_call()
     prices = None
-    if ex.budget.budget.max_usd is not None:
+    if ex.budget.budget.max_usd is not None or ex.budget.daily_usd is not None:
         prices = unit_prices(settings, model.model)
         if prices is None:
-            ex.notice(f"the price of {model} is unknown, so budget.max_usd cannot limit its calls "
+            ex.notice(f"the price of {model} is unknown, so dollar budgets cannot limit its calls "
                       "(max_tokens still applies)", "warning", once=f"unpriced:{model}")
     async with services.limit(model.provider):
         prompt_text = request.system + "".join(m.content for m in request.messages)

@@ -211,3 +211,18 @@ async def test_parallel_steps_overlap_at_the_server(runner: Runner, server: LLMS
         "steps": [{"id": f"r{i}", "agent": "reviewer", "task": f"Review part {i}"} for i in range(4)]})
     result, _ = await run(runner, workflow)
     assert result.outputs == {f"r{i}": "together" for i in range(4)}
+
+
+async def test_a_daily_budget_stops_every_run_once_spent(server: LLMServer, home: Path, store: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    server.responder = lambda request: "word " * 300
+    (home / "config.toml").write_text(
+        f'[providers.anthropic]\nbase_url = "{server.anthropic_base_url}"\n[budget]\ndaily_usd = 0.004\n')
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    runner = Runner(load_config(), store)
+    first, _ = await run(runner, one_step("anthropic:claude-sonnet-5-5"))
+    assert first.ok and first.cost is not None and first.cost > 0
+    second, _ = await run(runner, one_step("anthropic:claude-sonnet-5-5"))
+    assert second.status is RunStatus.FAILED and second.error_type == "BudgetExceededError"
+    assert "daily budget reached" in (second.error or "") and "daily_usd under [budget]" in (second.error or "")
+    assert len(server.requests) == 1  # stopped before the call, not after

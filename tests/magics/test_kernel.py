@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +94,38 @@ def test_a_background_run_goes_on_after_its_cell(kernel: Any, home: Path) -> Non
     assert status() == "running"  # the cell returned while the run went on
     assert wait_for(lambda: status() == "succeeded")
     assert latest_run(home).status is RunStatus.SUCCEEDED
+
+
+def test_a_killed_kernel_leaves_a_run_the_next_kernel_resumes(home: Path) -> None:
+    gated = "%%gorgon --background\nsteps:\n  - id: draft\n    agent: documenter\n    task: a note\n" \
+            "  - id: publish\n    approval: Publish?\n"
+    first = KernelManager(kernel_name="python3")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    first.start_kernel(env={**env, "GORGON_HOME": str(home)})
+    client = first.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    client.execute_interactive("%load_ext gorgon_nb", timeout=60)
+    assert client.execute_interactive(gated, timeout=60)["content"]["status"] == "ok"
+    waiting = wait_for(lambda: (run := latest_run(home)) and run.status is RunStatus.WAITING and run)
+    client.stop_channels()
+    os.kill(first.provisioner.process.pid, signal.SIGKILL)  # the kernel dies with the run waiting in it
+    first.provisioner.process.wait()
+
+    with Store(home / "gorgon.db") as store:
+        store.decide_approval(store.list_approvals()[0].id, approve=True, by="erin")  # while nothing runs it
+    second = KernelManager(kernel_name="python3")
+    second.start_kernel(env={**env, "GORGON_HOME": str(home)})
+    client = second.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    try:
+        client.execute_interactive("%load_ext gorgon_nb", timeout=60)
+        reply = client.execute_interactive(f"%gorgon resume {waiting.run_id}", timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+        second.shutdown_kernel(now=True)
+    run = latest_run(home)
+    assert run.run_id == waiting.run_id and run.status is RunStatus.SUCCEEDED
+    assert run.steps["publish"].output["by"] == "erin"
