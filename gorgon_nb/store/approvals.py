@@ -16,7 +16,7 @@ from gorgon_nb.errors import ApprovalError, NotFoundError
 from gorgon_nb.format import format_time
 from gorgon_nb.model.approval import ApprovalRequest, ApprovalStatus
 from gorgon_nb.secrets import redact
-from gorgon_nb.store.base import StoreParts
+from gorgon_nb.store.base import StoreParts, newest
 
 __all__ = ["ApprovalTable"]
 
@@ -67,16 +67,8 @@ class ApprovalTable(StoreParts):
 
     def list_approvals(self, *, status: str | None = "pending", run_id: str | None = None,
                        limit: int = 100) -> list[ApprovalRequest]:
-        where, params = [], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if run_id:
-            where.append("run_id = ?")
-            params.append(run_id)
-        sql = ("SELECT * FROM approvals" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY requested_at DESC LIMIT ?")
-        return [_from_row(row) for row in self._query(sql, (*params, limit))]
+        sql, params = newest("approvals", "requested_at", {"status": status, "run_id": run_id}, limit)
+        return [_from_row(row) for row in self._query(sql, params)]
 
     def find_approval(self, ref: str, step: str | None = None) -> ApprovalRequest:
         """An approval from its id, or the pending one of a run (``step`` picks among several)."""

@@ -8,7 +8,14 @@ from typing import Any, Protocol
 
 from gorgon_nb.model.approval import ApprovalRequest
 
-__all__ = ["StoreParts"]
+__all__ = ["StoreParts", "newest"]
+
+
+def newest(table: str, order: str, filters: dict[str, Any], limit: int) -> tuple[str, tuple[Any, ...]]:
+    """``SELECT *`` from ``table`` with the given ``column: value`` filters (None ignored), newest first."""
+    given = {column: value for column, value in filters.items() if value}
+    where = " WHERE " + " AND ".join(f"{column} = ?" for column in given) if given else ""
+    return f"SELECT * FROM {table}{where} ORDER BY {order} DESC LIMIT ?", (*given.values(), limit)
 
 
 class StoreParts(Protocol):

@@ -29,6 +29,7 @@ from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.secrets import redact
 from gorgon_nb.store.approvals import ApprovalTable
+from gorgon_nb.store.base import newest
 from gorgon_nb.store.control import RunControl
 from gorgon_nb.store.migrations import migrations
 
@@ -251,16 +252,8 @@ class Store(ApprovalTable, RunControl):
                   workflow_id: str | None = None) -> list[RunResult]:
         """Recent runs, newest first, as summaries: no steps, and outputs only when declared
         by the workflow (``get_run`` has everything)."""
-        where, params = [], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if workflow_id:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
-        sql = ("SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY created_at DESC LIMIT ?")
-        return [_run_from_row(row) for row in self._query(sql, (*params, limit))]
+        sql, params = newest("runs", "created_at", {"status": status, "workflow_id": workflow_id}, limit)
+        return [_run_from_row(row) for row in self._query(sql, params)]
 
     def events(self, run_id: str, after: int = 0) -> list[Event]:
         rows = self._query("SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after))

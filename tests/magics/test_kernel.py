@@ -27,17 +27,23 @@ steps:
 """
 
 
-@pytest.fixture
-def kernel(home: Path) -> Iterator[Any]:
+def start(home: Path) -> tuple[KernelManager, Any]:
+    """A real kernel in ``home``, with no API keys, the extension loaded."""
     manager = KernelManager(kernel_name="python3")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     manager.start_kernel(env={**env, "GORGON_HOME": str(home)})
     client = manager.client()
     client.start_channels()
     client.wait_for_ready(timeout=60)
+    reply = client.execute_interactive("%load_ext gorgon_nb", timeout=60)
+    assert reply["content"]["status"] == "ok"
+    return manager, client
+
+
+@pytest.fixture
+def kernel(home: Path) -> Iterator[Any]:
+    manager, client = start(home)
     try:
-        reply = client.execute_interactive("%load_ext gorgon_nb", timeout=60)
-        assert reply["content"]["status"] == "ok"
         yield manager, client
     finally:
         client.stop_channels()
@@ -99,13 +105,7 @@ def test_a_background_run_goes_on_after_its_cell(kernel: Any, home: Path) -> Non
 def test_a_killed_kernel_leaves_a_run_the_next_kernel_resumes(home: Path) -> None:
     gated = "%%gorgon --background\nsteps:\n  - id: draft\n    agent: documenter\n    task: a note\n" \
             "  - id: publish\n    approval: Publish?\n"
-    first = KernelManager(kernel_name="python3")
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    first.start_kernel(env={**env, "GORGON_HOME": str(home)})
-    client = first.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    client.execute_interactive("%load_ext gorgon_nb", timeout=60)
+    first, client = start(home)
     assert client.execute_interactive(gated, timeout=60)["content"]["status"] == "ok"
     waiting = wait_for(lambda: (run := latest_run(home)) and run.status is RunStatus.WAITING and run)
     client.stop_channels()
@@ -114,13 +114,8 @@ def test_a_killed_kernel_leaves_a_run_the_next_kernel_resumes(home: Path) -> Non
 
     with Store(home / "gorgon.db") as store:
         store.decide_approval(store.list_approvals()[0].id, approve=True, by="erin")  # while nothing runs it
-    second = KernelManager(kernel_name="python3")
-    second.start_kernel(env={**env, "GORGON_HOME": str(home)})
-    client = second.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
+    second, client = start(home)
     try:
-        client.execute_interactive("%load_ext gorgon_nb", timeout=60)
         reply = client.execute_interactive(f"%gorgon resume {waiting.run_id}", timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
