@@ -31,6 +31,7 @@ from gorgon_nb.model.workflow import (
     PythonStep,
     ShellStep,
     Step,
+    SupervisorStep,
     WorkflowSpec,
     WorkflowStep,
 )
@@ -102,6 +103,8 @@ def step_templates(step: Step) -> dict[str, Any]:
         return {"inputs": step.inputs}
     if isinstance(step, ApprovalStep):
         return {"approval": step.approval, "preview": step.preview}
+    if isinstance(step, SupervisorStep):
+        return {"supervisor": step.supervisor, "context": step.context}
     return {}
 
 
@@ -182,7 +185,12 @@ class _Compiler:
         if isinstance(step, AgentStep) and step.agent not in self.roles:
             self.problem((*path, "agent"), f"{sid}.agent", f"unknown role '{step.agent}'",
                          f"{did_you_mean(step.agent, self.roles)} (roles of your own go under [roles] in the config file)")
-        if isinstance(step, AgentStep | LLMStep) and self.check_model:
+        if isinstance(step, SupervisorStep):
+            for index, role in enumerate(step.roles):
+                if role not in self.roles or role == "supervisor":
+                    self.problem((*path, "roles", index), f"{sid}.roles", f"'{role}' cannot be delegated to",
+                                 did_you_mean(role, [r for r in self.roles if r != "supervisor"]))
+        if isinstance(step, AgentStep | LLMStep | SupervisorStep) and self.check_model:
             for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
                 if ref and (message := self.check_model(ref)):
                     self.problem((*path, ref_field), f"{sid}.{ref_field}", message)

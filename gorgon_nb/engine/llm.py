@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
-from gorgon_nb.model.workflow import AgentStep, LLMStep
+from gorgon_nb.model.workflow import AgentStep, LLMStep, SupervisorStep
 from gorgon_nb.providers.base import Completion, LLMRequest, Message
 from gorgon_nb.providers.pricing import price_usage, unit_prices
 from gorgon_nb.providers.registry import ModelRef, parse_model_ref
@@ -20,48 +20,60 @@ from gorgon_nb.providers.registry import ModelRef, parse_model_ref
 if TYPE_CHECKING:
     from gorgon_nb.engine.steps import StepRun
 
-__all__ = ["ask_model", "hash_request", "parse_json_answer"]
+__all__ = ["ask", "ask_model", "hash_request", "parse_json_answer"]
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
 
 
 async def ask_model(run: StepRun, system: str, prompt: str, item: int | None = None) -> Any:
-    """Ask the step's model; for ``output: json`` parse, validate and re-ask until valid."""
+    """Ask the step's model as the step says; for ``output: json`` parse, validate and re-ask."""
     step = run.node.step
     assert isinstance(step, AgentStep | LLMStep)
+    return await ask(run, system, prompt, item, role=step.agent if isinstance(step, AgentStep) else None,
+                     json_schema=(step.schema_ or {}) if step.output == "json" else None,
+                     json_retries=step.json_retries)
+
+
+async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *, role: str | None,
+              json_schema: dict[str, Any] | None = None, json_retries: int = 2,
+              delegation: int | None = None) -> Any:
+    """One question to the step's model: text back, or JSON when ``json_schema`` is given
+    (``{}`` for any JSON), re-asked with the error until it is valid. ``delegation`` tags the
+    streamed text of a supervisor's delegate."""
+    step = run.node.step
+    assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
     defaults = run.ex.compiled.spec.defaults
-    want_json = step.output == "json"
+    want_json = json_schema is not None
     if want_json:
-        prompt += _json_instructions(step.schema_)
+        prompt += _json_instructions(json_schema)
     messages = [Message("user", prompt)]
     request = LLMRequest(
         model="", messages=messages, system=system,
         max_tokens=step.max_tokens or defaults.max_tokens,
         temperature=step.temperature if step.temperature is not None else defaults.temperature,
-        json_schema=(step.schema_ or {}) if want_json else None,
-        role=step.agent if isinstance(step, AgentStep) else None, step_id=step.id,
+        json_schema=json_schema, role=role, step_id=step.id,
     )
-    completion = await complete(run, request, item)
+    completion = await complete(run, request, item, delegation)
     if not want_json:
         return completion.text
-    for attempt in range(step.json_retries + 1):
+    for attempt in range(json_retries + 1):
         try:
-            return parse_json_answer(completion.text, step.schema_)
+            return parse_json_answer(completion.text, json_schema)
         except OutputFormatError as exc:
-            if attempt == step.json_retries:
-                raise OutputFormatError(f"{exc} (still invalid after {step.json_retries} re-asks)") from None
+            if attempt == json_retries:
+                raise OutputFormatError(f"{exc} (still invalid after {json_retries} re-asks)") from None
             run.ex.emit("step_retry", run.result.key, attempt=attempt + 1, delay=0.0, error=str(exc),
                         error_type="OutputFormatError")
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
-            completion = await complete(run, dataclasses.replace(request, messages=messages), item)
+            completion = await complete(run, dataclasses.replace(request, messages=messages), item, delegation)
     raise AssertionError("unreachable")
 
 
-async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Completion:
+async def complete(run: StepRun, request: LLMRequest, item: int | None, delegation: int | None = None) -> Completion:
     """Call the step's model, falling back to the next model when one fails for good."""
     ex, step = run.ex, run.node.step
-    assert isinstance(step, AgentStep | LLMStep)
+    assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
     spec = ex.compiled.spec
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
@@ -75,12 +87,12 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None) -> Compl
         if notice and not ex.replaying:
             ex.notice(notice, once="offline")
         request_hash = hash_request(model, request)
-        answered = _answered(run, model, request_hash, item)
+        answered = _answered(run, model, request_hash, item, delegation)
         if answered is not None:
             return answered
 
         async def attempt(_number: int, model: ModelRef = model, request_hash: str = request_hash) -> Completion:
-            return await _attempt(run, model, request, timeout, item, request_hash)
+            return await _attempt(run, model, request, timeout, item, request_hash, delegation)
 
         try:
             return await retrying(attempt, policy, on_retry=on_retry)
@@ -99,7 +111,8 @@ def hash_request(model: ModelRef, request: LLMRequest) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None) -> Completion | None:
+def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None,
+              delegation: int | None) -> Completion | None:
     """An answer this call already has: from before a resume, or from the replayed run."""
     ex = run.ex
     recorded = ex.take_recorded((run.result.key, item, request_hash))
@@ -117,14 +130,14 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
                                           request_hash=request_hash, response=recorded.text,
                                           finish_reason=recorded.finish_reason)
     run.add_usage(usage)
-    callback = run.delta_callback(item)
+    callback = run.delta_callback(item, delegation)
     if callback is not None:
         callback(recorded.text)
     return Completion(recorded.text, usage, recorded.model, recorded.finish_reason)
 
 
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
-                   item: int | None, request_hash: str) -> Completion:
+                   item: int | None, request_hash: str, delegation: int | None = None) -> Completion:
     ex = run.ex
     services = ex.services
     settings = services.providers.settings(model.provider)
@@ -145,7 +158,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
         run.result.attempts += 1
         try:
             async with asyncio.timeout(timeout):
-                completion = await provider.complete(call, on_delta=run.delta_callback(item))
+                completion = await provider.complete(call, on_delta=run.delta_callback(item, delegation))
         except TimeoutError:
             ex.budget.settle(reservation, None)
             breaker.record_failure()

@@ -22,6 +22,7 @@ from gorgon_nb.engine.approvals import (
 from gorgon_nb.engine.compile import Node
 from gorgon_nb.engine.llm import ask_model, parse_json_answer
 from gorgon_nb.engine.resilience import retrying
+from gorgon_nb.engine.supervisor import supervise
 from gorgon_nb.engine.templating import Expression, Template, TemplateError
 from gorgon_nb.errors import ExecutionError, GorgonError, StepError, StepTimeoutError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
@@ -35,6 +36,7 @@ from gorgon_nb.model.workflow import (
     PythonStep,
     RetryPolicy,
     ShellStep,
+    SupervisorStep,
     WorkflowStep,
 )
 from gorgon_nb.secrets import redact
@@ -89,14 +91,14 @@ class StepRun:
     def add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage
 
-    def delta_callback(self, item: int | None) -> Callable[[str], None] | None:
+    def delta_callback(self, item: int | None, delegation: int | None = None) -> Callable[[str], None] | None:
         """A callback for streamed text, or None (do not stream) when nobody listens."""
         if not self.ex.subscribers:
             return None
         key, emit = self.result.key, self.ex.emit
-        if item is None:
-            return lambda text: emit("text_delta", key, text=text)
-        return lambda text: emit("text_delta", key, text=text, item=item)
+        tags: dict[str, Any] = {name: value for name, value in (("item", item), ("delegation", delegation))
+                                if value is not None}
+        return lambda text: emit("text_delta", key, None, text=text, **tags)
 
 
 async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
@@ -209,9 +211,9 @@ async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: in
     """Run the kind's handler. LLM steps retry inside each model call; other kinds here."""
     step = run.node.step
     handler = _HANDLERS[step.kind]
-    if run.ex.replaying and not isinstance(step, AgentStep | LLMStep | LoopStep | ApprovalStep):
+    if run.ex.replaying and not isinstance(step, AgentStep | LLMStep | LoopStep | ApprovalStep | SupervisorStep):
         return run.ex.replayed_output(run.result.key, item)  # no side effect happens twice
-    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep | ApprovalStep):
+    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep | ApprovalStep | SupervisorStep):
         return await handler(run, context, scope, item)
     defaults = run.ex.compiled.spec.defaults
     timeout = step.timeout or defaults.timeout
@@ -264,6 +266,12 @@ async def _llm(run: StepRun, context: dict[str, Any], scope: Scope, item: int | 
     templates = run.node.templates
     prompt = _with_feedback(_text(templates["llm"], context), context)
     return await ask_model(run, _text(templates["system"], context), prompt, item)
+
+
+async def _supervisor(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    templates = run.node.templates
+    task = _with_feedback(_text(templates["supervisor"], context), context)
+    return await supervise(run, task, _text(templates["context"], context), item)
 
 
 async def _approval(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
@@ -403,4 +411,5 @@ _Handler = Callable[["StepRun", dict[str, Any], "Scope", int | None], Awaitable[
 _HANDLERS: dict[str, _Handler] = {
     "agent": _agent, "llm": _llm, "python": _python, "shell": _shell, "workflow": _workflow, "loop": _loop,
     "approval": _approval,
+    "supervisor": _supervisor,
 }

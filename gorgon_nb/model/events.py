@@ -7,10 +7,12 @@ CLI, widgets and server render them. ``data`` holds, by ``kind``:
 run_started         workflow_id, name, inputs, graph (list of {key, id, kind, role, deps}); replay_of/fork_of
 run_resumed         workflow_id, name, inputs, graph, restored ({key: status} of the steps done before)
 step_started        attempt, model (LLM steps), items (for_each)
-text_delta          text, item (for_each index) — streamed text; not persisted
+text_delta          text, item (for_each index), delegation (a supervisor's delegate) — streamed; not persisted
 step_retry          attempt, delay, error, error_type
 step_finished       status ("succeeded" | "skipped"), output, usage, model, reason (skips)
 step_failed         error, error_type, usage
+delegation_started  index, role, task — a supervisor asked a role (its text_delta carry "delegation": index)
+delegation_finished index, role, output (or error)
 approval_requested  approval ({id, kind, round, title, preview, approvers, status, timeout_at, ...})
 approval_decided    approval (the same, with status, decided_by, decided_at, comment, timed_out)
 notice              message, level ("info" | "warning")
@@ -34,6 +36,8 @@ EventKind = Literal[
     "step_retry",
     "step_finished",
     "step_failed",
+    "delegation_started",
+    "delegation_finished",
     "approval_requested",
     "approval_decided",
     "notice",

@@ -34,6 +34,7 @@ __all__ = [
     "RetryPolicy",
     "ShellStep",
     "Step",
+    "SupervisorStep",
     "WorkflowSpec",
     "WorkflowStep",
     "parse_duration",
@@ -233,6 +234,18 @@ class LoopStep(_StepBase):
     kind: Literal["loop"] = "loop"
 
 
+class SupervisorStep(_StepBase, _ModelOptions):
+    """A supervisor takes ``supervisor`` (the task), decides which roles to ask (at most
+    ``max_delegations``, in parallel), then writes the answer from what they said. With
+    nothing worth delegating it answers alone."""
+
+    supervisor: str
+    context: str = ""
+    roles: list[str] = Field(default_factory=list, description="who it may ask; empty: every role")
+    max_delegations: int = Field(3, ge=0, le=8)
+    kind: Literal["supervisor"] = "supervisor"
+
+
 class ApprovalStep(_StepBase):
     """A gate of its own: the run waits here until a person approves ``approval`` (the title).
 
@@ -254,6 +267,7 @@ STEP_KINDS: dict[str, type[_StepBase]] = {
     "shell": ShellStep,
     "workflow": WorkflowStep,
     "loop": LoopStep,
+    "supervisor": SupervisorStep,
     "approval": ApprovalStep,
 }
 
@@ -278,6 +292,7 @@ Step = Annotated[
     | Annotated[ShellStep, Tag("shell")]
     | Annotated[WorkflowStep, Tag("workflow")]
     | Annotated[LoopStep, Tag("loop")]
+    | Annotated[SupervisorStep, Tag("supervisor")]
     | Annotated[ApprovalStep, Tag("approval")],
     Discriminator(
         step_kind,

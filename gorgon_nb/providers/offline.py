@@ -56,7 +56,8 @@ class OfflineProvider:
         """The text ``complete`` returns for ``request``."""
         context = Context.of(request)
         if request.json_schema is not None:
-            value = json_from_schema(request.json_schema, subject=context.subject)
+            plan = _delegation_plan(request, context.subject)
+            value = plan if plan is not None else json_from_schema(request.json_schema, subject=context.subject)
             return json.dumps(value, indent=2, ensure_ascii=False)
         return render(context, request.role)
 
@@ -77,6 +78,34 @@ class OfflineProvider:
         prompt = request.system + "".join(m.content for m in request.messages)
         usage = Usage(input_tokens=_tokens(prompt), output_tokens=_tokens(text), calls=1)
         return Completion(text=text, usage=usage, model="offline", finish_reason=finish_reason)
+
+
+# Words in a task that call for a role, for the supervisor's plan (first match wins the order).
+_ROLE_WORDS = (
+    ("planner", ("plan", "steps", "roadmap")),
+    ("architect", ("architect", "design", "structure")),
+    ("data_engineer", ("ingest", "clean", "pipeline", "schema")),
+    ("builder", ("build", "implement", "code", "write a", "loader", "function", "script")),
+    ("tester", ("test", "verify", "check")),
+    ("reviewer", ("review", "audit", "critique")),
+    ("analyst", ("analy", "insight", "trend", "statistic")),
+    ("visualizer", ("chart", "plot", "visual", "graph")),
+    ("documenter", ("document", "docs", "readme", "explain")),
+    ("reporter", ("report", "summar", "brief")),
+)
+
+
+def _delegation_plan(request: LLMRequest, subject: str) -> dict[str, Any] | None:
+    """A supervisor's plan, from the words of the task; None when this is not one."""
+    delegations = (request.json_schema or {}).get("properties", {}).get("delegations")
+    if request.role != "supervisor" or not isinstance(delegations, dict):
+        return None
+    allowed = delegations.get("items", {}).get("properties", {}).get("role", {}).get("enum", [])
+    limit = int(delegations.get("maxItems", 3))
+    text = next((m.content for m in request.messages if m.role == "user"), "").split("\n\n")[0].lower()
+    chosen = [role for role, words in _ROLE_WORDS if role in allowed and any(w in text for w in words)][:limit]
+    return {"delegations": [{"role": role, "task": f"the {role.replace('_', ' ')}'s part of: {subject}"}
+                            for role in chosen]}
 
 
 def stream_pieces(text: str, words: int = 4) -> list[str]:

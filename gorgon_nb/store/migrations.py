@@ -194,3 +194,34 @@ def m0003_steps_as_a_rowid_table(db: Database) -> None:
         ALTER TABLE steps_new RENAME TO steps
         """,
     )
+
+
+@migrations()
+def m0004_chat(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE chat_sessions (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE chat_messages (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES chat_sessions (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            agent TEXT,
+            content TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            run_id TEXT,
+            meta TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (session_id, seq)
+        );
+        CREATE INDEX chat_sessions_updated ON chat_sessions (updated_at)
+        """,
+    )

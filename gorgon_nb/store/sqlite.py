@@ -30,6 +30,7 @@ from gorgon_nb.model.usage import Usage
 from gorgon_nb.secrets import redact
 from gorgon_nb.store.approvals import ApprovalTable
 from gorgon_nb.store.base import newest
+from gorgon_nb.store.chat import ChatTable
 from gorgon_nb.store.control import RunControl
 from gorgon_nb.store.migrations import migrations
 
@@ -79,7 +80,7 @@ class RecordedCall:
     model: str
 
 
-class Store(ApprovalTable, RunControl):
+class Store(ApprovalTable, RunControl, ChatTable):
     """Open on a path (created with its folders), ``":memory:"``, or an open connection."""
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:
