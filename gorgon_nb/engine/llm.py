@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.engine.budget import estimate_tokens
@@ -36,10 +37,11 @@ async def ask_model(run: StepRun, system: str, prompt: str, item: int | None = N
 
 async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *, role: str | None,
               json_schema: dict[str, Any] | None = None, json_retries: int = 2,
-              delegation: int | None = None) -> Any:
+              delegation: int | None = None, stream: bool = True) -> Any:
     """One question to the step's model: text back, or JSON when ``json_schema`` is given
     (``{}`` for any JSON), re-asked with the error until it is valid. ``delegation`` tags the
-    streamed text of a supervisor's delegate."""
+    streamed text of a supervisor's delegate; ``stream=False`` streams nothing (a plan is
+    not an answer)."""
     step = run.node.step
     assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
     defaults = run.ex.compiled.spec.defaults
@@ -53,7 +55,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
         temperature=step.temperature if step.temperature is not None else defaults.temperature,
         json_schema=json_schema, role=role, step_id=step.id,
     )
-    completion = await complete(run, request, item, delegation)
+    completion = await complete(run, request, item, delegation, stream)
     if not want_json:
         return completion.text
     for attempt in range(json_retries + 1):
@@ -66,17 +68,20 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
                         error_type="OutputFormatError")
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
-            completion = await complete(run, dataclasses.replace(request, messages=messages), item, delegation)
+            completion = await complete(run, dataclasses.replace(request, messages=messages), item, delegation,
+                                      stream)
     raise AssertionError("unreachable")
 
 
-async def complete(run: StepRun, request: LLMRequest, item: int | None, delegation: int | None = None) -> Completion:
+async def complete(run: StepRun, request: LLMRequest, item: int | None, delegation: int | None = None,
+                   stream: bool = True) -> Completion:
     """Call the step's model, falling back to the next model when one fails for good."""
     ex, step = run.ex, run.node.step
     assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
     spec = ex.compiled.spec
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
+    on_delta = run.delta_callback(item, delegation) if stream else None
     timeout = step.timeout or spec.defaults.timeout
     def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
         ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
@@ -87,12 +92,12 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
         if notice and not ex.replaying:
             ex.notice(notice, once="offline")
         request_hash = hash_request(model, request)
-        answered = _answered(run, model, request_hash, item, delegation)
+        answered = _answered(run, model, request_hash, item, on_delta)
         if answered is not None:
             return answered
 
         async def attempt(_number: int, model: ModelRef = model, request_hash: str = request_hash) -> Completion:
-            return await _attempt(run, model, request, timeout, item, request_hash, delegation)
+            return await _attempt(run, model, request, timeout, item, request_hash, on_delta)
 
         try:
             return await retrying(attempt, policy, on_retry=on_retry)
@@ -112,7 +117,7 @@ def hash_request(model: ModelRef, request: LLMRequest) -> str:
 
 
 def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None,
-              delegation: int | None) -> Completion | None:
+              on_delta: Callable[[str], None] | None) -> Completion | None:
     """An answer this call already has: from before a resume, or from the replayed run."""
     ex = run.ex
     recorded = ex.take_recorded((run.result.key, item, request_hash))
@@ -130,14 +135,13 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
                                           request_hash=request_hash, response=recorded.text,
                                           finish_reason=recorded.finish_reason)
     run.add_usage(usage)
-    callback = run.delta_callback(item, delegation)
-    if callback is not None:
-        callback(recorded.text)
+    if on_delta is not None:
+        on_delta(recorded.text)
     return Completion(recorded.text, usage, recorded.model, recorded.finish_reason)
 
 
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
-                   item: int | None, request_hash: str, delegation: int | None = None) -> Completion:
+                   item: int | None, request_hash: str, on_delta: Callable[[str], None] | None) -> Completion:
     ex = run.ex
     services = ex.services
     settings = services.providers.settings(model.provider)
@@ -158,7 +162,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
         run.result.attempts += 1
         try:
             async with asyncio.timeout(timeout):
-                completion = await provider.complete(call, on_delta=run.delta_callback(item, delegation))
+                completion = await provider.complete(call, on_delta=on_delta)
         except TimeoutError:
             ex.budget.settle(reservation, None)
             breaker.record_failure()

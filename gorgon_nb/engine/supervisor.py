@@ -59,7 +59,7 @@ async def supervise(run: StepRun, task: str, context: str, item: int | None) -> 
             f"Task: {task}{background}\n\nYou can ask these specialists:\n{team}\n\n"
             f"Decide who, if anyone, should work on part of this task (at most {step.max_delegations}), each "
             "with a precise sub-task. Ask only those who add something; for a simple question ask no one."),
-            item, role="supervisor", json_schema=plan_schema(allowed, step.max_delegations))
+            item, role="supervisor", json_schema=plan_schema(allowed, step.max_delegations), stream=False)
         delegations = [d for d in plan.get("delegations", []) if d.get("role") in allowed][: step.max_delegations]
 
     answers = await asyncio.gather(*(

@@ -1,0 +1,136 @@
+"""The supervisor step: a plan, delegates in parallel, a synthesis; offline and through a real SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gorgon_nb.config import load_config
+from gorgon_nb.errors import WorkflowError
+from gorgon_nb.model.events import Event
+from gorgon_nb.model.run import RunStatus
+from gorgon_nb.runner import Runner
+from gorgon_nb.store import Store
+from gorgon_nb.testing import Fault, LLMServer, RecordedRequest
+from gorgon_nb.workflow import Workflow
+
+KEY = "sk-loopback-supervisor-0001"
+
+
+def supervised(task: str, **options: Any) -> Workflow:
+    return Workflow.from_dict({"id": "sup", "steps": [{"id": "lead", "supervisor": task, **options}]})
+
+
+async def run(runner: Runner, workflow: Workflow, **options: Any) -> tuple[Any, list[Event]]:
+    events: list[Event] = []
+    result = await runner.arun(workflow, on_event=events.append, **options)
+    return result, events
+
+
+async def test_offline_supervisor_delegates_then_answers(runner: Runner, store: Store) -> None:
+    result, events = await run(runner, supervised("Plan and build a CSV loader, then review it"))
+    assert result.status == RunStatus.SUCCEEDED
+    started = [e.data for e in events if e.kind == "delegation_started"]
+    assert [d["role"] for d in started] == ["planner", "builder", "reviewer"]
+    assert [d["index"] for d in started] == [0, 1, 2]
+    finished = {e.data["index"]: e.data for e in events if e.kind == "delegation_finished"}
+    assert set(finished) == {0, 1, 2} and all(d["output"] for d in finished.values())
+    # the delegates' streamed text is tagged; the plan (JSON) is not streamed at all
+    tagged = {e.data.get("delegation") for e in events if e.kind == "text_delta"}
+    assert tagged == {None, 0, 1, 2}
+    untagged = "".join(e.data["text"] for e in events if e.kind == "text_delta" and "delegation" not in e.data)
+    assert untagged == result.outputs["lead"] and "delegations" not in untagged
+    # one plan call, three delegates, one synthesis: five recorded calls
+    assert len(store.recorded_calls(result.run_id)) == 5
+    # delegation events are kept with the run
+    kinds = [e.kind for e in store.events(result.run_id)]
+    assert kinds.count("delegation_started") == 3 and kinds.count("delegation_finished") == 3
+
+
+async def test_a_simple_question_is_answered_without_delegating(runner: Runner) -> None:
+    result, events = await run(runner, supervised("What is 2 + 2?"))
+    assert result.ok
+    assert not [e for e in events if e.kind.startswith("delegation")]
+    assert result.outputs["lead"]
+
+
+async def test_delegations_are_bounded_and_limited_to_the_allowed_roles(runner: Runner) -> None:
+    result, events = await run(runner, supervised("Plan and build a CSV loader, then review it",
+                                                  max_delegations=2, roles=["builder", "reviewer"]))
+    assert result.ok
+    roles = [e.data["role"] for e in events if e.kind == "delegation_started"]
+    assert 1 <= len(roles) <= 2 and set(roles) <= {"builder", "reviewer"}
+
+
+async def test_no_delegations_allowed_means_one_call(runner: Runner, store: Store) -> None:
+    result, events = await run(runner, supervised("Plan and build a CSV loader", max_delegations=0))
+    assert result.ok and not [e for e in events if e.kind == "delegation_started"]
+    assert len(store.recorded_calls(result.run_id)) == 1
+
+
+def test_unknown_roles_and_too_many_delegations_are_reported(config: Any) -> None:
+    with pytest.raises(WorkflowError, match="wizard"):
+        supervised("x", roles=["planner", "wizard"]).compile(config)
+    with pytest.raises(WorkflowError, match="max_delegations: input should be less than or equal to 8"):
+        supervised("x", max_delegations=20).compile(config)
+
+
+@pytest.fixture
+def server() -> Iterator[LLMServer]:
+    def respond(request: RecordedRequest) -> str:
+        prompt = request.prompt
+        if "JSON schema" in prompt:  # the plan: two specialists
+            return json.dumps({"delegations": [{"role": "planner", "task": "outline the steps"},
+                                               {"role": "tester", "task": "list the edge cases"}]})
+        if "Your specialists answered" in prompt:
+            return "Synthesis: " + ("both answered" if "PLANNER-ANSWER" in prompt and "TESTER-ANSWER" in prompt
+                                    else "something is missing")
+        return "PLANNER-ANSWER" if "outline the steps" in request.last_user_message else "TESTER-ANSWER"
+
+    with LLMServer(api_key=KEY, latency=0.3, responder=respond) as running:
+        yield running
+
+
+@pytest.fixture
+def sdk_runner(server: LLMServer, home: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> Runner:
+    (home / "config.toml").write_text(f'[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    return Runner(load_config(), store)
+
+
+async def test_delegates_run_in_parallel_through_the_sdk(sdk_runner: Runner, server: LLMServer) -> None:
+    workflow = supervised("Ship a CSV loader", model="openai:gpt-5.5")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result, events = await run(sdk_runner, workflow)
+    elapsed = loop.time() - started
+    assert result.ok, result.error
+    assert result.outputs["lead"] == "Synthesis: both answered"
+    assert len(server.requests) == 4
+    delegate_times = sorted(r.received_at for r in server.requests[1:3])
+    assert delegate_times[1] - delegate_times[0] < 0.2  # asked at once, not one after the other
+    assert elapsed < 4 * 0.3 + 1.0  # three rounds of latency, not four
+    assert [e.data["output"] for e in events if e.kind == "delegation_finished"] \
+        and {e.data["output"] for e in events if e.kind == "delegation_finished"} == {"PLANNER-ANSWER", "TESTER-ANSWER"}
+
+
+async def test_a_failing_delegate_does_not_sink_the_answer(sdk_runner: Runner, server: LLMServer) -> None:
+    answer = server.responder
+
+    def respond(request: RecordedRequest) -> str:
+        if "JSON schema" in request.prompt:  # once the plan is out, the next request fails for good
+            server.add_fault(Fault("status", status=400, message="bad request"))
+        return str(answer(request))
+
+    server.responder = respond
+    result, events = await run(sdk_runner, supervised("Ship a CSV loader", model="openai:gpt-5.5"))
+    assert result.ok, result.error
+    finished = [e.data for e in events if e.kind == "delegation_finished"]
+    assert len(finished) == 2 and sum("error" in d for d in finished) == 1
+    assert result.outputs["lead"] == "Synthesis: something is missing"
+    assert "could not answer" in server.requests[-1].prompt
