@@ -18,7 +18,7 @@ from gorgon_nb.errors import ApprovalError, ConfigError, UsageError
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.source import parse_source
-from gorgon_nb.model.workflow import AgentStep, Budget, LLMStep
+from gorgon_nb.model.workflow import AgentStep, Budget, LLMStep, SupervisorStep
 from gorgon_nb.providers.registry import parse_model_ref
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow
@@ -78,7 +78,7 @@ class Runner:
         else:
             for node in compiled.all_nodes:
                 step = node.step
-                if isinstance(step, AgentStep | LLMStep) and not step.fallback_models:
+                if isinstance(step, AgentStep | LLMStep | SupervisorStep) and not step.fallback_models:
                     refs.add(step.model or compiled.spec.defaults.model)
         for ref in sorted(refs):
             model, _ = parse_model_ref(ref, self.config)

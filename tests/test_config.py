@@ -228,3 +228,15 @@ def test_a_missing_explicit_path_does_not_mention_gorgon_config(home: Path, tmp_
 def test_gorgon_home_with_a_tilde() -> None:
     config = load_config(env={"GORGON_HOME": "~/somewhere-gorgon"})
     assert config.home == Path.home() / "somewhere-gorgon"
+
+
+def test_the_configured_default_model_is_what_auto_means(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gorgon_nb.runner import Runner
+
+    workflow = {"id": "w", "steps": [{"id": "a", "agent": "planner", "task": "plan"}]}
+    write(home, '[defaults]\nmodel = "openai:gpt-5.5"\n')
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        Runner(load_config(), store=False).prepare(workflow)
+    monkeypatch.setenv("GORGON_MODEL", "offline")  # the environment wins
+    result = Runner(load_config(), store=False).run(workflow)
+    assert result.ok and result.steps["a"].model == "offline"

@@ -82,10 +82,11 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
     on_delta = run.delta_callback(item, delegation) if stream else None
+    tags: dict[str, Any] = {} if delegation is None else {"delegation": delegation}
     timeout = step.timeout or spec.defaults.timeout
     def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
         ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
-                error=str(exc), error_type=type(exc).__name__)
+                error=str(exc), error_type=type(exc).__name__, **tags)
 
     for index, ref in enumerate(refs):
         model, notice = parse_model_ref(ref, ex.services.config)

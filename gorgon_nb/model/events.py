@@ -8,7 +8,7 @@ run_started         workflow_id, name, inputs, graph (list of {key, id, kind, ro
 run_resumed         workflow_id, name, inputs, graph, restored ({key: status} of the steps done before)
 step_started        attempt, model (LLM steps), items (for_each)
 text_delta          text, item (for_each index), delegation (a supervisor's delegate) — streamed; not persisted
-step_retry          attempt, delay, error, error_type
+step_retry          attempt, delay, error, error_type, delegation (a delegate's call)
 step_finished       status ("succeeded" | "skipped"), output, usage, model, reason (skips)
 step_failed         error, error_type, usage
 delegation_started  index, role, task — a supervisor asked a role (its text_delta carry "delegation": index)

@@ -54,9 +54,15 @@ def resolve_auto(config: Config) -> tuple[ModelRef, str | None]:
 
 
 def parse_model_ref(ref: str, config: Config) -> tuple[ModelRef, str | None]:
-    """Parse ``ref``; return it and a notice (set when ``auto`` fell back to offline)."""
+    """Parse ``ref``; return it and a notice (set when ``auto`` fell back to offline).
+
+    ``auto`` (what a workflow that names no model asks for) is the configured default
+    model (``[defaults] model``, or ``GORGON_MODEL``) unless that is ``auto`` too."""
     ref = ref.strip()
     if ref in ("", "auto"):
+        configured = config.default_model.strip()
+        if configured not in ("", "auto"):
+            return parse_model_ref(configured, config)
         return resolve_auto(config)
     provider, sep, model = ref.partition(":")
     if not sep:

@@ -1,0 +1,365 @@
+"""Chat: conversations with the supervisor and the roles, kept in the store.
+
+What a person types is one of three requests:
+
+- ``@planner ...`` asks that role directly;
+- ``/run WORKFLOW key=value ...`` starts a workflow (a value runs to the next ``key=``, so
+  quotes are needed only around a ``key=`` inside a value); the chat shows its progress
+  and it keeps going while the conversation goes on;
+- anything else goes to the supervisor, which may delegate parts to other roles (each
+  delegate's answer is a message of its own, linked to the supervisor's).
+
+An answer is a one-step run (workflow id ``chat``) given the conversation so far as
+context, so it has the budget, retries, usage and records of any run. Its text streams to
+whoever listens to the session and is saved as it goes (at most every second), so a stop,
+a failure or a server that dies keeps what was said. A session answers one request at a
+time; workflows started from it run beside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from gorgon_nb.errors import GorgonError, UsageError, did_you_mean
+from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, run_markdown
+from gorgon_nb.model.run import RunStatus
+from gorgon_nb.secrets import redact
+from gorgon_nb.store.chat import ChatMessage, ChatSession
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.executor import Execution
+    from gorgon_nb.model.events import Event
+    from gorgon_nb.model.run import RunResult
+    from gorgon_nb.runner import Runner
+    from gorgon_nb.store import Store
+
+__all__ = ["CHAT_WORKFLOW_ID", "ChatError", "ChatRequest", "ChatService", "Listener", "parse_request"]
+
+CHAT_WORKFLOW_ID = "chat"
+DEFAULT_TITLE = "New chat"
+HISTORY_MESSAGES = 20  # earlier messages given to an answer as context
+HISTORY_CHARS = 2000  # of each of them
+SAVE_EVERY = 1.0  # seconds between saves of a streaming message
+TEXT_LIMIT = 20_000  # characters in one request
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+class ChatError(UsageError):
+    """A request the chat cannot take; nothing was stored."""
+
+
+@dataclass
+class ChatRequest:
+    kind: Literal["supervisor", "agent", "workflow"]
+    text: str = ""
+    role: str = "supervisor"
+    workflow: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+def parse_request(text: str, roles: dict[str, Any], workflows: dict[str, Any]) -> ChatRequest:
+    """What ``text`` asks for, or a ``ChatError`` saying what is wrong with it."""
+    text = text.strip()
+    if not text:
+        raise ChatError("the message is empty")
+    if len(text) > TEXT_LIMIT:
+        raise ChatError(f"the message is too long ({len(text):,} characters; at most {TEXT_LIMIT:,})")
+    if text.startswith("@"):
+        name, _, rest = text[1:].partition(" ")
+        if name not in roles:
+            raise ChatError(f"unknown role '@{name}' ({did_you_mean(name, roles) or 'no such role'}); "
+                            f"the roles are {', '.join('@' + r for r in sorted(roles))}")
+        if not rest.strip():
+            raise ChatError(f"write what you ask after @{name}")
+        return ChatRequest("agent", rest.strip(), role=name)
+    if text.startswith("/"):
+        command, _, rest = text[1:].partition(" ")
+        if command != "run":
+            raise ChatError(f"unknown command '/{command}'; start a workflow with /run WORKFLOW key=value ...")
+        return _workflow_request(rest, workflows)
+    return ChatRequest("supervisor", text)
+
+
+def _workflow_request(rest: str, workflows: dict[str, Any]) -> ChatRequest:
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise ChatError(f"cannot read the /run line: {exc}") from None
+    if not words:
+        raise ChatError(f"name the workflow: /run WORKFLOW key=value ...; the workflows are {', '.join(sorted(workflows))}")
+    name, *pairs = words
+    if name not in workflows:
+        raise ChatError(f"no workflow named '{name}' ({did_you_mean(name, workflows)})")
+    inputs: dict[str, str] = {}
+    key = None
+    for word in pairs:
+        name_, sep, value = word.partition("=")
+        if sep and name_.isidentifier():
+            key, inputs[name_] = name_, value
+        elif key is None:
+            raise ChatError(f"'{word}' is not key=value (for example feature_request=Add a CSV export)")
+        else:  # an unquoted value with spaces
+            inputs[key] += " " + word
+    return ChatRequest("workflow", workflow=name, inputs=inputs)
+
+
+class ChatService:
+    """Chat sessions of one server: requests in, messages out to every listener of a session."""
+
+    def __init__(self, runner: Runner) -> None:
+        if runner.store is None:
+            raise ChatError("the chat needs a store to keep its conversations")
+        self.runner, self.store = runner, runner.store
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._answering: dict[str, asyncio.Task[None]] = {}
+        self._workflows: dict[str, set[asyncio.Task[None]]] = defaultdict(set)
+        self.store.interrupt_streaming()  # left streaming by a server that stopped
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def create_session(self, title: str | None = None) -> ChatSession:
+        return self.store.create_session((title or "").strip() or DEFAULT_TITLE)
+
+    async def delete_session(self, session_id: str) -> None:
+        self.store.get_session(session_id)
+        await self.stop(session_id)
+        self.store.delete_session(session_id)
+
+    def message_json(self, message: ChatMessage) -> dict[str, Any]:
+        role = self.runner.config.roles.get(message.agent or "")
+        return {**message.to_dict(), "icon": role.icon if role else None}
+
+    def messages(self, session_id: str) -> list[dict[str, Any]]:
+        return [self.message_json(m) for m in self.store.chat_messages(session_id)]
+
+    # -- listening ------------------------------------------------------------------------
+
+    def subscribe(self, session_id: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every change of the session; returns the unsubscribe."""
+        self.store.get_session(session_id)
+        self._listeners[session_id].add(listener)
+        return lambda: self._listeners[session_id].discard(listener)
+
+    def answering(self, session_id: str) -> bool:
+        return session_id in self._answering
+
+    def _broadcast(self, session_id: str, payload: dict[str, Any]) -> None:
+        for listener in list(self._listeners.get(session_id, ())):
+            try:
+                listener(payload)
+            except Exception:  # a closed socket: it stops listening
+                self._listeners[session_id].discard(listener)
+
+    def _changed(self, message: ChatMessage, *, save: bool = True) -> None:
+        if save:
+            self.store.update_message(message)
+        self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
+
+    def _add(self, message: ChatMessage) -> ChatMessage:
+        self.store.add_message(message)
+        self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
+        return message
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def send(self, session_id: str, text: str) -> ChatMessage:
+        """Take a request: the user's message is stored and the answer (or run) starts.
+
+        Raises ``ChatError`` (nothing stored) when the request cannot be taken.
+        """
+        from gorgon_nb.workflow import list_workflows
+
+        session = self.store.get_session(session_id)
+        request = parse_request(text, self.runner.config.roles, list_workflows())
+        if request.kind != "workflow" and self.answering(session_id):
+            raise ChatError("this chat is still answering; stop it or wait for the answer")
+        reply = Reply(self, session_id)
+        try:
+            if request.kind == "workflow":
+                execution = self.runner.execution(list_workflows()[request.workflow], request.inputs,
+                                                  on_event=reply.on_workflow_event)
+            else:
+                history = self._history(session_id)
+                execution = self.runner.execution(turn_workflow(request), {"task": request.text, "context": history},
+                                                  on_event=reply.on_event)
+        except GorgonError as exc:
+            raise ChatError(redact(str(exc))) from None
+        sent = self._add(ChatMessage("", session_id, 0, "user", text.strip()))
+        if session.title == DEFAULT_TITLE:
+            self.store.rename_session(session_id, " ".join(text.split())[:60])
+        if request.kind == "workflow":
+            reply.message = self._add(ChatMessage(
+                "", session_id, 0, "workflow", "", agent=None, status="streaming", run_id=execution.result.run_id,
+                meta={"workflow": request.workflow, "inputs": request.inputs, "steps": {}}))
+            task = asyncio.create_task(reply.run_workflow(execution))
+            self._workflows[session_id].add(task)
+            task.add_done_callback(self._workflows[session_id].discard)
+        else:
+            reply.message = self._add(ChatMessage("", session_id, 0, "agent", "", agent=request.role,
+                                                  status="streaming", run_id=execution.result.run_id))
+            self._answering[session_id] = task = asyncio.create_task(reply.answer(execution))
+            task.add_done_callback(lambda _: self._answering.pop(session_id, None))
+        return sent
+
+    async def stop(self, session_id: str) -> bool:
+        """Stop the session's answer and its workflows at once; what was said so far is kept."""
+        tasks = [t for t in (self._answering.get(session_id), *self._workflows.get(session_id, ())) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return bool(tasks)
+
+    async def close(self) -> None:
+        """Stop everything (the server is shutting down)."""
+        for session_id in {*self._answering, *self._workflows}:
+            await self.stop(session_id)
+
+    def _history(self, session_id: str) -> str:
+        said = [m for m in self.store.chat_messages(session_id)
+                if m.parent_id is None and m.role in ("user", "agent") and m.content and m.status != "error"]
+        lines = [f"{'user' if m.role == 'user' else m.agent}: {m.content[:HISTORY_CHARS]}"
+                 for m in said[-HISTORY_MESSAGES:]]
+        return "The conversation so far:\n\n" + "\n\n".join(lines) if lines else ""
+
+
+def turn_workflow(request: ChatRequest) -> dict[str, Any]:
+    """The one-step run behind an answer."""
+    if request.kind == "supervisor":
+        step = {"id": "answer", "supervisor": "{{ inputs.task }}", "context": "{{ inputs.context }}"}
+    else:
+        step = {"id": "answer", "agent": request.role, "task": "{{ inputs.task }}", "context": "{{ inputs.context }}"}
+    return {"id": CHAT_WORKFLOW_ID, "name": f"chat with the {request.role}",
+            "inputs": {"task": {"type": "string"}, "context": {"type": "string", "default": ""}}, "steps": [step]}
+
+
+class Reply:
+    """The messages of one answer or one workflow, kept in step with the run's events."""
+
+    def __init__(self, service: ChatService, session_id: str) -> None:
+        self.service, self.session_id = service, session_id
+        self.message: ChatMessage  # set once the request is taken
+        self.delegates: dict[int, ChatMessage] = {}
+        self._saved: dict[str, float] = {}
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    def _target(self, event: Event) -> ChatMessage | None:
+        index = event.data.get("delegation")
+        return self.message if index is None else self.delegates.get(index)
+
+    def on_event(self, event: Event) -> None:
+        if event.kind == "text_delta":
+            message = self._target(event)
+            if message is None:
+                return
+            message.content += event.data["text"]
+            self.service._broadcast(self.session_id, {"type": "delta", "message_id": message.id,
+                                                      "text": event.data["text"]})
+            if time.monotonic() - self._saved.get(message.id, 0.0) > SAVE_EVERY:
+                self._saved[message.id] = time.monotonic()
+                self.store.update_message(message)
+        elif event.kind == "step_retry":  # the failed attempt's words are void
+            message = self._target(event)
+            if message is not None and message.content:
+                message.content = ""
+                self.service._changed(message)
+        elif event.kind == "delegation_started":
+            self.delegates[event.data["index"]] = self.service._add(ChatMessage(
+                "", self.session_id, 0, "agent", "", agent=event.data["role"], status="streaming",
+                parent_id=self.message.id, run_id=self.message.run_id,
+                meta={"delegation": {k: event.data[k] for k in ("index", "role", "task")}}))
+        elif event.kind == "delegation_finished":
+            message = self.delegates[event.data["index"]]
+            if "error" in event.data:
+                message.status, message.meta["error"] = "error", event.data["error"]
+            else:
+                message.status, message.content = "done", str(event.data["output"])
+            self.service._changed(message)
+        elif event.kind == "notice":
+            self.message.meta.setdefault("notices", []).append(event.data["message"])
+
+    async def answer(self, execution: Execution) -> None:
+        message = self.message
+        try:
+            result = await execution.execute()
+        except asyncio.CancelledError:
+            self._end("stopped")
+            return
+        except Exception as exc:  # a bug: the chat says so and keeps what it has
+            message.meta["error"] = redact(f"internal error: {type(exc).__name__}: {exc}")
+            self._end("error")
+            raise
+        step = result.steps.get("answer")
+        if step is not None:
+            message.meta["usage"] = {"model": step.model, "tokens": step.usage.total_tokens,
+                                     "cost_usd": step.usage.cost_usd if not step.usage.unpriced_calls else None}
+        if result.ok:
+            message.content = str(result.outputs["answer"])
+            self._end("done")
+        elif result.status == RunStatus.CANCELLED:
+            self._end("stopped")
+        else:
+            message.meta["error"] = (step.error if step is not None and step.error else None) or result.error
+            self._end("error")
+
+    def _end(self, status: str) -> None:
+        """The answer and its delegates still streaming end with ``status``."""
+        for message in (*self.delegates.values(), self.message):
+            if message.status == "streaming":
+                message.status = status
+                self.service._changed(message)
+
+    # -- workflows ------------------------------------------------------------------------
+
+    def on_workflow_event(self, event: Event) -> None:
+        meta = self.message.meta
+        if event.kind in ("run_started", "run_resumed"):
+            meta["steps"] = {node["key"]: "pending" for node in event.data["graph"]}
+        elif event.kind in ("step_started", "step_finished", "step_failed") and event.step in meta["steps"]:
+            meta["steps"][event.step] = event.data.get("status", "failed" if event.kind == "step_failed" else "running")
+        elif event.kind in ("approval_requested", "approval_decided"):
+            approval = event.data["approval"]
+            if approval["status"] == "pending":
+                meta["waiting"] = approval["title"]
+            else:
+                meta.pop("waiting", None)
+        else:
+            return
+        self.message.content = self._progress()
+        self.service._changed(self.message, save=event.kind != "step_started")
+
+    def _progress(self) -> str:
+        meta = self.message.meta
+        lines = [f"**{meta['workflow']}** · run `{self.message.run_id}`", ""]
+        lines += [f"- {STATUS_SYMBOLS.get(status, '·')} `{key}` {STATUS_LABELS.get(status, status)}"
+                  for key, status in meta["steps"].items()]
+        if meta.get("waiting"):
+            lines += ["", f"Waiting for approval: **{meta['waiting']}** (see the Approvals tab)"]
+        return "\n".join(lines)
+
+    async def run_workflow(self, execution: Execution) -> None:
+        message = self.message
+        result: RunResult | None = None
+        with contextlib.suppress(asyncio.CancelledError):
+            result = await execution.execute()
+        if result is None:
+            result = execution.result
+        message.meta.pop("waiting", None)
+        message.content = run_markdown(result)
+        if result.ok:
+            message.status = "done"
+        elif result.status == RunStatus.CANCELLED:
+            message.status = "stopped"
+        else:
+            message.status, message.meta["error"] = "error", result.error
+        self.service._changed(message)
