@@ -1,0 +1,104 @@
+/**
+ * Pieces the panels share: status badges, notices, and the connection line.
+ */
+import * as React from 'react';
+
+import { GorgonApiError } from './api';
+import { EventFeed } from './events';
+
+/** A status word in a coloured pill; `data-status` carries it for styling and tests. */
+export function StatusBadge(props: {
+  status: string;
+  label?: string;
+  title?: string;
+}): JSX.Element {
+  return (
+    <span
+      className="jp-gorgon-status"
+      data-status={props.status}
+      title={props.title ?? props.status}
+    >
+      {props.label ?? props.status}
+    </span>
+  );
+}
+
+/**
+ * A message in place of a panel's content (an error, or what there is to wait for); with
+ * `code` spans for the commands a user may need to run.
+ */
+export function Notice(props: {
+  tone: 'error' | 'info' | 'warn';
+  children: React.ReactNode;
+  action?: { label: string; onClick: () => void };
+}): JSX.Element {
+  return (
+    <div className="jp-gorgon-notice" data-tone={props.tone} role="status">
+      <div className="jp-gorgon-notice-text">{props.children}</div>
+      {props.action && (
+        <button
+          className="jp-Button jp-mod-styled jp-mod-reject jp-gorgon-small-button"
+          onClick={props.action.onClick}
+        >
+          {props.action.label}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Text with `backtick` spans shown as code, for messages that name a command. */
+export function WithCode(props: { text: string }): JSX.Element {
+  const parts = props.text.split('`');
+  return (
+    <>
+      {parts.map((part, index) =>
+        index % 2 === 1 ? <code key={index}>{part}</code> : part
+      )}
+    </>
+  );
+}
+
+export function ErrorNotice(props: {
+  error: GorgonApiError | Error | string;
+  onRetry?: () => void;
+}): JSX.Element {
+  const text =
+    typeof props.error === 'string' ? props.error : props.error.message;
+  return (
+    <Notice
+      tone="error"
+      action={props.onRetry && { label: 'Retry', onClick: props.onRetry }}
+    >
+      <WithCode text={text} />
+    </Notice>
+  );
+}
+
+/** A line about the live connection: shown only while it is not working. */
+export function ConnectionLine(props: {
+  state: string;
+  onRetry: () => void;
+}): JSX.Element | null {
+  if (props.state !== 'reconnecting') {
+    return null;
+  }
+  return (
+    <div className="jp-gorgon-connection" role="status">
+      <span>Live updates lost; reconnecting…</span>
+      <button className="jp-gorgon-link-button" onClick={props.onRetry}>
+        Retry now
+      </button>
+    </div>
+  );
+}
+
+/** What is wrong with the live feed, if anything: the API's problem, or a lost connection. */
+export function FeedStatus(props: { feed: EventFeed }): JSX.Element | null {
+  const { feed } = props;
+  return feed.problem ? (
+    <ErrorNotice error={feed.problem} onRetry={() => feed.reconnect()} />
+  ) : (
+    <ConnectionLine state={feed.state} onRetry={() => feed.reconnect()} />
+  );
+}

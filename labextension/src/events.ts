@@ -1,0 +1,108 @@
+/**
+ * The `events` feed: recent runs and pending approvals, pushed by the server whenever
+ * they change. One feed serves every panel and the sidebar's badge.
+ */
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { diagnose, GorgonApiError, IApproval, IRunSummary } from './api';
+import { ReconnectingSocket, SocketState } from './socket';
+
+export class EventFeed implements IDisposable {
+  constructor() {
+    this._socket = new ReconnectingSocket('events');
+    this._socket.received.connect(this._onMessage, this);
+    this._socket.stateChanged.connect(this._onState, this);
+  }
+
+  /** Recent runs, newest first; null until the first update. */
+  get runs(): IRunSummary[] | null {
+    return this._runs;
+  }
+
+  /** Every pending approval; null until the first update. */
+  get approvals(): IApproval[] | null {
+    return this._approvals;
+  }
+
+  get state(): SocketState {
+    return this._socket.state;
+  }
+
+  /**
+   * What keeps the feed from working: the API is missing or unreachable (found by a
+   * REST request after the socket failed), or the server could not read the store.
+   */
+  get problem(): GorgonApiError | null {
+    return this._problem;
+  }
+
+  /** Anything above changed. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._socket.isDisposed;
+  }
+
+  run(runId: string): IRunSummary | null {
+    return this._runs?.find(run => run.run_id === runId) ?? null;
+  }
+
+  reconnect(): void {
+    this._socket.reconnect();
+  }
+
+  dispose(): void {
+    this._socket.dispose();
+    Signal.clearData(this);
+  }
+
+  private _onMessage(_: ReconnectingSocket, data: any): void {
+    switch (data?.type) {
+      case 'runs':
+        this._runs = Array.isArray(data.runs) ? data.runs : [];
+        break;
+      case 'approvals':
+        this._approvals = Array.isArray(data.approvals) ? data.approvals : [];
+        break;
+      case 'error':
+        this._problem = new GorgonApiError(String(data.message), 'server');
+        this._changed.emit();
+        return;
+      default:
+        return;
+    }
+    if (this._problem?.kind === 'server') {
+      this._problem = null; // the store can be read again
+    }
+    this._changed.emit();
+  }
+
+  private _onState(_: ReconnectingSocket, state: SocketState): void {
+    if (state === 'open') {
+      this._problem = null;
+    } else if (state === 'reconnecting' && this._socket.failures === 1) {
+      // ask the REST side why, once per outage: a 404 means the extension is off
+      void diagnose().then(problem => {
+        if (this._socket.state !== 'open') {
+          this._problem =
+            problem ??
+            new GorgonApiError(
+              'The live feed of runs and approvals could not connect; retrying.',
+              'network'
+            );
+          this._changed.emit();
+        }
+      });
+    }
+    this._changed.emit();
+  }
+
+  private _socket: ReconnectingSocket;
+  private _runs: IRunSummary[] | null = null;
+  private _approvals: IApproval[] | null = null;
+  private _problem: GorgonApiError | null = null;
+  private _changed = new Signal<this, void>(this);
+}

@@ -1,0 +1,64 @@
+/**
+ * Numbers and times as the panels show them.
+ */
+
+/** Seconds since the epoch as a local date and time. */
+export function formatTime(seconds: number | null | undefined): string {
+  if (!seconds) {
+    return '-';
+  }
+  return new Date(seconds * 1000).toLocaleString();
+}
+
+/** "just now", "5 min ago", "3 h ago", or the date for older times. */
+export function formatAgo(seconds: number | null | undefined, now = Date.now()): string {
+  if (!seconds) {
+    return '-';
+  }
+  const elapsed = Math.max(0, now / 1000 - seconds);
+  if (elapsed < 45) {
+    return 'just now';
+  }
+  if (elapsed < 3600) {
+    return `${Math.round(elapsed / 60)} min ago`;
+  }
+  if (elapsed < 86400) {
+    return `${Math.round(elapsed / 3600)} h ago`;
+  }
+  return new Date(seconds * 1000).toLocaleDateString();
+}
+
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) {
+    return '-';
+  }
+  if (seconds < 10) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  if (seconds < 60) {
+    return `${Math.round(seconds)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes} min ${Math.round(seconds % 60)} s`;
+  }
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export function formatTokens(total: number | null | undefined): string {
+  if (!total) {
+    return '0';
+  }
+  if (total < 10_000) {
+    return total.toLocaleString();
+  }
+  return `${(total / 1000).toFixed(total < 100_000 ? 1 : 0)}k`;
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+export function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
