@@ -1,25 +1,21 @@
-"""REST handlers for approvals: list, read and decide what runs wait for.
+"""What every gorgon handler shares, and the approvals: list, read and decide what runs wait for.
 
-==========================================  ================================================
-``GET  /gorgon/api/approvals``               ``{"approvals": [...]}``; ``?status=pending`` (the
-                                             default), ``all``, ``approved``, ``rejected`` or
-                                             ``cancelled``; ``?run=RUN`` (an id or a prefix)
-``GET  /gorgon/api/approvals/{id}``          one approval
-``POST /gorgon/api/approvals/{id}``          body ``{"decision": "approve" | "reject",
-                                             "comment": "optional text"}``; the decided approval
-==========================================  ================================================
+``GET approvals`` (``?status=pending`` (the default), ``all``, ``approved``, ``rejected`` or
+``cancelled``; ``?run=RUN``), ``GET approvals/{id}``, ``POST approvals/{id}`` with
+``{"decision": "approve" | "reject", "comment": "optional text"}``; ``API.md`` has the
+shapes of the whole API.
 
-An approval is ``approval_data`` (the event's form) plus ``run_id``, ``step_key``,
-``requested_at`` and ``run_alive`` (whether a process still runs its run). Errors are
-``{"message": ..., "reason": ..., "api": "gorgon"}`` (``api`` tells them from a server
-without the extension, whose 404 is not about the approval) with 400 (a bad body or query), 403 (not an approver,
-or not allowed by the server's authorizer), 404 (no such approval or run), 409 (decided
-already: the message says by whom) or 500 (the store failed: the message says why). No
-traceback ever reaches the client; unexpected errors go to the server's log.
+Errors are ``{"message": ..., "reason": ..., "api": "gorgon"}`` (``api`` tells them from a
+server without the extension, whose 404 is not about the approval) with 400 (a bad body
+or query), 403 (not an approver, or not allowed by the server's authorizer), 404 (no such
+approval, run or chat), 409 (decided or ended already: the message says how), 500 or 503
+(the store failed: the message says why). No traceback ever reaches the client;
+unexpected errors go to the server's log.
 
-Every handler needs Jupyter's authentication; a POST authenticated by cookie also needs
-the XSRF token (``X-XSRFToken``), as all of Jupyter's own API does. Store calls run in a
-worker thread: SQLite may wait for another process's write, and the server must not.
+Every handler needs Jupyter's authentication; a request that changes something and is
+authenticated by cookie also needs the XSRF token (``X-XSRFToken``), as all of Jupyter's
+own API does. Store calls run in a worker thread: SQLite may wait for another process's
+write, and the server must not.
 """
 
 from __future__ import annotations
@@ -34,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from tornado import web
 
@@ -42,20 +37,22 @@ from gorgon_nb.errors import ApprovalError, GorgonError, NotFoundError, StoreErr
 from gorgon_nb.model.approval import COMMENT_LIMIT
 
 if TYPE_CHECKING:
+    from gorgon_nb.chat import ChatService
     from gorgon_nb.model.approval import ApprovalRequest
     from gorgon_nb.store import Store
 
-__all__ = ["COMMENT_LIMIT", "ApiError", "DecisionBody", "StoreHolder", "decider_name", "handlers"]
+__all__ = ["COMMENT_LIMIT", "ApiError", "ApprovalHandler", "ApprovalsHandler", "Backend", "DecisionBody", "GorgonHandler",
+           "decider_name", "parse_body", "run_alive"]
 
 AUTH_RESOURCE = "gorgon"
 LIST_LIMIT = 500
 STATUSES = ("pending", "approved", "rejected", "cancelled", "all")
 BODY_HINT = 'send {"decision": "approve" | "reject", "comment": "optional text"}'
-_APPROVAL_ID = r"[A-Za-z0-9_-]{1,64}"
 # jupyter_server's identity for a shared-token login: a random id named "Anonymous <moon>"
 _ANONYMOUS_ID = re.compile(r"[0-9a-f]{32}")
 
 T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
 
 
 class ApiError(web.HTTPError):
@@ -66,6 +63,24 @@ class ApiError(web.HTTPError):
         self.message = message
 
 
+def parse_body(raw: bytes, model: type[B], hint: str) -> B:
+    """A request's JSON body as ``model``, or a 400 that says what is wrong and ``hint``."""
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not JSON ({exc}); {hint}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, f"the request body must be a JSON object; {hint}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        raise ApiError(400, f"bad request body: {problems}; {hint}") from None
+
+
 class DecisionBody(BaseModel):
     """The body of a decision."""
 
@@ -73,24 +88,6 @@ class DecisionBody(BaseModel):
 
     decision: Literal["approve", "reject"]
     comment: StrictStr | None = Field(None, max_length=COMMENT_LIMIT)
-
-    @classmethod
-    def parse(cls, raw: bytes) -> DecisionBody:
-        """The body of a request, or a 400 that says what is wrong with it."""
-        try:
-            data = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"the request body is not JSON ({exc}); {BODY_HINT}") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, f"the request body must be a JSON object; {BODY_HINT}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-                for error in exc.errors(include_url=False)
-            )
-            raise ApiError(400, f"bad decision: {problems}; {BODY_HINT}") from None
 
     @property
     def approve(self) -> bool:
@@ -101,15 +98,18 @@ class DecisionBody(BaseModel):
         return (self.comment or "").strip() or None
 
 
-class StoreHolder:
-    """The server's store: opened from ``load_config()`` on first use, then kept.
-
-    A failed open is not kept, so fixing the config or the folder needs no restart.
-    """
+class Backend:
+    """What the handlers share: the server's store, opened from ``load_config()`` on first
+    use, then kept (a failed open is not kept, so fixing the config or the folder needs no
+    restart), and the chat service on that store."""
 
     def __init__(self) -> None:
         self._store: Store | None = None
+        self._chat: ChatService | None = None
         self._lock = threading.Lock()
+        from gorgon_nb.server.feed import Feed
+
+        self.feed = Feed(self)
 
     def get(self) -> Store:
         with self._lock:
@@ -119,6 +119,25 @@ class StoreHolder:
 
                 self._store = Store(load_config().db_path)
             return self._store
+
+    def chat(self) -> ChatService:
+        store = self.get()
+        with self._lock:
+            if self._chat is None:
+                from gorgon_nb.chat import ChatService
+                from gorgon_nb.config import load_config
+                from gorgon_nb.runner import Runner
+
+                self._chat = ChatService(Runner(load_config(), store))
+            return self._chat
+
+    async def close(self) -> None:
+        """Stop the feed and the chat's answers (their text so far is kept); close the store."""
+        await self.feed.close()
+        if self._chat is not None:
+            await self._chat.close()
+        if self._store is not None:
+            self._store.close()
 
 
 def decider_name(user: Any) -> str:
@@ -141,19 +160,21 @@ def decider_name(user: Any) -> str:
     return current_user()
 
 
-def approval_json(request: ApprovalRequest, run_alive: bool) -> dict[str, Any]:
+def approval_json(request: ApprovalRequest, alive: bool) -> dict[str, Any]:
     from gorgon_nb.engine.approvals import approval_data
+    from gorgon_nb.render import output_html
 
     return {
         **approval_data(request),
+        "preview_html": output_html(request.preview) or None,
         "run_id": request.run_id,
         "step_key": request.step_key,
         "requested_at": request.requested_at,
-        "run_alive": run_alive,
+        "run_alive": alive,
     }
 
 
-def _alive(store: Store, run_id: str) -> bool:
+def run_alive(store: Store, run_id: str) -> bool:
     try:
         return store.owner(run_id).alive
     except (GorgonError, IndexError):  # the run row is gone
@@ -180,12 +201,12 @@ class GorgonHandler(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, stores: StoreHolder) -> None:
-        self.stores = stores
+    def initialize(self, backend: Backend) -> None:
+        self.backend = backend
 
     async def in_thread(self, work: Callable[[Store], T]) -> T:
         with gorgon_errors():
-            store = await asyncio.to_thread(self.stores.get)
+            store = await asyncio.to_thread(self.backend.get)
             return await asyncio.to_thread(work, store)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -221,7 +242,7 @@ class ApprovalsHandler(GorgonHandler):
             found = store.list_approvals(
                 status=None if status == "all" else status, run_id=run_id, limit=int(limit)
             )
-            alive = {r: _alive(store, r) for r in {a.run_id for a in found}}
+            alive = {r: run_alive(store, r) for r in {a.run_id for a in found}}
             return [approval_json(a, alive[a.run_id]) for a in found]
 
         self.finish(json.dumps({"approvals": await self.in_thread(listed)}))
@@ -235,14 +256,14 @@ class ApprovalHandler(GorgonHandler):
     async def get(self, approval_id: str) -> None:
         def read(store: Store) -> dict[str, Any]:
             request = store.get_approval(approval_id)
-            return approval_json(request, _alive(store, request.run_id))
+            return approval_json(request, run_alive(store, request.run_id))
 
         self.finish(json.dumps(await self.in_thread(read)))
 
     @web.authenticated
     @authorized
     async def post(self, approval_id: str) -> None:
-        body = DecisionBody.parse(self.request.body)
+        body = parse_body(self.request.body, DecisionBody, BODY_HINT)
         by = decider_name(self.current_user)
 
         def decide(store: Store) -> dict[str, Any]:
@@ -253,20 +274,10 @@ class ApprovalHandler(GorgonHandler):
                 )
             except ApprovalError as exc:
                 raise ApiError(409 if request.may_decide(by) else 403, str(exc)) from None
-            return approval_json(decided, _alive(store, decided.run_id))
+            return approval_json(decided, run_alive(store, decided.run_id))
 
         decided = await self.in_thread(decide)
         self.log.info(
             "gorgon: approval %s %s by %s", approval_id, decided["status"], decided["decided_by"]
         )
         self.finish(json.dumps(decided))
-
-
-def handlers(base_url: str, stores: StoreHolder) -> list[tuple[str, type, dict[str, Any]]]:
-    """The URL routes of the extension, under ``base_url``."""
-    api = url_path_join(base_url, "gorgon", "api")
-    arguments = {"stores": stores}
-    return [
-        (url_path_join(api, "approvals"), ApprovalsHandler, arguments),
-        (url_path_join(api, "approvals", f"({_APPROVAL_ID})"), ApprovalHandler, arguments),
-    ]

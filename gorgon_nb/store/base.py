@@ -11,11 +11,14 @@ from gorgon_nb.model.approval import ApprovalRequest
 __all__ = ["StoreParts", "newest"]
 
 
-def newest(table: str, order: str, filters: dict[str, Any], limit: int) -> tuple[str, tuple[Any, ...]]:
-    """``SELECT *`` from ``table`` with the given ``column: value`` filters (None ignored), newest first."""
-    given = {column: value for column, value in filters.items() if value}
-    where = " WHERE " + " AND ".join(f"{column} = ?" for column in given) if given else ""
-    return f"SELECT * FROM {table}{where} ORDER BY {order} DESC LIMIT ?", (*given.values(), limit)
+def newest(table: str, order: str, filters: dict[str, Any], limit: int,
+           exclude: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+    """``SELECT *`` from ``table`` with the given ``column: value`` filters, and without the
+    rows matching ``exclude`` (None values ignored in both), newest first."""
+    given = [(f"{column} = ?", value) for column, value in filters.items() if value]
+    given += [(f"{column} IS NOT ?", value) for column, value in (exclude or {}).items() if value]
+    where = " WHERE " + " AND ".join(clause for clause, _ in given) if given else ""
+    return f"SELECT * FROM {table}{where} ORDER BY {order} DESC LIMIT ?", (*(v for _, v in given), limit)
 
 
 class StoreParts(Protocol):

@@ -249,11 +249,12 @@ class Store(ApprovalTable, RunControl, ChatTable):
                            if "." not in s.key and str(s.status) in done}
         return run
 
-    def list_runs(self, limit: int = 20, *, status: str | None = None,
-                  workflow_id: str | None = None) -> list[RunResult]:
+    def list_runs(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
+                  not_workflow_id: str | None = None) -> list[RunResult]:
         """Recent runs, newest first, as summaries: no steps, and outputs only when declared
         by the workflow (``get_run`` has everything)."""
-        sql, params = newest("runs", "created_at", {"status": status, "workflow_id": workflow_id}, limit)
+        sql, params = newest("runs", "created_at", {"status": status, "workflow_id": workflow_id}, limit,
+                             exclude={"workflow_id": not_workflow_id})
         return [_run_from_row(row) for row in self._query(sql, params)]
 
     def events(self, run_id: str, after: int = 0) -> list[Event]:

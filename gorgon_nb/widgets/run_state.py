@@ -20,7 +20,7 @@ from typing import Any
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
-from gorgon_nb.widgets._render import output_html
+from gorgon_nb.render import output_html
 
 __all__ = ["LIVE_STATUSES", "TEXT_TAIL", "RunState", "StepState", "approval_view", "layer_levels"]
 

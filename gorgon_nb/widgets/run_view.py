@@ -47,7 +47,7 @@ from gorgon_nb.model.approval import COMMENT_LIMIT
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost, format_tokens
-from gorgon_nb.widgets._render import output_markdown, output_text
+from gorgon_nb.render import output_markdown, output_text
 from gorgon_nb.widgets.run_state import RunState, StepState
 
 __all__ = ["DecideCallback", "RunView"]

@@ -26,7 +26,7 @@ from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
 from gorgon_nb.server import _jupyter_server_extension_points
-from gorgon_nb.server.handlers import COMMENT_LIMIT, StoreHolder
+from gorgon_nb.server.handlers import COMMENT_LIMIT, Backend
 from gorgon_nb.workflow import Workflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -382,10 +382,10 @@ async def test_the_servers_authorizer_decides_who_may_write(
 async def test_unexpected_errors_leak_no_details(
     jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: StoreHolder) -> Any:
+    def broken(self: Backend) -> Any:
         raise RuntimeError("secret detail in /home/ada/.private")
 
-    monkeypatch.setattr(StoreHolder, "get", broken)
+    monkeypatch.setattr(Backend, "get", broken)
     response = await jp_fetch("gorgon", "api", "approvals", raise_error=False)
     assert response.code == 500
     answer = decoded(response)

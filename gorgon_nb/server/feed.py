@@ -1,0 +1,109 @@
+"""The event feed: one WebSocket that keeps the sidebar's runs, approvals and badge live.
+
+The store is shared by every process that runs workflows (kernels, terminals, scheduled
+jobs), so the feed reads it, every half second, once for all open sockets, and sends
+what changed: ``{"type": "runs", ...}``, ``{"type": "approvals", ...}``, or
+``{"type": "error", "message": ...}`` while the store cannot be read. A socket gets the
+latest of each as soon as it opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web, websocket
+
+from gorgon_nb.errors import GorgonError
+from gorgon_nb.server.handlers import AUTH_RESOURCE, LIST_LIMIT, Backend, approval_json, run_alive
+from gorgon_nb.server.runs import recent_runs
+
+if TYPE_CHECKING:
+    from gorgon_nb.store import Store
+
+__all__ = ["INTERVAL", "Feed", "FeedSocket"]
+
+INTERVAL = 0.5  # seconds between reads of the store
+
+Listener = Callable[[str], object]
+
+
+def snapshot(store: Store) -> list[dict[str, Any]]:
+    pending = store.list_approvals(status="pending", limit=LIST_LIMIT)
+    alive = {run_id: run_alive(store, run_id) for run_id in {a.run_id for a in pending}}
+    return [{"type": "runs", "runs": recent_runs(store)},
+            {"type": "approvals", "approvals": [approval_json(a, alive[a.run_id]) for a in pending]}]
+
+
+class Feed:
+    """Reads the store while someone listens, and tells every listener what changed."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._listeners: set[Listener] = set()
+        self._latest: dict[str, str] = {}  # the last text sent, by type
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+        for text in self._latest.values():
+            listener(text)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._poll())
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while self._listeners:
+            try:
+                payloads = await asyncio.to_thread(lambda: snapshot(self.backend.get()))
+                self._latest.pop("error", None)
+            except GorgonError as exc:
+                payloads = [{"type": "error", "message": f"cannot read the gorgon store: {exc}"}]
+            for payload in payloads:
+                text = json.dumps(payload, default=str)
+                if self._latest.get(payload["type"]) != text:
+                    self._latest[payload["type"]] = text
+                    for listener in list(self._listeners):
+                        try:
+                            listener(text)
+                        except websocket.WebSocketClosedError:
+                            self._listeners.discard(listener)
+            await asyncio.sleep(INTERVAL)
+        self._latest.clear()  # nobody listens: the next listener gets fresh news
+
+
+class FeedSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
+    """``/gorgon/api/events``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, backend: Backend, feed: Feed) -> None:
+        self.backend, self.feed = backend, feed
+
+    @ws_authenticated
+    async def get(self) -> None:
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)):
+            raise web.HTTPError(403, "not allowed to read the gorgon feed on this server")
+        await super().get()
+
+    def open(self) -> None:
+        super().open()
+        self.feed.subscribe(self.write_message)
+
+    def on_close(self) -> None:
+        self.feed.unsubscribe(self.write_message)

@@ -1,0 +1,130 @@
+"""Runs: the recent ones, one with its steps and outputs, and cancelling one.
+
+``GET runs?limit=50&status=STATUS&workflow=ID&chat=false``, ``GET runs/{id}`` and
+``POST runs/{id}/cancel``; the shapes are in ``API.md``. Chat turns (workflow ``chat``)
+are left out of the list unless ``chat=true``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from gorgon_nb.chat import CHAT_WORKFLOW_ID
+from gorgon_nb.errors import UsageError
+from gorgon_nb.format import format_cost
+from gorgon_nb.render import output_html
+from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, approval_json, run_alive
+
+if TYPE_CHECKING:
+    from gorgon_nb.model.run import RunResult, StepResult
+    from gorgon_nb.model.usage import Usage
+    from gorgon_nb.store import Store
+
+__all__ = ["CancelHandler", "RunHandler", "RunsHandler", "recent_runs", "run_summary"]
+
+RUN_STATUSES = ("running", "waiting", "succeeded", "failed", "cancelled")
+FEED_RUNS = 50
+
+
+def _tokens(usage: Usage) -> dict[str, int]:
+    return {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
+
+
+def _cost(usage: Usage) -> str:
+    return format_cost(usage) if usage.calls else "-"
+
+
+def run_summary(run: RunResult, *, stopped: bool, waiting: int) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id, "workflow_id": run.workflow_id, "workflow_name": run.workflow_name,
+        "status": str(run.status), "stopped": stopped, "started_at": run.started_at, "ended_at": run.ended_at,
+        "duration": run.duration, "tokens": _tokens(run.usage), "cost_usd": run.usage.cost, "cost": _cost(run.usage),
+        "error": run.error, "waiting": waiting,
+    }
+
+
+def _stopped(store: Store, run: RunResult) -> bool:
+    """Running or waiting in the store, but no process runs it any more."""
+    return str(run.status) in ("running", "waiting") and not run_alive(store, run.run_id)
+
+
+def recent_runs(store: Store, limit: int = FEED_RUNS, *, status: str | None = None,
+                workflow: str | None = None, chat: bool = False) -> list[dict[str, Any]]:
+    runs = store.list_runs(limit, status=status, workflow_id=workflow,
+                           not_workflow_id=None if chat else CHAT_WORKFLOW_ID)
+    waiting = Counter(a.run_id for a in store.list_approvals(status="pending", limit=LIST_LIMIT))
+    return [run_summary(run, stopped=_stopped(store, run), waiting=waiting[run.run_id]) for run in runs]
+
+
+def _step(step: StepResult) -> dict[str, Any]:
+    return {
+        "key": step.key, "step_id": step.step_id, "kind": step.kind, "role": step.role, "status": str(step.status),
+        "model": step.model, "started_at": step.started_at, "ended_at": step.ended_at, "duration": step.duration,
+        "tokens": _tokens(step.usage), "cost": _cost(step.usage), "output": step.output,
+        "output_html": output_html(step.output) or None, "error": step.error,
+    }
+
+
+def run_detail(store: Store, run_id: str) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    approvals = store.list_approvals(status=None, run_id=run.run_id, limit=LIST_LIMIT)
+    stopped = _stopped(store, run)
+    pending = sum(1 for a in approvals if str(a.status) == "pending")
+    return {
+        **run_summary(run, stopped=stopped, waiting=pending),
+        "inputs": run.inputs, "outputs": run.outputs, "notices": run.notices, "source_path": run.source_path,
+        "steps": [_step(step) for step in run.steps.values()],
+        "approvals": [approval_json(a, not stopped) for a in approvals],
+    }
+
+
+class RunsHandler(GorgonHandler):
+    """``GET /gorgon/api/runs``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        status = self.get_query_argument("status", "") or None
+        if status is not None and status not in RUN_STATUSES:
+            raise ApiError(400, f"unknown status '{status}'; use one of {', '.join(RUN_STATUSES)}")
+        limit = self.get_query_argument("limit", str(FEED_RUNS))
+        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+            raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
+        chat = self.get_query_argument("chat", "false")
+        if chat not in ("true", "false"):
+            raise ApiError(400, "chat must be true or false")
+        workflow = self.get_query_argument("workflow", "") or None
+        runs = await self.in_thread(lambda store: recent_runs(store, int(limit), status=status, workflow=workflow,
+                                                              chat=chat == "true"))
+        self.finish(json.dumps({"runs": runs}, default=str))
+
+
+class RunHandler(GorgonHandler):
+    """``GET /gorgon/api/runs/{id}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        detail = await self.in_thread(lambda store: run_detail(store, run_id))
+        self.finish(json.dumps({"run": detail}, default=str))
+
+
+class CancelHandler(GorgonHandler):
+    """``POST /gorgon/api/runs/{id}/cancel``."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        def cancel(store: Store) -> str:
+            resolved = store.resolve_run_id(run_id)
+            try:
+                return store.request_cancel(resolved)
+            except UsageError as exc:  # ended already
+                raise ApiError(409, str(exc)) from None
+
+        self.finish(json.dumps({"result": await self.in_thread(cancel)}))
