@@ -103,6 +103,7 @@ class FeedSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
 
     def open(self) -> None:
         super().open()
+        self.set_nodelay(True)
         self.feed.subscribe(self.write_message)
 
     def on_close(self) -> None:
