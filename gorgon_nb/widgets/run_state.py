@@ -51,7 +51,8 @@ class StepState:
     output_html: str = ""
     error: str = ""
     retries: int = 0
-    last_item: int | None = None
+    last_source: str | None = None  # who streamed last: an item, a delegate
+    delegates: dict[int, str] = field(default_factory=dict)  # a supervisor's: index -> role
     approval: dict[str, Any] | None = None
 
     @property
@@ -308,24 +309,33 @@ class RunState:
     def _on_step_started(self, event: Event, data: dict[str, Any]) -> None:
         if (step := self._step(event)) is not None:
             step.status, step.started, step.ended = "running", event.ts, None
-            step.text, step.error, step.last_item = "", "", None
+            step.text, step.error, step.last_source = "", "", None
 
     def _on_text_delta(self, event: Event, data: dict[str, Any]) -> None:
         if (step := self._step(event)) is None:
             return
-        piece, item = str(data.get("text") or ""), data.get("item")
-        if item is not None and item != step.last_item:  # several items stream into one step
-            piece = ("\n" if step.text else "") + f"[item {item}] {piece}"
-            step.last_item = item
+        piece, item, delegation = str(data.get("text") or ""), data.get("item"), data.get("delegation")
+        source = f"item {item}" if item is not None else None  # several items stream into one step
+        if delegation is not None:  # and a supervisor's delegates into theirs
+            source = ((f"{source} · " if source else "") + step.delegates.get(delegation, f"delegate {delegation}"))
+        elif step.delegates:
+            source = (f"{source} · " if source else "") + (step.role or "supervisor")
+        if source is not None and source != step.last_source:
+            piece = ("\n" if step.text else "") + f"[{source}] {piece}"
+            step.last_source = source
         step.text = (step.text + piece)[-TEXT_TAIL:]
         if step.status == "pending":
             step.status, step.started = "running", step.started or event.ts
+
+    def _on_delegation_started(self, event: Event, data: dict[str, Any]) -> None:
+        if (step := self._step(event)) is not None:
+            step.delegates[data["index"]] = data["role"]
 
     def _on_step_retry(self, event: Event, data: dict[str, Any]) -> None:
         if (step := self._step(event)) is not None:
             step.retries += 1
             attempt = data.get("attempt") or step.retries + 1
-            step.text, step.last_item = (
+            step.text, step.last_source = (
                 f"retrying (attempt {attempt}) after: {data.get('error') or 'an error'}\n",
                 None,
             )
@@ -367,7 +377,7 @@ class RunState:
             return
         step.status, step.approval = "waiting", approval_view(data.get("approval") or {})
         step.started = step.started if step.started is not None else event.ts
-        step.text, step.last_item = "", None  # a revision streams its new answer afresh
+        step.text, step.last_source = "", None  # a revision streams its new answer afresh
         if not self.finished:
             self.status = "waiting"
             self.changed.add("status")

@@ -17,6 +17,7 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.widgets import HistoryView, RunView
 from gorgon_nb.widgets.run_state import TEXT_TAIL, layer_levels
 from gorgon_nb.widgets.run_view import STATIC
+from gorgon_nb.workflow import Workflow
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 TOKENS = re.compile(r"^[\d,]+ in / [\d,]+ out$")
@@ -172,6 +173,23 @@ def test_items_streaming_into_one_step_are_marked() -> None:
         view.apply(Event("text_delta", "r", "assess", {"text": text, "item": item}))
     view.flush()
     assert view.steps[0]["text"] == "[item 0] first\n[item 1] second\n[item 0]  more"
+
+
+async def test_a_supervisors_delegates_are_marked_in_its_stream(runner: Runner) -> None:
+    workflow = Workflow.from_dict({"id": "sup", "steps": [
+        {"id": "lead", "supervisor": "Plan and build a CSV loader, then review it"}]})
+    watched = await watch(runner, workflow)
+    assert watched.result.ok
+    view = RunView()  # the run again, as it looked just before the answer was done
+    for event in watched.events:
+        if event.kind == "step_finished":
+            break
+        view.apply(event)
+    view.flush()
+    text = view.steps[0]["text"]
+    # the tail of the stream: the last delegates, then the supervisor's own answer, each marked
+    assert "[reviewer] " in text and "\n[supervisor] " in text
+    assert text.rindex("[reviewer] ") < text.rindex("[supervisor] ")
 
 
 async def test_loop_rounds_sit_on_their_loops_level(loop_run: Watched) -> None:
