@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,33 @@ async def test_sessions_are_listed_renamed_and_deleted(home: Path, store: Store)
     await service.delete_session(second.id)
     assert [(s.id, s.title) for s in store.list_sessions()] == [(first.id, "renamed")]
     assert store.chat_messages(first.id) == []
+
+
+async def test_a_spent_budget_and_a_failing_provider_are_said_in_the_answer(
+        home: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gorgon_nb.testing import Fault, LLMServer
+
+    key = "sk-loopback-chat-budget"
+    with LLMServer(api_key=key) as server:
+        (home / "config.toml").write_text(
+            f'[defaults]\nmodel = "openai:gpt-5.5"\n[budget]\ndaily_usd = 0.000001\n'
+            f'[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        service = ChatService(Runner(load_config(), store))
+        session = service.create_session()
+        await service.send(session.id, "@planner plan a picnic")  # spends the day's budget
+        await finished(service, session.id)
+        await service.send(session.id, "@planner and a dinner")
+        await finished(service, session.id)
+        spent = service.messages(session.id)[-1]
+        assert spent["status"] == "error" and "budget" in spent["meta"]["error"]
+
+        (home / "config.toml").write_text(
+            f'[defaults]\nmodel = "openai:gpt-5.5"\n[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
+        service = ChatService(Runner(load_config(), store))
+        server.add_fault(Fault("status", status=401, message="invalid key"), times=10)
+        await service.send(session.id, "@planner and a lunch")
+        await finished(service, session.id)
+        refused = service.messages(session.id)[-1]
+        assert refused["status"] == "error" and "OPENAI_API_KEY" in refused["meta"]["error"]
+        assert key not in json.dumps(service.messages(session.id))
