@@ -181,6 +181,21 @@ async def test_sessions_are_created_listed_renamed_and_deleted(jp_fetch: Fetch) 
     assert gone.code == 404 and "no chat session" in body(gone)["message"]
 
 
+async def test_conversations_survive_a_server_restart(jp_fetch: Fetch) -> None:
+    from gorgon_nb.chat import ChatService
+
+    earlier = ChatService(Runner())  # the chat of a server that ran before this one
+    session = earlier.create_session("Before the restart")
+    await earlier.send(session.id, "@planner plan a picnic")
+    while earlier.answering(session.id):
+        await asyncio.sleep(0.02)
+    listed = body(await call(jp_fetch, "chat", "sessions"))["sessions"]
+    assert [(s["id"], s["title"]) for s in listed] == [(session.id, "Before the restart")]
+    messages = body(await call(jp_fetch, "chat", "sessions", session.id, "messages"))["messages"]
+    assert [(m["role"], m["agent"], m["status"]) for m in messages] == [("user", None, "done"),
+                                                                       ("agent", "planner", "done")]
+
+
 @pytest.mark.parametrize(("method", "data", "says"), [
     ("POST", "not json", "not JSON"),
     ("POST", [1, 2], "must be a JSON object"),
