@@ -178,13 +178,14 @@ class ChatService:
         from gorgon_nb.workflow import list_workflows
 
         session = self.store.get_session(session_id)
-        request = parse_request(text, self.runner.config.roles, list_workflows())
+        workflows = list_workflows()
+        request = parse_request(text, self.runner.config.roles, workflows)
         if request.kind != "workflow" and self.answering(session_id):
             raise ChatError("this chat is still answering; stop it or wait for the answer")
         reply = Reply(self, session_id)
         try:
             if request.kind == "workflow":
-                execution = self.runner.execution(list_workflows()[request.workflow], request.inputs,
+                execution = self.runner.execution(workflows[request.workflow], request.inputs,
                                                   on_event=reply.on_workflow_event)
             else:
                 history = self._history(session_id)
