@@ -87,11 +87,11 @@ function ApprovalsView(props: { context: IApprovalsContext }): JSX.Element {
 function kindText(approval: IApproval): string {
   switch (approval.kind) {
     case 'before':
-      return 'before the step runs';
+      return 'approve before the step runs';
     case 'after':
-      return "the step's output";
+      return "approve the step's output";
     default:
-      return 'a gate';
+      return 'approve to go on';
   }
 }
 

@@ -41,7 +41,8 @@ export class GorgonSidebar extends TabPanel {
    * CSS), in its tooltip, and on the panel's tab named `tabId`.
    */
   setPending(count: number, tabId?: string): void {
-    this.title.dataset = { ...this.title.dataset, gorgonPending: String(count) };
+    // Lumino writes each key as it is, `data-${key}`
+    this.title.dataset = { ...this.title.dataset, 'gorgon-pending': String(count) };
     this.title.caption = count
       ? `Gorgon: ${plural(count, 'approval')} waiting`
       : 'Gorgon: chat, approvals, runs';

@@ -250,6 +250,9 @@ function Messages(props: { model: ChatModel; context: IChatContext }): JSX.Eleme
   const scroller = React.useRef<HTMLDivElement>(null);
   const content = React.useRef<HTMLDivElement>(null);
   const pinned = React.useRef(true);
+  // where the panel last scrolled by itself: a scroll event can come after more text made the
+  // content taller, and only a scroll above this point is the reader's
+  const followed = React.useRef(0);
 
   React.useEffect(() => {
     // follow the newest text while the reader is at the bottom (Markdown renders late, so
@@ -262,6 +265,7 @@ function Messages(props: { model: ChatModel; context: IChatContext }): JSX.Eleme
       const outer = scroller.current;
       if (outer && pinned.current) {
         outer.scrollTop = outer.scrollHeight;
+        followed.current = outer.scrollTop;
       }
     });
     observer.observe(inner);
@@ -294,7 +298,8 @@ function Messages(props: { model: ChatModel; context: IChatContext }): JSX.Eleme
       ref={scroller}
       onScroll={event => {
         const outer = event.currentTarget;
-        pinned.current = outer.scrollHeight - outer.scrollTop - outer.clientHeight < 40;
+        const atBottom = outer.scrollHeight - outer.scrollTop - outer.clientHeight < 40;
+        pinned.current = atBottom || outer.scrollTop >= followed.current - 2;
       }}
     >
       <div ref={content}>{body}</div>
@@ -452,7 +457,7 @@ function MessageView(props: {
         <div className="jp-gorgon-facts jp-gorgon-message-usage">
           {usage.model && <span>{usage.model}</span>}
           <span>{formatTokens(usage.tokens)} tokens</span>
-          {usage.cost_usd !== null && <span>${usage.cost_usd.toFixed(4)}</span>}
+          {!!usage.cost_usd && <span>${usage.cost_usd.toFixed(4)}</span>}
         </div>
       )}
     </div>
@@ -532,7 +537,8 @@ function Composer(props: { model: ChatModel }): JSX.Element {
         className="jp-mod-styled jp-gorgon-input"
         rows={3}
         value={draft}
-        placeholder="Ask the agents…"
+        placeholder="Ask the agents (@role asks one, /run WORKFLOW key=value starts one)"
+        title="Enter sends; Shift+Enter starts a new line"
         aria-label="Message"
         onChange={event => setDraft(event.currentTarget.value)}
         onKeyDown={event => {
@@ -546,10 +552,6 @@ function Composer(props: { model: ChatModel }): JSX.Element {
         }}
       />
       <div className="jp-gorgon-composer-bar">
-        <span className="jp-gorgon-hint">
-          <code>@role</code> asks one agent · <code>/run WORKFLOW key=value</code> runs a
-          workflow · Shift+Enter: new line
-        </span>
         <span className="jp-gorgon-composer-buttons">
           {model.answering && (
             <button
