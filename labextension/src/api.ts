@@ -173,8 +173,8 @@ export async function requestAPI<T>(
     response = await ServerConnection.makeRequest(url, init, config);
   } catch (error) {
     throw new GorgonApiError(
-      'Cannot reach the Jupyter server. Check that JupyterLab is still running ' +
-        `(${(error as Error).message}), then reload the page.`,
+      `Cannot reach the Jupyter server (${(error as Error).message}): ` +
+        'check that JupyterLab is still running.',
       'network'
     );
   }

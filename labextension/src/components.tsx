@@ -75,9 +75,13 @@ export function ErrorNotice(props: {
   );
 }
 
-/** A line about the live connection: shown only while it is not working. */
+/**
+ * A line shown while a socket reconnects: `detail` says why when that is known (the
+ * server cannot be reached, say).
+ */
 export function ConnectionLine(props: {
   state: string;
+  detail?: string;
   onRetry: () => void;
 }): JSX.Element | null {
   if (props.state !== 'reconnecting') {
@@ -85,7 +89,10 @@ export function ConnectionLine(props: {
   }
   return (
     <div className="jp-gorgon-connection" role="status">
-      <span>Live updates lost; reconnecting…</span>
+      <span>
+        {props.detail ?? 'The connection to the server was lost.'} Reconnecting; what is shown
+        may be out of date.
+      </span>
       <button className="jp-gorgon-link-button" onClick={props.onRetry}>
         Retry now
       </button>
@@ -96,9 +103,12 @@ export function ConnectionLine(props: {
 /** What is wrong with the live feed, if anything: the API's problem, or a lost connection. */
 export function FeedStatus(props: { feed: EventFeed }): JSX.Element | null {
   const { feed } = props;
-  return feed.problem ? (
-    <ErrorNotice error={feed.problem} onRetry={() => feed.reconnect()} />
+  const problem = feed.problem;
+  const retry = () => feed.reconnect();
+  return problem && problem.kind !== 'network' ? (
+    // the server reports a store it cannot read while connected: its next update clears it
+    <ErrorNotice error={problem} onRetry={feed.state === 'reconnecting' ? retry : undefined} />
   ) : (
-    <ConnectionLine state={feed.state} onRetry={() => feed.reconnect()} />
+    <ConnectionLine state={feed.state} detail={problem?.message} onRetry={retry} />
   );
 }

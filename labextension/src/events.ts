@@ -30,8 +30,8 @@ export class EventFeed implements IDisposable {
   }
 
   /**
-   * What keeps the feed from working: the API is missing or unreachable (found by a
-   * REST request after the socket failed), or the server could not read the store.
+   * What keeps the feed from working: the API is missing or the server unreachable (asked
+   * of the REST side after the socket failed), or the server could not read the store.
    */
   get problem(): GorgonApiError | null {
     return this._problem;
@@ -84,15 +84,11 @@ export class EventFeed implements IDisposable {
     if (state === 'open') {
       this._problem = null;
     } else if (state === 'reconnecting' && this._socket.failures === 1) {
-      // ask the REST side why, once per outage: a 404 means the extension is off
+      // ask the REST side why, once per outage: a 404 means the API is missing, a network
+      // error that the server is gone
       void diagnose().then(problem => {
         if (this._socket.state !== 'open') {
-          this._problem =
-            problem ??
-            new GorgonApiError(
-              'The live feed of runs and approvals could not connect; retrying.',
-              'network'
-            );
+          this._problem = problem;
           this._changed.emit();
         }
       });

@@ -387,6 +387,30 @@ function MessageView(props: {
   const streaming = message.status === 'streaming';
   const waitingForText = streaming && !message.content;
   const usage = message.meta?.usage;
+  // a delegate's answer folds away once the answer it served is written; a click unfolds it
+  const [unfolded, setUnfolded] = React.useState<boolean | null>(null);
+  const foldable = props.parent !== null;
+  const folded = foldable && !(unfolded ?? props.parent?.status === 'streaming');
+  const Caret = folded ? caretRightIcon : caretDownIcon;
+  const header = (
+    <>
+      {foldable && <Caret.react tag="span" className="jp-gorgon-caret" />}
+      <span className="jp-gorgon-message-icon" aria-hidden="true">
+        {icon}
+      </span>
+      <span className="jp-gorgon-message-author">{name}</span>
+      <span className="jp-gorgon-message-time" title={formatTime(message.created_at)}>
+        {formatAgo(message.created_at)}
+      </span>
+      {STATUS_WORDS[message.status] && (
+        <StatusBadge
+          status={message.status}
+          label={message.status}
+          title={STATUS_WORDS[message.status]}
+        />
+      )}
+    </>
+  );
   return (
     <div
       className="jp-gorgon-message"
@@ -394,20 +418,21 @@ function MessageView(props: {
       data-agent={message.agent ?? ''}
       data-status={message.status}
       data-message-id={message.id}
-      data-delegate={message.parent_id ? 'true' : undefined}
+      data-delegate={foldable ? 'true' : undefined}
+      data-folded={folded ? 'true' : undefined}
     >
-      <div className="jp-gorgon-message-header">
-        <span className="jp-gorgon-message-icon" aria-hidden="true">
-          {icon}
-        </span>
-        <span className="jp-gorgon-message-author">{name}</span>
-        <span className="jp-gorgon-message-time" title={formatTime(message.created_at)}>
-          {formatAgo(message.created_at)}
-        </span>
-        {STATUS_WORDS[message.status] && (
-          <StatusBadge status={message.status} label={message.status} title={STATUS_WORDS[message.status]} />
-        )}
-      </div>
+      {foldable ? (
+        <button
+          className="jp-gorgon-message-header jp-gorgon-fold"
+          aria-expanded={!folded}
+          title={folded ? 'Show this answer' : 'Fold this answer away'}
+          onClick={() => setUnfolded(folded)}
+        >
+          {header}
+        </button>
+      ) : (
+        <div className="jp-gorgon-message-header">{header}</div>
+      )}
       {delegation && (
         <div className="jp-gorgon-delegation">
           delegated by {props.parent?.agent ?? 'supervisor'}: {delegation.task}
@@ -429,36 +454,40 @@ function MessageView(props: {
       {message.role === 'workflow' && message.run_id && (
         <RunLine message={message} context={context} />
       )}
-      {waitingForText ? (
-        <div className="jp-gorgon-thinking">
-          {props.delegates.length ? 'waiting for the delegates' : 'thinking'}
-          <span className="jp-gorgon-dots" />
-        </div>
-      ) : (
-        message.content && (
-          <Markdown
-            source={message.content}
-            rendermime={context.rendermime}
-            actions={context.actions}
-          />
-        )
-      )}
-      {(message.meta?.notices ?? []).map(notice => (
-        <div key={notice} className="jp-gorgon-hint-line">
-          {notice}
-        </div>
-      ))}
-      {message.meta?.error && (
-        <div className="jp-gorgon-message-error" role="alert">
-          <WithCode text={message.meta.error} />
-        </div>
-      )}
-      {usage && message.status !== 'streaming' && (
-        <div className="jp-gorgon-facts jp-gorgon-message-usage">
-          {usage.model && <span>{usage.model}</span>}
-          <span>{formatTokens(usage.tokens)} tokens</span>
-          {!!usage.cost_usd && <span>${usage.cost_usd.toFixed(4)}</span>}
-        </div>
+      {!folded && (
+        <>
+          {waitingForText ? (
+            <div className="jp-gorgon-thinking">
+              {props.delegates.length ? 'waiting for the delegates' : 'thinking'}
+              <span className="jp-gorgon-dots" />
+            </div>
+          ) : (
+            message.content && (
+              <Markdown
+                source={message.content}
+                rendermime={context.rendermime}
+                actions={context.actions}
+              />
+            )
+          )}
+          {(message.meta?.notices ?? []).map(notice => (
+            <div key={notice} className="jp-gorgon-hint-line">
+              {notice}
+            </div>
+          ))}
+          {message.meta?.error && (
+            <div className="jp-gorgon-message-error" role="alert">
+              <WithCode text={message.meta.error} />
+            </div>
+          )}
+          {usage && !streaming && (
+            <div className="jp-gorgon-facts jp-gorgon-message-usage">
+              {usage.model && <span>{usage.model}</span>}
+              <span>{formatTokens(usage.tokens)} tokens</span>
+              {!!usage.cost_usd && <span>${usage.cost_usd.toFixed(4)}</span>}
+            </div>
+          )}
+        </>
       )}
     </div>
   );
