@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shlex
 import time
 from collections import defaultdict
@@ -50,6 +51,7 @@ SAVE_EVERY = 1.0  # seconds between saves of a streaming message
 TEXT_LIMIT = 20_000  # characters in one request
 
 Listener = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 class ChatError(UsageError):
@@ -296,10 +298,11 @@ class Reply:
         except asyncio.CancelledError:
             self._end("stopped")
             return
-        except Exception as exc:  # a bug: the chat says so and keeps what it has
+        except Exception as exc:  # a bug: the chat says so, keeps what it has, and logs it
+            log.exception("the chat's answer failed")
             message.meta["error"] = redact(f"internal error: {type(exc).__name__}: {exc}")
             self._end("error")
-            raise
+            return
         step = result.steps.get("answer")
         if step is not None:
             message.meta["usage"] = {"model": step.model, "tokens": step.usage.total_tokens,
