@@ -103,7 +103,7 @@ export interface IMessage {
   id: string;
   session_id: string;
   seq: number;
-  role: 'user' | 'agent' | 'workflow' | 'error';
+  role: 'user' | 'agent' | 'workflow';
   agent: string | null;
   icon: string | null;
   content: string;
@@ -118,6 +118,9 @@ export interface IMessage {
     error?: string | null;
     notices?: string[];
     usage?: { model: string | null; tokens: number; cost_usd: number | null };
+    /** A /run message's steps, `{key: status}`, and the approval its run waits for. */
+    steps?: Record<string, string>;
+    waiting?: string;
   } | null;
   created_at: number;
   updated_at: number;

@@ -92,7 +92,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       save();
     });
     const actions = codeActions(app, tracker);
-    const chat = new ChatPanel(chatModel, { rendermime, feed, actions, openRun });
+    const chat = new ChatPanel(chatModel, { rendermime, feed, actions, openRun, openApprovals });
     const approvals = new ApprovalsPanel({ feed, openRun, rendermime });
     const runs = new RunsPanel({ feed, openApprovals, rendermime });
     sidebar.addPanel(chat, 100);

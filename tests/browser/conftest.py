@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -186,14 +187,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=SERVER_STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """A real ``jupyter lab`` on 127.0.0.1, with its own root, GORGON_HOME and Jupyter folders."""
-    base = tmp_path_factory.mktemp("jupyter")
+@contextmanager
+def running_lab(base: Path, config: str | None = None) -> Iterator[LabServer]:
+    """``jupyter lab`` on 127.0.0.1 with its root, GORGON_HOME and Jupyter folders in ``base``.
+
+    ``config`` goes to GORGON_HOME/config.toml before the server starts: the server reads
+    it once, when its chat first answers (and every page of the sidebar asks at once).
+    """
     root = base / "root"
     home = base / "gorgon-home"
     root.mkdir()
     home.mkdir()
+    if config is not None:
+        (home / "config.toml").write_text(config)
     env = _server_env(base, home)
     port = _free_port()
     token = secrets.token_hex(24)
@@ -230,6 +236,24 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A real ``jupyter lab`` on 127.0.0.1, with its own root, GORGON_HOME and Jupyter folders."""
+    with running_lab(tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def configured_lab_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LabServer]:
+    """A ``jupyter lab`` of the test module's own, started with the module's ``LAB_CONFIG``
+    as its GORGON_HOME/config.toml."""
+    config = getattr(request.module, "LAB_CONFIG", None)
+    with running_lab(tmp_path_factory.mktemp("jupyter"), config) as server:
+        yield server
 
 
 # -- the browser -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import json
 import re
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ICON = ".jp-SideBar .lm-TabBar-tab[data-id='gorgon-nb-sidebar']"
 SIDEBAR = "#gorgon-nb-sidebar"
 ANSWER_TIMEOUT = 60_000  # ms: a whole supervisor turn with its delegates
-# seconds between the offline provider's streamed pieces (a few words each): slow enough to
-# see an answer grow and to stop it halfway, fast enough for the whole turn to take seconds
-OFFLINE_DELAY = 0.04
 DELEGATION = "plan and build a CSV loader, then review it"
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
@@ -55,13 +51,16 @@ APPROVAL_CELL = textwrap.dedent(f"""\
     """)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def slow_offline_provider(lab_server: Any) -> Iterator[None]:
-    """The offline provider streams slowly, in the server (chat) and in new kernels alike."""
-    config = lab_server.home / "config.toml"
-    config.write_text(f"[offline]\ndelay = {OFFLINE_DELAY}\n")
-    yield
-    config.unlink(missing_ok=True)
+# the offline provider streams slowly enough to watch an answer grow and to stop it halfway,
+# in the server (chat) and in kernels alike: seconds between its pieces of a few words
+LAB_CONFIG = "[offline]\ndelay = 0.04\n"
+
+
+@pytest.fixture(scope="module")
+def lab_server(configured_lab_server: Any) -> Any:
+    """This module's own server, started with LAB_CONFIG (the shared one may have read its
+    config already)."""
+    return configured_lab_server
 
 
 def api(lab_server: Any, path: str) -> Any:

@@ -17,7 +17,7 @@ import * as React from 'react';
 import { IMessage, IRole, ISession } from '../api';
 import { ConnectionLine, ErrorNotice, Notice, StatusBadge, WithCode } from '../components';
 import { EventFeed } from '../events';
-import { formatAgo, formatTime, formatTokens, plural, shortId } from '../format';
+import { formatAgo, formatTime, formatTokens, shortId } from '../format';
 import { ChatModel } from './model';
 import { ICodeActions, Markdown, updateInsertButtons } from './markdown';
 
@@ -27,6 +27,8 @@ export interface IChatContext {
   actions: ICodeActions;
   /** Show a run in the Runs tab. */
   openRun: (runId: string) => void;
+  /** Show the Approvals tab. */
+  openApprovals: () => void;
 }
 
 export class ChatPanel extends VDomRenderer<ChatModel> {
@@ -368,8 +370,6 @@ function author(message: IMessage): { icon: string; name: string } {
       return { icon: '🧑', name: 'You' };
     case 'workflow':
       return { icon: '▶️', name: message.meta?.workflow ?? 'workflow' };
-    case 'error':
-      return { icon: '⚠️', name: 'Error' };
     default:
       return { icon: message.icon ?? '🤖', name: message.agent ?? 'agent' };
   }
@@ -493,24 +493,39 @@ function MessageView(props: {
   );
 }
 
-/** A /run message's run: its live status from the feed, and a link to it in Runs. */
+/**
+ * A /run message's run: its live status (from the feed), how many steps are done, the
+ * approval it waits for, and a link to it in Runs.
+ */
 function RunLine(props: { message: IMessage; context: IChatContext }): JSX.Element {
-  const runId = props.message.run_id as string;
-  const run = props.context.feed.run(runId);
+  const { message, context } = props;
+  const runId = message.run_id as string;
+  const run = context.feed.run(runId);
   const status = run ? (run.stopped ? 'stopped' : run.status) : null;
+  const steps = Object.values(message.meta?.steps ?? {});
+  const done = steps.filter(step => step === 'succeeded' || step === 'skipped').length;
   return (
     <div className="jp-gorgon-run-line" data-run-id={runId}>
       {status ? <StatusBadge status={status} /> : <StatusBadge status="unknown" label="…" />}
       <span>
         run <code>{shortId(runId)}</code>
-        {run && run.waiting > 0 ? ` · ${plural(run.waiting, 'approval')} waiting` : ''}
+        {steps.length > 0 && ` · ${done}/${steps.length} steps done`}
       </span>
       <button
         className="jp-gorgon-link-button jp-gorgon-open-run"
-        onClick={() => props.context.openRun(runId)}
+        onClick={() => context.openRun(runId)}
       >
         Open in Runs
       </button>
+      {message.meta?.waiting && (
+        <button
+          className="jp-gorgon-link-button jp-gorgon-waiting-link"
+          onClick={context.openApprovals}
+          title="Decide in the Approvals tab"
+        >
+          Waiting for approval: {message.meta.waiting}
+        </button>
+      )}
     </div>
   );
 }
