@@ -163,7 +163,7 @@ export class ChatModel extends VDomModel {
     const socket = this._socket;
     if (socket?.state === 'connecting') {
       this._queued.push(text); // a new chat's socket is opening: sent once it is open
-    } else if (!socket?.send({ type: 'send', text })) {
+    } else if (!this._sendOn(socket, text)) {
       this.notice = 'Not connected to the chat: wait for it to reconnect, then send again.';
       this.stateChanged.emit();
       return false;
@@ -171,6 +171,16 @@ export class ChatModel extends VDomModel {
     this.notice = null;
     this.stateChanged.emit();
     return true;
+  }
+
+  /**
+   * The text of the last message the server turned down (it says why in `notice`), once:
+   * the input takes it back so nothing typed is lost.
+   */
+  takeReturned(): string | null {
+    const text = this._returned;
+    this._returned = null;
+    return text;
   }
 
   stop(): void {
@@ -229,7 +239,7 @@ export class ChatModel extends VDomModel {
       }
       if (state === 'open') {
         for (const text of this._queued.splice(0)) {
-          socket.send({ type: 'send', text });
+          this._sendOn(socket, text);
         }
       }
       opened = opened || state === 'open';
@@ -238,8 +248,18 @@ export class ChatModel extends VDomModel {
     socket.received.connect((_, data) => this._onSocketMessage(data));
   }
 
+  /** Send a request; the server answers each with the user's message or an error, in order. */
+  private _sendOn(socket: ReconnectingSocket | null, text: string): boolean {
+    if (!socket?.send({ type: 'send', text })) {
+      return false;
+    }
+    this._unanswered.push(text);
+    return true;
+  }
+
   private _closeSocket(): void {
     this._queued = [];
+    this._unanswered = [];
     this._socket?.dispose();
     this._socket = null;
   }
@@ -248,7 +268,13 @@ export class ChatModel extends VDomModel {
     switch (data?.type) {
       case 'message': {
         const message = data.message as IMessage;
-        if (message.session_id !== this.currentId || !this.messages) {
+        if (message.session_id !== this.currentId) {
+          return;
+        }
+        if (message.role === 'user' && message.status === 'done') {
+          this._unanswered.shift(); // taken
+        }
+        if (!this.messages) {
           return;
         }
         const index = this.messages.findIndex(m => m.id === message.id);
@@ -281,6 +307,7 @@ export class ChatModel extends VDomModel {
       }
       case 'error':
         this.notice = String(data.message);
+        this._returned = this._unanswered.shift() ?? null;
         break;
       default:
         return;
@@ -302,5 +329,7 @@ export class ChatModel extends VDomModel {
   private _remember: (sessionId: string | null) => void;
   private _socket: ReconnectingSocket | null = null;
   private _queued: string[] = [];
+  private _unanswered: string[] = [];
+  private _returned: string | null = null;
   private _refreshTimer = 0;
 }

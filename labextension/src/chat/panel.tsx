@@ -538,6 +538,13 @@ function Composer(props: { model: ChatModel }): JSX.Element {
   const input = React.useRef<HTMLTextAreaElement>(null);
   const suggestions = suggest(draft, model);
 
+  React.useEffect(() => {
+    const returned = model.takeReturned();
+    if (returned !== null) {
+      setDraft(current => current || returned);
+    }
+  });
+
   const send = async () => {
     const text = draft;
     if (!text.trim()) {
