@@ -82,6 +82,9 @@ async def open_tab(page: Any, name: str) -> Any:
     """Open the sidebar (from its icon) at the tab ``name``; the tab's panel."""
     from playwright.async_api import expect
 
+    # the splash screen goes once the layout is restored: before, the sidebar may still be
+    # about to open by itself, and a click on its icon would close it again
+    await page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=LOAD_TIMEOUT)
     sidebar = page.locator(SIDEBAR)
     if not await sidebar.is_visible():
         await page.locator(ICON).click()
