@@ -165,10 +165,7 @@ export function serverSettings(): ServerConnection.ISettings {
 /**
  * Call `<base_url>gorgon/api/<path>` and decode its JSON answer (`undefined` for 204).
  */
-export async function requestAPI<T>(
-  path: string,
-  init: RequestInit = {}
-): Promise<T> {
+export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
   const config = serverSettings();
   const url = URLExt.join(config.baseUrl, API_PATH, path);
   let response: Response;
@@ -197,11 +194,7 @@ export async function requestAPI<T>(
   throw errorFromResponse(response.status, response.statusText, body);
 }
 
-function errorFromResponse(
-  status: number,
-  statusText: string,
-  body: any
-): GorgonApiError {
+function errorFromResponse(status: number, statusText: string, body: any): GorgonApiError {
   if (body && body.api === 'gorgon' && typeof body.message === 'string') {
     return new GorgonApiError(body.message, 'server', status);
   }

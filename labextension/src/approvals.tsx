@@ -55,8 +55,8 @@ function ApprovalsView(props: { context: IApprovalsContext }): JSX.Element {
   } else if (shown.length === 0) {
     body = (
       <Notice tone="info">
-        No approvals waiting. When a run stops at a step that needs a decision, it shows
-        here, and the Gorgon icon on the left counts it.
+        No approvals waiting. When a run stops at a step that needs a decision, it shows here, and
+        the Gorgon icon on the left counts it.
       </Notice>
     );
   } else {
@@ -120,8 +120,7 @@ function ApprovalCard(props: {
       props.onDecided();
     } catch (error) {
       const status = error instanceof GorgonApiError ? error.status : null;
-      const prefix =
-        status === 409 ? 'Already decided: ' : status === 403 ? 'Not allowed: ' : '';
+      const prefix = status === 409 ? 'Already decided: ' : status === 403 ? 'Not allowed: ' : '';
       setProblem(prefix + errorMessage(error));
       setBusy(false);
       props.onRefused();

@@ -51,11 +51,7 @@ export function Notice(props: {
 export function WithCode(props: { text: string }): JSX.Element {
   const parts = props.text.split('`');
   return (
-    <>
-      {parts.map((part, index) =>
-        index % 2 === 1 ? <code key={index}>{part}</code> : part
-      )}
-    </>
+    <>{parts.map((part, index) => (index % 2 === 1 ? <code key={index}>{part}</code> : part))}</>
   );
 }
 
@@ -63,13 +59,9 @@ export function ErrorNotice(props: {
   error: GorgonApiError | Error | string;
   onRetry?: () => void;
 }): JSX.Element {
-  const text =
-    typeof props.error === 'string' ? props.error : props.error.message;
+  const text = typeof props.error === 'string' ? props.error : props.error.message;
   return (
-    <Notice
-      tone="error"
-      action={props.onRetry && { label: 'Retry', onClick: props.onRetry }}
-    >
+    <Notice tone="error" action={props.onRetry && { label: 'Retry', onClick: props.onRetry }}>
       <WithCode text={text} />
     </Notice>
   );
@@ -90,8 +82,8 @@ export function ConnectionLine(props: {
   return (
     <div className="jp-gorgon-connection" role="status">
       <span>
-        {props.detail ?? 'The connection to the server was lost.'} Reconnecting; what is shown
-        may be out of date.
+        {props.detail ?? 'The connection to the server was lost.'} Reconnecting; what is shown may
+        be out of date.
       </span>
       <button className="jp-gorgon-link-button" onClick={props.onRetry}>
         Retry now

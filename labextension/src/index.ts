@@ -1,11 +1,7 @@
 /**
  * The gorgon-nb JupyterLab extension: the Gorgon sidebar (Chat, Approvals, Runs).
  */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -111,9 +107,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     void (async () => {
       const previous = (await state?.fetch(STATE_KEY).catch(() => null)) as
-        | Partial<ISavedState>
-        | null
-        | undefined;
+        Partial<ISavedState> | null | undefined;
       if (previous?.tab) {
         sidebar.showPanel(previous.tab);
       }

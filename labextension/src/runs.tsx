@@ -64,9 +64,7 @@ export class RunsPanel extends ReactWidget {
           <button className="jp-gorgon-link-button jp-gorgon-back" onClick={() => this.closeRun()}>
             ← All runs
           </button>
-          {this._error && (
-            <ErrorNotice error={this._error} onRetry={() => void this._load()} />
-          )}
+          {this._error && <ErrorNotice error={this._error} onRetry={() => void this._load()} />}
           {!this._detail && !this._error && (
             <Notice tone="info">Loading run {shortId(this._selected)}…</Notice>
           )}
@@ -399,9 +397,7 @@ function ApprovalRow(props: { approval: IApproval }): JSX.Element {
         </span>
         <span title={formatTime(approval.decided_at)}>{decided}</span>
       </div>
-      {approval.comment && (
-        <div className="jp-gorgon-approval-comment">“{approval.comment}”</div>
-      )}
+      {approval.comment && <div className="jp-gorgon-approval-comment">“{approval.comment}”</div>}
     </li>
   );
 }

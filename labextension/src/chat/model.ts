@@ -213,9 +213,7 @@ export class ChatModel extends VDomModel {
 
   private async _loadMessages(id: string): Promise<void> {
     try {
-      const { messages } = await requestAPI<{ messages: IMessage[] }>(
-        sessionPath(id, 'messages')
-      );
+      const { messages } = await requestAPI<{ messages: IMessage[] }>(sessionPath(id, 'messages'));
       if (this.currentId === id) {
         this.messages = messages;
         this.messagesError = null;
