@@ -302,6 +302,10 @@ async def test_a_role_asked_directly_answers_and_its_code_goes_into_the_notebook
     code = re.search(r"```python\n(.*?)\n```", content, re.DOTALL).group(1)  # type: ignore[union-attr]
     block = builder.locator(".jp-gorgon-code").first
     assert (await block.locator("pre").inner_text()).strip() == code.strip()
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await block.locator("button.jp-gorgon-copy").click()
+    await expect(block.locator("button.jp-gorgon-copy")).to_contain_text("Copied")
+    assert (await page.evaluate("navigator.clipboard.readText()")).strip() == code.strip()
     insert = block.locator("button.jp-gorgon-insert")
     await expect(insert).to_be_enabled()
     await expect(insert).to_have_attribute("title", re.compile("below its active cell"))
