@@ -7,9 +7,8 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IApproval, errorMessage, GorgonApiError, postJSON } from './api';
-import { FeedStatus, Notice, WithCode } from './components';
+import { FeedStatus, Notice, ServerHtml, WithCode } from './components';
 import { EventFeed } from './events';
-import { Rendered } from './rendered';
 import { formatAgo, formatTime, shortId } from './format';
 
 /** The server's limit on a decision's comment (gorgon_nb.model.approval.COMMENT_LIMIT). */
@@ -183,11 +182,7 @@ function ApprovalCard(props: {
       )}
       <div className="jp-gorgon-approval-preview">
         {approval.preview_html ? (
-          <Rendered
-            mimeType="text/html"
-            source={approval.preview_html}
-            rendermime={props.context.rendermime}
-          />
+          <ServerHtml html={approval.preview_html} rendermime={props.context.rendermime} />
         ) : (
           <pre>{approval.preview || '(nothing to preview)'}</pre>
         )}

@@ -1,6 +1,8 @@
 /**
- * Pieces the panels share: status badges, notices, and the connection line.
+ * Pieces the panels share: status badges, notices, the connection line, and HTML the
+ * server rendered.
  */
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import * as React from 'react';
 
 import { GorgonApiError } from './api';
@@ -102,5 +104,33 @@ export function FeedStatus(props: { feed: EventFeed }): JSX.Element | null {
     <ErrorNotice error={problem} onRetry={feed.state === 'reconnecting' ? retry : undefined} />
   ) : (
     <ConnectionLine state={feed.state} detail={problem?.message} onRetry={retry} />
+  );
+}
+
+/**
+ * HTML the server rendered (an output or a preview, from Markdown with raw HTML escaped),
+ * cleaned again by JupyterLab's sanitizer and styled as rendered output. Not typeset as
+ * LaTeX, so "$5 and $7" stay money; links open in a new tab.
+ */
+export function ServerHtml(props: { html: string; rendermime: IRenderMimeRegistry }): JSX.Element {
+  const host = React.useRef<HTMLDivElement>(null);
+  const clean = React.useMemo(
+    () => props.rendermime.sanitizer.sanitize(props.html),
+    [props.html, props.rendermime]
+  );
+  React.useEffect(() => {
+    for (const link of Array.from(host.current?.querySelectorAll('a[href]') ?? [])) {
+      link.setAttribute('target', '_blank');
+      link.setAttribute('rel', 'noopener noreferrer');
+    }
+  }, [clean]);
+  return (
+    <div className="jp-gorgon-rendered">
+      <div
+        className="jp-RenderedHTMLCommon"
+        ref={host}
+        dangerouslySetInnerHTML={{ __html: clean }}
+      />
+    </div>
   );
 }

@@ -6,9 +6,8 @@ import { ReactWidget, caretDownIcon, caretRightIcon } from '@jupyterlab/ui-compo
 import * as React from 'react';
 
 import { IApproval, IRun, IRunSummary, IStep, errorMessage, postJSON, requestAPI } from './api';
-import { ErrorNotice, FeedStatus, Notice, StatusBadge, WithCode } from './components';
+import { ErrorNotice, FeedStatus, Notice, ServerHtml, StatusBadge, WithCode } from './components';
 import { EventFeed } from './events';
-import { Rendered } from './rendered';
 import { formatAgo, formatDuration, formatTime, formatTokens, plural, shortId } from './format';
 
 export interface IRunsContext {
@@ -361,11 +360,7 @@ function StepRow(props: { step: IStep; context: IRunsContext }): JSX.Element {
         <div className="jp-gorgon-step-output">
           {step.error && <ErrorNotice error={step.error} />}
           {step.output_html ? (
-            <Rendered
-              mimeType="text/html"
-              source={step.output_html}
-              rendermime={props.context.rendermime}
-            />
+            <ServerHtml html={step.output_html} rendermime={props.context.rendermime} />
           ) : (
             !step.error && <div className="jp-gorgon-hint-line">No output.</div>
           )}

@@ -1,13 +1,11 @@
 /**
- * A message's Markdown, rendered as in notebooks, with Copy and "Insert into notebook" on
- * every code block.
+ * A message's Markdown, rendered as in notebooks (code highlighted), with Copy and "Insert
+ * into notebook" on every code block.
  */
 import { Clipboard } from '@jupyterlab/apputils';
-import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { IRenderMime, IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { addBelowIcon, copyIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
-
-import { Rendered } from '../rendered';
 
 /** What the code blocks' buttons do; `canInsert` is false when no notebook is open. */
 export interface ICodeActions {
@@ -18,20 +16,80 @@ export interface ICodeActions {
 const NO_NOTEBOOK_HINT = 'Open a notebook to insert this code into it';
 const INSERT_HINT = 'Insert into the notebook, as a new cell below its active cell';
 
+const MIN_INTERVAL = 80; // ms between renders of a message that is still streaming
+
+/**
+ * JupyterLab's Markdown takes `$...$` for LaTeX, but a dollar before a digit is money
+ * ("$0.12 and $3"): those are escaped, outside code.
+ */
+const CODE_OR_MONEY = /(```[\s\S]*?(?:```|$)|`[^`\n]*`)|(?<!\\)\$(?=\d)/g;
+
+function escapeMoney(source: string): string {
+  return source.replace(CODE_OR_MONEY, (_, code: string | undefined) => code ?? '\\$');
+}
+
+/**
+ * The message's Markdown through JupyterLab's renderer (untrusted, so sanitized). A message
+ * that streams changes faster than it renders: each render takes the newest text, one at
+ * a time.
+ */
 export function Markdown(props: {
   source: string;
   rendermime: IRenderMimeRegistry;
   actions: ICodeActions;
 }): JSX.Element {
-  return (
-    <Rendered
-      mimeType="text/markdown"
-      source={props.source}
-      rendermime={props.rendermime}
-      onRender={node => decorateCode(node, props.actions)}
-      className="jp-gorgon-markdown"
-    />
-  );
+  const host = React.useRef<HTMLDivElement>(null);
+  const renderer = React.useRef<IRenderMime.IRenderer | null>(null);
+  const latest = React.useRef(props.source);
+  const rendered = React.useRef<string | null>(null);
+  const busy = React.useRef(false);
+  const actions = React.useRef(props.actions);
+  actions.current = props.actions;
+
+  const render = React.useCallback(async () => {
+    if (busy.current) {
+      return;
+    }
+    busy.current = true;
+    try {
+      while (renderer.current && rendered.current !== latest.current) {
+        const current = renderer.current;
+        const source = latest.current;
+        const started = Date.now();
+        await current.renderModel(
+          new MimeModel({ data: { 'text/markdown': escapeMoney(source) }, trusted: false })
+        );
+        rendered.current = source;
+        decorateCode(current.node, actions.current);
+        const wait = MIN_INTERVAL - (Date.now() - started);
+        if (wait > 0 && rendered.current !== latest.current) {
+          await new Promise(resolve => setTimeout(resolve, wait));
+        }
+      }
+    } finally {
+      busy.current = false;
+    }
+  }, []);
+
+  React.useEffect(() => {
+    const created = props.rendermime.createRenderer('text/markdown');
+    renderer.current = created;
+    rendered.current = null;
+    host.current?.appendChild(created.node);
+    void render();
+    return () => {
+      renderer.current = null;
+      created.node.remove();
+      created.dispose();
+    };
+  }, [props.rendermime]);
+
+  React.useEffect(() => {
+    latest.current = props.source;
+    void render();
+  }, [props.source]);
+
+  return <div className="jp-gorgon-rendered jp-gorgon-markdown" ref={host} />;
 }
 
 /** Give every code block its buttons (again after each render, which replaces them). */
