@@ -440,8 +440,14 @@ async def test_run_a_workflow_from_the_chat(page: Any, lab_server: Any, artifact
     line = message.locator(".jp-gorgon-run-line")
     run_id = await line.get_attribute("data-run-id", timeout=UI_TIMEOUT)
     assert run_id
+    await expect(line).to_contain_text(re.compile(r"\b[0-3]/4 steps done"), timeout=UI_TIMEOUT)
     await expect(message.locator(".jp-gorgon-markdown")).to_contain_text("plan", timeout=UI_TIMEOUT)
     await expect(message).to_have_attribute("data-status", "done", timeout=RUN_TIMEOUT)
+    await expect(line).to_contain_text("4/4 steps done")
+    # the report's table of steps is a table, its "$0" costs money rather than LaTeX
+    rows = message.locator(".jp-gorgon-markdown table tbody tr")
+    await expect(rows).to_have_count(4)
+    await expect(rows.first.locator("td").last).to_have_text("$0")
     await expect(line.locator(".jp-gorgon-status")).to_have_attribute(
         "data-status", "succeeded", timeout=UI_TIMEOUT
     )
@@ -571,7 +577,13 @@ async def test_approve_in_the_sidebar_and_the_notebook_run_finishes(
     await card.locator("textarea.jp-gorgon-comment").fill("Reads well")
     await screenshots(page, artifacts, "approval")
 
-    await card.locator("button.jp-gorgon-approve").click()
+    async with page.expect_request(lambda r: "/gorgon/api/approvals/" in r.url) as posted:
+        await card.locator("button.jp-gorgon-approve").click()
+    request = await posted.value
+    assert request.method == "POST"
+    assert json.loads(request.post_data or "") == {"decision": "approve", "comment": "Reads well"}
+    headers = await request.all_headers()
+    assert headers.get("x-xsrftoken"), headers  # ServerConnection adds Jupyter's XSRF header
     await expect(page.locator(ICON)).to_have_attribute(
         "data-gorgon-pending", "0", timeout=UI_TIMEOUT
     )
