@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built sidebar is (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "gorgon-nb"}]
+
+
 _EXPORTS: dict[str, str] = {
     "Workflow": "gorgon_nb.workflow",
     "run": "gorgon_nb.runner",

@@ -26,9 +26,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gorgon_nb.errors import GorgonError, UsageError, did_you_mean
+from gorgon_nb.errors import ConfigError, GorgonError, UsageError, did_you_mean
 from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, run_markdown
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.secrets import redact
@@ -120,10 +121,23 @@ class ChatService:
         if runner.store is None:
             raise ChatError("the chat needs a store to keep its conversations")
         self.runner, self.store = runner, runner.store
+        self._config_stamp = _stamp(runner.config.file or runner.config.home / "config.toml")
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
         self._answering: dict[str, asyncio.Task[None]] = {}
         self._workflows: dict[str, set[asyncio.Task[None]]] = defaultdict(set)
+        self._live: dict[str, dict[str, ChatMessage]] = defaultdict(dict)  # streaming now, by session and id
         self.store.interrupt_streaming()  # left streaming by a server that stopped
+
+    def _current_runner(self) -> Runner:
+        """The runner, made afresh when the config file changed (a server runs for days)."""
+        from gorgon_nb.config import load_config
+        from gorgon_nb.runner import Runner
+
+        path = self.runner.config.file or self.runner.config.home / "config.toml"
+        if _stamp(path) != self._config_stamp:
+            self.runner = Runner(load_config(), self.store)
+            self._config_stamp = _stamp(path)
+        return self.runner
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -140,7 +154,13 @@ class ChatService:
         return {**message.to_dict(), "icon": role.icon if role else None}
 
     def messages(self, session_id: str) -> list[dict[str, Any]]:
-        return [self.message_json(m) for m in self.store.chat_messages(session_id)]
+        """The session's messages, those streaming now with all their text so far."""
+        live = self._live.get(session_id, {})
+        return [self.message_json(live.get(m.id, m)) for m in self.store.chat_messages(session_id)]
+
+    def streaming(self, session_id: str) -> list[dict[str, Any]]:
+        """The messages of the session being written now, with their text so far."""
+        return [self.message_json(m) for m in self._live.get(session_id, {}).values()]
 
     # -- listening ------------------------------------------------------------------------
 
@@ -163,10 +183,14 @@ class ChatService:
     def _changed(self, message: ChatMessage, *, save: bool = True) -> None:
         if save:
             self.store.update_message(message)
+        if message.status != "streaming":
+            self._live[message.session_id].pop(message.id, None)
         self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
 
     def _add(self, message: ChatMessage) -> ChatMessage:
         self.store.add_message(message)
+        if message.status == "streaming":
+            self._live[message.session_id][message.id] = message
         self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
         return message
 
@@ -181,18 +205,23 @@ class ChatService:
 
         session = self.store.get_session(session_id)
         workflows = list_workflows()
-        request = parse_request(text, self.runner.config.roles, workflows)
+        runner = self._current_runner()
+        request = parse_request(text, runner.config.roles, workflows)
         if request.kind != "workflow" and self.answering(session_id):
             raise ChatError("this chat is still answering; stop it or wait for the answer")
         reply = Reply(self, session_id)
         try:
             if request.kind == "workflow":
-                execution = self.runner.execution(workflows[request.workflow], request.inputs,
+                execution = runner.execution(workflows[request.workflow], request.inputs,
                                                   on_event=reply.on_workflow_event)
             else:
                 history = self._history(session_id)
-                execution = self.runner.execution(turn_workflow(request), {"task": request.text, "context": history},
+                execution = runner.execution(turn_workflow(request), {"task": request.text, "context": history},
                                                   on_event=reply.on_event)
+        except ConfigError as exc:
+            hint = (" The Jupyter server reads the environment when it starts: set the variable where "
+                    "JupyterLab is started, and restart it." if "API key" in str(exc) else "")
+            raise ChatError(redact(str(exc)) + hint) from None
         except GorgonError as exc:
             raise ChatError(redact(str(exc))) from None
         sent = self._add(ChatMessage("", session_id, 0, "user", text.strip()))
@@ -231,6 +260,14 @@ class ChatService:
         lines = [f"{'user' if m.role == 'user' else m.agent}: {m.content[:HISTORY_CHARS]}"
                  for m in said[-HISTORY_MESSAGES:]]
         return "The conversation so far:\n\n" + "\n\n".join(lines) if lines else ""
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def turn_workflow(request: ChatRequest) -> dict[str, Any]:

@@ -238,3 +238,36 @@ async def test_a_spent_budget_and_a_failing_provider_are_said_in_the_answer(
         refused = service.messages(session.id)[-1]
         assert refused["status"] == "error" and "OPENAI_API_KEY" in refused["meta"]["error"]
         assert key not in json.dumps(service.messages(session.id))
+
+
+async def test_a_changed_config_is_used_without_a_restart(home: Path, store: Store) -> None:
+    service = service_with(home, store)
+    session = service.create_session()
+    (home / "config.toml").write_text('[defaults]\nmodel = "anthropic:claude-sonnet-5-5"\n')
+    with pytest.raises(ChatError, match=r"ANTHROPIC_API_KEY.*restart"):
+        await service.send(session.id, "@planner plan")
+    (home / "config.toml").write_text('[defaults]\nmodel = "offline"\n[offline]\ndelay = 0.001\n')
+    await service.send(session.id, "@planner plan")
+    await finished(service, session.id)
+    assert service.messages(session.id)[-1]["meta"]["usage"]["model"] == "offline"
+
+
+async def test_messages_being_written_come_with_their_text_so_far(home: Path, store: Store) -> None:
+    service = service_with(home, store, delay=0.02)
+    session = service.create_session()
+    await service.send(session.id, "@planner plan a long trip with many stops")
+    await asyncio.sleep(0.3)
+    [live] = service.streaming(session.id)
+    listed = service.messages(session.id)[-1]
+    assert live["status"] == listed["status"] == "streaming"
+    assert listed["content"] and listed["content"].startswith(store.chat_messages(session.id)[-1].content)
+    await finished(service, session.id)
+    assert service.streaming(session.id) == []
+
+
+def test_session_previews_are_plain_words(store: Store) -> None:
+    from gorgon_nb.store.chat import ChatMessage
+
+    session = store.create_session("t")
+    store.add_message(ChatMessage("", session.id, 0, "agent", "## Plan\n\n- **Load** the [CSV](http://x) with `csv`"))
+    assert store.list_sessions()[0].preview == "Plan Load the CSV with csv"

@@ -170,6 +170,8 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
         super().open(session_id)
         self.set_nodelay(True)  # a streamed piece goes out now, not after a delayed ACK (~40 ms)
         self._unsubscribe = self.chat.subscribe(session_id, self._send)
+        for message in self.chat.streaming(session_id):  # what a socket opened mid-answer missed
+            self._send({"type": "message", "message": message})
 
     def _send(self, payload: dict[str, Any]) -> None:
         self.write_message(json.dumps(payload, default=str))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,8 @@ from gorgon_nb.store.base import StoreParts
 __all__ = ["ChatMessage", "ChatSession", "ChatTable"]
 
 _ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"[*_`#>|~]+|^\s*[-+]\s", re.MULTILINE)
 
 
 def _new_id() -> str:
@@ -54,6 +57,12 @@ class ChatMessage:
         return asdict(self)
 
 
+def _plain(markdown: str) -> str:
+    """The words of a message, for a one-line preview: Markdown marks and links dropped."""
+    text = _LINK.sub(r"\1", markdown)
+    return " ".join(_MARKS.sub(" ", text).split())
+
+
 def _message(row: dict[str, Any]) -> ChatMessage:
     return ChatMessage(id=row["id"], session_id=row["session_id"], seq=row["seq"], role=row["role"],
                        content=row["content"], agent=row["agent"], status=row["status"], parent_id=row["parent_id"],
@@ -81,7 +90,7 @@ class ChatTable(StoreParts):
         rows = self._query(
             "SELECT s.*, (SELECT content FROM chat_messages m WHERE m.session_id = s.id AND m.parent_id IS NULL "
             "ORDER BY seq DESC LIMIT 1) AS last FROM chat_sessions s ORDER BY updated_at DESC LIMIT ?", (limit,))
-        return [ChatSession(r["id"], r["title"], r["created_at"], r["updated_at"], " ".join((r["last"] or "").split())[:120])
+        return [ChatSession(r["id"], r["title"], r["created_at"], r["updated_at"], _plain(r["last"] or "")[:120])
                 for r in rows]
 
     def rename_session(self, session_id: str, title: str) -> ChatSession:

@@ -299,6 +299,21 @@ async def test_stop_ends_the_answer_at_once_and_keeps_its_text(
     assert answer["content"] and answer["content"] == ws.text(answer["id"])
 
 
+async def test_a_socket_opened_mid_answer_gets_the_text_so_far(jp_fetch: Fetch, socket: Any, home: Path) -> None:
+    (home / "config.toml").write_text("[offline]\ndelay = 0.02\n")
+    session = await new_session(jp_fetch)
+    first = await socket("chat", "sessions", session["id"], "ws")
+    await first.send({"type": "send", "text": "@planner plan a long journey with many stops"})
+    await first.until(lambda got: sum(p["type"] == "delta" for p in got) > 5)
+    late = await socket("chat", "sessions", session["id"], "ws")
+    snapshot = await late.until(lambda got: got and got[0])
+    assert snapshot["type"] == "message" and snapshot["message"]["status"] == "streaming"
+    assert snapshot["message"]["content"]  # what was said before it connected
+    await late.until(answered(late))
+    answer = body(await call(jp_fetch, "chat", "sessions", session["id"], "messages"))["messages"][-1]
+    assert snapshot["message"]["content"] + late.text(answer["id"]) == answer["content"]
+
+
 async def test_two_sockets_on_one_session_both_hear_the_answer(jp_fetch: Fetch, socket: Any) -> None:
     session = await new_session(jp_fetch)
     first = await socket("chat", "sessions", session["id"], "ws")
