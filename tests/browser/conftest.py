@@ -191,8 +191,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def running_lab(base: Path, config: str | None = None) -> Iterator[LabServer]:
     """``jupyter lab`` on 127.0.0.1 with its root, GORGON_HOME and Jupyter folders in ``base``.
 
-    ``config`` goes to GORGON_HOME/config.toml before the server starts: the server reads
-    it once, when its chat first answers (and every page of the sidebar asks at once).
+    ``config`` goes to GORGON_HOME/config.toml before the server starts, so the first
+    page load already sees it.
     """
     root = base / "root"
     home = base / "gorgon-home"
