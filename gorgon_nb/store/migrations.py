@@ -225,3 +225,64 @@ def m0004_chat(db: Database) -> None:
         CREATE INDEX chat_sessions_updated ON chat_sessions (updated_at)
         """,
     )
+
+
+@migrations()
+def m0005_schedules_jobs_leases(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            notebook TEXT NOT NULL,
+            parameters TEXT NOT NULL DEFAULT '{}',
+            cron TEXT,
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            every REAL,
+            at REAL,
+            retries INTEGER NOT NULL DEFAULT 0,
+            backoff REAL NOT NULL DEFAULT 60,
+            timeout REAL,
+            missed TEXT NOT NULL DEFAULT 'skip',
+            overlap TEXT NOT NULL DEFAULT 'skip',
+            keep INTEGER NOT NULL DEFAULT 20,
+            paused INTEGER NOT NULL DEFAULT 0,
+            next_run_at REAL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            schedule_id TEXT REFERENCES schedules (id) ON DELETE SET NULL,
+            notebook TEXT NOT NULL,
+            parameters TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            max_attempts INTEGER NOT NULL DEFAULT 1,
+            backoff REAL NOT NULL DEFAULT 60,
+            timeout REAL,
+            scheduled_for REAL NOT NULL,
+            not_before REAL NOT NULL DEFAULT 0,
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            ended_at REAL,
+            owner TEXT,
+            heartbeat_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            output_path TEXT,
+            error TEXT,
+            failed_cell INTEGER,
+            exception TEXT,
+            run_ids TEXT NOT NULL DEFAULT '[]',
+            cost_usd REAL
+        );
+        CREATE INDEX jobs_state ON jobs (state, not_before);
+        CREATE INDEX jobs_schedule ON jobs (schedule_id, queued_at);
+        CREATE INDEX jobs_queued_at ON jobs (queued_at);
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """,
+    )

@@ -32,6 +32,7 @@ from gorgon_nb.store.approvals import ApprovalTable
 from gorgon_nb.store.base import newest
 from gorgon_nb.store.chat import ChatTable
 from gorgon_nb.store.control import RunControl
+from gorgon_nb.store.jobs import JobTable
 from gorgon_nb.store.migrations import migrations
 
 __all__ = ["RecordedCall", "Store"]
@@ -80,7 +81,7 @@ class RecordedCall:
     model: str
 
 
-class Store(ApprovalTable, RunControl, ChatTable):
+class Store(ApprovalTable, RunControl, ChatTable, JobTable):
     """Open on a path (created with its folders), ``":memory:"``, or an open connection."""
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:

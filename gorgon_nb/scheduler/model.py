@@ -1,0 +1,103 @@
+"""Schedules and jobs: what runs a notebook when, and each time it ran.
+
+A ``Schedule`` names a notebook (a path relative to the scheduler's root), its papermill
+parameters and a trigger: ``cron`` (with a time zone), ``every`` (seconds) or ``at`` (one
+time). Each firing is a ``Job``: queued, then running, then one of succeeded, failed,
+cancelled or timed_out. A failed job with attempts left is queued again after its backoff.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = ["FINISHED", "Job", "JobState", "MissedPolicy", "OverlapPolicy", "Schedule"]
+
+MissedPolicy = Literal["skip", "catch_up"]  # after downtime: skip missed runs, or run once to catch up
+OverlapPolicy = Literal["skip", "queue"]  # a firing while the last job still runs: skip it, or queue it
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
+
+
+@dataclass
+class Schedule:
+    id: str
+    notebook: str  # relative to the root
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cron: str | None = None
+    timezone: str = "UTC"
+    every: float | None = None  # seconds
+    at: float | None = None  # a timestamp
+    retries: int = 0
+    backoff: float = 60.0  # seconds before the first retry; doubles each time
+    timeout: float | None = None  # seconds for the whole notebook
+    missed: MissedPolicy = "skip"
+    overlap: OverlapPolicy = "skip"
+    keep: int = 20  # executed notebooks kept per schedule
+    paused: bool = False
+    next_run_at: float | None = None
+    created_at: float = 0.0
+    name: str = ""
+
+    @property
+    def trigger(self) -> str:
+        if self.cron:
+            return f"cron {self.cron} ({self.timezone})"
+        if self.every:
+            return f"every {self.every:g}s"
+        return "once"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "trigger": self.trigger}
+
+
+@dataclass
+class Job:
+    id: str
+    notebook: str
+    schedule_id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    state: JobState = JobState.QUEUED
+    attempt: int = 1
+    max_attempts: int = 1
+    backoff: float = 60.0
+    timeout: float | None = None
+    scheduled_for: float = 0.0  # when it was due
+    not_before: float = 0.0  # a retry waits until then
+    queued_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    owner: str | None = None  # the scheduler running it
+    heartbeat_at: float | None = None
+    cancel_requested: bool = False
+    output_path: str | None = None  # the executed notebook, relative to the root
+    error: str | None = None
+    failed_cell: int | None = None
+    exception: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    cost_usd: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "state": str(self.state), "duration": self.duration}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
