@@ -70,10 +70,21 @@ class _Budget(BaseModel):
     daily_usd: float | None = Field(None, gt=0)
 
 
+class SchedulerSettings(BaseModel):
+    """``[scheduler]``: the scheduler loop the Jupyter server runs when ``enabled``."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    concurrency: int = Field(2, ge=1, le=64)
+    pool: int = Field(2, ge=0, le=32, description="kernels started ahead")
+    dask: str | None = Field(None, description="a Dask scheduler address; jobs run there")
+
+
 class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     defaults: _Defaults = Field(default_factory=_Defaults)
     budget: _Budget = Field(default_factory=_Budget)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     offline: dict[str, float] = Field(default_factory=dict)
@@ -89,6 +100,7 @@ class Config:
     roles: dict[str, Role] = field(default_factory=dict)
     offline_delay: float = 0.0
     daily_usd: float | None = None  # dollars all runs together may spend in a day
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -173,6 +185,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         roles=roles,
         offline_delay=float(parsed.offline.get("delay", 0.0)),
         daily_usd=parsed.budget.daily_usd,
+        scheduler=parsed.scheduler,
         env=env,
     )
 

@@ -28,10 +28,11 @@ __all__ = [
 
 STATUS_SYMBOLS = {
     "pending": "·", "running": "◐", "waiting": "⏸", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■",
+    "queued": "·", "timed_out": "⌛",
 }
 STATUS_LABELS = {
     "pending": "pending", "running": "running", "waiting": "waiting", "succeeded": "done", "failed": "failed",
-    "skipped": "skipped", "cancelled": "cancelled",
+    "skipped": "skipped", "cancelled": "cancelled", "queued": "queued", "timed_out": "timed out",
 }
 
 

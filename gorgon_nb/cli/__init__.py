@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("workflows", help="list bundled and user workflows")
     sub.add_parser("roles", help="list the agent roles")
     sub.add_parser("providers", help="show which LLM providers are configured, and how to configure the rest")
+    from gorgon_nb.cli.schedule import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -111,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:
-        from gorgon_nb.cli import commands, durable
+        from gorgon_nb.cli import commands, durable, schedule
 
-        handler = getattr(commands, f"cmd_{args.command}", None) or getattr(durable, f"cmd_{args.command}")
+        handler = next(getattr(module, f"cmd_{args.command}") for module in (commands, durable, schedule)
+                       if hasattr(module, f"cmd_{args.command}"))
         return int(handler(args, console))
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")

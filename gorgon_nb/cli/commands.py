@@ -37,7 +37,8 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow, check_text, list_workflows
 
-_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "magenta", "running": "cyan", "skipped": "yellow"}
+_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "magenta", "running": "cyan", "skipped": "yellow",
+          "timed_out": "red", "queued": "white"}
 
 
 def _styled(status: str) -> str:

@@ -1,6 +1,7 @@
 """Schedules and jobs: what runs a notebook when, and each time it ran.
 
-A ``Schedule`` names a notebook (a path relative to the scheduler's root), its papermill
+A ``Schedule`` names a notebook (a path relative to its ``root``, the folder it was
+scheduled from, which its jobs can never leave), its papermill
 parameters and a trigger: ``cron`` (with a time zone), ``every`` (seconds) or ``at`` (one
 time). Each firing is a ``Job``: queued, then running, then one of succeeded, failed,
 cancelled or timed_out. A failed job with attempts left is queued again after its backoff.
@@ -34,7 +35,8 @@ FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, J
 @dataclass
 class Schedule:
     id: str
-    notebook: str  # relative to the root
+    root: str  # an absolute folder
+    notebook: str  # relative to root
     parameters: dict[str, Any] = field(default_factory=dict)
     cron: str | None = None
     timezone: str = "UTC"
@@ -66,6 +68,7 @@ class Schedule:
 @dataclass
 class Job:
     id: str
+    root: str
     notebook: str
     schedule_id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -20,9 +20,9 @@ from gorgon_nb.store.base import StoreParts
 __all__ = ["JobTable"]
 
 _ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
-_SCHEDULE_FIELDS = ("id", "name", "notebook", "parameters", "cron", "timezone", "every", "at", "retries", "backoff",
+_SCHEDULE_FIELDS = ("id", "name", "root", "notebook", "parameters", "cron", "timezone", "every", "at", "retries", "backoff",
                     "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at")
-_JOB_FIELDS = ("id", "schedule_id", "notebook", "parameters", "state", "attempt", "max_attempts", "backoff", "timeout",
+_JOB_FIELDS = ("id", "schedule_id", "root", "notebook", "parameters", "state", "attempt", "max_attempts", "backoff", "timeout",
                "scheduled_for", "not_before", "queued_at", "started_at", "ended_at", "owner", "heartbeat_at",
                "cancel_requested", "output_path", "error", "failed_cell", "exception", "run_ids", "cost_usd")
 
@@ -204,6 +204,12 @@ class JobTable(StoreParts):
                 self.conn.execute("UPDATE jobs SET state = 'queued', owner = NULL, started_at = NULL, "
                                   "heartbeat_at = NULL WHERE id = ?", (job_id,))
         return [r[0] for r in rows]
+
+    def runs_of_process(self, host: str, pid: int, since: float, until: float) -> list[str]:
+        """The runs a process (a job's kernel) started between ``since`` and ``until``."""
+        return [r["id"] for r in self._query(
+            "SELECT id FROM runs WHERE host = ? AND pid = ? AND created_at BETWEEN ? AND ? ORDER BY created_at",
+            (host, pid, since, until))]
 
     # -- the lease ------------------------------------------------------------------------
 

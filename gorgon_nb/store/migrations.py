@@ -235,6 +235,7 @@ def m0005_schedules_jobs_leases(db: Database) -> None:
         CREATE TABLE schedules (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL DEFAULT '',
+            root TEXT NOT NULL,
             notebook TEXT NOT NULL,
             parameters TEXT NOT NULL DEFAULT '{}',
             cron TEXT,
@@ -254,6 +255,7 @@ def m0005_schedules_jobs_leases(db: Database) -> None:
         CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
             schedule_id TEXT REFERENCES schedules (id) ON DELETE SET NULL,
+            root TEXT NOT NULL,
             notebook TEXT NOT NULL,
             parameters TEXT NOT NULL DEFAULT '{}',
             state TEXT NOT NULL,
