@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers", "cmd_jobs", "cmd_schedule", "cmd_scheduler", "cmd_schedules"]
 
 
-def _parameter(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"'{text}' is not key=value (for example -p region=EU -p days=7)")
-    return key.strip(), value
+def _parameter(text: str) -> tuple[str, Any]:
+    from gorgon_nb.scheduler.service import split_parameter
+
+    try:
+        return split_parameter(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: Any) -> None:
@@ -66,11 +68,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
-    from gorgon_nb.scheduler.service import parse_parameter, schedule_notebook
+    from gorgon_nb.scheduler.service import schedule_notebook
 
     schedule = schedule_notebook(
         _store(), args.notebook, root=args.root, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
-        parameters={k: parse_parameter(v) for k, v in args.parameters}, retries=args.retries, backoff=args.backoff,
+        parameters=dict(args.parameters), retries=args.retries, backoff=args.backoff,
         timeout=args.timeout, missed=args.missed, overlap=args.overlap, keep=args.keep, name=args.name)
     console.print(f"scheduled [bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) as "
                   f"{schedule.id}; next run {format_time(schedule.next_run_at)}")

@@ -1,4 +1,4 @@
-"""``%gorgon workflows | runs | show | providers | help``: each returns an object to display."""
+"""The ``%gorgon`` line magics other than ``run``: each returns an object to display."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from gorgon_nb.magics.display import HELP, Table, Text
 if TYPE_CHECKING:
     from gorgon_nb.magics.magics import GorgonMagics
 
-__all__ = ["cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_providers", "cmd_replay",
-           "cmd_resume", "cmd_runs", "cmd_show", "cmd_workflows"]
+__all__ = ["cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_jobs", "cmd_providers",
+           "cmd_replay", "cmd_resume", "cmd_runs", "cmd_schedule", "cmd_schedules", "cmd_show", "cmd_workflows"]
 
 Parse = Callable[[str, Sequence[str], Sequence[tuple[Sequence[str], dict[str, Any]]]], Any]
 
@@ -163,3 +163,65 @@ def _store(magics: GorgonMagics) -> Any:
 
         raise ConfigError("this session keeps no run history (it was started without a store)")
     return store
+
+
+def cmd_schedule(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+    from gorgon_nb.scheduler.service import schedule_notebook, split_parameter
+
+    options = parse("%gorgon schedule", words, [
+        (("notebook",), {}), (("--cron",), {}), (("--every",), {}), (("--at",), {}), (("--tz",), {"default": "UTC"}),
+        (("-p", "--parameter"), {"dest": "parameters", "action": "append", "default": [], "metavar": "KEY=VALUE"}),
+        (("--retries",), {"type": int, "default": 0}), (("--backoff",), {"default": "60"}), (("--timeout",), {}),
+        (("--missed",), {"choices": ["skip", "catch-up"], "default": "skip"}),
+        (("--overlap",), {"choices": ["skip", "queue"], "default": "skip"}),
+        (("--keep",), {"type": int, "default": 20}), (("--name",), {"default": ""}), (("--root",), {})])
+    schedule = schedule_notebook(
+        _store(magics), options.notebook, root=options.root, cron=options.cron, timezone=options.tz,
+        every=options.every, at=options.at, parameters=dict(split_parameter(p) for p in options.parameters),
+        retries=options.retries, backoff=options.backoff, timeout=options.timeout, missed=options.missed,
+        overlap=options.overlap, keep=options.keep, name=options.name)
+    return Text(f"Scheduled `{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; next run "
+                f"{format_time(schedule.next_run_at)}. Jobs start while a scheduler runs: `gorgon scheduler` in a "
+                "terminal, or JupyterLab with `[scheduler] enabled = true` in the config.")
+
+
+def cmd_schedules(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table | Text:
+    from gorgon_nb.scheduler import service
+
+    options = parse("%gorgon schedules", words, [(("action",), {"nargs": "?",
+                                                                "choices": ["pause", "resume", "delete", "run"]}),
+                                                 (("ref",), {"nargs": "?", "metavar": "SCHEDULE"})])
+    store = _store(magics)
+    if options.action:
+        if not options.ref:
+            from gorgon_nb.errors import UsageError
+
+            raise UsageError(f"%gorgon schedules {options.action} needs a SCHEDULE (an id or a name)")
+        if options.action == "run":
+            return Text(f"Queued job `{service.run_now(store, options.ref).id}`.")
+        if options.action == "delete":
+            return Text(f"Deleted schedule `{store.delete_schedule(options.ref).id}`.")
+        changed = getattr(service, options.action)(store, options.ref)
+        return Text(f"Schedule `{changed.id}` {'paused' if changed.paused else 'resumed'}.")
+    rows = [[f"`{s.id}`", s.name, f"`{s.notebook}`", s.trigger, "paused" if s.paused else format_time(s.next_run_at)]
+            for s in store.list_schedules()]
+    return Table(["schedule", "name", "notebook", "when", "next run"], rows, title="Schedules",
+                 empty="no schedules yet", footer="`%gorgon schedules pause|resume|delete|run SCHEDULE`")
+
+
+def cmd_jobs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table | Text:
+    options = parse("%gorgon jobs", words, [(("action",), {"nargs": "?", "choices": ["cancel"]}),
+                                            (("ref",), {"nargs": "?", "metavar": "JOB"}),
+                                            (("-n", "--limit"), {"type": int, "default": 20}),
+                                            (("--schedule",), {})])
+    store = _store(magics)
+    if options.action == "cancel":
+        result = store.request_job_cancel(options.ref or "")
+        return Text(f"Job `{options.ref}` " + ("cancelled." if result == "cancelled" else "stops within seconds."))
+    schedule_id = store.get_schedule(options.schedule).id if options.schedule else None
+    rows = [[f"`{j.id}`", f"`{j.notebook}`", STATUS_LABELS.get(str(j.state), str(j.state)), format_time(j.scheduled_for),
+             format_duration(j.duration), "-" if j.cost_usd is None else f"${j.cost_usd:.4f}",
+             preview(j.error or "", 60), f"`{j.output_path}`" if j.output_path else ""]
+            for j in store.list_jobs(options.limit, schedule_id=schedule_id)]
+    return Table(["job", "notebook", "state", "due", "duration", "cost", "error", "executed notebook"], rows,
+                 title="Recent jobs", empty="no jobs yet", footer="`%gorgon jobs cancel JOB` stops one.")

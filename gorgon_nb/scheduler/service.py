@@ -13,7 +13,7 @@ from gorgon_nb.scheduler.model import Job, Schedule
 from gorgon_nb.scheduler.triggers import check_cron, next_fire, parse_at, parse_duration, zone
 from gorgon_nb.store import Store
 
-__all__ = ["job_for", "parse_parameter", "pause", "resume", "run_now", "schedule_notebook"]
+__all__ = ["job_for", "parse_parameter", "split_parameter", "pause", "resume", "run_now", "schedule_notebook"]
 
 MISSED = ("skip", "catch_up")
 OVERLAP = ("skip", "queue")
@@ -38,6 +38,14 @@ def parse_parameter(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def split_parameter(text: str) -> tuple[str, Any]:
+    """``key=value`` as a parameter name and its typed value."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise UsageError(f"'{text}' is not key=value (for example -p region=EU -p days=7)")
+    return key.strip(), parse_parameter(value)
 
 
 def _relative_notebook(root: Path, notebook: str) -> str:
