@@ -13,7 +13,7 @@ from gorgon_nb.scheduler.model import Job, Schedule
 from gorgon_nb.scheduler.triggers import check_cron, next_fire, parse_at, parse_duration, zone
 from gorgon_nb.store import Store
 
-__all__ = ["job_for", "parse_parameter", "split_parameter", "pause", "resume", "run_now", "schedule_notebook"]
+__all__ = ["job_for", "parse_parameter", "pause", "resume", "run_now", "schedule_notebook", "split_parameter"]
 
 MISSED = ("skip", "catch_up")
 OVERLAP = ("skip", "queue")
