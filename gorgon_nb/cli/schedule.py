@@ -65,6 +65,9 @@ def add_parsers(sub: Any) -> None:
     scheduler.add_argument("--dask", metavar="ADDRESS", help="run jobs on this Dask cluster (tcp://host:8786)")
     scheduler.add_argument("--concurrency", type=int, default=2, help="jobs at once (2)")
     scheduler.add_argument("--pool", type=int, default=2, help="kernels started ahead (2)")
+    scheduler.add_argument("--lease-ttl", type=float, default=15.0,
+                           help="seconds without renewal after which another scheduler takes over (15)")
+    scheduler.add_argument("--tick", type=float, default=1.0, help="seconds between looks at the store (1)")
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
@@ -163,7 +166,8 @@ def cmd_scheduler(args: argparse.Namespace, console: Console) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        scheduler = Scheduler(_store(), backend=backend, concurrency=args.concurrency)
+        scheduler = Scheduler(_store(), backend=backend, concurrency=args.concurrency, lease_ttl=args.lease_ttl,
+                              tick=args.tick)
         console.print(f"scheduler {scheduler.owner} running ({'Dask ' + args.dask if args.dask else 'local kernels'}, "
                       f"{args.concurrency} at once); Ctrl-C stops it")
         await scheduler.run(stop)
