@@ -1,10 +1,10 @@
-"""The event feed: one WebSocket that keeps the sidebar's runs, approvals and badge live.
+"""The event feed: one WebSocket that keeps the sidebar's runs, approvals, jobs and badge live.
 
 The store is shared by every process that runs workflows (kernels, terminals, scheduled
 jobs), so the feed reads it, every half second, once for all open sockets, and sends
-what changed: ``{"type": "runs", ...}``, ``{"type": "approvals", ...}``, or
-``{"type": "error", "message": ...}`` while the store cannot be read. A socket gets the
-latest of each as soon as it opens.
+what changed: ``{"type": "runs", ...}``, ``{"type": "approvals", ...}``, ``{"type":
+"jobs", ...}``, or ``{"type": "error", "message": ...}`` while the store cannot be read. A
+socket gets the latest of each as soon as it opens.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -23,6 +24,7 @@ from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError
 from gorgon_nb.server.handlers import AUTH_RESOURCE, LIST_LIMIT, Backend, approval_json, run_alive
+from gorgon_nb.server.jobs import jobs_payload
 from gorgon_nb.server.runs import recent_runs
 
 if TYPE_CHECKING:
@@ -35,11 +37,12 @@ INTERVAL = 0.5  # seconds between reads of the store
 Listener = Callable[[str], object]
 
 
-def snapshot(store: Store) -> list[dict[str, Any]]:
+def snapshot(store: Store, server_root: Path) -> list[dict[str, Any]]:
     pending = store.list_approvals(status="pending", limit=LIST_LIMIT)
     alive = {run_id: run_alive(store, run_id) for run_id in {a.run_id for a in pending}}
     return [{"type": "runs", "runs": recent_runs(store)},
-            {"type": "approvals", "approvals": [approval_json(a, alive[a.run_id]) for a in pending]}]
+            {"type": "approvals", "approvals": [approval_json(a, alive[a.run_id]) for a in pending]},
+            jobs_payload(store, server_root)]
 
 
 class Feed:
@@ -70,7 +73,7 @@ class Feed:
     async def _poll(self) -> None:
         while self._listeners:
             try:
-                payloads = await asyncio.to_thread(lambda: snapshot(self.backend.get()))
+                payloads = await asyncio.to_thread(lambda: snapshot(self.backend.get(), self.backend.server_root))
                 self._latest.pop("error", None)
             except GorgonError as exc:
                 payloads = [{"type": "error", "message": f"cannot read the gorgon store: {exc}"}]

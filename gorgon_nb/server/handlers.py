@@ -26,6 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jupyter_server.auth.decorator import authorized
@@ -39,6 +40,7 @@ from gorgon_nb.model.approval import COMMENT_LIMIT
 if TYPE_CHECKING:
     from gorgon_nb.chat import ChatService
     from gorgon_nb.model.approval import ApprovalRequest
+    from gorgon_nb.server.jobs import ServerScheduler
     from gorgon_nb.store import Store
 
 __all__ = ["COMMENT_LIMIT", "ApiError", "ApprovalHandler", "ApprovalsHandler", "Backend", "DecisionBody", "GorgonHandler",
@@ -101,11 +103,14 @@ class DecisionBody(BaseModel):
 class Backend:
     """What the handlers share: the server's store, opened from ``load_config()`` on first
     use, then kept (a failed open is not kept, so fixing the config or the folder needs no
-    restart), and the chat service on that store."""
+    restart), the chat service on that store, and the scheduler loop when the server runs
+    one."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_root: Path | None = None) -> None:
+        self.server_root = (server_root or Path.cwd()).resolve()  # the Jupyter server's root_dir
         self._store: Store | None = None
         self._chat: ChatService | None = None
+        self.scheduler: ServerScheduler | None = None
         self._lock = threading.Lock()
         from gorgon_nb.server.feed import Feed
 
@@ -132,7 +137,10 @@ class Backend:
             return self._chat
 
     async def close(self) -> None:
-        """Stop the feed and the chat's answers (their text so far is kept); close the store."""
+        """Stop the scheduler (its running jobs go back to the queue), the feed and the chat's
+        answers (their text so far is kept); close the store."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         await self.feed.close()
         if self._chat is not None:
             await self._chat.close()

@@ -1,0 +1,333 @@
+"""Schedules and jobs: scheduled notebooks, each time they ran, and the scheduler in the server.
+
+``GET``/``POST schedules``, ``POST schedules/{id}/pause|resume|run``, ``DELETE
+schedules/{id}``, ``GET jobs``, ``GET jobs/{id}``, ``POST jobs/{id}/cancel``; the shapes are
+in ``API.md``. Notebooks are named relative to the Jupyter server's root folder and cannot
+leave it, as in JupyterLab's file browser. Executed notebooks get ``notebook_url_path``,
+their path under that root (null when a job ran elsewhere, from another root, or its
+notebook is gone), which JupyterLab opens.
+
+With ``[scheduler] enabled = true`` the server runs the scheduler loop (``ServerScheduler``)
+on its own event loop: schedules fire and jobs run while JupyterLab runs, without a
+``gorgon scheduler`` in a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from jupyter_server.auth.decorator import authorized
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from tornado import web
+
+from gorgon_nb.errors import GorgonError, UsageError
+from gorgon_nb.scheduler.model import JobState
+from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, parse_body
+
+if TYPE_CHECKING:
+    from gorgon_nb.config import SchedulerSettings
+    from gorgon_nb.scheduler.model import Job, Schedule
+    from gorgon_nb.server.handlers import Backend
+    from gorgon_nb.store import Store
+
+__all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "ScheduleActionHandler", "ScheduleBody",
+           "ScheduleHandler", "SchedulesHandler", "ServerScheduler", "jobs_payload"]
+
+FEED_JOBS = 50
+JOB_STATES = tuple(str(state) for state in JobState)
+SCHEDULE_HINT = ('send {"notebook": "reports/weekly.ipynb", "every": "1h"} (or "cron": "0 8 * * MON", or '
+                 '"at": "2026-12-01T09:00"), with optional "parameters": {"region": "EU"}')
+STOP_TIMEOUT = 10.0  # seconds the scheduler gets to put its running jobs back in the queue
+
+Seconds = StrictStr | StrictFloat | StrictInt
+
+
+class ScheduleBody(BaseModel):
+    """The body of ``POST schedules``: what ``gorgon schedule`` takes, as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notebook: StrictStr = Field(min_length=1, max_length=1024)
+    cron: StrictStr | None = Field(None, max_length=200)
+    every: Seconds | None = None
+    at: StrictStr | None = Field(None, max_length=100)
+    timezone: StrictStr = Field("UTC", max_length=100)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    retries: StrictInt = Field(0, ge=0, le=100)
+    backoff: Seconds = 60
+    timeout: Seconds | None = None
+    missed: Literal["skip", "catch_up", "catch-up"] = "skip"
+    overlap: Literal["skip", "queue"] = "skip"
+    keep: StrictInt = Field(20, ge=1, le=10_000)
+    name: StrictStr = Field("", max_length=200)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _typed(cls, parameters: Any) -> Any:
+        """``["key=value", ...]`` typed as ``gorgon schedule -p`` types them; an object as it is."""
+        if not isinstance(parameters, list):
+            return parameters
+        from gorgon_nb.scheduler.service import split_parameter
+
+        if not all(isinstance(line, str) for line in parameters):
+            raise ValueError('give an object, or a list of "key=value" texts')
+        try:
+            return dict(split_parameter(line) for line in parameters)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("parameters")
+    @classmethod
+    def _names(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        bad = [name for name in parameters if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"parameter names must be Python names, not {', '.join(map(repr, bad))}")
+        return parameters
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleBody:
+        if sum(value is not None for value in (self.cron, self.every, self.at)) != 1:
+            raise ValueError('give exactly one of "cron", "every" or "at"')
+        return self
+
+
+# -- JSON shapes ------------------------------------------------------------------------------
+
+
+def url_path(server_root: Path, folder: str, relative: str | None) -> str | None:
+    """``folder/relative`` as a path under the server's root, when it is a file there."""
+    if not relative:
+        return None
+    path = (Path(folder) / relative).resolve()
+    if not path.is_relative_to(server_root) or not path.is_file():
+        return None
+    return path.relative_to(server_root).as_posix()
+
+
+def job_json(job: Job, server_root: Path) -> dict[str, Any]:
+    return {**job.to_dict(), "notebook_url_path": url_path(server_root, job.root, job.output_path)}
+
+
+def schedule_json(store: Store, schedule: Schedule, server_root: Path) -> dict[str, Any]:
+    last = store.list_jobs(1, schedule_id=schedule.id)
+    return {
+        **schedule.to_dict(),
+        "notebook_url_path": url_path(server_root, schedule.root, schedule.notebook),
+        "active": store.active_jobs(schedule.id),
+        "last_job": {"id": last[0].id, "state": str(last[0].state), "ended_at": last[0].ended_at} if last else None,
+    }
+
+
+def jobs_payload(store: Store, server_root: Path) -> dict[str, Any]:
+    """The feed's ``jobs`` update: the most recent jobs and every schedule."""
+    return {"type": "jobs", "jobs": [job_json(j, server_root) for j in store.list_jobs(FEED_JOBS)],
+            "schedules": [schedule_json(store, s, server_root) for s in store.list_schedules()]}
+
+
+def server_root(settings: dict[str, Any]) -> Path:
+    """The Jupyter server's root folder (``ServerApp.root_dir``)."""
+    return Path(os.path.expanduser(settings.get("server_root_dir") or os.getcwd())).resolve()
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+class JobsBaseHandler(GorgonHandler):
+    @property
+    def root(self) -> Path:
+        return self.backend.server_root
+
+    def answer(self, payload: Any) -> None:
+        self.finish(json.dumps(payload, default=str))
+
+
+class SchedulesHandler(JobsBaseHandler):
+    """``GET`` and ``POST /gorgon/api/schedules``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        root = self.root
+        listed = await self.in_thread(lambda store: [schedule_json(store, s, root) for s in store.list_schedules()])
+        self.answer({"schedules": listed})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from gorgon_nb.scheduler.service import schedule_notebook
+
+        body = parse_body(self.request.body, ScheduleBody, SCHEDULE_HINT)
+        root = self.root
+
+        def create(store: Store) -> dict[str, Any]:
+            schedule = schedule_notebook(
+                store, body.notebook, root=root, cron=body.cron, timezone=body.timezone, every=body.every, at=body.at,
+                parameters=body.parameters, retries=body.retries, backoff=body.backoff, timeout=body.timeout,
+                missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name)
+            return schedule_json(store, schedule, root)
+
+        created = await self.in_thread(create)
+        self.log.info("gorgon: scheduled %s (%s) as %s", created["notebook"], created["trigger"], created["id"])
+        self.set_status(201)
+        self.answer(created)
+
+
+class ScheduleHandler(JobsBaseHandler):
+    """``GET`` and ``DELETE /gorgon/api/schedules/{id}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        root = self.root
+        self.answer(await self.in_thread(lambda store: schedule_json(store, store.get_schedule(ref), root)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, ref: str) -> None:
+        deleted = await self.in_thread(lambda store: store.delete_schedule(ref))
+        self.log.info("gorgon: deleted schedule %s (%s)", deleted.id, deleted.notebook)
+        self.set_status(204)
+        self.finish()
+
+
+class ScheduleActionHandler(JobsBaseHandler):
+    """``POST /gorgon/api/schedules/{id}/pause``, ``/resume`` and ``/run`` (run now)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, ref: str, action: str) -> None:
+        from gorgon_nb.scheduler import service
+
+        root = self.root
+        if action == "run":
+            job = await self.in_thread(lambda store: service.run_now(store, ref))
+            self.log.info("gorgon: job %s of schedule %s queued to run now", job.id, job.schedule_id)
+            self.answer({"job": job_json(job, root)})
+            return
+        change = service.pause if action == "pause" else service.resume
+        self.answer(await self.in_thread(lambda store: schedule_json(store, change(store, ref), root)))
+
+
+class JobsHandler(JobsBaseHandler):
+    """``GET /gorgon/api/jobs``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        limit = self.get_query_argument("limit", str(FEED_JOBS))
+        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+            raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
+        state = self.get_query_argument("state", "") or None
+        if state is not None and state not in JOB_STATES:
+            raise ApiError(400, f"unknown state '{state}'; use one of {', '.join(JOB_STATES)}")
+        schedule = self.get_query_argument("schedule", "") or None
+        root = self.root
+
+        def listed(store: Store) -> list[dict[str, Any]]:
+            schedule_id = store.get_schedule(schedule).id if schedule else None
+            return [job_json(j, root) for j in store.list_jobs(int(limit), schedule_id=schedule_id, state=state)]
+
+        self.answer({"jobs": await self.in_thread(listed)})
+
+
+class JobHandler(JobsBaseHandler):
+    """``GET /gorgon/api/jobs/{id}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        root = self.root
+        self.answer({"job": await self.in_thread(lambda store: job_json(store.get_job(ref), root))})
+
+
+class JobCancelHandler(JobsBaseHandler):
+    """``POST /gorgon/api/jobs/{id}/cancel``."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, ref: str) -> None:
+        def cancel(store: Store) -> str:
+            job = store.get_job(ref)
+            try:
+                return store.request_job_cancel(job.id)
+            except UsageError as exc:  # it ended already
+                raise ApiError(409, str(exc)) from None
+
+        self.answer({"result": await self.in_thread(cancel)})
+
+
+# -- the scheduler in the server --------------------------------------------------------------
+
+
+class ServerScheduler:
+    """The scheduler loop as a task on the Jupyter server's event loop.
+
+    ``start`` must run on that loop (the extension schedules it with ``io_loop.add_callback``:
+    extensions load before the loop serves); ``stop`` puts the jobs it runs back in the queue,
+    so the next scheduler (this server restarted, or ``gorgon scheduler``) runs them.
+    """
+
+    def __init__(self, backend: Backend, settings: SchedulerSettings, log: logging.Logger) -> None:
+        self.backend, self.settings, self.log = backend, settings, log
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def describe(self) -> str:
+        where = f"on the Dask cluster {self.settings.dask}" if self.settings.dask else \
+            f"in local kernels, {self.settings.pool} started ahead"
+        return f"{self.settings.concurrency} jobs at once, {where}"
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._stop))
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
+
+        try:
+            backend: Any
+            if self.settings.dask:
+                from gorgon_nb.scheduler.dask_backend import DaskBackend
+
+                backend = DaskBackend(self.settings.dask)
+            else:
+                backend = LocalBackend(self.settings.pool)
+            store = await asyncio.to_thread(self.backend.get)
+            scheduler = Scheduler(store, backend=backend, concurrency=self.settings.concurrency)
+            self.log.info("gorgon_nb.server: scheduler %s started", scheduler.owner)
+            await scheduler.run(stop)
+        except asyncio.CancelledError:
+            raise
+        except (GorgonError, ImportError, OSError) as exc:
+            self.log.error("gorgon_nb.server: the scheduler stopped: %s. Fix it and restart JupyterLab, or run "
+                           "`gorgon scheduler` in a terminal.", exc)
+        except Exception:
+            self.log.exception("gorgon_nb.server: the scheduler failed; scheduled notebooks do not run until "
+                               "JupyterLab restarts (or `gorgon scheduler` runs in a terminal)")
+
+    async def stop(self) -> None:
+        if self._task is None or self._stop is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT)
+        except TimeoutError:
+            self.log.warning("gorgon_nb.server: the scheduler did not stop in %gs; cancelled", STOP_TIMEOUT)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
