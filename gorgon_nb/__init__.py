@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "ProviderError": "gorgon_nb.errors",
     "BudgetExceededError": "gorgon_nb.errors",
     "Problem": "gorgon_nb.errors",
+    "glue": "gorgon_nb.glued",
+    "read_glued": "gorgon_nb.glued",
 }
 
 __all__ = [
@@ -74,7 +76,9 @@ __all__ = [
     "WorkflowError",
     "__version__",
     "arun",
+    "glue",
     "load_config",
+    "read_glued",
     "run",
 ]
 
@@ -92,6 +96,7 @@ if TYPE_CHECKING:
         UsageError,
         WorkflowError,
     )
+    from gorgon_nb.glued import glue, read_glued
     from gorgon_nb.model.events import Event
     from gorgon_nb.model.run import RunFailed, RunResult, RunStatus, StepResult, StepStatus
     from gorgon_nb.model.usage import Usage
