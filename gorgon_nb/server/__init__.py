@@ -59,10 +59,10 @@ def routes(base_url: str, backend: Any) -> list[tuple[str, type, dict[str, Any]]
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     from gorgon_nb.server.handlers import Backend
-    from gorgon_nb.server.jobs import server_root
+    from gorgon_nb.server.jobs import ServerFiles
 
     web_app = serverapp.web_app
-    backend = Backend(server_root(web_app.settings))
+    backend = Backend(ServerFiles.of(serverapp))
     web_app.settings["gorgon_backend"] = backend
     web_app.add_handlers(".*$", routes(web_app.settings["base_url"], backend))
     serverapp.log.info("gorgon_nb.server: the gorgon API is at %sgorgon/api/", web_app.settings["base_url"])

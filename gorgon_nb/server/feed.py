@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -24,7 +23,7 @@ from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError
 from gorgon_nb.server.handlers import AUTH_RESOURCE, LIST_LIMIT, Backend, approval_json, run_alive
-from gorgon_nb.server.jobs import jobs_payload
+from gorgon_nb.server.jobs import ServerFiles, jobs_payload
 from gorgon_nb.server.runs import recent_runs
 
 if TYPE_CHECKING:
@@ -37,12 +36,12 @@ INTERVAL = 0.5  # seconds between reads of the store
 Listener = Callable[[str], object]
 
 
-def snapshot(store: Store, server_root: Path) -> list[dict[str, Any]]:
+def snapshot(store: Store, files: ServerFiles) -> list[dict[str, Any]]:
     pending = store.list_approvals(status="pending", limit=LIST_LIMIT)
     alive = {run_id: run_alive(store, run_id) for run_id in {a.run_id for a in pending}}
     return [{"type": "runs", "runs": recent_runs(store)},
             {"type": "approvals", "approvals": [approval_json(a, alive[a.run_id]) for a in pending]},
-            jobs_payload(store, server_root)]
+            jobs_payload(store, files)]
 
 
 class Feed:
@@ -73,7 +72,7 @@ class Feed:
     async def _poll(self) -> None:
         while self._listeners:
             try:
-                payloads = await asyncio.to_thread(lambda: snapshot(self.backend.get(), self.backend.server_root))
+                payloads = await asyncio.to_thread(lambda: snapshot(self.backend.get(), self.backend.files))
                 self._latest.pop("error", None)
             except GorgonError as exc:
                 payloads = [{"type": "error", "message": f"cannot read the gorgon store: {exc}"}]

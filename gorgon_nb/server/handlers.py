@@ -40,7 +40,7 @@ from gorgon_nb.model.approval import COMMENT_LIMIT
 if TYPE_CHECKING:
     from gorgon_nb.chat import ChatService
     from gorgon_nb.model.approval import ApprovalRequest
-    from gorgon_nb.server.jobs import ServerScheduler
+    from gorgon_nb.server.jobs import ServerFiles, ServerScheduler
     from gorgon_nb.store import Store
 
 __all__ = ["COMMENT_LIMIT", "ApiError", "ApprovalHandler", "ApprovalsHandler", "Backend", "DecisionBody", "GorgonHandler",
@@ -106,8 +106,10 @@ class Backend:
     restart), the chat service on that store, and the scheduler loop when the server runs
     one."""
 
-    def __init__(self, server_root: Path | None = None) -> None:
-        self.server_root = (server_root or Path.cwd()).resolve()  # the Jupyter server's root_dir
+    def __init__(self, files: ServerFiles | None = None) -> None:
+        from gorgon_nb.server.jobs import ServerFiles
+
+        self.files = files or ServerFiles(Path.cwd().resolve())  # what JupyterLab can open
         self._store: Store | None = None
         self._chat: ChatService | None = None
         self.scheduler: ServerScheduler | None = None

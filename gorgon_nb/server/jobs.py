@@ -4,8 +4,9 @@
 schedules/{id}``, ``GET jobs``, ``GET jobs/{id}``, ``POST jobs/{id}/cancel``; the shapes are
 in ``API.md``. Notebooks are named relative to the Jupyter server's root folder and cannot
 leave it, as in JupyterLab's file browser. Executed notebooks get ``notebook_url_path``,
-their path under that root (null when a job ran elsewhere, from another root, or its
-notebook is gone), which JupyterLab opens.
+their path under that root, which JupyterLab opens, or ``notebook_unavailable``, why it
+cannot (the job ran from another root, the notebook is gone, or it is in a hidden folder
+the server does not serve).
 
 With ``[scheduler] enabled = true`` the server runs the scheduler loop (``ServerScheduler``)
 on its own event loop: schedules fire and jobs run while JupyterLab runs, without a
@@ -19,9 +20,12 @@ import contextlib
 import json
 import logging
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from jupyter_core.paths import is_hidden
 from jupyter_server.auth.decorator import authorized
 from pydantic import (
     BaseModel,
@@ -35,7 +39,7 @@ from pydantic import (
 )
 from tornado import web
 
-from gorgon_nb.errors import GorgonError, UsageError
+from gorgon_nb.errors import GorgonError, NotFoundError, UsageError
 from gorgon_nb.scheduler.model import JobState
 from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, parse_body
 
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
     from gorgon_nb.store import Store
 
 __all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "ScheduleActionHandler", "ScheduleBody",
-           "ScheduleHandler", "SchedulesHandler", "ServerScheduler", "jobs_payload"]
+           "ScheduleHandler", "SchedulesHandler", "ServerFiles", "ServerScheduler", "jobs_payload"]
 
 FEED_JOBS = 50
 JOB_STATES = tuple(str(state) for state in JobState)
@@ -109,39 +113,65 @@ class ScheduleBody(BaseModel):
 # -- JSON shapes ------------------------------------------------------------------------------
 
 
-def url_path(server_root: Path, folder: str, relative: str | None) -> str | None:
-    """``folder/relative`` as a path under the server's root, when it is a file there."""
-    if not relative:
-        return None
-    path = (Path(folder) / relative).resolve()
-    if not path.is_relative_to(server_root) or not path.is_file():
-        return None
-    return path.relative_to(server_root).as_posix()
+@dataclass(frozen=True)
+class ServerFiles:
+    """What JupyterLab can open: files under the server's root (``ServerApp.root_dir``), and
+    in hidden folders only when its contents manager allows them (``allow_hidden``)."""
+
+    root: Path
+    allow_hidden: bool = False
+
+    @classmethod
+    def of(cls, serverapp: Any) -> ServerFiles:
+        settings = serverapp.web_app.settings
+        root = Path(os.path.expanduser(settings.get("server_root_dir") or os.getcwd())).resolve()
+        return cls(root, bool(getattr(serverapp.contents_manager, "allow_hidden", False)))
+
+    def locate(self, folder: str, relative: str | None) -> tuple[str | None, str | None]:
+        """``folder/relative`` as a path JupyterLab opens, or None and why it cannot."""
+        if not relative:
+            return None, None
+        path = (Path(folder) / relative).resolve()
+        if not path.is_file():
+            return None, f"{path} does not exist any more"
+        if not path.is_relative_to(self.root):
+            return None, f"{path} is outside JupyterLab's root folder {self.root}"
+        shown = path.relative_to(self.root).as_posix()
+        if not self.allow_hidden and is_hidden(str(path), str(self.root)):
+            return None, (f"{shown} is in a hidden folder, which JupyterLab does not open unless started with "
+                          "--ContentsManager.allow_hidden=True")
+        return shown, None
 
 
-def job_json(job: Job, server_root: Path) -> dict[str, Any]:
-    return {**job.to_dict(), "notebook_url_path": url_path(server_root, job.root, job.output_path)}
+def job_json(job: Job, files: ServerFiles) -> dict[str, Any]:
+    opens, why_not = files.locate(job.root, job.output_path)
+    return {**job.to_dict(), "notebook_url_path": opens, "notebook_unavailable": why_not}
 
 
-def schedule_json(store: Store, schedule: Schedule, server_root: Path) -> dict[str, Any]:
+def schedule_json(store: Store, schedule: Schedule, files: ServerFiles) -> dict[str, Any]:
     last = store.list_jobs(1, schedule_id=schedule.id)
     return {
         **schedule.to_dict(),
-        "notebook_url_path": url_path(server_root, schedule.root, schedule.notebook),
+        "notebook_url_path": files.locate(schedule.root, schedule.notebook)[0],
         "active": store.active_jobs(schedule.id),
         "last_job": {"id": last[0].id, "state": str(last[0].state), "ended_at": last[0].ended_at} if last else None,
     }
 
 
-def jobs_payload(store: Store, server_root: Path) -> dict[str, Any]:
-    """The feed's ``jobs`` update: the most recent jobs and every schedule."""
-    return {"type": "jobs", "jobs": [job_json(j, server_root) for j in store.list_jobs(FEED_JOBS)],
-            "schedules": [schedule_json(store, s, server_root) for s in store.list_schedules()]}
+def scheduler_json(store: Store) -> dict[str, Any]:
+    """Whether a scheduler holds the lease now (queued jobs start), and which."""
+    from gorgon_nb.scheduler.loop import LEASE
+
+    holder = store.lease_holder(LEASE)
+    running = holder is not None and holder[1] > time.time()
+    return {"running": running, "owner": holder[0] if holder and running else None}
 
 
-def server_root(settings: dict[str, Any]) -> Path:
-    """The Jupyter server's root folder (``ServerApp.root_dir``)."""
-    return Path(os.path.expanduser(settings.get("server_root_dir") or os.getcwd())).resolve()
+def jobs_payload(store: Store, files: ServerFiles) -> dict[str, Any]:
+    """The feed's ``jobs`` update: the most recent jobs, every schedule, and the scheduler."""
+    return {"type": "jobs", "jobs": [job_json(j, files) for j in store.list_jobs(FEED_JOBS)],
+            "schedules": [schedule_json(store, s, files) for s in store.list_schedules()],
+            "scheduler": scheduler_json(store)}
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -149,8 +179,8 @@ def server_root(settings: dict[str, Any]) -> Path:
 
 class JobsBaseHandler(GorgonHandler):
     @property
-    def root(self) -> Path:
-        return self.backend.server_root
+    def files(self) -> ServerFiles:
+        return self.backend.files
 
     def answer(self, payload: Any) -> None:
         self.finish(json.dumps(payload, default=str))
@@ -162,8 +192,8 @@ class SchedulesHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        root = self.root
-        listed = await self.in_thread(lambda store: [schedule_json(store, s, root) for s in store.list_schedules()])
+        files = self.files
+        listed = await self.in_thread(lambda store: [schedule_json(store, s, files) for s in store.list_schedules()])
         self.answer({"schedules": listed})
 
     @web.authenticated
@@ -172,14 +202,17 @@ class SchedulesHandler(JobsBaseHandler):
         from gorgon_nb.scheduler.service import schedule_notebook
 
         body = parse_body(self.request.body, ScheduleBody, SCHEDULE_HINT)
-        root = self.root
+        files = self.files
 
         def create(store: Store) -> dict[str, Any]:
-            schedule = schedule_notebook(
-                store, body.notebook, root=root, cron=body.cron, timezone=body.timezone, every=body.every, at=body.at,
-                parameters=body.parameters, retries=body.retries, backoff=body.backoff, timeout=body.timeout,
-                missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name)
-            return schedule_json(store, schedule, root)
+            try:
+                schedule = schedule_notebook(
+                    store, body.notebook, root=files.root, cron=body.cron, timezone=body.timezone, every=body.every,
+                    at=body.at, parameters=body.parameters, retries=body.retries, backoff=body.backoff,
+                    timeout=body.timeout, missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name)
+            except NotFoundError as exc:  # the body names a notebook that is not there
+                raise ApiError(400, str(exc)) from None
+            return schedule_json(store, schedule, files)
 
         created = await self.in_thread(create)
         self.log.info("gorgon: scheduled %s (%s) as %s", created["notebook"], created["trigger"], created["id"])
@@ -193,8 +226,8 @@ class ScheduleHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        root = self.root
-        self.answer(await self.in_thread(lambda store: schedule_json(store, store.get_schedule(ref), root)))
+        files = self.files
+        self.answer(await self.in_thread(lambda store: schedule_json(store, store.get_schedule(ref), files)))
 
     @web.authenticated
     @authorized
@@ -213,14 +246,14 @@ class ScheduleActionHandler(JobsBaseHandler):
     async def post(self, ref: str, action: str) -> None:
         from gorgon_nb.scheduler import service
 
-        root = self.root
+        files = self.files
         if action == "run":
             job = await self.in_thread(lambda store: service.run_now(store, ref))
             self.log.info("gorgon: job %s of schedule %s queued to run now", job.id, job.schedule_id)
-            self.answer({"job": job_json(job, root)})
+            self.answer({"job": job_json(job, files)})
             return
         change = service.pause if action == "pause" else service.resume
-        self.answer(await self.in_thread(lambda store: schedule_json(store, change(store, ref), root)))
+        self.answer(await self.in_thread(lambda store: schedule_json(store, change(store, ref), files)))
 
 
 class JobsHandler(JobsBaseHandler):
@@ -236,11 +269,11 @@ class JobsHandler(JobsBaseHandler):
         if state is not None and state not in JOB_STATES:
             raise ApiError(400, f"unknown state '{state}'; use one of {', '.join(JOB_STATES)}")
         schedule = self.get_query_argument("schedule", "") or None
-        root = self.root
+        files = self.files
 
         def listed(store: Store) -> list[dict[str, Any]]:
             schedule_id = store.get_schedule(schedule).id if schedule else None
-            return [job_json(j, root) for j in store.list_jobs(int(limit), schedule_id=schedule_id, state=state)]
+            return [job_json(j, files) for j in store.list_jobs(int(limit), schedule_id=schedule_id, state=state)]
 
         self.answer({"jobs": await self.in_thread(listed)})
 
@@ -251,8 +284,8 @@ class JobHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        root = self.root
-        self.answer({"job": await self.in_thread(lambda store: job_json(store.get_job(ref), root))})
+        files = self.files
+        self.answer({"job": await self.in_thread(lambda store: job_json(store.get_job(ref), files))})
 
 
 class JobCancelHandler(JobsBaseHandler):
