@@ -126,7 +126,7 @@ class Workflow:
         compiled = None
         try:
             compiled = compile_workflow(self.spec, source=self.source, roles=config.roles,
-                                        check_model=lambda ref: check_model_ref(ref, config))
+                                        check_model=lambda ref: check_model_ref(ref, config), base_dir=self.base_dir)
         except WorkflowError as exc:
             problems.extend(exc.problems)
         own = {Path(self.path).resolve()} if self.path else set()

@@ -1,13 +1,14 @@
 """Compile a parsed workflow into a checked graph before any step runs.
 
 ``compile_workflow`` collects every problem it finds (unknown references, cycles,
-unknown roles and models, disabled shell steps, template syntax) into one
-``WorkflowError``, each pinned to a file, line and field with a hint.
+unknown roles and models, disabled shell steps, missing notebooks, template syntax) into
+one ``WorkflowError``, each pinned to a file, line and field with a hint.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pathlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from gorgon_nb.model.workflow import (
     ApprovalStep,
     LLMStep,
     LoopStep,
+    NotebookStep,
     PythonStep,
     ShellStep,
     Step,
@@ -101,6 +103,8 @@ def step_templates(step: Step) -> dict[str, Any]:
         return {"shell": step.shell, "cwd": step.cwd or "", "env": step.env}
     if isinstance(step, WorkflowStep):
         return {"inputs": step.inputs}
+    if isinstance(step, NotebookStep):
+        return {"notebook": step.notebook, "parameters": step.parameters}
     if isinstance(step, ApprovalStep):
         return {"approval": step.approval, "preview": step.preview}
     if isinstance(step, SupervisorStep):
@@ -119,8 +123,10 @@ class _Compiler:
         source: SourceText | None,
         roles: Collection[str],
         check_model: ModelCheck | None,
+        base_dir: pathlib.Path | None = None,
     ) -> None:
         self.spec = spec
+        self.base_dir = base_dir
         self.source = source
         self.roles = roles
         self.check_model = check_model
@@ -211,6 +217,8 @@ class _Compiler:
         if isinstance(step, ShellStep) and not self.spec.allow_shell:
             self.problem((*path, "shell"), f"{sid}.shell", "shell steps are disabled in this workflow",
                          "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
+        if isinstance(step, NotebookStep):
+            self._check_notebook(step, path)
         if isinstance(step, LoopStep) and step.for_each is not None:
             self.problem((*path, "for_each"), f"{sid}.for_each", "a loop step cannot take for_each",
                          "put the loop in a workflow of its own and map a 'workflow:' step over the items")
@@ -236,6 +244,19 @@ class _Compiler:
                 deps.add(ref)
         node.deps = tuple(sorted(d for d in deps if d in local and d != sid))
         return node
+
+    def _check_notebook(self, step: NotebookStep, path: Path) -> None:
+        """A notebook named without templates must exist (relative to the workflow's folder)."""
+        ref, label = step.notebook, f"{step.id}.notebook"
+        if "{{" in ref or "{%" in ref:
+            return
+        if not ref.endswith(".ipynb"):
+            self.problem((*path, "notebook"), label, f"'{ref}' is not a notebook", "give the path of a .ipynb file")
+            return
+        base = self.base_dir or pathlib.Path.cwd()
+        if not (base / ref).is_file():
+            self.problem((*path, "notebook"), label, f"no notebook at {ref}",
+                         f"the path is relative to the workflow file's folder ({base})")
 
     def _check_schema(self, schema: dict[str, Any], path: Path, label: str) -> None:
         import jsonschema
@@ -386,6 +407,11 @@ def compile_workflow(
     source: SourceText | None = None,
     roles: Collection[str] | Mapping[str, Any],
     check_model: ModelCheck | None = None,
+    base_dir: pathlib.Path | None = None,
 ) -> CompiledWorkflow:
-    """Check ``spec`` and build its graph; raise ``WorkflowError`` listing every problem."""
-    return _Compiler(spec, source, roles, check_model).compile()
+    """Check ``spec`` and build its graph; raise ``WorkflowError`` listing every problem.
+
+    ``base_dir`` is the workflow file's folder, where ``notebook:`` paths are looked for
+    (the working directory when None, as when the workflow runs).
+    """
+    return _Compiler(spec, source, roles, check_model, base_dir).compile()

@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import inspect
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from gorgon_nb.model.workflow import (
     ApprovalStep,
     LLMStep,
     LoopStep,
+    NotebookStep,
     PythonStep,
     RetryPolicy,
     ShellStep,
@@ -378,6 +380,29 @@ async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: i
     return outcome.outputs
 
 
+async def _notebook(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
+    from gorgon_nb.config import gorgon_home
+    from gorgon_nb.glued import read_glued
+    from gorgon_nb.scheduler.execute import run_notebook
+    from gorgon_nb.scheduler.model import JobState
+
+    step, ex = run.node.step, run.ex
+    assert isinstance(step, NotebookStep)
+    ref = _text(run.node.templates["notebook"], context)
+    base = ex.options.base_dir or Path.cwd()
+    source = (base / ref).resolve()
+    if source.suffix != ".ipynb" or not source.is_file():
+        raise StepError(f"no notebook at {ref} (relative to {base}); give the path of a .ipynb file")
+    parameters = render_value(run.node.templates["parameters"], context)
+    name = re.sub(r"[^\w.-]", "_", run.result.key if item is None else f"{run.result.key}-{item}")
+    output = gorgon_home() / "notebooks" / ex.result.run_id / f"{name}.ipynb"
+    outcome = await run_notebook(source, output, parameters)  # a cancel or timeout of the step kills the kernel
+    if outcome.state is not JobState.SUCCEEDED:
+        kept = f"; the executed notebook is {output}" if outcome.output_path else ""
+        raise StepError(f"{ref}: {outcome.error}{kept}")
+    return read_glued(output)
+
+
 async def _loop(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
     step, node, ex = run.node.step, run.node, run.ex
     assert isinstance(step, LoopStep) and node.body is not None
@@ -412,4 +437,5 @@ _HANDLERS: dict[str, _Handler] = {
     "agent": _agent, "llm": _llm, "python": _python, "shell": _shell, "workflow": _workflow, "loop": _loop,
     "approval": _approval,
     "supervisor": _supervisor,
+    "notebook": _notebook,
 }

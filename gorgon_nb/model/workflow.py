@@ -1,7 +1,8 @@
 """The workflow format: pydantic models of a workflow file, validated at the edge.
 
 A step's kind is the one *kind key* it holds (``agent: planner``, ``llm: "prompt"``,
-``python: pkg.mod:func``, ``shell: "cmd"``, ``workflow: other.yaml``, ``loop: [steps]``);
+``python: pkg.mod:func``, ``shell: "cmd"``, ``workflow: other.yaml``, ``notebook: report.ipynb``,
+``loop: [steps]``);
 everything else about a step is an option shared by the kinds that can use it.
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "InputSpec",
     "LLMStep",
     "LoopStep",
+    "NotebookStep",
     "PythonStep",
     "RetryPolicy",
     "ShellStep",
@@ -225,6 +227,21 @@ class WorkflowStep(_StepBase):
     kind: Literal["workflow"] = "workflow"
 
 
+class NotebookStep(_StepBase):
+    """Runs a Jupyter notebook with papermill, on a fresh kernel, in the notebook's folder.
+
+    ``notebook`` is a path relative to the workflow file's folder (templates allowed);
+    ``parameters`` are injected after the notebook's ``parameters`` cell, as papermill
+    does. The output is the dict of values the notebook glued (``gorgon_nb.glue``). The
+    executed copy is kept at ``GORGON_HOME/notebooks/<run id>/<step>.ipynb`` (``<step>-<i>``
+    for each item of a ``for_each``). A cell that raises fails the step, naming the cell.
+    """
+
+    notebook: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["notebook"] = "notebook"
+
+
 class LoopStep(_StepBase):
     """Runs ``loop`` (a list of steps) again and again until ``until`` holds, at most ``max_rounds``."""
 
@@ -266,6 +283,7 @@ STEP_KINDS: dict[str, type[_StepBase]] = {
     "python": PythonStep,
     "shell": ShellStep,
     "workflow": WorkflowStep,
+    "notebook": NotebookStep,
     "loop": LoopStep,
     "supervisor": SupervisorStep,
     "approval": ApprovalStep,
@@ -291,6 +309,7 @@ Step = Annotated[
     | Annotated[PythonStep, Tag("python")]
     | Annotated[ShellStep, Tag("shell")]
     | Annotated[WorkflowStep, Tag("workflow")]
+    | Annotated[NotebookStep, Tag("notebook")]
     | Annotated[LoopStep, Tag("loop")]
     | Annotated[SupervisorStep, Tag("supervisor")]
     | Annotated[ApprovalStep, Tag("approval")],

@@ -142,6 +142,8 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
     except (OSError, ValueError) as exc:
         return ended(JobState.FAILED, f"cannot read the notebook {source.name}: {exc}",
                      exception=f"{type(exc).__name__}: {exc}")
+    if cancelled():
+        return ended(JobState.CANCELLED, "cancelled before it started")
     pooled = pool is not None and pool.kernel_name == kernel_name
     taking = asyncio.ensure_future(pool.take() if pool is not None and pooled
                                    else start_kernel(kernel_name, str(source.parent), wait_ready=False))
