@@ -137,7 +137,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
         return Outcome(state, written, error, kernel_host=host, started_at=started, ended_at=time.time(), **more)
 
     try:
-        kernel_name = _kernel_name(source)
+        kernel_name, language = _kernel_of(source)
         output.parent.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as exc:
         return ended(JobState.FAILED, f"cannot read the notebook {source.name}: {exc}",
@@ -161,7 +161,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
         return ended(JobState.FAILED, f"the kernel '{kernel_name}' could not start: {exc}",
                      exception=f"{type(exc).__name__}: {exc}")
     pid = getattr(km.provisioner, "pid", None)
-    running = _in_thread(_papermill, source, output, parameters or {}, km, kernel_name,
+    running = _in_thread(_papermill, source, output, parameters or {}, km, kernel_name, language,
                          str(source.parent) if pooled else None)
     stop = None
     try:
@@ -283,7 +283,7 @@ class _Ran:
 
 
 def _papermill(source: Path, output: Path, parameters: dict[str, Any], km: AsyncKernelManager,
-               kernel_name: str, workdir: str | None) -> _Ran:
+               kernel_name: str, language: str | None, workdir: str | None) -> _Ran:
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -292,7 +292,8 @@ def _papermill(source: Path, output: Path, parameters: dict[str, Any], km: Async
 
     try:
         papermill.execute_notebook(str(source), str(output), parameters=parameters, engine_name=ENGINE_NAME,
-                                   kernel_name=kernel_name, progress_bar=False, km=km, workdir=workdir)
+                                   kernel_name=kernel_name, language=language, progress_bar=False, km=km,
+                                   workdir=workdir)
     except PapermillExecutionError as exc:
         return _Ran(str(exc.ename), _one_line(str(exc.evalue)), _failed_cell(output))
     except DeadKernelError:
@@ -328,12 +329,18 @@ def _last_started_cell(output: Path) -> int | None:
     return found
 
 
-def _kernel_name(source: Path) -> str:
+def _kernel_of(source: Path) -> tuple[str, str | None]:
+    """The notebook's kernel name and language; a notebook that names neither (one written
+    by a program, say) is Python."""
     notebook = json.loads(source.read_text(encoding="utf-8"))
     if not isinstance(notebook, dict) or "cells" not in notebook:
         raise ValueError("the file is not a Jupyter notebook (no 'cells')")
-    name = notebook.get("metadata", {}).get("kernelspec", {}).get("name")
-    return str(name) if name else "python3"
+    metadata = notebook.get("metadata") or {}
+    spec, info = metadata.get("kernelspec") or {}, metadata.get("language_info") or {}
+    language = info.get("name") or spec.get("language")
+    if not spec.get("name"):
+        return "python3", language or "python"
+    return str(spec["name"]), language
 
 
 def _one_line(text: str, limit: int = 300) -> str:

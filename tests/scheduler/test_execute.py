@@ -269,3 +269,11 @@ async def test_many_jobs_at_once_each_get_their_own_kernel(root: Path, pool: Ker
     pids = [read_glued(root / str(o.output_path))["pid"] for o in outcomes]
     assert len(set(pids)) == 4 and pids == [o.kernel_pid for o in outcomes]
     assert os.getpid() not in pids
+
+
+@in_module_loop
+async def test_a_notebook_that_names_no_kernel_runs_as_python(root: Path, pool: KernelPool) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, root / "bare.ipynb")
+    outcome = await execute_job(job("bare.ipynb", root, parameters={"x": 2}), root, pool=pool)
+    assert outcome.state is JobState.SUCCEEDED, outcome.error
