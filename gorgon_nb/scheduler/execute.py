@@ -161,16 +161,19 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
         return ended(JobState.FAILED, f"the kernel '{kernel_name}' could not start: {exc}",
                      exception=f"{type(exc).__name__}: {exc}")
     pid = getattr(km.provisioner, "pid", None)
+    stopping = threading.Event()  # set before the kernel is killed: its death is expected then
     running = _in_thread(_papermill, source, output, parameters or {}, km, kernel_name, language,
-                         str(source.parent) if pooled else None)
+                         str(source.parent) if pooled else None, stopping)
     stop = None
     try:
         stop = await _watch(running, cancelled, deadline)
         if stop is not None:
+            stopping.set()
             _kill(km)
             await asyncio.wait({running}, timeout=KILL_GRACE_SECONDS)
     except asyncio.CancelledError:
         stop = JobState.CANCELLED
+        stopping.set()
         _kill(km)
         await asyncio.shield(asyncio.wait({running}, timeout=KILL_GRACE_SECONDS))
         raise
@@ -283,7 +286,7 @@ class _Ran:
 
 
 def _papermill(source: Path, output: Path, parameters: dict[str, Any], km: AsyncKernelManager,
-               kernel_name: str, language: str | None, workdir: str | None) -> _Ran:
+               kernel_name: str, language: str | None, workdir: str | None, stopping: threading.Event) -> _Ran:
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -293,14 +296,26 @@ def _papermill(source: Path, output: Path, parameters: dict[str, Any], km: Async
     try:
         papermill.execute_notebook(str(source), str(output), parameters=parameters, engine_name=ENGINE_NAME,
                                    kernel_name=kernel_name, language=language, progress_bar=False, km=km,
-                                   workdir=workdir)
+                                   workdir=workdir, stopping=stopping)
     except PapermillExecutionError as exc:
         return _Ran(str(exc.ename), _one_line(str(exc.evalue)), _failed_cell(output))
     except DeadKernelError:
         return _Ran(dead=True, cell=_last_started_cell(output))
     except Exception as exc:
         return _Ran(type(exc).__name__, _one_line(str(exc)), None)
+    finally:
+        _close_thread_loop()
     return _Ran()
+
+
+def _close_thread_loop() -> None:
+    """Close the event loop nbclient made for this thread (it would keep its file
+    descriptors until collected)."""
+    with contextlib.suppress(RuntimeError):
+        loop = asyncio.get_event_loop_policy().get_event_loop()  # this thread's; never makes one here
+        if not loop.is_running() and not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
 
 def _read(output: Path) -> dict[str, Any]:

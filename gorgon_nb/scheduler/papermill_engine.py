@@ -6,13 +6,16 @@ This engine adds what such a kernel needs and papermill's ``cwd`` cannot give: b
 first cell, the kernel moves to the notebook's folder (``workdir``). IPython keeps ``''``
 on ``sys.path``, so modules beside the notebook import as with papermill's ``cwd``. And the
 client's channels are closed when the notebook ends, since nbclient leaves them open on a
-kernel it does not own.
+kernel it does not own. Once ``stopping`` is set (the job is about to kill the kernel for a
+cancel or a timeout) the kernel's death is expected, and no longer logged as an error.
 
 Importing this module registers the engine with papermill as ``"gorgon"``.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -23,6 +26,19 @@ from papermill.utils import merge_kwargs, remove_args
 __all__ = ["ENGINE_NAME", "PooledKernelEngine"]
 
 ENGINE_NAME = "gorgon"
+
+
+class _ExpectedDeath(logging.LoggerAdapter[logging.Logger]):
+    """papermill's logger, quiet about a kernel the job stopped on purpose."""
+
+    def __init__(self, logger: logging.Logger, stopping: threading.Event) -> None:
+        super().__init__(logger, {})
+        self.stopping = stopping
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self.stopping.is_set() and level >= logging.WARNING:
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 class _Client(PapermillNotebookClient):
@@ -56,13 +72,15 @@ class _Client(PapermillNotebookClient):
 
 
 class PooledKernelEngine(NBClientEngine):
-    """nbclient's engine, with ``workdir``: the folder the kernel moves to before the first cell."""
+    """nbclient's engine, with ``workdir`` (the folder the kernel moves to before the first
+    cell) and ``stopping`` (a ``threading.Event`` set before the kernel is killed on purpose)."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
                                  stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
                                  execution_timeout: float | None = None, **kwargs: Any) -> Any:
         workdir = kwargs.pop("workdir", None)
+        stopping = kwargs.pop("stopping", None)
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
         final_kwargs = merge_kwargs(
@@ -70,7 +88,7 @@ class PooledKernelEngine(NBClientEngine):
             timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
-            log=logger,
+            log=_ExpectedDeath(logger, stopping) if stopping is not None else logger,
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
