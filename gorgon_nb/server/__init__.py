@@ -8,22 +8,25 @@ ends, but the server is free, so the buttons post here and the decision goes str
 the store, where the waiting run finds it. It lists and changes scheduled notebooks and
 their jobs, and with ``[scheduler] enabled = true`` runs the scheduler loop itself.
 
-Loading the extension imports only the handlers; the store opens on the first request (or
-when the scheduler starts).
+Loading the extension (``extension.GorgonExtension``) imports only the handlers; the store
+opens on the first request (or when the scheduler starts).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["_jupyter_server_extension_points", "_load_jupyter_server_extension", "_unload_jupyter_server_extension",
-           "routes"]
+__all__ = ["_jupyter_server_extension_points", "routes"]
 
 _ID = r"[A-Za-z0-9_-]{1,64}"
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "gorgon_nb.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    # an ExtensionApp, not bare load/unload functions: jupyter_server 2 tells only
+    # ExtensionApps that it stops (``stop_extension``)
+    from gorgon_nb.server.extension import GorgonExtension
+
+    return [{"module": "gorgon_nb.server", "app": GorgonExtension}]
 
 
 def routes(base_url: str, backend: Any) -> list[tuple[str, type, dict[str, Any]]]:
@@ -55,47 +58,3 @@ def routes(base_url: str, backend: Any) -> list[tuple[str, type, dict[str, Any]]
         ("events", feed.FeedSocket, {**shared, "feed": backend.feed}),
     ]
     return [(url_path_join(api, path), handler, arguments) for path, handler, arguments in table]
-
-
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from gorgon_nb.server.handlers import Backend
-    from gorgon_nb.server.jobs import ServerFiles
-
-    web_app = serverapp.web_app
-    backend = Backend(ServerFiles.of(serverapp))
-    web_app.settings["gorgon_backend"] = backend
-    web_app.add_handlers(".*$", routes(web_app.settings["base_url"], backend))
-    serverapp.log.info("gorgon_nb.server: the gorgon API is at %sgorgon/api/", web_app.settings["base_url"])
-    _start_scheduler(serverapp, backend)
-
-
-def _start_scheduler(serverapp: Any, backend: Any) -> None:
-    """The scheduler loop on the server's event loop, when ``[scheduler] enabled``.
-
-    Extensions load before the loop serves: the loop starts it as soon as it runs.
-    """
-    from gorgon_nb.config import load_config
-    from gorgon_nb.errors import GorgonError
-    from gorgon_nb.server.jobs import ServerScheduler
-
-    try:
-        config = load_config()
-    except GorgonError as exc:
-        serverapp.log.warning("gorgon_nb.server: the scheduler is off: %s", exc)
-        return
-    if not config.scheduler.enabled:
-        serverapp.log.info("gorgon_nb.server: the scheduler is off (set [scheduler] enabled = true in %s and "
-                           "restart JupyterLab to run scheduled notebooks here, or run `gorgon scheduler`)",
-                           config.file or config.home / "config.toml")
-        return
-    backend.scheduler = ServerScheduler(backend, config.scheduler, serverapp.log)
-    serverapp.io_loop.add_callback(backend.scheduler.start)
-    serverapp.log.info("gorgon_nb.server: the scheduler runs in this server (%s)", backend.scheduler.describe())
-
-
-async def _unload_jupyter_server_extension(serverapp: Any) -> None:
-    """Stop the scheduler (its running jobs go back to the queue), the chat's answers
-    (keeping their text so far) and the feed."""
-    backend = serverapp.web_app.settings.get("gorgon_backend")
-    if backend is not None:
-        await backend.close()

@@ -26,6 +26,7 @@ from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
 from gorgon_nb.server import _jupyter_server_extension_points
+from gorgon_nb.server.extension import GorgonExtension
 from gorgon_nb.server.handlers import COMMENT_LIMIT, Backend
 from gorgon_nb.workflow import Workflow
 
@@ -404,7 +405,7 @@ async def test_a_broken_store_says_why(jp_fetch: Fetch, home: Path) -> None:
 
 
 def test_the_extension_is_enabled_by_the_installed_config() -> None:
-    assert _jupyter_server_extension_points() == [{"module": "gorgon_nb.server"}]
+    assert _jupyter_server_extension_points() == [{"module": "gorgon_nb.server", "app": GorgonExtension}]
     config = json.loads((REPO / "jupyter-config/server-config/gorgon_nb.json").read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"gorgon_nb.server": True}}}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())

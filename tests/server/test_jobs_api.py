@@ -8,6 +8,7 @@ written, in the store, as a scheduler would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -43,6 +44,7 @@ async def call(jp_fetch: Fetch, *path: str, method: str = "GET", data: Any = Non
 def write_notebook(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [nbformat.v4.new_code_cell("region = 'US'", metadata={"tags": ["parameters"]}),
                       nbformat.v4.new_code_cell("print(region)")]
     nbformat.write(notebook, path)
@@ -332,3 +334,43 @@ async def test_requests_need_authentication(
     assert not store.get_schedule(hourly.id).paused
     assert store.get_job(job.id).state == JobState.QUEUED
     assert len(store.list_schedules()) == 1
+
+
+# -- the scheduler in the server --------------------------------------------------------------
+
+
+@pytest.fixture
+def scheduler_on(home: Path) -> None:
+    """``[scheduler] enabled``, written before the server starts (it reads it once, at load)."""
+    (home / "config.toml").write_text("[scheduler]\nenabled = true\npool = 1\n")
+
+
+async def test_the_server_runs_the_scheduler_when_enabled(
+        scheduler_on: None, jp_serverapp: Any, jp_fetch: Fetch, jp_root_dir: Path, store: Store) -> None:
+    write_notebook(jp_root_dir / "report.ipynb")
+    created = body(await call(jp_fetch, "schedules", method="POST", data={
+        "notebook": "report.ipynb", "every": "1d", "parameters": ["region=EU"]}))
+    job = body(await call(jp_fetch, "schedules", created["id"], "run", method="POST", data={}))["job"]
+    deadline = time.monotonic() + 60
+    while (current := body(await call(jp_fetch, "jobs", job["id"]))["job"])["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the job did not end: {current}"
+        await asyncio.sleep(0.2)
+    assert current["state"] == "succeeded", current["error"]
+    executed = nbformat.read(Path(current["root"]) / current["output_path"], as_version=4)
+    assert any("EU" in output.get("text", "") for cell in executed.cells for output in cell.get("outputs", []))
+    holder = store.lease_holder("scheduler")
+    assert holder is not None and holder[1] > time.time()
+
+    # stopping the server lets the lease go at once, for the next scheduler
+    await jp_serverapp.cleanup_extensions()
+    holder = store.lease_holder("scheduler")
+    assert holder is not None and holder[1] < time.time()
+
+
+async def test_the_scheduler_is_off_unless_enabled(
+        jp_fetch: Fetch, jp_serverapp: Any, store: Store, hourly: Schedule) -> None:
+    assert jp_serverapp.web_app.settings["gorgon_backend"].scheduler is None
+    job = body(await call(jp_fetch, "schedules", hourly.id, "run", method="POST", data={}))["job"]
+    await asyncio.sleep(1.5)  # a scheduler would have claimed it
+    assert store.get_job(job["id"]).state == JobState.QUEUED
+    assert store.lease_holder("scheduler") is None
