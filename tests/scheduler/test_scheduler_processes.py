@@ -1,0 +1,105 @@
+"""Real ``gorgon scheduler`` processes on one store, running real notebooks in real kernels.
+
+Two schedulers over a burst of due jobs: each job runs exactly once. A scheduler killed
+with SIGKILL while its job runs: the other takes the lease over and the job is not lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gorgon_nb.scheduler.model import FINISHED, Job, JobState
+from gorgon_nb.store import Store
+
+WAIT = 90.0
+LEASE_TTL = 2.0
+
+
+def write_notebook(path: Path) -> None:
+    parameters = nbformat.v4.new_code_cell('label = "none"\npause = 0.0')
+    parameters.metadata["tags"] = ["parameters"]
+    work = nbformat.v4.new_code_cell(
+        "import time, pathlib\ntime.sleep(pause)\n"
+        "with pathlib.Path('ran.log').open('a') as log:\n    log.write(label + '\\n')")
+    nbformat.write(nbformat.v4.new_notebook(cells=[parameters, work]), path)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root"
+    folder.mkdir()
+    write_notebook(folder / "job.ipynb")
+    return folder
+
+
+@pytest.fixture
+def schedulers(home: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def start_scheduler(home: Path, started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    log = (home / f"scheduler-{len(started)}.log").open("wb")  # read it when a test fails
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gorgon")), "scheduler", "--tick", "0.2", "--lease-ttl", str(LEASE_TTL),
+         "--pool", "1", "--concurrency", "2"],
+        # the home fixture took the API keys out of os.environ
+        env={**os.environ, "GORGON_HOME": str(home)}, stdout=log, stderr=log)
+    started.append(process)
+    return process
+
+
+def wait_for(check: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_two_schedulers_run_a_burst_of_jobs_exactly_once(
+        home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    store = Store(home / "gorgon.db")
+    jobs = [store.enqueue_job(Job("", str(root), "job.ipynb", parameters={"label": f"job{i}"})) for i in range(6)]
+    start_scheduler(home, schedulers)
+    start_scheduler(home, schedulers)
+    wait_for(lambda: all(store.get_job(j.id).state in FINISHED for j in jobs), "every job to finish")
+    finished = [store.get_job(j.id) for j in jobs]
+    assert [j.state for j in finished] == [JobState.SUCCEEDED] * 6, [j.error for j in finished]
+    assert sorted((root / "ran.log").read_text().split()) == sorted(f"job{i}" for i in range(6))
+    for job in finished:
+        assert job.output_path and (root / job.output_path).is_file()
+        executed = nbformat.read(root / job.output_path, as_version=4)
+        assert any(f'label = "{job.parameters["label"]}"' in c.source for c in executed.cells)
+
+
+def test_a_killed_schedulers_job_is_taken_over(
+        home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    store = Store(home / "gorgon.db")
+    job = store.enqueue_job(Job("", str(root), "job.ipynb", parameters={"label": "slow", "pause": 3.0}))
+    first = start_scheduler(home, schedulers)
+    wait_for(lambda: store.get_job(job.id).state == JobState.RUNNING, "the job to start")
+    owner = store.get_job(job.id).owner
+    start_scheduler(home, schedulers)
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: store.get_job(job.id).state in FINISHED, "the job to finish elsewhere")
+    done = store.get_job(job.id)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert done.owner != owner and done.attempt == 1
+    assert "slow" in (root / "ran.log").read_text().split()
