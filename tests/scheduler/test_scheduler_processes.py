@@ -103,3 +103,48 @@ def test_a_killed_schedulers_job_is_taken_over(
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.owner != owner and done.attempt == 1
     assert "slow" in (root / "ran.log").read_text().split()
+
+
+def notebook(path: Path, *sources: str) -> str:
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+    return path.name
+
+
+async def test_the_loop_records_runs_retries_and_cancels(home: Path, root: Path) -> None:
+    import asyncio
+
+    from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
+
+    store = Store(home / "gorgon.db")
+    workflow = notebook(root / "workflow.ipynb", "import gorgon_nb\nresult = gorgon_nb.run({'id': 'nightly', 'steps': "
+                        "[{'id': 'plan', 'agent': 'planner', 'task': 'Plan the night'}]})\nassert result.ok")
+    failing = notebook(root / "failing.ipynb", "x = 1", "raise ValueError('bad input')")
+    slow = notebook(root / "slow.ipynb", "import time\ntime.sleep(30)")
+    ran = store.enqueue_job(Job("", str(root), workflow))
+    retried = store.enqueue_job(Job("", str(root), failing, max_attempts=2, backoff=0.1))
+    stopped = store.enqueue_job(Job("", str(root), slow))
+    scheduler = Scheduler(store, backend=LocalBackend(2), concurrency=3, tick=0.1, lease_ttl=3)
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(scheduler.run(stop))
+    try:
+        deadline = time.monotonic() + WAIT
+        while store.get_job(stopped.id).state != JobState.RUNNING:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert store.request_job_cancel(stopped.id) == "requested"
+        while not all(store.get_job(j.id).state in FINISHED for j in (ran, retried, stopped)):
+            assert time.monotonic() < deadline, [store.get_job(j.id).state for j in (ran, retried, stopped)]
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await loop_task
+    done = store.get_job(ran.id)
+    assert done.state == JobState.SUCCEEDED and len(done.run_ids) == 1
+    assert store.get_run(done.run_ids[0]).workflow_id == "nightly" and done.cost_usd == 0.0
+    failed = store.get_job(retried.id)
+    assert (failed.state, failed.attempt) == (JobState.FAILED, 2)
+    assert failed.exception and "ValueError: bad input" in failed.exception
+    executed = nbformat.read(root / str(failed.output_path), as_version=4)  # the index is the executed notebook's
+    assert failed.failed_cell is not None and "raise ValueError" in executed.cells[failed.failed_cell].source
+    cancelled = store.get_job(stopped.id)
+    assert cancelled.state == JobState.CANCELLED and cancelled.duration is not None and cancelled.duration < 20
