@@ -79,6 +79,7 @@ class KernelPool:
         self.kernel_name = kernel_name
         self._ready: asyncio.Queue[AsyncKernelManager | BaseException] | None = None
         self._starting: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # takers waiting for a kernel
         self._closed = False
 
     def __repr__(self) -> str:
@@ -107,7 +108,11 @@ class KernelPool:
         assert self._ready is not None
         while True:
             self._spawn()  # the replacement of the one taken now (or, for size 0, ours)
-            got = await self._ready.get()
+            self._waiting += 1
+            try:
+                got = await self._ready.get()
+            finally:
+                self._waiting -= 1
             if isinstance(got, BaseException):
                 raise got
             if await got.is_alive():
@@ -126,6 +131,9 @@ class KernelPool:
             if not isinstance(got, BaseException):
                 idle.append(got)
         await asyncio.gather(*(shutdown_kernel(km, now=True) for km in idle))
+        for _ in range(self._waiting):  # nothing more will come for them
+            assert self._ready is not None
+            self._ready.put_nowait(UsageError("the kernel pool was closed while this job waited for a kernel"))
 
     def _spawn(self) -> None:
         task = asyncio.get_running_loop().create_task(self._start_one())

@@ -243,6 +243,17 @@ async def test_a_pool_hands_each_kernel_out_once_and_shuts_all_down() -> None:
         await pool.take()
 
 
+@in_module_loop
+async def test_closing_the_pool_wakes_a_job_waiting_for_a_kernel() -> None:
+    pool = KernelPool(size=0)
+    await pool.start()
+    waiting = asyncio.ensure_future(pool.take())
+    await asyncio.sleep(0.05)
+    await pool.close()
+    with pytest.raises(UsageError, match="closed while this job waited"):
+        await waiting
+
+
 def test_glue_checks_its_value_and_read_glued_keeps_the_last() -> None:
     with pytest.raises(UsageError, match="needs a value JSON can hold"):
         glue("x", object())
