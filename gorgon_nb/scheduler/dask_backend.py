@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,11 @@ class DaskBackend:
         client = await self._connect()
         started = time.time()
         event = distributed.Event(cancel_event_name(job), client=client)
-        future = client.submit(run_job_on_worker, job, str(root or job.root), event.name,
-                               key=f"gorgon-job-{job.id}-{job.attempt}", pure=False, retries=0)
+        await event.clear()  # a cancel left over from an earlier try of this job does not count
+        # a key of its own each time: a task left running by a scheduler that died is not this one
+        key = f"gorgon-job-{job.id}-{job.attempt}-{uuid.uuid4().hex[:8]}"
+        future = client.submit(run_job_on_worker, job, str(root or job.root), event.name, key=key, pure=False,
+                               retries=0)
         told = False
         try:
             while not future.done():
