@@ -80,7 +80,7 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
     console.print(f"scheduled [bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) as "
                   f"{schedule.id}; next run {format_time(schedule.next_run_at)}")
     console.print("[dim]jobs start while a scheduler runs: gorgon scheduler, or JupyterLab with "
-                  "[scheduler] enabled = true[/]")
+                  "\\[scheduler] enabled = true in the config[/]")
     return EXIT_OK
 
 
@@ -128,8 +128,13 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
             print_json(job.to_dict())
             return EXIT_OK
         for key, value in job.to_dict().items():
-            if value not in (None, [], {}, ""):
-                console.print(f"[bold]{key:>16}[/] {escape(str(value))}")
+            if value in (None, [], {}, "") or (key == "not_before" and not value):
+                continue
+            if key.endswith("_at") or key in ("scheduled_for", "not_before"):
+                value = format_time(value)
+            elif key == "duration":
+                value = format_duration(value)
+            console.print(f"[bold]{key:>16}[/] {escape(str(value))}")
         return EXIT_OK
     schedule_id = store.get_schedule(args.schedule).id if args.schedule else None
     jobs = store.list_jobs(args.limit, schedule_id=schedule_id)

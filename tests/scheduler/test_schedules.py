@@ -192,3 +192,30 @@ async def test_only_the_lease_holder_fires(store: Store, root: Path) -> None:
     await holder.tick(now=3600.0 * 100 - 5)  # holds the lease for 30 s, just before the firing is due
     await other.tick(now=3600.0 * 100 + 1)
     assert store.list_jobs() == [] and not other.leader
+
+
+def test_the_commands_as_a_user_types_them(home: Path, root: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def gorgon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).with_name("gorgon")), *args], cwd=root, text=True,
+                              capture_output=True, env={**os.environ, "GORGON_HOME": str(home), "COLUMNS": "200"},
+                              timeout=60)
+
+    made = gorgon("schedule", "reports/weekly.ipynb", "--every", "15m", "-p", "region=EU", "-p", "days=7",
+                  "--name", "weekly")
+    assert made.returncode == 0 and "every 900s" in made.stdout and "[scheduler] enabled" in made.stdout
+    listed = gorgon("schedules")
+    assert "weekly" in listed.stdout and "reports/weekly.ipynb" in listed.stdout
+    assert gorgon("schedules", "run", "weekly").returncode == 0
+    jobs = gorgon("jobs", "--json")
+    [job] = __import__("json").loads(jobs.stdout)
+    assert job["parameters"] == {"region": "EU", "days": 7} and job["state"] == "queued"
+    assert "cancelled" in gorgon("jobs", "cancel", job["id"]).stdout
+    outside = gorgon("schedule", "../elsewhere.ipynb", "--every", "1h")
+    assert outside.returncode == 2 and "outside" in outside.stderr and "Traceback" not in outside.stderr
+    bad = gorgon("schedule", "reports/weekly.ipynb", "--every", "1h", "-p", "7days")
+    assert bad.returncode == 2 and "key=value" in bad.stderr
+    assert "paused" in gorgon("schedules", "pause", "weekly").stdout
