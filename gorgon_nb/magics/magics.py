@@ -22,7 +22,7 @@ from gorgon_nb.magics.parsing import (
 __all__ = ["GorgonMagics"]
 
 COMMANDS = ("run", "workflows", "runs", "show", "providers", "help", "approve", "approvals", "resume", "cancel",
-            "replay", "fork")
+            "replay", "fork", "schedule", "schedules", "jobs")
 
 
 @magics_class

@@ -334,3 +334,22 @@ def test_cancel_a_background_run_of_this_kernel(ip: InteractiveShell) -> None:
     assert result.status is RunStatus.CANCELLED
     stored = default_runner().store.get_run(result.run_id)
     assert stored.status is RunStatus.CANCELLED and stored.steps["draft"].status is StepStatus.SUCCEEDED
+
+
+def test_schedule_a_notebook_from_the_notebook(ip: InteractiveShell, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "daily.ipynb")
+    monkeypatch.chdir(tmp_path)  # the kernel's folder, as a notebook's kernel has its own
+    made = ip.run_line_magic("gorgon", 'schedule daily.ipynb --cron "0 8 * * MON" --tz Europe/Paris -p region=EU')
+    assert "Scheduled `daily.ipynb` (cron 0 8 * * MON (Europe/Paris))" in made._repr_markdown_()
+    listed = ip.run_line_magic("gorgon", "schedules")
+    [row] = listed.rows
+    schedule_id = row[0].strip("`")
+    assert ip.run_line_magic("gorgon", f"schedules run {schedule_id}")._repr_markdown_().startswith("Queued job")
+    [job] = ip.run_line_magic("gorgon", "jobs").rows
+    assert "queued" in job and "`daily.ipynb`" in job
+    with pytest.raises(MagicError) as refused:
+        ip.run_line_magic("gorgon", "schedule ../elsewhere.ipynb --every 1h")
+    assert "outside" in error_text(refused.value)
