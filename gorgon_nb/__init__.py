@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "BudgetExceededError": "gorgon_nb.errors",
     "Problem": "gorgon_nb.errors",
     "glue": "gorgon_nb.glued",
+    "schedule": "gorgon_nb.scheduler",
     "read_glued": "gorgon_nb.glued",
 }
 
@@ -80,6 +81,7 @@ __all__ = [
     "load_config",
     "read_glued",
     "run",
+    "schedule",
 ]
 
 if TYPE_CHECKING:
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
     from gorgon_nb.model.usage import Usage
     from gorgon_nb.roles import Role
     from gorgon_nb.runner import Runner, arun, run
+    from gorgon_nb.scheduler import schedule
     from gorgon_nb.store import Store
     from gorgon_nb.workflow import Workflow
 

@@ -219,3 +219,10 @@ def test_the_commands_as_a_user_types_them(home: Path, root: Path) -> None:
     bad = gorgon("schedule", "reports/weekly.ipynb", "--every", "1h", "-p", "7days")
     assert bad.returncode == 2 and "key=value" in bad.stderr
     assert "paused" in gorgon("schedules", "pause", "weekly").stdout
+
+
+def test_the_python_api(home: Path, root: Path) -> None:
+    import gorgon_nb
+
+    made = gorgon_nb.schedule("reports/weekly.ipynb", root=root, every="1h", parameters={"region": "EU"})
+    assert Store(home / "gorgon.db").get_schedule(made.id).parameters == {"region": "EU"}
