@@ -138,6 +138,68 @@ export interface IWorkflowInfo {
   inputs: Record<string, { type?: string; required?: boolean; default?: unknown }>;
 }
 
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
+
+export interface IJob {
+  id: string;
+  schedule_id: string | null;
+  root: string;
+  notebook: string;
+  parameters: Record<string, unknown>;
+  state: JobState;
+  attempt: number;
+  max_attempts: number;
+  timeout: number | null;
+  /** When it was due. */
+  scheduled_for: number;
+  not_before: number;
+  queued_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  duration: number | null;
+  cancel_requested: boolean;
+  /** The executed notebook, relative to `root`. */
+  output_path: string | null;
+  /** The executed notebook under the server's root, for `docmanager:open`; null when none. */
+  notebook_url_path: string | null;
+  /** Why JupyterLab cannot open the executed notebook, when there is one it cannot. */
+  notebook_unavailable: string | null;
+  error: string | null;
+  failed_cell: number | null;
+  exception: string | null;
+  run_ids: string[];
+  cost_usd: number | null;
+}
+
+export interface ISchedule {
+  id: string;
+  name: string;
+  root: string;
+  notebook: string;
+  notebook_url_path: string | null;
+  parameters: Record<string, unknown>;
+  cron: string | null;
+  timezone: string;
+  every: number | null;
+  at: number | null;
+  /** In words: "every 3600s", "cron 0 8 * * MON (UTC)", "once". */
+  trigger: string;
+  retries: number;
+  timeout: number | null;
+  paused: boolean;
+  next_run_at: number | null;
+  created_at: number;
+  /** Its jobs queued or running. */
+  active: number;
+  last_job: { id: string; state: JobState; ended_at: number | null } | null;
+}
+
+/** Whether a scheduler holds the lease, so queued jobs start. */
+export interface ISchedulerState {
+  running: boolean;
+  owner: string | null;
+}
+
 /**
  * Why a request failed, in words for the panel: `disabled` (no gorgon API on this
  * server), `network` (the server cannot be reached) or `server` (the API answered with an
@@ -224,6 +286,10 @@ export function errorMessage(error: unknown): string {
 
 export function postJSON<T>(path: string, body: unknown): Promise<T> {
   return requestAPI<T>(path, { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function deleteAPI(path: string): Promise<void> {
+  return requestAPI<void>(path, { method: 'DELETE' });
 }
 
 /**

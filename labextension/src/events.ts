@@ -1,11 +1,19 @@
 /**
- * The `events` feed: recent runs and pending approvals, pushed by the server whenever
- * they change. One feed serves every panel and the sidebar's badge.
+ * The `events` feed: recent runs, pending approvals, schedules and jobs, pushed by the
+ * server whenever they change. One feed serves every panel and the sidebar's badge.
  */
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { diagnose, GorgonApiError, IApproval, IRunSummary } from './api';
+import {
+  diagnose,
+  GorgonApiError,
+  IApproval,
+  IJob,
+  IRunSummary,
+  ISchedule,
+  ISchedulerState
+} from './api';
 import { ReconnectingSocket, SocketState } from './socket';
 
 export class EventFeed implements IDisposable {
@@ -23,6 +31,21 @@ export class EventFeed implements IDisposable {
   /** Every pending approval; null until the first update. */
   get approvals(): IApproval[] | null {
     return this._approvals;
+  }
+
+  /** Recent jobs, newest first; null until the first update. */
+  get jobs(): IJob[] | null {
+    return this._jobs;
+  }
+
+  /** Every schedule, oldest first; null until the first update. */
+  get schedules(): ISchedule[] | null {
+    return this._schedules;
+  }
+
+  /** Whether a scheduler runs queued jobs now; null until the first update. */
+  get scheduler(): ISchedulerState | null {
+    return this._scheduler;
   }
 
   get state(): SocketState {
@@ -67,6 +90,11 @@ export class EventFeed implements IDisposable {
       case 'approvals':
         this._approvals = Array.isArray(data.approvals) ? data.approvals : [];
         break;
+      case 'jobs':
+        this._jobs = Array.isArray(data.jobs) ? data.jobs : [];
+        this._schedules = Array.isArray(data.schedules) ? data.schedules : [];
+        this._scheduler = data.scheduler ?? null;
+        break;
       case 'error':
         this._problem = new GorgonApiError(String(data.message), 'server');
         this._changed.emit();
@@ -99,6 +127,9 @@ export class EventFeed implements IDisposable {
   private _socket: ReconnectingSocket;
   private _runs: IRunSummary[] | null = null;
   private _approvals: IApproval[] | null = null;
+  private _jobs: IJob[] | null = null;
+  private _schedules: ISchedule[] | null = null;
+  private _scheduler: ISchedulerState | null = null;
   private _problem: GorgonApiError | null = null;
   private _changed = new Signal<this, void>(this);
 }

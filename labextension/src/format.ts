@@ -62,3 +62,32 @@ export function shortId(id: string): string {
 export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
+
+/** "in 5 min", "in 3 h", "in 2 days", or "now" for a time due already. */
+export function formatUntil(seconds: number | null | undefined, now = Date.now()): string {
+  if (!seconds) {
+    return '-';
+  }
+  const left = seconds - now / 1000;
+  if (left < 30) {
+    return 'now';
+  }
+  if (left < 3600) {
+    return `in ${Math.max(1, Math.round(left / 60))} min`;
+  }
+  if (left < 86400) {
+    return `in ${Math.round(left / 3600)} h`;
+  }
+  return `in ${Math.round(left / 86400)} days`;
+}
+
+/** Dollars as the server writes them ("$0.0123", "$0"), "-" when nothing was priced. */
+export function formatUsd(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined) {
+    return '-';
+  }
+  if (!usd) {
+    return '$0';
+  }
+  return usd >= 0.0001 ? `$${usd.toFixed(4)}` : `$${usd.toPrecision(2)}`;
+}

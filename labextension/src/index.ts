@@ -1,5 +1,5 @@
 /**
- * The gorgon-nb JupyterLab extension: the Gorgon sidebar (Chat, Approvals, Runs).
+ * The gorgon-nb JupyterLab extension: the Gorgon sidebar (Chat, Approvals, Runs, Jobs).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -12,6 +12,7 @@ import { ICodeActions } from './chat/markdown';
 import { ChatModel } from './chat/model';
 import { ChatPanel } from './chat/panel';
 import { EventFeed } from './events';
+import { JobsPanel } from './jobs';
 import { RunsPanel } from './runs';
 import { GorgonSidebar, SIDEBAR_ID } from './sidebar';
 
@@ -54,7 +55,8 @@ function codeActions(app: JupyterFrontEnd, tracker: INotebookTracker | null): IC
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'gorgon-nb:sidebar',
-  description: 'The Gorgon sidebar: chat with the agents, decide approvals, follow runs.',
+  description:
+    'The Gorgon sidebar: chat with the agents, decide approvals, follow runs and scheduled jobs.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
   optional: [INotebookTracker, IStateDB, ILayoutRestorer, ICommandPalette],
@@ -91,9 +93,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const chat = new ChatPanel(chatModel, { rendermime, feed, actions, openRun, openApprovals });
     const approvals = new ApprovalsPanel({ feed, openRun, rendermime });
     const runs = new RunsPanel({ feed, openApprovals, rendermime });
+    const jobs = new JobsPanel({
+      feed,
+      openRun,
+      openFile: async (path: string) => {
+        await app.commands.execute('docmanager:open', { path });
+      },
+      currentNotebook: () => tracker?.currentWidget?.context.path ?? null
+    });
     sidebar.addPanel(chat, 100);
     sidebar.addPanel(approvals, 200);
     sidebar.addPanel(runs, 300);
+    sidebar.addPanel(jobs, 400);
 
     feed.changed.connect(() => sidebar.setPending(feed.approvals?.length ?? 0, approvals.id));
     tracker?.currentChanged.connect(() => chat.refreshInsertButtons());
@@ -118,7 +129,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Open the Gorgon Sidebar',
-      caption: 'Chat with the agents, decide approvals, follow runs',
+      caption: 'Chat with the agents, decide approvals, follow runs and jobs',
       execute: () => app.shell.activateById(sidebar.id)
     });
     app.commands.addCommand(CommandIDs.openApprovals, {

@@ -1,6 +1,6 @@
 /**
- * The Gorgon sidebar: a tab bar over the panels (Chat, Approvals, Runs, and any added
- * later), and the count of pending approvals on the left bar's icon.
+ * The Gorgon sidebar: a tab bar over the panels (Chat, Approvals, Runs, Jobs, and any
+ * added later), and the count of pending approvals on the left bar's icon.
  */
 import { TabPanel, Widget } from '@lumino/widgets';
 
@@ -16,11 +16,14 @@ export class GorgonSidebar extends TabPanel {
     this.addClass('jp-gorgon-sidebar');
     this.tabBar.addClass('jp-gorgon-tabs');
     this.title.icon = gorgonIcon;
-    this.title.caption = 'Gorgon: chat, approvals, runs';
+    this.title.caption = 'Gorgon: chat, approvals, runs, jobs';
     this.setPending(0);
   }
 
-  /** Add a panel as a tab; tabs are ordered by `rank` (Chat 100, Approvals 200, Runs 300). */
+  /**
+   * Add a panel as a tab; tabs are ordered by `rank` (Chat 100, Approvals 200, Runs 300,
+   * Jobs 400).
+   */
   addPanel(widget: Widget, rank: number): void {
     this._ranks.set(widget, rank);
     const index = this.widgets.findIndex(other => (this._ranks.get(other) ?? 0) > rank);
@@ -45,7 +48,7 @@ export class GorgonSidebar extends TabPanel {
     this.title.dataset = { ...this.title.dataset, 'gorgon-pending': String(count) };
     this.title.caption = count
       ? `Gorgon: ${plural(count, 'approval')} waiting`
-      : 'Gorgon: chat, approvals, runs';
+      : 'Gorgon: chat, approvals, runs, jobs';
     const tab = this.widgets.find(widget => widget.id === tabId);
     if (tab) {
       tab.title.dataset = { ...tab.title.dataset, count: String(count) };

@@ -188,11 +188,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_lab(base: Path, config: str | None = None) -> Iterator[LabServer]:
+def running_lab(base: Path, config: str | None = None, args: tuple[str, ...] = ()) -> Iterator[LabServer]:
     """``jupyter lab`` on 127.0.0.1 with its root, GORGON_HOME and Jupyter folders in ``base``.
 
     ``config`` goes to GORGON_HOME/config.toml before the server starts, so the first
-    page load already sees it.
+    page load already sees it; ``args`` are more options for ``jupyter lab``.
     """
     root = base / "root"
     home = base / "gorgon-home"
@@ -218,6 +218,7 @@ def running_lab(base: Path, config: str | None = None) -> Iterator[LabServer]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
     ]
+    command.extend(args)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     log = base / "jupyter-server.log"
@@ -250,9 +251,10 @@ def configured_lab_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LabServer]:
     """A ``jupyter lab`` of the test module's own, started with the module's ``LAB_CONFIG``
-    as its GORGON_HOME/config.toml."""
+    as its GORGON_HOME/config.toml and its ``LAB_ARGS`` (a tuple) as more options."""
     config = getattr(request.module, "LAB_CONFIG", None)
-    with running_lab(tmp_path_factory.mktemp("jupyter"), config) as server:
+    args = tuple(getattr(request.module, "LAB_ARGS", ()))
+    with running_lab(tmp_path_factory.mktemp("jupyter"), config, args) as server:
         yield server
 
 
