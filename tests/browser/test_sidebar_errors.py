@@ -1,6 +1,7 @@
 """The Gorgon sidebar when things go wrong, in a real JupyterLab: the default model's provider
 has no key (the chat says what to set and keeps what was typed), requests the chat cannot
-take, and a Jupyter server that stops (every tab says so instead of going blank).
+take, jobs that no scheduler runs, and a Jupyter server that stops (every tab says so instead
+of going blank).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from test_lab_widget import UI_TIMEOUT
 from test_sidebar import api, new_chat, open_lab, open_tab, screenshots, set_theme
@@ -49,6 +51,39 @@ async def test_requests_the_chat_cannot_take_are_said_and_their_text_kept(
     await screenshots(page, artifacts, "no_key")
 
 
+async def test_jobs_that_no_scheduler_runs_are_said_and_cancelled_at_once(
+    page: Any, lab_server: Any, artifacts: Path
+) -> None:
+    """This server runs no scheduler ([scheduler] is not enabled): a queued job waits, the
+    Jobs tab says why and how to start one, and Cancel ends the job before it starts."""
+    from playwright.async_api import expect
+
+    from gorgon_nb.scheduler.model import Schedule
+    from gorgon_nb.scheduler.service import run_now
+    from gorgon_nb.store import Store
+
+    nbformat.write(nbformat.v4.new_notebook(), lab_server.root / "waiting.ipynb")
+    with Store(lab_server.home / "gorgon.db") as store:
+        schedule = store.create_schedule(Schedule(id="", root=str(lab_server.root), notebook="waiting.ipynb",
+                                                  cron="0 8 * * MON", timezone="Europe/Paris", next_run_at=2e9))
+        job = run_now(store, schedule.id)
+    await open_lab(page, lab_server)
+    jobs = await open_tab(page, "Jobs")
+    await expect(jobs.locator(".jp-gorgon-notice[data-tone='warn']")).to_contain_text(
+        "No scheduler is running", timeout=UI_TIMEOUT
+    )
+    row = jobs.locator(f".jp-gorgon-job-row[data-job-id='{job.id}']")
+    await expect(row).to_have_attribute("data-state", "queued")
+    schedule_row = jobs.locator(f".jp-gorgon-schedule-row[data-schedule-id='{schedule.id}']")
+    await expect(schedule_row.locator(".jp-gorgon-trigger")).to_have_text("cron 0 8 * * MON (Europe/Paris)")
+    await screenshots(page, artifacts, "jobs_no_scheduler")
+    await row.locator("button.jp-gorgon-cancel-job").click()
+    await expect(row).to_have_attribute("data-state", "cancelled", timeout=UI_TIMEOUT)
+    await expect(row).to_contain_text("Cancelled before it started.")
+    await expect(row.locator(".jp-gorgon-job-error")).to_have_text("cancelled before it started")
+    assert api(lab_server, f"jobs/{job.id}")["job"]["state"] == "cancelled"
+
+
 async def test_a_stopped_server_is_said_in_every_tab(
     page: Any, lab_server: Any, artifacts: Path
 ) -> None:
@@ -69,6 +104,8 @@ async def test_a_stopped_server_is_said_in_every_tab(
     await expect(runs.locator(".jp-gorgon-connection")).to_contain_text("may be out of date")
     approvals = await open_tab(page, "Approvals")
     await expect(approvals.locator(".jp-gorgon-connection")).to_contain_text(unreachable)
+    jobs = await open_tab(page, "Jobs")
+    await expect(jobs.locator(".jp-gorgon-connection")).to_contain_text(unreachable)
     chat = await open_tab(page, "Chat")
     await expect(chat.locator(".jp-gorgon-connection")).to_contain_text("Reconnecting")
     box = chat.locator("textarea.jp-gorgon-input")
