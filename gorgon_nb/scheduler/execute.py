@@ -39,14 +39,14 @@ __all__ = ["Outcome", "execute_job", "output_path_for", "resolve_notebook", "run
 
 POLL_SECONDS = 0.3  # how often ``cancelled()`` and the timeout are checked
 KILL_GRACE_SECONDS = 10.0  # how long a killed kernel's thread gets to notice and return
-JOBS_DIR = Path(".gorgon") / "jobs"
+JOBS_DIR = Path("gorgon-jobs")  # visible, so JupyterLab opens what is kept there
 
 
 @dataclass
 class Outcome:
-    """How a job ended. ``failed_cell`` is the index of the failing cell (or, for a job
-    stopped by its timeout or a cancel, the cell that was running) in the executed notebook,
-    0-based as in its .ipynb; ``error`` names the same index."""
+    """How a job ended. ``failed_cell`` is the position of the failing cell (or, for a job
+    stopped by its timeout or a cancel, the cell that was running) in the notebook as
+    written, counted from 1; ``error`` names the same cell ("cell 3 raised ...")."""
 
     state: JobState  # SUCCEEDED, FAILED, CANCELLED or TIMED_OUT
     output_path: str | None  # the executed notebook, relative to root
@@ -325,22 +325,31 @@ def _read(output: Path) -> dict[str, Any]:
         return {}
 
 
+_INSERTED = {"injected-parameters", "papermill-error-cell-tag"}  # cells papermill adds to the copy
+
+
+def _cells_as_written(output: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The executed copy's cells that the notebook has, with their positions in it counted
+    from 1, as a person counts them (papermill's banner, anchor and parameters cells left out)."""
+    cells = [c for c in _read(output).get("cells", []) if not _INSERTED & set(c.get("metadata", {}).get("tags", []))]
+    return list(enumerate(cells, start=1))
+
+
 def _failed_cell(output: Path) -> int | None:
-    """The failing cell's index in the notebook as written (papermill adds a banner cell at
-    the top and an anchor before the failing cell, so its own index is off by two)."""
-    for index, cell in enumerate(_read(output).get("cells", [])):
+    """The failing cell's position in the notebook as written, counted from 1."""
+    for position, cell in _cells_as_written(output):
         if cell.get("metadata", {}).get("papermill", {}).get("exception") is True:
-            return index
+            return position
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
-            return index
+            return position
     return None
 
 
 def _last_started_cell(output: Path) -> int | None:
     found = None
-    for index, cell in enumerate(_read(output).get("cells", [])):
+    for position, cell in _cells_as_written(output):
         if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
-            found = index
+            found = position
     return found
 
 

@@ -87,7 +87,7 @@ class Job:
     cancel_requested: bool = False
     output_path: str | None = None  # the executed notebook, relative to the root
     error: str | None = None
-    failed_cell: int | None = None
+    failed_cell: int | None = None  # its position in the notebook as written, counted from 1
     exception: str | None = None
     run_ids: list[str] = field(default_factory=list)
     cost_usd: float | None = None

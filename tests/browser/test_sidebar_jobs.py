@@ -21,9 +21,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 # the server runs the scheduler, with one kernel started ahead
 LAB_CONFIG = "[scheduler]\nenabled = true\npool = 1\n"
-# executed notebooks are kept under .gorgon/jobs/ in the root, a hidden folder that the
-# contents API serves (and JupyterLab opens) only when allowed
-LAB_ARGS = ("--ContentsManager.allow_hidden=True",)
 JOB_TIMEOUT = 60_000  # ms: a kernel, papermill and a few cells
 
 
@@ -147,8 +144,8 @@ async def test_a_failing_job_says_where_and_schedules_pause_resume_and_delete(
     await expect(job).to_have_attribute("data-state", "failed", timeout=JOB_TIMEOUT)
     failed = api(lab_server, f"jobs/{job_id}")["job"]
     assert "ValueError: bad input: hi" in failed["exception"]
-    executed = nbformat.read(lab_server.root / failed["output_path"], as_version=4)
-    assert executed.cells[failed["failed_cell"]].source.startswith("raise ValueError")  # 0-based, as in the file
+    written = nbformat.read(lab_server.root / "broken.ipynb", as_version=4)
+    assert written.cells[failed["failed_cell"] - 1].source.startswith("raise ValueError")  # counted from 1
     await expect(job.locator(".jp-gorgon-job-error")).to_have_text(failed["error"])
     await expect(job.locator(".jp-gorgon-job-error")).to_contain_text("ValueError")
     await expect(job.locator("button.jp-gorgon-open-output")).to_be_visible()  # the partial notebook

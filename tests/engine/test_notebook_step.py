@@ -69,7 +69,7 @@ async def test_a_failing_cell_fails_the_step_naming_it(runner: Runner, tmp_path:
     step = result.steps["check"]
     assert step.status is StepStatus.FAILED and step.error_type == "StepError"
     kept = home / "notebooks" / result.run_id / "check.ipynb"
-    assert step.error == (f"bad.ipynb: cell 3 raised ValueError: bad input; the executed notebook is {kept}")
+    assert step.error == (f"bad.ipynb: cell 2 raised ValueError: bad input; the executed notebook is {kept}")
     assert nbformat.read(kept, as_version=4).cells[3].source == "raise ValueError('bad input')"
 
 

@@ -69,7 +69,7 @@ async def test_a_cancel_stops_the_kernel_in_the_worker(backend: DaskBackend, tmp
                                     lambda: (tmp_path / "started").exists())
     assert outcome.state is JobState.CANCELLED
     assert time.monotonic() - began < 15
-    assert outcome.error == "cancelled while cell 1 was running; the kernel was stopped"
+    assert outcome.error == "cancelled while cell 2 was running; the kernel was stopped"
     assert outcome.kernel_pid is not None and not psutil.pid_exists(outcome.kernel_pid)
 
 

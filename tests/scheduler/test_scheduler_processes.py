@@ -144,7 +144,6 @@ async def test_the_loop_records_runs_retries_and_cancels(home: Path, root: Path)
     failed = store.get_job(retried.id)
     assert (failed.state, failed.attempt) == (JobState.FAILED, 2)
     assert failed.exception and "ValueError: bad input" in failed.exception
-    executed = nbformat.read(root / str(failed.output_path), as_version=4)  # the index is the executed notebook's
-    assert failed.failed_cell is not None and "raise ValueError" in executed.cells[failed.failed_cell].source
+    assert failed.failed_cell == 2 and failed.output_path  # counted from 1 in the notebook as written
     cancelled = store.get_job(stopped.id)
     assert cancelled.state == JobState.CANCELLED and cancelled.duration is not None and cancelled.duration < 20
