@@ -147,3 +147,30 @@ async def test_the_loop_records_runs_retries_and_cancels(home: Path, root: Path)
     assert failed.failed_cell == 2 and failed.output_path  # counted from 1 in the notebook as written
     cancelled = store.get_job(stopped.id)
     assert cancelled.state == JobState.CANCELLED and cancelled.duration is not None and cancelled.duration < 20
+
+
+async def test_only_the_newest_executed_notebooks_are_kept(home: Path, root: Path) -> None:
+    import asyncio
+
+    from gorgon_nb.scheduler import service
+    from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
+
+    store = Store(home / "gorgon.db")
+    schedule = service.schedule_notebook(store, "job.ipynb", root=root, every="1d", keep=2)
+    jobs = []
+    scheduler = Scheduler(store, backend=LocalBackend(1), concurrency=1, tick=0.1)
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(scheduler.run(stop))
+    try:
+        for _ in range(3):  # one after another, so "newest" is clear
+            jobs.append(service.run_now(store, schedule.id))
+            deadline = time.monotonic() + WAIT
+            while store.get_job(jobs[-1].id).state not in FINISHED:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await loop_task
+    first, *newest = [store.get_job(j.id) for j in jobs]
+    assert first.output_path is None and all(j.output_path and (root / j.output_path).is_file() for j in newest)
+    assert len(list((root / "gorgon-jobs" / schedule.id).glob("*.ipynb"))) == 2
