@@ -13,20 +13,8 @@ from gorgon_nb.config import Config
 from gorgon_nb.errors import WorkflowError
 from gorgon_nb.model.run import RunStatus, StepStatus
 from gorgon_nb.runner import Runner
+from gorgon_nb.testing.notebooks import write_notebook
 from gorgon_nb.workflow import Workflow
-
-
-def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
-    code = [nbformat.v4.new_code_cell(source) for source in cells]
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        code.insert(0, cell)
-    notebook = nbformat.v4.new_notebook(cells=code)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
-    return path
 
 
 def workflow(folder: Path, text: str) -> Workflow:

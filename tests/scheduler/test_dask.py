@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 import pytest_asyncio
@@ -19,17 +18,10 @@ from gorgon_nb import read_glued
 from gorgon_nb.errors import UsageError
 from gorgon_nb.scheduler.dask_backend import DaskBackend
 from gorgon_nb.scheduler.model import Job, JobState
+from gorgon_nb.testing.notebooks import write_notebook
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the module's client lives in
 
-
-def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> None:
-    code = [nbformat.v4.new_code_cell(source) for source in cells]
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        code.insert(0, cell)
-    nbformat.write(nbformat.v4.new_notebook(cells=code), path)
 
 
 @pytest.fixture(scope="module")

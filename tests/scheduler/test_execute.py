@@ -24,21 +24,10 @@ from gorgon_nb.errors import NotFoundError, UsageError
 from gorgon_nb.scheduler.execute import Outcome, execute_job, output_path_for, resolve_notebook
 from gorgon_nb.scheduler.model import Job, JobState
 from gorgon_nb.scheduler.pool import KernelPool
+from gorgon_nb.testing.notebooks import write_notebook
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the module's kernel pool lives in
 
-
-def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
-    code = [nbformat.v4.new_code_cell(source) for source in cells]
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        code.insert(0, cell)
-    notebook = nbformat.v4.new_notebook(cells=code)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
-    return path
 
 
 def job(notebook: str, root: Path, **fields: Any) -> Job:

@@ -19,25 +19,21 @@ import pytest
 
 from gorgon_nb.scheduler.model import FINISHED, Job, JobState
 from gorgon_nb.store import Store
+from gorgon_nb.testing.notebooks import write_notebook
 
 WAIT = 90.0
 LEASE_TTL = 2.0
 
 
-def write_notebook(path: Path) -> None:
-    parameters = nbformat.v4.new_code_cell('label = "none"\npause = 0.0')
-    parameters.metadata["tags"] = ["parameters"]
-    work = nbformat.v4.new_code_cell(
-        "import time, pathlib\ntime.sleep(pause)\n"
-        "with pathlib.Path('ran.log').open('a') as log:\n    log.write(label + '\\n')")
-    nbformat.write(nbformat.v4.new_notebook(cells=[parameters, work]), path)
+JOB = ("import time, pathlib\ntime.sleep(pause)\n"
+       "with pathlib.Path('ran.log').open('a') as log:\n    log.write(label + '\\n')")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     folder = tmp_path / "root"
     folder.mkdir()
-    write_notebook(folder / "job.ipynb")
+    write_notebook(folder / "job.ipynb", JOB, parameters='label = "none"\npause = 0.0')
     return folder
 
 
@@ -105,21 +101,16 @@ def test_a_killed_schedulers_job_is_taken_over(
     assert "slow" in (root / "ran.log").read_text().split()
 
 
-def notebook(path: Path, *sources: str) -> str:
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
-    return path.name
-
-
 async def test_the_loop_records_runs_retries_and_cancels(home: Path, root: Path) -> None:
     import asyncio
 
     from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
 
     store = Store(home / "gorgon.db")
-    workflow = notebook(root / "workflow.ipynb", "import gorgon_nb\nresult = gorgon_nb.run({'id': 'nightly', 'steps': "
-                        "[{'id': 'plan', 'agent': 'planner', 'task': 'Plan the night'}]})\nassert result.ok")
-    failing = notebook(root / "failing.ipynb", "x = 1", "raise ValueError('bad input')")
-    slow = notebook(root / "slow.ipynb", "import time\ntime.sleep(30)")
+    workflow = write_notebook(root / "workflow.ipynb", "import gorgon_nb\nresult = gorgon_nb.run({'id': 'nightly', 'steps': "
+                        "[{'id': 'plan', 'agent': 'planner', 'task': 'Plan the night'}]})\nassert result.ok").name
+    failing = write_notebook(root / "failing.ipynb", "x = 1", "raise ValueError('bad input')").name
+    slow = write_notebook(root / "slow.ipynb", "import time\ntime.sleep(30)").name
     ran = store.enqueue_job(Job("", str(root), workflow))
     retried = store.enqueue_job(Job("", str(root), failing, max_attempts=2, backoff=0.1))
     stopped = store.enqueue_job(Job("", str(root), slow))

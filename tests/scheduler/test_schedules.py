@@ -7,7 +7,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from gorgon_nb.errors import UsageError
@@ -15,14 +14,14 @@ from gorgon_nb.scheduler import service
 from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.scheduler.triggers import next_fire, parse_at, parse_duration, zone
 from gorgon_nb.store import Store
+from gorgon_nb.testing.notebooks import write_notebook
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     folder = tmp_path / "root"
     (folder / "reports").mkdir(parents=True)
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
-                   folder / "reports" / "weekly.ipynb")
+    write_notebook(folder / "reports" / "weekly.ipynb", "x = 1")
     return folder
 
 

@@ -1,0 +1,21 @@
+"""Notebooks for tests: ``write_notebook(path, "x = 1", "raise ValueError()", parameters="n = 3")``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["write_notebook"]
+
+
+def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    """A Python notebook of code ``cells``, after a cell tagged ``parameters`` when given."""
+    import nbformat
+
+    code = [nbformat.v4.new_code_cell(source) for source in cells]
+    if parameters is not None:
+        code.insert(0, nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    notebook = nbformat.v4.new_notebook(cells=code)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
