@@ -17,38 +17,19 @@ from typing import Any
 
 import nbformat
 import pytest
-from tornado.httpclient import HTTPResponse
+from api_client import Fetch, body, call
 
 from gorgon_nb.config import load_config
 from gorgon_nb.scheduler import service
 from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.store import Store
+from gorgon_nb.testing.notebooks import write_notebook as notebook
 
-Fetch = Callable[..., Awaitable[HTTPResponse]]
 HOUR = 3600.0
 
 
-def body(response: HTTPResponse) -> Any:
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def call(jp_fetch: Fetch, *path: str, method: str = "GET", data: Any = None,
-               **options: Any) -> HTTPResponse:
-    raw = None if data is None else data if isinstance(data, str) else json.dumps(data)
-    response: HTTPResponse = await jp_fetch("gorgon", "api", *path, method=method, body=raw,
-                                            raise_error=False, allow_nonstandard_methods=True, **options)
-    return response
-
-
 def write_notebook(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell("region = 'US'", metadata={"tags": ["parameters"]}),
-                      nbformat.v4.new_code_cell("print(region)")]
-    nbformat.write(notebook, path)
-    return path
+    return notebook(path, "print(region)", parameters="region = 'US'")
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+from api_client import Fetch, body, call
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing import LLMServer
 from gorgon_nb.workflow import Workflow
 
-Fetch = Callable[..., Awaitable[HTTPResponse]]
 WAIT = 15.0
 KEY = "sk-loopback-chat-0001"
 
@@ -37,19 +37,6 @@ steps:
     preview: "{{ steps.draft.output }}"
     depends_on: draft
 """
-
-
-def body(response: HTTPResponse) -> Any:
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def call(jp_fetch: Fetch, *path: str, method: str = "GET", data: Any = None,
-               **options: Any) -> HTTPResponse:
-    raw = None if data is None else data if isinstance(data, str) else json.dumps(data)
-    response: HTTPResponse = await jp_fetch("gorgon", "api", *path, method=method, body=raw,
-                                            raise_error=False, allow_nonstandard_methods=True, **options)
-    return response
 
 
 class Socket:

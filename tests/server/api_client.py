@@ -1,0 +1,25 @@
+"""Calling the gorgon API of the test's Jupyter server (pytest-jupyter's ``jp_fetch``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tornado.httpclient import HTTPResponse
+
+Fetch = Callable[..., Awaitable[HTTPResponse]]
+
+
+def body(response: HTTPResponse) -> Any:
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def call(jp_fetch: Fetch, *path: str, method: str = "GET", data: Any = None,
+               **options: Any) -> HTTPResponse:
+    """``/gorgon/api/PATH`` with ``data`` as its JSON body; errors are answers, not raised."""
+    raw = None if data is None else data if isinstance(data, str) else json.dumps(data)
+    response: HTTPResponse = await jp_fetch("gorgon", "api", *path, method=method, body=raw,
+                                            raise_error=False, allow_nonstandard_methods=True, **options)
+    return response
