@@ -156,15 +156,10 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_scheduler(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.config import load_config
-    from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
+    from gorgon_nb.scheduler.loop import Scheduler, backend_for
 
-    settings = load_config().scheduler
-    args.dask = args.dask or settings.dask
-    backend: Any = LocalBackend(args.pool)
-    if args.dask:
-        from gorgon_nb.scheduler.dask_backend import DaskBackend
-
-        backend = DaskBackend(args.dask)
+    args.dask = args.dask or load_config().scheduler.dask
+    backend = backend_for(args.dask, args.pool)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 import weakref
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from gorgon_nb.model.workflow import AgentStep, Budget, LoopStep
 from gorgon_nb.providers.registry import ProviderRegistry
 from gorgon_nb.secrets import redact
 from gorgon_nb.store import Store
+from gorgon_nb.store.base import new_id
 from gorgon_nb.store.control import HEARTBEAT_SECONDS
 from gorgon_nb.store.sqlite import RecordedCall
 
@@ -42,11 +42,10 @@ __all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "Services
 
 EventCallback = Callable[[Event], None]
 logger = logging.getLogger("gorgon_nb")
-_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"  # no l/o: ids are read and typed by people
 
 
 def new_run_id() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    return new_id()
 
 
 class Services:

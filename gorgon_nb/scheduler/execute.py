@@ -58,12 +58,6 @@ class Outcome:
     started_at: float | None = None
     ended_at: float | None = None
 
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return self.ended_at - self.started_at
-
 
 def resolve_notebook(root: Path, notebook: str) -> Path:
     """The notebook's absolute path; ``UsageError`` when it is outside ``root`` (``..``, an
@@ -86,7 +80,7 @@ def resolve_notebook(root: Path, notebook: str) -> Path:
 
 def output_path_for(root: Path, job: Job) -> Path:
     """Where the executed notebook goes:
-    ``root/.gorgon/jobs/<schedule id or "once">/<YYYYmmdd-HHMMSS>-<job id>-<notebook stem>.ipynb``
+    ``root/gorgon-jobs/<schedule id or "once">/<YYYYmmdd-HHMMSS>-<job id>-<notebook stem>.ipynb``
     (the time is when the job started, or was due, in local time)."""
     when = job.started_at or job.scheduled_for or time.time()
     stamp = datetime.fromtimestamp(when).strftime("%Y%m%d-%H%M%S")

@@ -30,7 +30,7 @@ from gorgon_nb.scheduler.service import job_for
 from gorgon_nb.scheduler.triggers import next_fire
 from gorgon_nb.store import Store
 
-__all__ = ["Backend", "LocalBackend", "Scheduler"]
+__all__ = ["Backend", "LocalBackend", "Scheduler", "backend_for"]
 
 LEASE = "scheduler"
 log = logging.getLogger(__name__)
@@ -65,6 +65,15 @@ class LocalBackend:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+
+
+def backend_for(dask: str | None, pool: int) -> Backend:
+    """Jobs on the Dask cluster at ``dask``, or in local kernels with ``pool`` started ahead."""
+    if dask:
+        from gorgon_nb.scheduler.dask_backend import DaskBackend
+
+        return DaskBackend(dask)
+    return LocalBackend(pool)
 
 
 class Scheduler:

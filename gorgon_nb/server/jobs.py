@@ -330,16 +330,10 @@ class ServerScheduler:
         self._task = asyncio.create_task(self._run(self._stop))
 
     async def _run(self, stop: asyncio.Event) -> None:
-        from gorgon_nb.scheduler.loop import LocalBackend, Scheduler
+        from gorgon_nb.scheduler.loop import Scheduler, backend_for
 
         try:
-            backend: Any
-            if self.settings.dask:
-                from gorgon_nb.scheduler.dask_backend import DaskBackend
-
-                backend = DaskBackend(self.settings.dask)
-            else:
-                backend = LocalBackend(self.settings.pool)
+            backend = backend_for(self.settings.dask, self.settings.pool)
             store = await asyncio.to_thread(self.backend.get)
             scheduler = Scheduler(store, backend=backend, concurrency=self.settings.concurrency)
             self.log.info("gorgon_nb.server: scheduler %s started", scheduler.owner)

@@ -50,7 +50,7 @@ def run_summary(run: RunResult, *, stopped: bool, waiting: int) -> dict[str, Any
 
 def _stopped(store: Store, run: RunResult) -> bool:
     """Running or waiting in the store, but no process runs it any more."""
-    return str(run.status) in ("running", "waiting") and not run_alive(store, run.run_id)
+    return not run.status.finished and not run_alive(store, run.run_id)
 
 
 def recent_runs(store: Store, limit: int = FEED_RUNS, *, status: str | None = None,

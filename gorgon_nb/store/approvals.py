@@ -8,7 +8,6 @@ is told who decided first.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
@@ -16,11 +15,10 @@ from gorgon_nb.errors import ApprovalError, NotFoundError
 from gorgon_nb.format import format_time
 from gorgon_nb.model.approval import ApprovalRequest, ApprovalStatus
 from gorgon_nb.secrets import redact
-from gorgon_nb.store.base import StoreParts, newest
+from gorgon_nb.store.base import StoreParts, new_id, newest
 
 __all__ = ["ApprovalTable"]
 
-_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
 _COLUMNS = ("id", "run_id", "step_key", "round", "kind", "title", "preview", "approvers", "status",
             "requested_at", "timeout_at", "on_timeout", "decided_by", "decided_at", "comment", "timed_out")
 
@@ -49,7 +47,7 @@ class ApprovalTable(StoreParts):
                                    (request.run_id, request.step_key, request.round))
             if existing:
                 return _from_row(existing[0]), False
-            request.id = request.id or "".join(secrets.choice(_ALPHABET) for _ in range(10))
+            request.id = request.id or new_id()
             request.requested_at = request.requested_at or time.time()
             self.conn.execute(
                 f"INSERT INTO approvals ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -9,6 +10,14 @@ from typing import Any, Protocol
 from gorgon_nb.model.approval import ApprovalRequest
 
 __all__ = ["StoreParts", "newest"]
+
+
+ID_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"  # no l/o: ids are read and typed by people
+
+
+def new_id(length: int = 10) -> str:
+    """A random id for a run, an approval, a chat, a schedule or a job."""
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
 
 
 def newest(table: str, order: str, filters: dict[str, Any], limit: int,

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gorgon_nb.errors import NotFoundError
 from gorgon_nb.secrets import redact
-from gorgon_nb.store.base import StoreParts
+from gorgon_nb.store.base import StoreParts, new_id
 
 __all__ = ["ChatMessage", "ChatSession", "ChatTable"]
 
-_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MARKS = re.compile(r"[*_`#>|~]+|^\s*[-+]\s", re.MULTILINE)
-
-
-def _new_id() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(12))
 
 
 @dataclass
@@ -75,7 +69,7 @@ class ChatTable(StoreParts):
 
     def create_session(self, title: str) -> ChatSession:
         now = time.time()
-        session = ChatSession(_new_id(), title, now, now)
+        session = ChatSession(new_id(12), title, now, now)
         self._write("INSERT INTO chat_sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
                     (session.id, title, now, now))
         return session
@@ -108,7 +102,7 @@ class ChatTable(StoreParts):
         with self.transaction():
             row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE session_id = ?",
                                     (message.session_id,)).fetchone()
-            message.id, message.seq = message.id or _new_id(), int(row[0])
+            message.id, message.seq = message.id or new_id(12), int(row[0])
             message.created_at = message.updated_at = now
             self.conn.execute(
                 "INSERT INTO chat_messages (id, session_id, seq, role, agent, content, status, parent_id, run_id, "

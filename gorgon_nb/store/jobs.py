@@ -9,26 +9,20 @@ two schedulers on one store never start the same job twice.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
 from gorgon_nb.errors import NotFoundError, UsageError
 from gorgon_nb.scheduler.model import Job, JobState, Schedule
-from gorgon_nb.store.base import StoreParts
+from gorgon_nb.store.base import StoreParts, new_id
 
 __all__ = ["JobTable"]
 
-_ALPHABET = "0123456789abcdefghijkmnpqrstuvwxyz"
 _SCHEDULE_FIELDS = ("id", "name", "root", "notebook", "parameters", "cron", "timezone", "every", "at", "retries", "backoff",
                     "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at")
 _JOB_FIELDS = ("id", "schedule_id", "root", "notebook", "parameters", "state", "attempt", "max_attempts", "backoff", "timeout",
                "scheduled_for", "not_before", "queued_at", "started_at", "ended_at", "owner", "heartbeat_at",
                "cancel_requested", "output_path", "error", "failed_cell", "exception", "run_ids", "cost_usd")
-
-
-def new_id() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
 def _schedule_row(schedule: Schedule) -> tuple[Any, ...]:
