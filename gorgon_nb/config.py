@@ -18,11 +18,17 @@ A config file looks like::
     [budget]
     daily_usd = 10.0                 # what all runs together may spend in a day
 
+    [integrations.github]            # GitHub, Notion and Slack steps
+    token_env = "GITHUB_TOKEN"       # the variable holding the token (the default)
+    base_url = "https://ghe.example.com/api/v3"   # GitHub Enterprise
+    auto_approve = ["create_issue"]  # writes that need no approval (true: all of them)
+
     [roles.security_reviewer]
     description = "Reviews code for security problems"
     system_prompt = "You are a security reviewer..."
 
-API keys are read from the environment only; they are never written to the config,
+API keys are read from the environment only. An integration's token may also be put
+in the config file (``token = "..."``); the environment wins. Neither is ever written to
 the store or any output.
 """
 
@@ -42,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gorgon_nb.errors import ConfigError
 from gorgon_nb.roles import Role, load_roles
 
-__all__ = ["Config", "ProviderSettings", "gorgon_home", "load_config"]
+__all__ = ["Config", "IntegrationSettings", "ProviderSettings", "gorgon_home", "load_config"]
 
 ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline"]
 
@@ -58,6 +64,21 @@ class ProviderSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=1000)
     timeout: float = Field(600.0, gt=0)
     free: bool = Field(False, description="calls cost nothing (a local server); otherwise unknown prices stay unknown")
+
+
+class IntegrationSettings(BaseModel):
+    """``[integrations.github|notion|slack]``: where the service is and how to sign in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_env: str
+    token: str | None = Field(None, description="the token itself; prefer token_env")
+    base_url: str | None = Field(None, description="another server (GitHub Enterprise: https://HOST/api/v3)")
+    auto_approve: bool | list[str] = Field(False, description="writes that run without a person's approval")
+    timeout: float = Field(30.0, gt=0)
+
+    def auto_approves(self, action: str) -> bool:
+        return self.auto_approve is True or (isinstance(self.auto_approve, list) and action in self.auto_approve)
 
 
 class _Defaults(BaseModel):
@@ -86,6 +107,7 @@ class _ConfigFile(BaseModel):
     budget: _Budget = Field(default_factory=_Budget)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    integrations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     offline: dict[str, float] = Field(default_factory=dict)
 
@@ -101,6 +123,7 @@ class Config:
     offline_delay: float = 0.0
     daily_usd: float | None = None  # dollars all runs together may spend in a day
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -109,6 +132,11 @@ class Config:
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers[name]
+
+    def token(self, service: str) -> str | None:
+        """The token of an integration: its environment variable, else the config file's."""
+        settings = self.integrations[service]
+        return self.env.get(settings.token_env) or settings.token
 
 
 def gorgon_home(env: Mapping[str, str] | None = None) -> Path:
@@ -172,6 +200,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
             raise ConfigError(f"{file}: providers.{name} is openai-compatible but has no base_url; "
                               "add base_url = \"http://host:port/v1\"")
 
+    integrations = _integrations(builtin["integrations"], parsed.integrations, file)
     try:
         roles = load_roles(parsed.roles)
     except ConfigError as exc:
@@ -186,8 +215,27 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         offline_delay=float(parsed.offline.get("delay", 0.0)),
         daily_usd=parsed.budget.daily_usd,
         scheduler=parsed.scheduler,
+        integrations=integrations,
         env=env,
     )
+
+
+def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file: Path) -> dict[str, IntegrationSettings]:
+    from gorgon_nb.secrets import remember
+
+    found: dict[str, IntegrationSettings] = {}
+    for name in user:
+        if name not in builtin:
+            raise ConfigError(f"{file}: integrations.{name}: unknown service; known: {', '.join(builtin)}")
+    for name, values in builtin.items():
+        try:
+            found[name] = IntegrationSettings.model_validate({**values, **user.get(name, {})})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{file}: integrations.{name}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        if found[name].token:
+            remember(found[name].token)  # type: ignore[arg-type]
+    return found
 
 
 def _ollama_url(host: str) -> str:

@@ -25,6 +25,7 @@ translated into these at the boundary that meets them.
     │   ├── OutputFormatError       ``output: json`` still invalid after the re-asks
     │   ├── ApprovalRejectedError   a person rejected the step (or its approval timed out so)
     │   ├── StepError               a python or shell step failed
+    │   ├── IntegrationError        GitHub, Notion or Slack refused or failed (``retryable``, ``retry_after``)
     │   └── StoreError              the SQLite store could not be read or written
     └── ControlSignal               not failures: signals the executor handles itself
 """
@@ -46,6 +47,7 @@ __all__ = [
     "ExecutionError",
     "GorgonError",
     "InputError",
+    "IntegrationError",
     "ModelNotFoundError",
     "NotFoundError",
     "OutputFormatError",
@@ -196,6 +198,21 @@ class ApprovalRejectedError(ExecutionError):
 
 class StepError(ExecutionError):
     """A python or shell step failed."""
+
+
+class IntegrationError(ExecutionError):
+    """GitHub, Notion or Slack failed. ``retryable``: trying again may help (a rate limit, a
+    server error, no connection); ``retry_after``: the wait the service asked for, in
+    seconds; ``unsure``: the request may have been carried out before the failure (a
+    server error or a dropped connection after it was sent)."""
+
+    def __init__(self, message: str, *, service: str, retryable: bool = False,
+                 retry_after: float | None = None, unsure: bool = False) -> None:
+        super().__init__(message)
+        self.service = service
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.unsure = unsure
 
 
 class StoreError(ExecutionError):

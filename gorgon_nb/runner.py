@@ -71,7 +71,12 @@ class Runner:
         return loaded, compiled, bound
 
     def _preflight(self, compiled: CompiledWorkflow, override: str | None) -> None:
-        """A model that needs a key nobody set fails now, not after the steps before it ran."""
+        """A model or a service that needs a key nobody set fails now, not after the steps before it ran."""
+        from gorgon_nb.integrations import token_problems
+
+        missing = token_problems(compiled, self.config)
+        if missing:
+            raise ConfigError("; ".join(f"{p.message} ({p.hint})" for p in missing))
         refs: set[str] = set()
         if override is not None:
             refs.add(override)

@@ -1,8 +1,9 @@
 """Keep secrets out of everything gorgon-nb writes: the store, events, logs, outputs.
 
 Secret values are the environment variables whose names look like credentials
-(``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*PASSWORD*``). ``redact`` replaces any of
-them found in a text with ``***``.
+(``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*PASSWORD*``), and the values ``remember``
+was given (tokens read from the config file). ``redact`` replaces any of them found in a
+text with ``***``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ import os
 import re
 import time
 
-__all__ = ["redact", "secret_values"]
+__all__ = ["redact", "remember", "secret_values"]
 
 _SECRET_NAME = re.compile(r"(API_KEY|_KEY$|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 _MIN_LENGTH = 8  # shorter values would redact ordinary words
 _REFRESH_SECONDS = 2.0
 _cache: tuple[float, tuple[str, ...]] = (0.0, ())
+_remembered: set[str] = set()
+
+
+def remember(value: str) -> None:
+    """Treat ``value`` as a secret from now on (a token that is not in the environment)."""
+    global _cache
+    if len(value) >= _MIN_LENGTH and value not in _remembered:
+        _remembered.add(value)
+        _cache = (0.0, ())
 
 
 def secret_values() -> tuple[str, ...]:
@@ -26,6 +36,7 @@ def secret_values() -> tuple[str, ...]:
     now = time.monotonic()
     if now - checked > _REFRESH_SECONDS:
         found = {v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_LENGTH}
+        found |= _remembered
         values = tuple(sorted(found, key=len, reverse=True))
         _cache = (now, values)
     return values

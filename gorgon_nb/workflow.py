@@ -170,11 +170,16 @@ class Workflow:
         return problems
 
     def problems(self, config: Config | None = None) -> list[Problem]:
+        """Every problem of the workflow, a missing GitHub, Notion or Slack token included."""
+        from gorgon_nb.config import load_config
+        from gorgon_nb.integrations import token_problems
+
+        config = config or load_config()
         try:
-            self.compile(config)
+            compiled = self.compile(config)
         except WorkflowError as exc:
             return exc.problems
-        return []
+        return token_problems(compiled, config)
 
     def validate(self, config: Config | None = None) -> Workflow:
         self.compile(config)

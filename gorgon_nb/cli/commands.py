@@ -29,6 +29,7 @@ from gorgon_nb.format import (
     preview,
     run_summary_line,
 )
+from gorgon_nb.integrations import service_statuses
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost, format_tokens
@@ -262,6 +263,9 @@ def cmd_providers(args: argparse.Namespace, console: Console) -> int:
         table.add_row(status.name, status.kind, escape(status.model),
                       f"[green]{detail}[/]" if status.ready and status.kind != "openai-compatible"
                       else detail if status.ready else f"[yellow]{detail}[/]")
+    for service in service_statuses(config):
+        detail = escape(service.detail)
+        table.add_row(service.name, "service", "-", f"[green]{detail}[/]" if service.ready else f"[yellow]{detail}[/]")
     console.print(table)
     model, notice = resolve_auto(config)
     console.print(f"model 'auto' uses: [bold]{model}[/]" + (f"\n[dim]{escape(notice)}[/]" if notice else ""))

@@ -17,7 +17,14 @@ from gorgon_nb.engine.templating import Template
 from gorgon_nb.errors import ApprovalError, ApprovalRejectedError, ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
 from gorgon_nb.model.run import StepStatus
-from gorgon_nb.model.workflow import AgentStep, LLMStep, PythonStep, ShellStep, WorkflowStep
+from gorgon_nb.model.workflow import (
+    AgentStep,
+    IntegrationStep,
+    LLMStep,
+    PythonStep,
+    ShellStep,
+    WorkflowStep,
+)
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.steps import StepRun
@@ -100,11 +107,16 @@ def preview_of_step(run: StepRun, context: dict[str, Any]) -> str:
     if isinstance(step, ShellStep):
         where = f" in `{text('cwd')}`" if text("cwd") else ""
         return f"This command will run{where}:\n\n```sh\n{text('shell')}\n```"
-    if isinstance(step, PythonStep | WorkflowStep):
+    if isinstance(step, PythonStep | WorkflowStep | IntegrationStep):
         from gorgon_nb.engine.steps import render_value
 
-        target = step.python if isinstance(step, PythonStep) else f"workflow {step.workflow}"
-        values = render_value(templates.get("args" if isinstance(step, PythonStep) else "inputs"), context)
+        if isinstance(step, PythonStep):
+            target, field = step.python, "args"
+        elif isinstance(step, WorkflowStep):
+            target, field = f"workflow {step.workflow}", "inputs"
+        else:
+            target, field = f"{step.service} {step.action}", "with"
+        values = render_value(templates.get(field), context)
         return f"`{target}` will be called with:\n\n```json\n{json.dumps(values, indent=2, default=str)}\n```"
     return f"Step '{step.id}' will run."
 

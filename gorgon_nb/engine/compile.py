@@ -27,6 +27,7 @@ from gorgon_nb.model.source import Path, SourceText
 from gorgon_nb.model.workflow import (
     AgentStep,
     ApprovalStep,
+    IntegrationStep,
     LLMStep,
     LoopStep,
     NotebookStep,
@@ -109,6 +110,8 @@ def step_templates(step: Step) -> dict[str, Any]:
         return {"approval": step.approval, "preview": step.preview}
     if isinstance(step, SupervisorStep):
         return {"supervisor": step.supervisor, "context": step.context}
+    if isinstance(step, IntegrationStep):
+        return {"with": step.with_}
     return {}
 
 
@@ -219,6 +222,8 @@ class _Compiler:
                          "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
         if isinstance(step, NotebookStep):
             self._check_notebook(step, path)
+        if isinstance(step, IntegrationStep):
+            self._check_integration(step, path)
         if isinstance(step, LoopStep) and step.for_each is not None:
             self.problem((*path, "for_each"), f"{sid}.for_each", "a loop step cannot take for_each",
                          "put the loop in a workflow of its own and map a 'workflow:' step over the items")
@@ -257,6 +262,28 @@ class _Compiler:
         if not (base / ref).is_file():
             self.problem((*path, "notebook"), label, f"no notebook at {ref}",
                          f"the path is relative to the workflow file's folder ({base})")
+
+    def _check_integration(self, step: IntegrationStep, path: Path) -> None:
+        """The action exists, its parameters are known and complete, and a write is not approved after."""
+        from gorgon_nb.integrations import actions
+
+        known = actions(step.service)
+        found = known.get(step.action)
+        if found is None:
+            self.problem((*path, step.service), f"{step.id}.{step.service}", f"unknown {step.service} action "
+                         f"'{step.action}'", did_you_mean(step.action, known))
+            return
+        for key in step.with_:
+            if key not in found.params:
+                self.problem((*path, "with", key), f"{step.id}.with.{key}", f"{step.action} takes no '{key}'",
+                             did_you_mean(key, found.params))
+        missing = [name for name in found.required if name not in step.with_]
+        if missing:
+            self.problem((*path, "with"), f"{step.id}.with", f"{step.action} needs {', '.join(missing)}",
+                         f"give {'them' if len(missing) > 1 else 'it'} under 'with:' (it takes: {', '.join(found.params)})")
+        if found.write and step.approval is not None and step.approval.mode == "after":
+            self.problem((*path, "approval"), f"{step.id}.approval", f"{step.action} writes, so it can only be "
+                         "approved before it runs", "use approval: before (what writes get by default)")
 
     def _check_schema(self, schema: dict[str, Any], path: Path, label: str) -> None:
         import jsonschema

@@ -26,6 +26,7 @@ from gorgon_nb.engine.resilience import CircuitBreaker
 from gorgon_nb.engine.steps import StepFailure, describe_error, render_value, run_node
 from gorgon_nb.engine.templating import Expression, TemplateError
 from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError, StepError
+from gorgon_nb.integrations import Connections
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
@@ -49,12 +50,13 @@ def new_run_id() -> str:
 
 
 class Services:
-    """What all runs of a process share: providers, circuit breakers, concurrency limits."""
+    """What all runs of a process share: providers, service clients, circuit breakers, concurrency limits."""
 
     def __init__(self, config: Config, store: Store | None) -> None:
         self.config = config
         self.store = store
         self.providers = ProviderRegistry(config)
+        self.integrations = Connections(config)
         self.breakers: dict[str, CircuitBreaker] = {}
         # Semaphores belong to an event loop; sync runs each get a fresh loop.
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (

@@ -21,6 +21,13 @@ from gorgon_nb.engine.approvals import (
     wait_for_approval,
 )
 from gorgon_nb.engine.compile import Node
+from gorgon_nb.engine.integration import (
+    SERVICE_RETRY,
+    approval_policy,
+    integration_preview,
+    items_of,
+    run_integration,
+)
 from gorgon_nb.engine.llm import ask_model, parse_json_answer
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.supervisor import supervise
@@ -32,6 +39,7 @@ from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import (
     AgentStep,
     ApprovalStep,
+    IntegrationStep,
     LLMStep,
     LoopStep,
     NotebookStep,
@@ -142,18 +150,23 @@ async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepRes
 
 async def _gated(run: StepRun, scope: Scope) -> Any:
     """The step's output, with its approval asked before it runs or after, as configured."""
-    step = run.node.step
+    step, ex = run.node.step, run.ex
     policy = step.approval if not isinstance(step, ApprovalStep) else None
+    integration = isinstance(step, IntegrationStep)
+    if isinstance(step, IntegrationStep):
+        policy = approval_policy(step, ex.services.config)
     if policy is None:
         return await _run_once(run, scope, {})
-    title = _title(run, scope, policy.title, policy.mode)
+    shown = await integration_preview(run, scope) if integration and policy.mode == "before" and not ex.replaying \
+        else None
+    title = _render(run, policy.title, scope) or (shown.title if shown else _title(run, policy.mode))
 
     async def ask(kind: GateKind, round_: int, preview: str) -> ApprovalRequest:
         return await wait_for_approval(run, kind, round_, title, preview, approvers=policy.approvers,
                                        timeout=policy.timeout, on_timeout=policy.on_timeout)
 
     if policy.mode == "before":
-        preview = _render(run, policy.preview, scope) or preview_of_step(run, scope.context())
+        preview = _render(run, policy.preview, scope) or (shown.body if shown else preview_of_step(run, scope.context()))
         decision = await ask("before", 1, preview)
         if not decision.approved:
             raise rejection(decision)
@@ -173,10 +186,10 @@ async def _gated(run: StepRun, scope: Scope) -> Any:
     raise AssertionError("unreachable")
 
 
-def _title(run: StepRun, scope: Scope, template: str, mode: str) -> str:
+def _title(run: StepRun, mode: str) -> str:
     step = run.node.step
-    return _render(run, template, scope) or (
-        f"Approve {step.name or step.id} before it runs" if mode == "before" else f"Approve the output of {step.name or step.id}")
+    return f"Approve {step.name or step.id} before it runs" if mode == "before" else \
+        f"Approve the output of {step.name or step.id}"
 
 
 def _render(run: StepRun, template: str | None, scope: Scope, **extra: Any) -> str:
@@ -188,18 +201,14 @@ def _render(run: StepRun, template: str | None, scope: Scope, **extra: Any) -> s
 
 
 async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
-    if run.node.for_each is not None or isinstance(run.node.step.for_each, list):
-        return await _for_each(run, scope, extra)
+    items = items_of(run, scope)
+    if items is not None:
+        return await _for_each(run, scope, items, extra)
     return await _retried(run, scope.context(**extra), scope, None)
 
 
-async def _for_each(run: StepRun, scope: Scope, extra: dict[str, Any] | None = None) -> list[Any]:
-    step, node = run.node.step, run.node
-    items = node.for_each.evaluate(scope.context()) if isinstance(node.for_each, Expression) else step.for_each
-    if isinstance(items, dict):
-        items = list(items.items())
-    if not isinstance(items, list | tuple):
-        raise StepError(f"for_each must give a list, but gave {type(items).__name__}: {str(items)[:80]!r}")
+async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[str, Any] | None = None) -> list[Any]:
+    step = run.node.step
     limit = asyncio.Semaphore(step.max_parallel or max(1, len(items)))
 
     async def one(index: int, item: Any) -> Any:
@@ -235,7 +244,8 @@ async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: in
         run.ex.emit("step_retry", run.result.key, attempt=number, delay=round(delay, 3), error=str(exc),
                     error_type=type(exc).__name__)
 
-    return await retrying(attempt, step.retry or _ONCE, on_retry=on_retry)
+    policy = step.retry or (SERVICE_RETRY if isinstance(step, IntegrationStep) else _ONCE)
+    return await retrying(attempt, policy, on_retry=on_retry)
 
 
 # -- the kinds ------------------------------------------------------------------------------
@@ -438,4 +448,7 @@ _HANDLERS: dict[str, _Handler] = {
     "approval": _approval,
     "supervisor": _supervisor,
     "notebook": _notebook,
+    "github": run_integration,
+    "notion": run_integration,
+    "slack": run_integration,
 }

@@ -61,15 +61,17 @@ def cmd_show(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
 
 
 def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
+    from gorgon_nb.integrations import service_statuses
     from gorgon_nb.providers.registry import provider_statuses, resolve_auto
 
     parse("%gorgon providers", words, [])
     config = magics._runner().config
     rows = [[s.name, s.kind, s.model, ("✓ " if s.ready else "✗ ") + s.detail] for s in provider_statuses(config)]
+    rows += [[s.name, "service", "-", ("✓ " if s.ready else "✗ ") + s.detail] for s in service_statuses(config)]
     model, notice = resolve_auto(config)
     footer = f"`model: auto` uses **{model}**." + (f" {notice}" if notice else "")
     footer += f" Settings: `{config.file or config.home / 'config.toml'}`."
-    return Table(["provider", "kind", "default model", "status"], rows, title="LLM providers", footer=footer)
+    return Table(["provider", "kind", "default model", "status"], rows, title="LLM providers and services", footer=footer)
 
 
 def cmd_help(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:

@@ -32,7 +32,14 @@ Steps::
     transform/format                 python: gorgon_nb.model.gorgon_builtins:format_text
                                      args {template, values: every variable and every
                                      earlier <step>_output}
-    github|notion|gmail|slack/ACTION {TYPE: ACTION, with: params}
+    github|notion|slack/ACTION       TYPE: the native action (INTEGRATIONS), with: the params,
+                                     renamed where the native action names them otherwise
+                                     (repo_name -> repo, parent_id -> database_id, ...)
+    slack/send_message               post_message; message_type becomes Gorgon's emoji prefix
+    slack/send_notification          post_message of "<emoji> **workflow_name**: status" + details
+
+Gmail steps are not supported: validation says so. Integration steps behave natively, so
+their writes wait for a person's approval (Gorgon ran them unasked).
 
 A model such as ``gpt-4o-mini`` or ``claude-sonnet-4-20250514`` becomes
 ``openai:gpt-4o-mini`` / ``anthropic:claude-sonnet-4-20250514``. Where Gorgon had a
@@ -68,24 +75,46 @@ from gorgon_nb.model.source import Locations, Path, SourceText
 __all__ = ["INTEGRATIONS", "SUPPORTED", "convert", "is_gorgon_json"]
 
 BUILTINS = "gorgon_nb.model.gorgon_builtins"
-INTEGRATIONS: dict[str, tuple[str, ...]] = {
-    "github": ("create_issue", "commit_file", "list_repositories"),
-    "notion": (
-        *("create_page", "append_to_page", "search_pages", "query_database"),
-        *("create_database_entry", "get_database_schema", "get_page", "read_page_content"),
-        *("update_page", "archive_page", "update_block", "delete_block"),
-    ),
-    "gmail": ("list_messages", "get_message"),
-    "slack": (
-        *("send_message", "send_notification", "send_approval"),
-        *("update_message", "add_reaction"),
-    ),
+# Gorgon's action -> (the native action, {Gorgon param: native param}, native params added).
+INTEGRATIONS: dict[str, dict[str, tuple[str, dict[str, str], dict[str, Any]]]] = {
+    "github": {
+        "create_issue": ("create_issue", {"repo_name": "repo"}, {}),
+        "commit_file": ("commit_file", {"repo_name": "repo", "file_path": "path"}, {}),
+        "list_repositories": ("list_repositories", {}, {"limit": 20}),
+    },
+    "notion": {
+        "create_page": ("create_page", {"parent_id": "database_id"}, {}),
+        "create_database_entry": ("create_page", {}, {}),
+        "append_to_page": ("append_blocks", {}, {}),
+        "search_pages": ("search", {}, {}),
+        "query_database": ("query_database", {"page_size": "limit"}, {}),
+        "get_database_schema": ("get_database_schema", {}, {}),
+        "get_page": ("get_page", {}, {}),
+        "read_page_content": ("read_page", {}, {}),
+        "update_page": ("update_page", {}, {}),
+        "archive_page": ("archive_page", {}, {}),
+        "update_block": ("update_block", {}, {}),
+        "delete_block": ("delete_block", {}, {}),
+    },
+    "slack": {
+        "send_message": ("post_message", {}, {}),
+        "send_notification": ("post_message", {}, {}),
+        "send_approval": ("request_approval", {}, {}),
+        "update_message": ("update_message", {}, {}),
+        "add_reaction": ("add_reaction", {}, {}),
+    },
 }
+UNSUPPORTED = {"gmail": ("list_messages", "get_message")}
+# Gorgon's Slack emojis by message type and by workflow status
+_SLACK_EMOJI = {"info": ":information_source:", "success": ":white_check_mark:", "warning": ":warning:",
+                "error": ":x:", "approval": ":raised_hand:", "started": ":rocket:", "completed": ":white_check_mark:",
+                "failed": ":x:", "pending_approval": ":raised_hand:"}
 SUPPORTED: dict[str, tuple[str, ...]] = {
     "claude_code": ("execute_agent", "generate_completion"),
     "openai": ("generate_completion", "summarize", "generate_sop"),
     "transform": ("extract", "format"),
-    **INTEGRATIONS,
+    **{service: tuple(found) for service, found in INTEGRATIONS.items()},
+    **UNSUPPORTED,
 }
 CLAUDE_SYSTEM = "You are a helpful assistant."  # ClaudeCodeClient.generate_completion's default
 
@@ -329,10 +358,12 @@ class _Converter:
             message = f"unsupported action '{s.action}' for step type '{s.type}'"
             self.bad(s, (*s.here, "action"), message, supported)
             return {}
+        if s.type in UNSUPPORTED:
+            self.bad(s, (*s.here, s.keys["type"]), f"{s.type} steps are not supported by this version of gorgon-nb",
+                     "supported integrations: github, notion, slack")
+            return {}
         if s.type in INTEGRATIONS:
-            self.link((*s.here, s.type), (*s.here, "action"), deep=False)
-            self.link((*s.here, "with"), s.at_params)
-            return {s.type: s.action, "with": rewrite_all(dict(s.params), names)}
+            return self.integration(s, names)
         if s.type == "transform":
             return self.transform(s, names, variables, earlier)
         if s.action in FIXED_PROMPTS:
@@ -345,6 +376,19 @@ class _Converter:
         fields = _OPENAI_LLM if s.type == "openai" else _CLAUDE_LLM
         out = self.model_call(s, fields, ("prompt",), names)
         return out if s.type == "openai" else {**out, "system": out.get("system", CLAUDE_SYSTEM)}
+
+    def integration(self, s: _Step, names: Names) -> dict[str, Any]:
+        action, renamed, added = INTEGRATIONS[s.type][s.action]
+        self.link((*s.here, s.type), (*s.here, "action"), deep=False)
+        self.link((*s.here, "with"), s.at_params, deep=False)
+        params: dict[str, Any] = dict(added)
+        for key, value in s.params.items():
+            native = renamed.get(key, key)
+            params[native] = rewrite_all(value, names)
+            self.link((*s.here, "with", native), (*s.at_params, key))
+        if s.type == "slack" and s.action in ("send_message", "send_notification"):
+            params = _slack_text(s.action, params)
+        return {s.type: action, "with": params}
 
     def model_call(
         self, s: _Step, fields: dict[str, str], required: tuple[str, ...], names: Names
@@ -396,3 +440,17 @@ class _Converter:
         self.link((*s.here, "args", "values"), (*s.here, "action"), deep=False)
         args = format_args(template, names, variables, earlier)
         return {"python": f"{BUILTINS}:format_text", "args": args}
+
+
+def _slack_text(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Gorgon's message (type emoji + text) or notification (emoji, workflow, status, details) as one text."""
+    params = dict(params)
+    if action == "send_message":
+        emoji = _SLACK_EMOJI.get(str(params.pop("message_type", "info")), _SLACK_EMOJI["info"])
+        params["text"] = f"{emoji} {params.get('text', '')}"
+        return params
+    status = str(params.pop("status", ""))
+    details = params.pop("details", None)
+    text = f"{_SLACK_EMOJI.get(status, _SLACK_EMOJI['info'])} **{params.pop('workflow_name', '')}**: {status}"
+    params["text"] = text + (f"\n\n{details}" if details else "")
+    return params

@@ -69,7 +69,7 @@ def _stand_in(step: Any) -> dict[str, Any]:
 
 # -- pydantic errors -> problems with a line and a hint -------------------------------------
 
-_SERVICE_KINDS = ("github", "notion", "slack", "gmail")  # Gorgon JSON integration step types
+_SERVICE_KINDS = ("gmail",)  # Gorgon JSON integration step types this version cannot run
 _NESTED_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "budget": Budget, "retry": RetryPolicy,
 }

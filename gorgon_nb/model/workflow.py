@@ -2,7 +2,7 @@
 
 A step's kind is the one *kind key* it holds (``agent: planner``, ``llm: "prompt"``,
 ``python: pkg.mod:func``, ``shell: "cmd"``, ``workflow: other.yaml``, ``notebook: report.ipynb``,
-``loop: [steps]``);
+``loop: [steps]``, ``github: create_issue``, ``notion: create_page``, ``slack: post_message``);
 everything else about a step is an option shared by the kinds that can use it.
 """
 
@@ -28,13 +28,17 @@ __all__ = [
     "ApprovalStep",
     "Budget",
     "Defaults",
+    "GitHubStep",
     "InputSpec",
+    "IntegrationStep",
     "LLMStep",
     "LoopStep",
     "NotebookStep",
+    "NotionStep",
     "PythonStep",
     "RetryPolicy",
     "ShellStep",
+    "SlackStep",
     "Step",
     "SupervisorStep",
     "WorkflowSpec",
@@ -277,6 +281,42 @@ class ApprovalStep(_StepBase):
     kind: Literal["approval"] = "approval"
 
 
+class IntegrationStep(_StepBase):
+    """An action on GitHub, Notion or Slack: the kind key names the action, ``with`` its params.
+
+    Actions that write (create, commit, post, update) wait for a person's approval, shown
+    exactly what will be written where, unless ``auto_approve: true`` (or the config's
+    ``[integrations.SERVICE] auto_approve``) says otherwise. Reads run freely.
+    """
+
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    auto_approve: bool = False
+    kind: Literal["github", "notion", "slack"]
+
+    @property
+    def service(self) -> str:
+        return self.kind
+
+    @property
+    def action(self) -> str:
+        return str(getattr(self, self.kind))
+
+
+class GitHubStep(IntegrationStep):
+    github: str
+    kind: Literal["github"] = "github"
+
+
+class NotionStep(IntegrationStep):
+    notion: str
+    kind: Literal["notion"] = "notion"
+
+
+class SlackStep(IntegrationStep):
+    slack: str
+    kind: Literal["slack"] = "slack"
+
+
 STEP_KINDS: dict[str, type[_StepBase]] = {
     "agent": AgentStep,
     "llm": LLMStep,
@@ -287,6 +327,9 @@ STEP_KINDS: dict[str, type[_StepBase]] = {
     "loop": LoopStep,
     "supervisor": SupervisorStep,
     "approval": ApprovalStep,
+    "github": GitHubStep,
+    "notion": NotionStep,
+    "slack": SlackStep,
 }
 
 
@@ -312,7 +355,10 @@ Step = Annotated[
     | Annotated[NotebookStep, Tag("notebook")]
     | Annotated[LoopStep, Tag("loop")]
     | Annotated[SupervisorStep, Tag("supervisor")]
-    | Annotated[ApprovalStep, Tag("approval")],
+    | Annotated[ApprovalStep, Tag("approval")]
+    | Annotated[GitHubStep, Tag("github")]
+    | Annotated[NotionStep, Tag("notion")]
+    | Annotated[SlackStep, Tag("slack")],
     Discriminator(
         step_kind,
         custom_error_type="step_kind",

@@ -288,3 +288,25 @@ def m0005_schedules_jobs_leases(db: Database) -> None:
         )
         """,
     )
+
+
+@migrations()
+def m0006_writes(db: Database) -> None:
+    # The journal of writes to GitHub, Notion and Slack: a resumed run never repeats one.
+    _run(
+        db,
+        """
+        CREATE TABLE writes (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_key TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            service TEXT NOT NULL,
+            action TEXT NOT NULL,
+            state TEXT NOT NULL,
+            result TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            PRIMARY KEY (run_id, step_key, item)
+        )
+        """,
+    )

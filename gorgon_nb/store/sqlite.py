@@ -34,6 +34,7 @@ from gorgon_nb.store.chat import ChatTable
 from gorgon_nb.store.control import RunControl
 from gorgon_nb.store.jobs import JobTable
 from gorgon_nb.store.migrations import migrations
+from gorgon_nb.store.writes import WriteTable
 
 __all__ = ["RecordedCall", "Store"]
 
@@ -81,7 +82,7 @@ class RecordedCall:
     model: str
 
 
-class Store(ApprovalTable, RunControl, ChatTable, JobTable):
+class Store(ApprovalTable, RunControl, ChatTable, JobTable, WriteTable):
     """Open on a path (created with its folders), ``":memory:"``, or an open connection."""
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:

@@ -246,8 +246,8 @@ def test_generate_sop_uses_gorgons_prompt_and_github_becomes_an_integration() ->
         "id": "commit_to_github",
         "github": "commit_file",
         "with": {
-            "repo_name": "{{ inputs.repo_name }}",
-            "file_path": "{{ inputs.file_path }}",
+            "repo": "{{ inputs.repo_name }}",
+            "path": "{{ inputs.file_path }}",
             "content": "{{ steps.generate_sop.output }}",
             "message": "Add SOP: {{ inputs.task_description }}",
             "branch": "main",
@@ -256,28 +256,45 @@ def test_generate_sop_uses_gorgons_prompt_and_github_becomes_an_integration() ->
     }
 
 
+def test_gmail_steps_are_reported_unsupported() -> None:
+    data, source = load("email_to_notion")
+    with pytest.raises(WorkflowError) as caught:
+        gorgon_json.convert(data, source)
+    (problem,) = caught.value.problems
+    assert problem.field == "fetch_email.type"
+    assert problem.line == line_of(source.text, '"gmail"')
+    assert problem.message == "gmail steps are not supported by this version of gorgon-nb"
+
+
 def test_summarize_uses_gorgons_prompt() -> None:
-    native = convert("email_to_notion")
+    text = workflow([{"id": "summarize", "type": "openai", "action": "summarize",
+                      "params": {"text": "{{mail}}"}}], variables={"mail": "hello"})
+    native, _ = convert_text(text)
     steps = by_id(native)
     assert steps["summarize"]["llm"] == (
-        "Please provide a concise summary (max 500 words) of the following "
-        "text:\n\n{{ steps.fetch_email.output }}"
+        "Please provide a concise summary (max 500 words) of the following text:\n\n{{ inputs.mail }}"
     )
-    assert (
-        steps["summarize"]["system"]
-        == "You are a helpful assistant that creates clear, concise summaries."
-    )
-    assert steps["fetch_email"] == {
-        "id": "fetch_email",
-        "gmail": "list_messages",
-        "with": {"max_results": 1, "query": "is:unread"},
-    }
-    assert steps["save_to_notion"]["notion"] == "create_page"
-    assert chain(native) == [
-        ("fetch_email", []),
-        ("summarize", ["fetch_email"]),
-        ("save_to_notion", ["summarize"]),
-    ]
+    assert steps["summarize"]["system"] == "You are a helpful assistant that creates clear, concise summaries."
+
+
+def test_gorgon_integration_actions_become_native_ones() -> None:
+    text = workflow([
+        {"id": "post", "type": "slack", "action": "send_message",
+         "params": {"channel": "ops", "text": "{{note}}", "message_type": "warning"}},
+        {"id": "notify", "type": "slack", "action": "send_notification",
+         "params": {"channel": "ops", "workflow_name": "Nightly", "status": "failed", "details": "disk full"}},
+        {"id": "append", "type": "notion", "action": "append_to_page", "params": {"page_id": "p1", "content": "x"}},
+        {"id": "issue", "type": "github", "action": "create_issue",
+         "params": {"repo_name": "o/r", "title": "T", "body": "B"}},
+    ], variables={"note": "careful"})
+    native, _ = convert_text(text)
+    steps = by_id(native)
+    assert steps["post"]["slack"] == "post_message"
+    assert steps["post"]["with"] == {"channel": "ops", "text": ":warning: {{ inputs.note }}"}
+    assert steps["notify"]["with"] == {"channel": "ops", "text": ":x: **Nightly**: failed\n\ndisk full"}
+    assert (steps["append"]["notion"], steps["append"]["with"]) == ("append_blocks", {"page_id": "p1", "content": "x"})
+    assert steps["issue"]["with"] == {"repo": "o/r", "title": "T", "body": "B"}
+    Workflow.from_json(text).compile()  # the native actions take exactly these parameters
 
 
 # -- notion workflows: nested params, dotted paths, templated defaults --------------------------
@@ -291,7 +308,7 @@ def test_github_repos_to_notion() -> None:
         "required": False,
         "default": "{{ today() }}",
     }
-    assert steps["list_repos"] == {"id": "list_repos", "github": "list_repositories", "with": {}}
+    assert steps["list_repos"] == {"id": "list_repos", "github": "list_repositories", "with": {"limit": 20}}
     props = steps["save_to_notion"]["with"]["properties"]
     assert props["Name"]["title"][0]["text"]["content"] == "GitHub Repos Status - {{ inputs.date }}"
     assert props["Status"] == {"select": {"name": "Active"}}
@@ -306,6 +323,7 @@ def test_github_repos_to_notion() -> None:
 def test_daily_standup() -> None:
     native = convert("daily_standup")
     steps = by_id(native)
+    assert steps["get_in_progress"]["with"]["limit"] == 20  # Gorgon's page_size: the rows it returned
     assert [s.get("notion") or "llm" for s in native["steps"]] == [
         "query_database",
         "query_database",
@@ -589,7 +607,7 @@ def test_sole_references_keep_their_type() -> None:
     params = native["steps"][0]["with"]
     template = compile_template(params["filter"])
     assert template.value({"inputs": {"filter": {"property": "Status"}}}) == {"property": "Status"}
-    assert params["page_size"] == 5
+    assert params["limit"] == 5
     assert native["inputs"]["filter"] == {
         "type": "object",
         "required": False,
