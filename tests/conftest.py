@@ -17,7 +17,7 @@ WORKFLOWS = REPO / "workflows"
 
 # Keys of the real services must never leak into tests: every test runs as a fresh user.
 _SCRUBBED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GORGON_MODEL",
-             "GORGON_CONFIG", "OLLAMA_HOST")
+             "GORGON_CONFIG", "OLLAMA_HOST", "GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN")
 
 
 @pytest.fixture(autouse=True)

@@ -91,7 +91,7 @@ def _from_status(status: int, data: Any, headers: dict[str, str]) -> Integration
 def _repo(gh: Github, repo: str) -> Repository:
     if not isinstance(repo, str) or repo.count("/") != 1 or not all(repo.split("/")):
         raise _fail(f"repo must be 'owner/name', not {repo!r}")
-    return gh.get_repo(repo, lazy=True)
+    return gh.get_repo(repo)  # lazy (see connect): no request until something is read
 
 
 def _repo_info(r: Repository) -> dict[str, Any]:

@@ -351,6 +351,11 @@ class GitHubState(_State):
             self._commit(full_name, default_branch)
             return repo
 
+    def add_issue(self, repo: str, title: str, body: str = "") -> int:
+        """An issue someone opened; its number."""
+        with self._lock:
+            return self._new_issue(repo, {"title": title, "body": body}, pull=False)
+
     def add_branch(self, repo: str, branch: str, from_branch: str | None = None) -> str:
         """Start ``branch`` at the head of ``from_branch`` (the default one); its sha."""
         with self._lock:
@@ -2352,6 +2357,7 @@ class ServiceServer:
         self._lock = threading.RLock()
         self._requests: list[ServiceRequest] = []
         self._faults: list[list[Any]] = []  # [fault, uses left]
+        self._slow: list[list[Any]] = []  # [match, seconds, uses left]
         clock = _Clock()
         self.github = GitHubState(self._lock, lambda: self.github_url, clock)
         self.notion = NotionState(self._lock, lambda: self.notion_url, clock)
@@ -2440,6 +2446,22 @@ class ServiceServer:
             self._faults.append([fault, times])
         return fault
 
+    def slow(self, service: Service, method: str, path: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` matching requests ``seconds`` before serving them as usual
+        (a write caught in flight: the request has arrived, its answer has not)."""
+        with self._lock:
+            self._slow.append([ServiceFault(service, method, path, 0), seconds, times])
+
+    def _take_slow(self, request: ServiceRequest) -> float:
+        with self._lock:
+            for entry in self._slow:
+                if entry[0].matches(request):
+                    entry[2] -= 1
+                    if entry[2] == 0:
+                        self._slow.remove(entry)
+                    return float(entry[1])
+        return 0.0
+
     @property
     def pending_faults(self) -> list[ServiceFault]:
         with self._lock:
@@ -2467,6 +2489,9 @@ class ServiceServer:
         out.on_status = lambda status: self._set_status(record, status)
         with self._lock:
             self._requests.append(record)
+        if delay := self._take_slow(record):
+            await asyncio.sleep(delay)
+        with self._lock:
             reply = self._reply(record)
         await _send(out, reply)
 
