@@ -152,13 +152,13 @@ async def _gated(run: StepRun, scope: Scope) -> Any:
     """The step's output, with its approval asked before it runs or after, as configured."""
     step, ex = run.node.step, run.ex
     policy = step.approval if not isinstance(step, ApprovalStep) else None
-    integration = isinstance(step, IntegrationStep)
     if isinstance(step, IntegrationStep):
         policy = approval_policy(step, ex.services.config)
     if policy is None:
         return await _run_once(run, scope, {})
-    shown = await integration_preview(run, scope) if integration and policy.mode == "before" and not ex.replaying \
-        else None
+    shown = None  # what a GitHub, Notion or Slack write will do, read from the service
+    if isinstance(step, IntegrationStep) and policy.mode == "before" and not ex.replaying:
+        shown = await integration_preview(run, scope)
     title = _render(run, policy.title, scope) or (shown.title if shown else _title(run, policy.mode))
 
     async def ask(kind: GateKind, round_: int, preview: str) -> ApprovalRequest:

@@ -14,9 +14,9 @@ import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["Closed", "HTTPRequest", "LoopServer", "ResponseWriter", "read_request"]
+__all__ = ["Closed", "HTTPRequest", "LoopServer", "ResponseWriter", "Served", "read_request"]
 
 _request_ids = itertools.count(1)
 
@@ -203,3 +203,31 @@ class LoopServer:
             pass
         finally:
             writer.close()
+
+
+class Served:
+    """The address, ``start``/``stop`` and ``with`` of a server that keeps its ``LoopServer`` in ``_http``."""
+
+    _http: LoopServer
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._http.host}:{self._http.port}"
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    def start(self) -> Self:
+        if not self._http.running:
+            self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gorgon_nb.testing import _wire
-from gorgon_nb.testing._http import Closed, HTTPRequest, LoopServer, ResponseWriter
+from gorgon_nb.testing._http import Closed, HTTPRequest, LoopServer, ResponseWriter, Served
 from gorgon_nb.testing._wire import TokenCounts, WireProtocol
 
 __all__ = ["Fault", "FaultKind", "LLMServer", "RecordedRequest", "Responder", "main"]
@@ -103,7 +103,7 @@ def default_responder(request: RecordedRequest) -> str:
     return f"Loopback reply to: {request.last_user_message[:80]}"
 
 
-class LLMServer:
+class LLMServer(Served):
     """An OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1 (see the module doc)."""
 
     def __init__(
@@ -135,34 +135,12 @@ class LLMServer:
         self._http = LoopServer(self._dispatch, host, port)
 
     @property
-    def url(self) -> str:
-        return f"http://{self._http.host}:{self._http.port}"
-
-    @property
-    def port(self) -> int:
-        return self._http.port
-
-    @property
     def openai_base_url(self) -> str:
         return self.url + "/v1"
 
     @property
     def anthropic_base_url(self) -> str:
         return self.url
-
-    def start(self) -> LLMServer:
-        if not self._http.running:
-            self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> LLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-from gorgon_nb.testing._http import HTTPRequest, LoopServer, ResponseWriter
+from gorgon_nb.testing._http import HTTPRequest, LoopServer, ResponseWriter, Served
 
 __all__ = [
     "GitHubState",
@@ -2340,7 +2340,7 @@ async def _send(out: ResponseWriter, reply: _Reply) -> None:
         await out.json(reply.status, reply.body, reply.headers)
 
 
-class ServiceServer:
+class ServiceServer(Served):
     """GitHub, Notion and Slack on one loopback port (see the module doc)."""
 
     def __init__(
@@ -2370,14 +2370,6 @@ class ServiceServer:
         self._http = _TargetKeepingServer(self._dispatch, host, port)
 
     @property
-    def url(self) -> str:
-        return f"http://{self._http.host}:{self._http.port}"
-
-    @property
-    def port(self) -> int:
-        return self._http.port
-
-    @property
     def github_url(self) -> str:
         return f"{self.url}/github"
 
@@ -2388,20 +2380,6 @@ class ServiceServer:
     @property
     def slack_url(self) -> str:
         return f"{self.url}/slack/api/"
-
-    def start(self) -> ServiceServer:
-        if not self._http.running:
-            self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> ServiceServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # The log -----------------------------------------------------------------------------
 
