@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     approvals = sub.add_parser("approvals", help="list what waits for approval")
     approvals.add_argument("--run", help="only this run's")
     approvals.add_argument("--all", action="store_true", help="decided ones too")
+    approvals.add_argument("--show", action="store_true", help="print each one's preview: what would be approved")
     approvals.add_argument("--json", action="store_true")
 
     sub.add_parser("workflows", help="list bundled and user workflows")

@@ -88,6 +88,14 @@ def cmd_approvals(args: argparse.Namespace, console: Console) -> int:
         table.add_row(a.id, a.run_id, escape(a.step_key), escape(preview(a.title, 60)),
                       format_time(a.requested_at), status)
     console.print(table)
+    if args.show:
+        from rich.markdown import Markdown
+        from rich.rule import Rule
+
+        for a in found:
+            console.print(Rule(f"{a.id} · {a.title}", style="dim"))
+            console.print(Markdown(a.preview or "(nothing to show)"))
     console.print("[dim]decide: gorgon approve APPROVAL_OR_RUN [--reject] [-m COMMENT]; "
-                  "a stopped run goes on with: gorgon resume RUN[/]")
+                  + ("" if args.show else "see what each would approve: gorgon approvals --show; ")
+                  + "a stopped run goes on with: gorgon resume RUN[/]")
     return EXIT_OK

@@ -126,6 +126,10 @@ def test_killed_while_waiting_for_approval_honours_a_decision_taken_meanwhile(
     run_id = latest(home).run_id  # type: ignore[union-attr]
     waiting = gorgon(home, "approvals")
     assert "pending (run stopped)" in waiting.stdout
+    shown = gorgon(home, "approvals", "--show")
+    with Store(home / "gorgon.db") as store:
+        [asked] = store.list_approvals(run_id=run_id)
+    assert asked.preview and asked.preview.split()[-1] in shown.stdout  # the output to approve, shown
     approved = gorgon(home, "approve", run_id, "-m", "fine by me", "--by", "alice")
     assert approved.returncode == 0 and "approved 'Approve the output of b'" in approved.stdout
 

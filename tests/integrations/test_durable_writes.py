@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import ENV, TOKENS, configure
+from loopback import ENV, TOKENS, configure
 
 from gorgon_nb.config import load_config
 from gorgon_nb.model.run import RunStatus

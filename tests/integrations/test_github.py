@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from conftest import run
+from loopback import run
 
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing import ServiceServer
@@ -128,7 +128,7 @@ def test_comment_and_read_back_an_issue_and_a_pull_request(wired: Runner, svc: S
 
 
 def test_the_config_can_auto_approve_an_action(home, svc: ServiceServer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from conftest import ENV, TOKENS, configure
+    from loopback import ENV, TOKENS, configure
 
     from gorgon_nb.config import load_config
     from gorgon_nb.store import Store

@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from conftest import TOKENS, Person
+from loopback import TOKENS, Person
 
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run
+from loopback import run
 
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing import ServiceServer
