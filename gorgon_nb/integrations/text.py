@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["blocks_text", "fenced", "rich_text", "to_blocks", "to_mrkdwn"]
 
 NOTION_TEXT_LIMIT = 2000
+NOTION_ITEMS_LIMIT = 100  # rich-text items in one block
 
 
 def fenced(text: str, language: str = "") -> str:
@@ -116,7 +117,7 @@ def rich_text(text: str, inline: bool = True) -> list[dict[str, Any]]:
         position = match.end()
     if position < len(text) or not items:
         items += _text_items(text[position:])
-    return items
+    return items if len(items) <= NOTION_ITEMS_LIMIT else _text_items(text)  # too many spans: plain text
 
 
 def _block(kind: str, text: str, **extra: Any) -> dict[str, Any]:

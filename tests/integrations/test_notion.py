@@ -117,3 +117,12 @@ def test_a_missing_capability_is_named(wired: Runner, svc: ServiceServer) -> Non
   - {id: add, notion: create_page, auto_approve: true, with: {database_id: db-tasks, title: X}}
 """)
     assert "lacks a capability" in (result.steps["add"].error or "")
+
+
+def test_text_is_cut_to_notions_limits() -> None:
+    from gorgon_nb.integrations.text import rich_text
+
+    styled = " ".join(f"**w{i}**" for i in range(150))  # 299 spans: more than a block may hold
+    items = rich_text(styled)
+    assert len(items) == 1 and items[0]["text"]["content"] == styled and "annotations" not in items[0]
+    assert [len(i["text"]["content"]) for i in rich_text("x" * 4500)] == [2000, 2000, 500]
