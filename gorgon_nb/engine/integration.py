@@ -73,10 +73,11 @@ async def integration_preview(run: StepRun, scope: Scope) -> Preview:
     client = await asyncio.to_thread(connections.client, step.service)
     items = items_of(run, scope)
     contexts = [scope.context()] if items is None else [scope.context(**{step.as_: item}) for item in items]
-    previews = []
-    for context in contexts:
+    previews: list[Preview] = []
+    for index, context in enumerate(contexts):
         params = render_value(run.node.templates["with"], context)
         previews.append(await asyncio.to_thread(connections.call, found, client, params, preview=True))
+        run.expected[None if items is None else index] = previews[-1].expect
     if len(previews) == 1:
         return previews[0]
     body = "\n\n---\n\n".join(f"**{i}.** {p.body}" for i, p in enumerate(previews, 1))
@@ -90,7 +91,7 @@ async def run_integration(run: StepRun, context: dict[str, Any], scope: Scope, i
     step, ex = run.node.step, run.ex
     assert isinstance(step, IntegrationStep)
     found, connections, store = _action(step), ex.services.integrations, ex.services.store
-    params = render_value(run.node.templates["with"], context)
+    params = {**render_value(run.node.templates["with"], context), **run.expected.get(item, {})}
     journal = store if found.write else None
     at = (ex.result.run_id, run.result.key, item)
     if journal is not None and (record := journal.write_record(*at)) is not None:

@@ -97,6 +97,8 @@ class StepRun:
         self.ex = ex
         self.node = node
         self.result = result
+        # by item: what a write must still find when it runs (what its approved preview was made from)
+        self.expected: dict[int | None, dict[str, Any]] = {}
 
     def add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage

@@ -11,9 +11,12 @@ a module of its own (``github.py``, ``notion.py``, ``slack.py``) that defines:
   how long the service asked to wait, and which scope or permission a token lacks;
 * its actions, registered with ``@action``. An action is a plain function
   ``(client, **params) -> output``, called in a worker thread. Its parameters are read
-  from its signature, so a workflow is checked against them before anything runs.
-  A writing action also has a ``preview``: what it will write where, for the person
-  who approves it (the issue's title and body, the file's diff, the channel and text).
+  from its signature (those starting with ``_`` are not the workflow's to give), so a
+  workflow is checked against them before anything runs. A writing action also has a
+  ``preview``: what it will write where, for the person who approves it (the issue's
+  title and body, the file's diff, the channel and text). A preview may say what the
+  write must still find (``expect``: the file's version its diff was made from); the
+  write refuses to go on when that changed meanwhile.
 
 This package imports no SDK, so checking a workflow stays cheap.
 """
@@ -24,7 +27,7 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import IntegrationError, Problem
@@ -66,10 +69,12 @@ SERVICES: dict[str, Service] = {
 
 @dataclass(frozen=True)
 class Preview:
-    """What a write will do: a one-line title and the full picture, in Markdown."""
+    """What a write will do: a one-line title and the full picture, in Markdown; and the
+    hidden parameters (``_name``) that hold what the write must still find."""
 
     title: str
     body: str
+    expect: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def action(service: str, *, write: bool = False, idempotent: bool = False,
     """Register ``fn(client, **params)`` as an action of ``service``, named as the function."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        parameters = list(inspect.signature(fn).parameters.values())[1:]
+        parameters = [p for p in list(inspect.signature(fn).parameters.values())[1:] if not p.name.startswith("_")]
         params = tuple(p.name for p in parameters)
         required = tuple(p.name for p in parameters if p.default is inspect.Parameter.empty)
         if write and preview is None:

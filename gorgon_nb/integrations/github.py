@@ -209,7 +209,8 @@ def _commit_preview(gh: Github, repo: str, path: str, content: str, message: str
                        "nothing will be committed.")
     diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), content.splitlines(keepends=True),
                                         "/dev/null" if current is None else f"a/{path}", f"b/{path}"))
-    return Preview(f"Commit {path} to {repo} ({branch})", head + fenced(diff, "diff"))
+    return Preview(f"Commit {path} to {repo} ({branch})", head + fenced(diff, "diff"),
+                   expect={"_sha": current.sha if current is not None else None})
 
 
 def _message(path: str, exists: bool) -> str:
@@ -218,8 +219,11 @@ def _message(path: str, exists: bool) -> str:
 
 @action("github", write=True, idempotent=True, preview=_commit_preview)
 def commit_file(gh: Github, repo: str, path: str, content: str, message: str | None = None,
-                branch: str | None = None) -> dict[str, Any]:
-    """Create or update a file on a branch (made from the default branch if it is new)."""
+                branch: str | None = None, _sha: str | bool | None = False) -> dict[str, Any]:
+    """Create or update a file on a branch (made from the default branch if it is new).
+
+    ``_sha``: the version of the file the approved diff was made from (None: there was
+    none); a file changed since is not overwritten."""
     r = _repo(gh, repo)
     default = r.default_branch
     branch = branch or default
@@ -228,6 +232,9 @@ def commit_file(gh: Github, repo: str, path: str, content: str, message: str | N
     current = _current(r, path, branch)
     if current is not None and current.decoded_content.decode("utf-8", errors="replace") == content:
         return {"commit_sha": None, "url": current.html_url, "path": path, "branch": branch, "changed": False}
+    if _sha is not False and (current.sha if current is not None else None) != _sha:
+        raise _fail(f"{path} changed in {repo} ({branch}) after its diff was shown for approval, so nothing "
+                    "was committed; run the step again to see and approve the new diff")
     text = message or _message(path, current is not None)
     if current is None:
         done = r.create_file(path, text, content, branch=branch)

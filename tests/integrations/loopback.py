@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Person:
     approve: bool = True
     comment: str = ""
     seen: list[ApprovalRequest] = field(default_factory=list)
+    meanwhile: Callable[[], None] | None = None  # done after a request is seen, before it is decided
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Person:
@@ -54,6 +56,8 @@ class Person:
             while not self._stop.is_set():
                 for request in store.list_approvals(status="pending"):
                     self.seen.append(request)
+                    if self.meanwhile is not None:
+                        self.meanwhile()
                     store.decide_approval(request.id, approve=self.approve, by="alice", comment=self.comment)
                 time.sleep(0.05)
 

@@ -182,3 +182,20 @@ def test_a_server_error_on_a_commit_is_retried(wired: Runner, svc: ServiceServer
 """)
     assert result.ok, result.error
     assert len([r for r in svc.requests_to("github") if r.method == "PUT"]) == 2
+
+
+def test_a_file_changed_after_its_diff_was_shown_is_not_overwritten(wired: Runner, svc: ServiceServer) -> None:
+    from loopback import Person
+
+    from gorgon_nb.workflow import Workflow
+
+    assert wired.store is not None and wired.store.path is not None
+    someone = lambda: svc.github.add_file("octo/site", "docs/guide.md", "# Guide\n\nsomeone else's line\n")  # noqa: E731
+    with Person(wired.store.path, meanwhile=someone):
+        result = wired.run(Workflow.from_yaml(
+            "id: t\nsteps:\n  - {id: save, github: commit_file, with: {repo: octo/site, path: docs/guide.md, "
+            "content: mine}}\n"))
+    assert not result.ok
+    assert "changed in octo/site (main) after its diff was shown" in (result.steps["save"].error or "")
+    assert svc.writes() == []
+    assert svc.github.file_text("octo/site", "docs/guide.md") == "# Guide\n\nsomeone else's line\n"
