@@ -43,7 +43,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gorgon_nb.errors import ConfigError
 from gorgon_nb.roles import Role, load_roles
@@ -76,6 +76,13 @@ class IntegrationSettings(BaseModel):
     base_url: str | None = Field(None, description="another server (GitHub Enterprise: https://HOST/api/v3)")
     auto_approve: bool | list[str] = Field(False, description="writes that run without a person's approval")
     timeout: float = Field(30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not a URL; write it as https://host/path")
+        return value
 
     def auto_approves(self, action: str) -> bool:
         return self.auto_approve is True or (isinstance(self.auto_approve, list) and action in self.auto_approve)
@@ -233,8 +240,8 @@ def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"{file}: integrations.{name}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        if found[name].token:
-            remember(found[name].token)  # type: ignore[arg-type]
+        if token := found[name].token:
+            remember(token)
     return found
 
 

@@ -47,11 +47,22 @@ def translate(exc: Exception) -> IntegrationError:
 
     if isinstance(exc, GithubException):
         return _from_status(exc.status, exc.data, {k.lower(): v for k, v in (exc.headers or {}).items()})
-    if isinstance(exc, requests.ConnectTimeout | requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
+    if _never_sent(exc):
         return IntegrationError(f"cannot reach GitHub: {exc}", service="github", retryable=True)
-    if isinstance(exc, requests.RequestException):
+    if isinstance(exc, requests.RequestException):  # a dropped connection or a timeout, maybe after it was sent
         return IntegrationError(f"GitHub did not answer in time: {exc}", service="github", retryable=True, unsure=True)
     return IntegrationError(f"GitHub call failed: {type(exc).__name__}: {exc}", service="github", unsure=True)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when no connection was made, so the request cannot have been carried out."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
 def _from_status(status: int, data: Any, headers: dict[str, str]) -> IntegrationError:

@@ -8,7 +8,9 @@ dropped connection.
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
+from urllib.error import URLError
 
 from gorgon_nb.errors import IntegrationError
 from gorgon_nb.integrations import Preview, action
@@ -64,7 +66,8 @@ def translate(exc: Exception) -> IntegrationError:
         if response.status_code >= 500 or error in _SERVER_ERRORS:
             return IntegrationError(f"Slack failed ({error})", service="slack", retryable=True, unsure=True)
         return _fail(f"Slack refused the request: {error}")
-    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(reason, ConnectionRefusedError | socket.gaierror):  # no connection: nothing was sent
         return IntegrationError(f"cannot reach Slack: {exc}", service="slack", retryable=True)
     if isinstance(exc, OSError):  # a dropped connection or a timeout, maybe after the request was sent
         return IntegrationError(f"Slack did not answer: {exc}", service="slack", retryable=True, unsure=True)

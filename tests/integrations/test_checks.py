@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from gorgon_nb.config import load_config
-from gorgon_nb.errors import ConfigError, WorkflowError
+from gorgon_nb.errors import ConfigError, IntegrationError, WorkflowError
 from gorgon_nb.runner import Runner
 from gorgon_nb.workflow import Workflow, check_text
 
@@ -72,6 +75,12 @@ def test_an_unknown_service_in_the_config_is_an_error(home: Path) -> None:
         load_config()
 
 
+def test_a_base_url_must_be_a_url(home: Path) -> None:
+    (home / "config.toml").write_text('[integrations.github]\nbase_url = "ghe.example.com/api/v3"\n')
+    with pytest.raises(ConfigError, match=r"integrations\.github\.base_url: .*'ghe\.example\.com/api/v3' is not a URL"):
+        load_config()
+
+
 def test_providers_magic_shows_which_services_are_ready(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-set-for-the-test")
     shell = InteractiveShell.instance()
@@ -87,3 +96,55 @@ def test_providers_magic_shows_which_services_are_ready(home: Path, monkeypatch:
 def test_a_workflow_with_an_unknown_kind_value_type_is_reported(home: Path) -> None:
     with pytest.raises(WorkflowError):
         Workflow.from_yaml("id: t\nsteps:\n  - {id: a, github: [create_issue]}\n").compile(load_config())
+
+
+@pytest.fixture
+def hangs_up() -> Iterator[int]:
+    """A port that reads each request and closes the connection without an answer."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("service", ["github", "notion", "slack"])
+def test_a_write_whose_connection_dropped_may_have_happened_and_a_refused_one_did_not(
+        service: str, hangs_up: int) -> None:
+    from gorgon_nb.config import IntegrationSettings
+    from gorgon_nb.integrations import Connections, find_action
+
+    write = {"github": ("create_issue", {"repo": "o/r", "title": "T"}),
+             "notion": ("append_blocks", {"page_id": "p", "content": "x"}),
+             "slack": ("post_message", {"channel": "general", "text": "hi"})}[service]
+    found = find_action(service, write[0])
+    assert found is not None
+    outcomes = {}
+    for name, port in (("dropped", hangs_up), ("refused", closed_port())):
+        config = load_config()
+        base = {"github": "", "notion": "", "slack": "/api/"}[service]
+        config.integrations[service] = IntegrationSettings(token_env="T", token="token-for-the-test",
+                                                           base_url=f"http://127.0.0.1:{port}{base}")
+        connections = Connections(config)
+        with pytest.raises(IntegrationError) as caught:
+            connections.call(found, connections.client(service), write[1])
+        outcomes[name] = (caught.value.retryable, caught.value.unsure)
+    assert outcomes == {"dropped": (True, True), "refused": (True, False)}
