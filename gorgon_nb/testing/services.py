@@ -79,12 +79,8 @@ _NOTION_POST_READS = re.compile(r"/v1/(search|(data_sources|databases)/[^/]+/que
 _SLACK_WRITES = frozenset(
     {
         "chat.postMessage",
-        "chat.postEphemeral",
         "chat.update",
-        "chat.delete",
-        "chat.scheduleMessage",
         "reactions.add",
-        "reactions.remove",
     }
 )
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -183,10 +179,6 @@ def _int(value: Any, default: int, low: int = 1, high: int | None = None) -> int
         return default
     number = max(low, number)
     return number if high is None else min(high, number)
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() in ("1", "true")
 
 
 class _State:
@@ -291,13 +283,11 @@ class GitHubState(_State):
     ``head``/``base`` branch names; ``comments[("o/r", n)]`` the comments; ``commits``
     every file change made through the API as ``{repo, branch, path, message, content}``.
 
-    Served: ``GET /user``, ``GET /user/repos``, ``GET /repos/o/r``, ``GET|PUT|DELETE
-    /repos/o/r/contents/{path}``, ``GET /repos/o/r/branches[/B]``, ``POST
-    /repos/o/r/git/refs``, ``GET /repos/o/r/git/ref/{ref}``, ``DELETE
-    /repos/o/r/git/refs/{ref}``, ``GET|POST /repos/o/r/issues``, ``GET|PATCH
-    /repos/o/r/issues/N``, ``GET|POST /repos/o/r/issues/N/comments``, ``GET|POST
-    /repos/o/r/pulls``, ``GET /repos/o/r/pulls/N``. Lists take ``per_page`` and ``page``
-    and send a ``Link`` header.
+    Served (what the project's GitHub actions call): ``GET /user/repos``, ``GET
+    /repos/o/r``, ``GET|PUT /repos/o/r/contents/{path}``, ``GET /repos/o/r/branches/B``,
+    ``POST /repos/o/r/git/refs``, ``POST /repos/o/r/issues``, ``GET /repos/o/r/issues/N``,
+    ``POST /repos/o/r/issues/N/comments``, ``GET|POST /repos/o/r/pulls``, ``GET
+    /repos/o/r/pulls/N``. Lists take ``per_page`` and ``page`` and send a ``Link`` header.
     """
 
     service: Service = "github"
@@ -402,22 +392,14 @@ class GitHubState(_State):
     def _route_table(self) -> list[tuple[str, str, Handler]]:
         number = r"/(?P<number>\d+)"
         return [
-            ("GET", r"/user", self._user),
             ("GET", r"/user/repos", self._user_repos),
             ("GET", _REPO, self._get_repo),
             ("GET", _REPO + r"/contents/?(?P<path>.*)", self._get_contents),
             ("PUT", _REPO + r"/contents/(?P<path>.+)", self._put_contents),
-            ("DELETE", _REPO + r"/contents/(?P<path>.+)", self._delete_contents),
-            ("GET", _REPO + r"/branches", self._list_branches),
             ("GET", _REPO + r"/branches/(?P<branch>.+)", self._get_branch),
             ("POST", _REPO + r"/git/refs", self._create_ref),
-            ("GET", _REPO + r"/git/refs?/(?P<ref>.+)", self._get_ref),
-            ("DELETE", _REPO + r"/git/refs?/(?P<ref>.+)", self._delete_ref),
-            ("GET", _REPO + r"/issues", self._list_issues),
             ("POST", _REPO + r"/issues", self._create_issue),
             ("GET", _REPO + r"/issues" + number, self._get_issue),
-            ("PATCH", _REPO + r"/issues" + number, self._edit_issue),
-            ("GET", _REPO + r"/issues" + number + "/comments", self._list_comments),
             ("POST", _REPO + r"/issues" + number + "/comments", self._create_comment),
             ("GET", _REPO + r"/pulls", self._list_pulls),
             ("POST", _REPO + r"/pulls", self._create_pull),
@@ -635,9 +617,6 @@ class GitHubState(_State):
 
     # Handlers ---------------------------------------------------------------------------
 
-    def _user(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        return _Reply(200, self._user_json(self.login))
-
     def _user_repos(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         return self._paginate(request, [self._repo_json(name) for name in self.repos])
 
@@ -701,21 +680,6 @@ class GitHubState(_State):
             full_name, branch, path, str(message), text, 201 if old is None else 200
         )
 
-    def _delete_contents(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        full_name, path = params["repo"], params["path"].strip("/")
-        body = _gh_object(request.body)
-        repo = self.repos[full_name]
-        branch = body.get("branch") or repo["default_branch"]
-        if branch not in repo["branches"]:
-            return _gh_error(404, f"Branch {branch} not found")
-        old = repo["files"].get((branch, path))
-        if old is None:
-            return _gh_error(404, "Not Found")
-        if body.get("sha") != _blob_sha(old):
-            return _gh_error(409, f"{path} does not match {body.get('sha')}")
-        del repo["files"][(branch, path)]
-        return self._committed(full_name, branch, path, str(body.get("message", "")), None, 200)
-
     def _committed(
         self, full_name: str, branch: str, path: str, message: str, text: str | None, status: int
     ) -> _Reply:
@@ -738,11 +702,6 @@ class GitHubState(_State):
             "commit": {"sha": sha, "url": f"{self.api_url}/repos/{full_name}/commits/{sha}"},
             "protected": False,
         }
-
-    def _list_branches(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        full_name = params["repo"]
-        branches = [self._branch_json(full_name, b) for b in self.repos[full_name]["branches"]]
-        return self._paginate(request, branches)
 
     def _get_branch(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         if params["branch"] not in self.repos[params["repo"]]["branches"]:
@@ -777,22 +736,6 @@ class GitHubState(_State):
         self._start_branch(full_name, branch, sha)
         return _Reply(201, self._ref_json(full_name, branch))
 
-    def _get_ref(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        branch = params["ref"].removeprefix("refs/").removeprefix("heads/")
-        if branch not in self.repos[params["repo"]]["branches"]:
-            return _gh_error(404, "Not Found")
-        return _Reply(200, self._ref_json(params["repo"], branch))
-
-    def _delete_ref(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        repo = self.repos[params["repo"]]
-        branch = params["ref"].removeprefix("refs/").removeprefix("heads/")
-        if branch not in repo["branches"]:
-            return _gh_error(422, "Reference does not exist")
-        del repo["branches"][branch]
-        for key in [key for key in repo["files"] if key[0] == branch]:
-            del repo["files"][key]
-        return _Reply(204, None)
-
     def _new_issue(self, full_name: str, body: dict[str, Any], *, pull: bool) -> int:
         title = body.get("title")
         if not isinstance(title, str) or not title:
@@ -823,46 +766,12 @@ class GitHubState(_State):
             raise _Refusal(_gh_error(404, "Not Found"))
         return key
 
-    def _list_issues(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        full_name = params["repo"]
-        state = request.query.get("state", "open")
-        wanted = {lab for lab in request.query.get("labels", "").split(",") if lab}
-        numbers = sorted((n for (r, n) in self.issues if r == full_name), reverse=True)
-        found = [
-            self._issue_json(full_name, n)
-            for n in numbers
-            if state in ("all", self.issues[(full_name, n)]["state"])
-            and wanted <= set(self.issues[(full_name, n)]["labels"])
-        ]
-        return self._paginate(request, found)
-
     def _create_issue(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         number = self._new_issue(params["repo"], _gh_object(request.body), pull=False)
         return _Reply(201, self._issue_json(params["repo"], number))
 
     def _get_issue(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         return _Reply(200, self._issue_json(*self._issue_of(params)))
-
-    def _edit_issue(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        key = self._issue_of(params)
-        body = _gh_object(request.body)
-        issue = self.issues[key]
-        if "state" in body and body["state"] not in ("open", "closed"):
-            raise _gh_invalid("Issue", "state", "invalid")
-        for name in ("title", "body", "state", "state_reason"):
-            if name in body:
-                issue[name] = body[name]
-        if "labels" in body:
-            labels = body["labels"] or []
-            issue["labels"] = [lab["name"] if isinstance(lab, dict) else str(lab) for lab in labels]
-        issue["updated_at"] = _gh_time(self._clock.tick())
-        issue["closed_at"] = issue["updated_at"] if issue["state"] == "closed" else None
-        return _Reply(200, self._issue_json(*key))
-
-    def _list_comments(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        full_name, number = self._issue_of(params)
-        found = self.comments.get((full_name, number), [])
-        return self._paginate(request, [self._comment_json(full_name, number, c) for c in found])
 
     def _create_comment(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         full_name, number = self._issue_of(params)
@@ -1180,8 +1089,8 @@ class NotionState(_State):
 
     Served: ``GET /v1/databases/{id}``, ``GET /v1/data_sources/{id}``, ``POST
     /v1/data_sources/{id}/query``, ``POST /v1/search``, ``POST /v1/pages``, ``GET|PATCH
-    /v1/pages/{id}``, ``GET|PATCH|DELETE /v1/blocks/{id}``, ``GET|PATCH
-    /v1/blocks/{id}/children``, ``GET /v1/users/me``.
+    /v1/pages/{id}``, ``PATCH|DELETE /v1/blocks/{id}``, ``GET|PATCH
+    /v1/blocks/{id}/children``.
     """
 
     service: Service = "notion"
@@ -1278,7 +1187,6 @@ class NotionState(_State):
     def _route_table(self) -> list[tuple[str, str, Handler]]:
         ident = r"(?P<id>[^/]+)"
         return [
-            ("GET", r"/v1/users/me", self._me),
             ("GET", rf"/v1/databases/{ident}", self._get_database),
             ("GET", rf"/v1/data_sources/{ident}", self._get_data_source),
             ("POST", rf"/v1/data_sources/{ident}/query", self._query),
@@ -1286,7 +1194,6 @@ class NotionState(_State):
             ("POST", r"/v1/pages", self._create_page),
             ("GET", rf"/v1/pages/{ident}", self._get_page),
             ("PATCH", rf"/v1/pages/{ident}", self._update_page),
-            ("GET", rf"/v1/blocks/{ident}", self._get_block),
             ("PATCH", rf"/v1/blocks/{ident}", self._update_block),
             ("DELETE", rf"/v1/blocks/{ident}", self._delete_block),
             ("GET", rf"/v1/blocks/{ident}/children", self._list_children),
@@ -1580,10 +1487,6 @@ class NotionState(_State):
 
     # Handlers ---------------------------------------------------------------------------
 
-    def _me(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        bot = {**_BOT_USER, "type": "bot", "name": "Loopback integration", "avatar_url": None}
-        return _Reply(200, {**bot, "bot": {"owner": {"type": "workspace", "workspace": True}}})
-
     def _get_database(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         key = _lookup(self.databases, params["id"])
         if key is None:
@@ -1736,18 +1639,6 @@ class NotionState(_State):
         page["last_edited_time"] = self._now()
         return _Reply(200, copy.deepcopy(page))
 
-    def _block_or_page(self, ident: str) -> dict[str, Any]:
-        block = self._find_block(ident)
-        if block is not None:
-            return block
-        key = _lookup(self.pages, ident)
-        if key is None:
-            raise _notion_missing("block", ident)
-        return self._page_as_block(self.pages[key])
-
-    def _get_block(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
-        return _Reply(200, copy.deepcopy(self._block_or_page(params["id"])))
-
     def _update_block(self, request: ServiceRequest, params: dict[str, str]) -> _Reply:
         block = self._find_block(params["id"])
         if block is None:
@@ -1872,13 +1763,7 @@ def _compare(value: Any, kind: str, condition: dict[str, Any]) -> bool:
 _SLACK_SCOPES = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
-    "chat.delete": "chat:write",
     "reactions.add": "reactions:write",
-    "reactions.remove": "reactions:write",
-    "reactions.get": "reactions:read",
-    "conversations.history": "channels:history",
-    "conversations.replies": "channels:history",
-    "conversations.list": "channels:read",
 }
 
 
@@ -1926,9 +1811,7 @@ class SlackState(_State):
     posts as ``bot_user``); ``scopes`` the bot token's scopes, checked per method.
 
     Served (POST or GET, JSON or form bodies): ``chat.postMessage``, ``chat.update``,
-    ``chat.delete``, ``chat.getPermalink``, ``reactions.add``, ``reactions.remove``,
-    ``reactions.get``, ``conversations.history``, ``conversations.replies``,
-    ``conversations.list``, ``auth.test``.
+    ``reactions.add``.
     """
 
     service: Service = "slack"
@@ -1937,15 +1820,9 @@ class SlackState(_State):
         super().__init__(lock, base_url, clock)
         self.channels: dict[str, str] = {}
         self.messages: list[dict[str, Any]] = []
-        self.scopes: set[str] = {
-            "chat:write",
-            "reactions:write",
-            "channels:history",
-            "reactions:read",
-        }
+        self.scopes: set[str] = {"chat:write", "reactions:write"}
         self.bot_user = "UBOT"
         self.bot_id = "B1"
-        self.team = "T"
         self._ts = itertools.count(1)
 
     # Seeding ---------------------------------------------------------------------------
@@ -1974,17 +1851,9 @@ class SlackState(_State):
 
     def _route_table(self) -> list[tuple[str, str, Handler]]:
         methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
-            "chat.delete": self._delete,
-            "chat.getPermalink": self._permalink,
             "reactions.add": self._react,
-            "reactions.remove": self._unreact,
-            "reactions.get": self._reactions,
-            "conversations.history": self._history,
-            "conversations.replies": self._replies,
-            "conversations.list": self._list_channels,
         }
 
         def serve(call: Callable[[dict[str, Any]], dict[str, Any]]) -> Handler:
@@ -2069,7 +1938,7 @@ class SlackState(_State):
         self.messages.append(message)
         return message
 
-    def _message_json(self, message: dict[str, Any], *, metadata: bool = True) -> dict[str, Any]:
+    def _message_json(self, message: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {
             "type": "message",
             "user": message["user"],
@@ -2095,7 +1964,7 @@ class SlackState(_State):
                 {"name": name, "users": list(users), "count": len(users)}
                 for name, users in message["reactions"].items()
             ]
-        if metadata and message["metadata"]:
+        if message["metadata"]:
             found["metadata"] = copy.deepcopy(message["metadata"])
         if message.get("edited"):
             found["edited"] = dict(message["edited"])
@@ -2113,16 +1982,6 @@ class SlackState(_State):
         return text, blocks
 
     # Handlers ---------------------------------------------------------------------------
-
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "url": "https://example.slack.com/",
-            "team": self.team,
-            "user": "loopback-bot",
-            "team_id": f"{self.team}1",
-            "user_id": self.bot_user,
-            "bot_id": self.bot_id,
-        }
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -2152,19 +2011,6 @@ class SlackState(_State):
         found = {"channel": message["channel"], "ts": message["ts"], "text": text}
         return found | {"message": self._message_json(message)}
 
-    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self._own_message(args, "ts", "cant_delete_message")
-        self.messages.remove(message)
-        return {"channel": message["channel"], "ts": message["ts"]}
-
-    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        message = self._message(channel, args.get("message_ts"))
-        link = f"https://example.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
-        if message["thread_ts"] and message["thread_ts"] != message["ts"]:
-            link += f"?thread_ts={message['thread_ts']}&cid={channel}"
-        return {"channel": channel, "permalink": link}
-
     def _reaction_target(self, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
         message = self._message(self._channel(args.get("channel")), args.get("timestamp"))
         name = str(args.get("name") or "").strip(":")
@@ -2179,77 +2025,6 @@ class SlackState(_State):
             raise _slack_error("already_reacted")
         users.append(self.bot_user)
         return {}
-
-    def _unreact(self, args: dict[str, Any]) -> dict[str, Any]:
-        message, name = self._reaction_target(args)
-        users = message["reactions"].get(name, [])
-        if self.bot_user not in users:
-            raise _slack_error("no_reaction")
-        users.remove(self.bot_user)
-        if not users:
-            del message["reactions"][name]
-        return {}
-
-    def _reactions(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        message = self._message(channel, args.get("timestamp"))
-        return {"type": "message", "channel": channel, "message": self._message_json(message)}
-
-    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        inclusive = _truthy(args.get("inclusive"))
-        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
-
-        def within(ts: float) -> bool:
-            if inclusive:
-                return oldest <= ts <= latest
-            return oldest < ts < latest
-
-        top = [
-            m
-            for m in reversed(self.messages)
-            if m["channel"] == channel
-            and m["thread_ts"] in (None, m["ts"])
-            and within(float(m["ts"]))
-        ]
-        return self._window(top, args, _truthy(args.get("include_all_metadata")))
-
-    def _window(
-        self, messages: list[dict[str, Any]], args: dict[str, Any], metadata: bool
-    ) -> dict[str, Any]:
-        limit = _int(args.get("limit"), 100, high=999)
-        start = _int(args.get("cursor"), 0, low=0)
-        chunk = messages[start : start + limit]
-        more = start + limit < len(messages)
-        found: dict[str, Any] = {
-            "messages": [self._message_json(m, metadata=metadata) for m in chunk],
-            "has_more": more,
-        }
-        if more:
-            found["response_metadata"] = {"next_cursor": str(start + limit)}
-        return found
-
-    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        message = self._message(channel, args.get("ts"), "thread_not_found")
-        parent_ts = message["thread_ts"] or message["ts"]
-        parent = self._message(channel, parent_ts, "thread_not_found")
-        replies = [m for m in self.messages if m["thread_ts"] == parent_ts and m is not parent]
-        return self._window([parent, *replies], args, _truthy(args.get("include_all_metadata")))
-
-    def _list_channels(self, args: dict[str, Any]) -> dict[str, Any]:
-        channels = [
-            {
-                "id": channel_id,
-                "name": name,
-                "is_channel": True,
-                "is_member": True,
-                "is_archived": False,
-            }
-            for channel_id, name in self.channels.items()
-        ]
-        return {"channels": channels, "response_metadata": {"next_cursor": ""}}
-
 
 def _slack_args(request: ServiceRequest) -> dict[str, Any]:
     """A Slack call's arguments: the query's, then the body's."""

@@ -590,7 +590,7 @@ def test_notion_rate_limit_fault(svc: ServiceServer, notion: notion_client.Clien
 def test_notion_bad_token(svc: ServiceServer) -> None:
     client = notion_client.Client(auth="ntn_wrong", base_url=svc.notion_url, retry=False)
     with pytest.raises(APIResponseError) as caught:
-        client.users.me()
+        client.search(query="x")
     client.close()
     assert (caught.value.code, caught.value.status) == (APIErrorCode.Unauthorized, 401)
     assert str(caught.value) == "API token is invalid."
@@ -650,11 +650,6 @@ def test_slack_update_and_reactions(svc: ServiceServer, slack: WebClient, genera
     with pytest.raises(SlackApiError) as caught:
         slack.reactions_add(channel="C100", timestamp=ts, name="white_check_mark")
     assert caught.value.response["error"] == "already_reacted"
-    got = slack.reactions_get(channel="C100", timestamp=ts)
-    assert got["type"] == "message" and got["channel"] == "C100"
-    assert got["message"]["reactions"] == [
-        {"name": "white_check_mark", "users": ["UBOT"], "count": 1}
-    ]
     assert svc.slack.messages[0]["reactions"] == {"white_check_mark": ["UBOT"]}
     with pytest.raises(SlackApiError) as caught:
         slack.chat_update(channel="C100", ts="1.000000", text="x")
@@ -673,30 +668,18 @@ def test_slack_update_and_reactions(svc: ServiceServer, slack: WebClient, genera
     ]
 
 
-def test_slack_history_with_metadata_and_replies(
-    svc: ServiceServer, slack: WebClient, general: str
-) -> None:
-    older = svc.slack.add_message("C100", "from a person", user="U7")
+def test_slack_thread_and_metadata_are_kept(svc: ServiceServer, slack: WebClient, general: str) -> None:
     metadata = {"event_type": "task_done", "event_payload": {"id": 42}}
     parent = slack.chat_postMessage(channel="C100", text="done", metadata=metadata)["ts"]
-    slack.chat_postMessage(channel="C100", text="details", thread_ts=parent)
-    history = slack.conversations_history(channel="C100", include_all_metadata=True)
-    assert [m["text"] for m in history["messages"]] == ["done", "from a person"]
-    assert history["messages"][0]["metadata"] == metadata
-    assert history["messages"][0]["reply_count"] == 1
-    assert history["has_more"] is False
-    plain = slack.conversations_history(channel="C100", oldest=older)
-    assert [("metadata" in m, m["text"]) for m in plain["messages"]] == [(False, "done")]
-    replies = slack.conversations_replies(channel="C100", ts=parent)
-    assert [m["text"] for m in replies["messages"]] == ["done", "details"]
-    link = slack.chat_getPermalink(channel="C100", message_ts=older)
-    assert link["permalink"] == "https://example.slack.com/archives/C100/p1700000000000100"
-    request = svc.requests_to("slack")[2]
-    assert (request.path, request.body) == (
-        "conversations.history",
-        {"channel": "C100", "include_all_metadata": "1"},
-    )
-    assert [r.path for r in svc.writes()] == ["chat.postMessage", "chat.postMessage"]
+    reply = slack.chat_postMessage(channel="C100", text="details", thread_ts=parent)
+    assert reply["message"]["thread_ts"] == parent
+    assert [(m["text"], m["thread_ts"], m["metadata"]) for m in svc.slack.messages] == [
+        ("done", None, metadata),
+        ("details", parent, None),
+    ]
+    with pytest.raises(SlackApiError) as caught:
+        slack.chat_postMessage(channel="C100", text="lost", thread_ts="1.000000")
+    assert caught.value.response["error"] == "thread_not_found"
 
 
 def test_slack_missing_scope(svc: ServiceServer, slack: WebClient, general: str) -> None:
@@ -707,9 +690,9 @@ def test_slack_missing_scope(svc: ServiceServer, slack: WebClient, general: str)
     response = caught.value.response
     assert response["error"] == "missing_scope"
     assert response["needed"] == "reactions:write"
-    assert response["provided"] == "channels:history,chat:write,reactions:read"
+    assert response["provided"] == "chat:write"
     assert response.headers["x-accepted-oauth-scopes"] == "reactions:write"
-    assert response.headers["x-oauth-scopes"] == "channels:history,chat:write,reactions:read"
+    assert response.headers["x-oauth-scopes"] == "chat:write"
     assert svc.slack.messages[0]["reactions"] == {}
 
 
@@ -735,14 +718,14 @@ def test_slack_rate_limit_fault(svc: ServiceServer, slack: WebClient, general: s
 
 
 def test_slack_credentials(svc: ServiceServer, general: str) -> None:
-    assert WebClient(token="xoxb-test", base_url=svc.slack_url).auth_test()["user_id"] == "UBOT"
+    assert WebClient(token="xoxb-test", base_url=svc.slack_url).chat_postMessage(channel="C100", text="ok")["ok"]
     wrong = WebClient(token="xoxb-wrong", base_url=svc.slack_url, retry_handlers=[])
     with pytest.raises(SlackApiError) as caught:
         wrong.chat_postMessage(channel="C100", text="hi")
     assert caught.value.response.status_code == 200
     assert caught.value.response["error"] == "invalid_auth"
-    assert svc.slack.messages == []
-    assert [(r.path, r.status) for r in svc.writes()] == [("chat.postMessage", 200)]  # logged
+    assert [m["text"] for m in svc.slack.messages] == ["ok"]
+    assert [(r.path, r.status) for r in svc.writes()] == [("chat.postMessage", 200)] * 2  # both logged
 
 
 # --------------------------------------------------------------------------------------
@@ -757,14 +740,12 @@ def test_log_across_services(
     gh.get_repo("o/r").create_issue(title="t")
     notion.data_sources.query(data_source_id=f"ds-{database}")
     notion.search(query="x")
-    slack.conversations_history(channel="C100")
     slack.chat_postMessage(channel="C100", text="hi")
     assert [(r.service, r.method, r.path) for r in svc.requests] == [
         ("github", "GET", "/repos/o/r"),
         ("github", "POST", "/repos/o/r/issues"),
         ("notion", "POST", f"/v1/data_sources/ds-{database}/query"),
         ("notion", "POST", "/v1/search"),
-        ("slack", "POST", "conversations.history"),
         ("slack", "POST", "chat.postMessage"),
     ]
     assert [(r.service, r.path) for r in svc.writes()] == [
