@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs (a virtualenv with the package and its test
-# tools) and runs the whole suite: lint, types, tests. Safe to run again; extra
-# arguments go to pytest.
+# tools, at the versions in requirements.lock) and runs the whole suite: lint, types,
+# tests. Safe to run again; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,11 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
+# Every package comes at the version pinned in requirements.lock (./scripts/lock.sh refreshes
+# it); PIP_CONSTRAINT reaches the isolated environment that builds the package too.
+export PIP_CONSTRAINT="$PWD/requirements.lock"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+unset PIP_CONSTRAINT
 
 # The browser tests (tests/browser, marker "browser") drive Debian's Chromium through the
 # playwright package; Playwright's own browser download is never used.

@@ -84,9 +84,34 @@ async def test_truncated_stream_is_retried_and_its_text_discarded(runner: Runner
     result, events = await run(runner, one_step(model))  # a subscriber makes the providers stream
     assert result.ok, result.error
     assert result.outputs["ask"] == "Loopback reply to: Task: Plan a picnic"
-    assert [r["error_type"] for r in retries(events)] == ["ProviderUnavailable"]
-    assert "cut off" in retries(events)[0]["error"] or "connection" in retries(events)[0]["error"].lower()
+    [retry] = retries(events)
+    assert retry["error_type"] == "ProviderUnavailable"
+    # openai wraps the cut in APIConnectionError, and so does anthropic since 2.17 (before, a
+    # bare httpx2 error escaped): either way the message says the stream was cut off.
+    assert "cut off" in retry["error"] and "Cannot connect" not in retry["error"]
     assert all(r.stream for r in server.requests)
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-5.5", "anthropic:claude-sonnet-5-5"])
+async def test_a_first_token_later_than_the_provider_timeout_is_retried(
+        server: LLMServer, home: Path, store: Store, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    # The headers come at once and the first text 5 s later, past the provider's 1 s read
+    # timeout: each SDK raises its APITimeoutError while the stream is read (anthropic 2.17
+    # wraps the httpx2.ReadTimeout it used to let through), which must come out as a
+    # retryable ProviderUnavailable, and the second attempt succeed.
+    (home / "config.toml").write_text(
+        f'[providers.openai]\nbase_url = "{server.openai_base_url}"\ntimeout = 1\n'
+        f'[providers.anthropic]\nbase_url = "{server.anthropic_base_url}"\ntimeout = 1\n')
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    server.add_fault(Fault("slow_first_token", delay=5.0))
+    result, events = await run(Runner(load_config(), store), one_step(model))
+    assert result.ok, result.error
+    assert result.outputs["ask"] == "Loopback reply to: Task: Plan a picnic"
+    [retry] = retries(events)
+    assert retry["error_type"] == "ProviderUnavailable"
+    assert "did not answer in time" in retry["error"]
+    assert [r.fault for r in server.requests] == ["slow_first_token", None]
 
 
 async def test_dropped_connection_is_retried(runner: Runner, server: LLMServer) -> None:

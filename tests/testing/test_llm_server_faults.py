@@ -5,10 +5,10 @@ As pinned down here (openai 3.x, anthropic 2.x, both on httpx2):
 * dropped connection (no response at all): both raise ``APIConnectionError`` whose
   ``__cause__`` is ``httpx2.RemoteProtocolError("Server disconnected without sending a
   response.")``, streaming or not.
-* stream cut mid-body (socket closed before the last chunk): openai raises
-  ``APIConnectionError`` (it wraps transport errors while iterating); anthropic does NOT
-  wrap them: the bare ``httpx2.RemoteProtocolError`` ("incomplete chunked read") escapes
-  from the iteration, for ``create(stream=True)`` and ``messages.stream()`` alike.
+* stream cut mid-body (socket closed before the last chunk): both raise
+  ``APIConnectionError`` whose ``__cause__`` is ``httpx2.RemoteProtocolError`` ("incomplete
+  chunked read"), for ``create(stream=True)`` and anthropic's ``messages.stream()`` alike
+  (anthropic before 2.17 let the bare httpx2 error escape from the iteration).
 * stream that ends cleanly at the HTTP level but without its final events: both end
   silently. openai: no chunk carries a ``finish_reason``, no usage chunk arrives, and
   ``get_final_completion()`` returns ``finish_reason=None`` and ``usage=None``.
@@ -17,8 +17,12 @@ As pinned down here (openai 3.x, anthropic 2.x, both on httpx2):
 * error event inside a started stream: openai raises a plain ``APIError`` (no status);
   anthropic raises ``APIStatusError`` with ``status_code == 200`` and ``type`` set to the
   error's type.
-* read timeout while waiting for the first token: openai raises ``APITimeoutError``;
-  anthropic lets the bare ``httpx2.ReadTimeout`` escape.
+* read timeout while waiting for the first token: both raise ``APITimeoutError`` (anthropic
+  before 2.17 let the bare ``httpx2.ReadTimeout`` escape).
+
+The SDKs' versions come from requirements.lock; a release that changes any of this fails
+here first, and gorgon's own translation of each fault is tested through the engine in
+tests/engine/test_faults.py.
 """
 
 from __future__ import annotations
@@ -100,11 +104,12 @@ async def test_truncated_stream_raises(
             pieces.append(chunk.choices[0].delta.content or "")
     assert "incomplete chunked read" in str(oerr.value.__cause__)
     assert "".join(pieces) == "Loopback reply to: one two three "
-    # The anthropic SDK does not wrap transport errors raised while iterating a stream.
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(anthropic.APIConnectionError) as aerr:
         async with ant.messages.stream(model="c", max_tokens=10, messages=USER) as stream:
             async for _ in stream.text_stream:
                 pass
+    assert isinstance(aerr.value.__cause__, httpx2.RemoteProtocolError)
+    assert "incomplete chunked read" in str(aerr.value.__cause__)
 
 
 async def test_truncated_plain_reply_raises(
@@ -164,9 +169,10 @@ async def test_slow_first_token(
     raw = await ant.messages.create(
         model="c", max_tokens=10, messages=USER, stream=True, timeout=0.5
     )
-    with pytest.raises(httpx2.ReadTimeout):
+    with pytest.raises(anthropic.APITimeoutError) as aerr:
         async for _ in raw:
             pass
+    assert isinstance(aerr.value.__cause__, httpx2.ReadTimeout)
     server.add_fault(Fault("slow_first_token", delay=0.05))
     reply = await oai.chat.completions.create(model="m", messages=USER, stream=True)
     assert "".join([c.choices[0].delta.content or "" async for c in reply]) == EXPECTED
