@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import NotFoundError, UsageError
 from gorgon_nb.scheduler.model import Job, JobState
-from gorgon_nb.scheduler.pool import KernelPool, shutdown_kernel, start_kernel
+from gorgon_nb.scheduler.pool import KernelPool, kernel_problem, shutdown_kernel, start_kernel
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["Outcome", "execute_job", "output_path_for", "resolve_notebook", "run_notebook"]
+__all__ = ["Outcome", "execute_job", "notebook_kernel", "output_path_for", "resolve_notebook", "run_notebook"]
 
 POLL_SECONDS = 0.3  # how often ``cancelled()`` and the timeout are checked
 KILL_GRACE_SECONDS = 10.0  # how long a killed kernel's thread gets to notice and return
@@ -131,7 +131,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
         return Outcome(state, written, error, kernel_host=host, started_at=started, ended_at=time.time(), **more)
 
     try:
-        kernel_name, language = _kernel_of(source)
+        kernel_name, language = notebook_kernel(source)
         output.parent.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as exc:
         return ended(JobState.FAILED, f"cannot read the notebook {source.name}: {exc}",
@@ -152,8 +152,8 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
     try:
         km = taking.result()
     except Exception as exc:
-        return ended(JobState.FAILED, f"the kernel '{kernel_name}' could not start: {exc}",
-                     exception=f"{type(exc).__name__}: {exc}")
+        problem = kernel_problem(kernel_name) or f"the kernel '{kernel_name}' could not start: {exc}"
+        return ended(JobState.FAILED, problem, exception=f"{type(exc).__name__}: {exc}")
     pid = getattr(km.provisioner, "pid", None)
     stopping = threading.Event()  # set before the kernel is killed: its death is expected then
     running = _in_thread(_papermill, source, output, parameters or {}, km, kernel_name, language,
@@ -347,7 +347,7 @@ def _last_started_cell(output: Path) -> int | None:
     return found
 
 
-def _kernel_of(source: Path) -> tuple[str, str | None]:
+def notebook_kernel(source: Path) -> tuple[str, str | None]:
     """The notebook's kernel name and language; a notebook that names neither (one written
     by a program, say) is Python."""
     notebook = json.loads(source.read_text(encoding="utf-8"))

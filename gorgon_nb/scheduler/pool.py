@@ -22,10 +22,30 @@ from gorgon_nb.errors import UsageError
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["KernelPool", "shutdown_kernel", "start_kernel"]
+__all__ = ["KernelPool", "kernel_problem", "shutdown_kernel", "start_kernel"]
 
 logger = logging.getLogger("gorgon_nb")
 READY_TIMEOUT = 60.0  # seconds for a new kernel to answer
+
+
+def kernel_problem(kernel_name: str) -> str | None:
+    """Why a kernel named ``kernel_name`` cannot start in this environment, with the command
+    that fixes it; None when it is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        pass
+    else:
+        return None
+    if kernel_name in ("python3", "python"):
+        return (f"the notebook's kernel '{kernel_name}' is not installed in this environment: install one with "
+                "'pip install ipykernel' (gorgon-nb brings it; is this the environment gorgon-nb is installed in?)")
+    installed = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+    return (f"the notebook's kernel '{kernel_name}' is not installed (installed kernels: {installed}): install "
+            "it, or open the notebook and pick an installed kernel")
 
 
 async def start_kernel(kernel_name: str = "python3", cwd: str | None = None, *,

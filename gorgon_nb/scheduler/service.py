@@ -49,9 +49,19 @@ def split_parameter(text: str) -> tuple[str, Any]:
 
 
 def _relative_notebook(root: Path, notebook: str) -> str:
-    from gorgon_nb.scheduler.execute import resolve_notebook
+    """The notebook's path relative to ``root``, once it is known to be there, to be a
+    notebook, and to name a kernel this environment can start."""
+    from gorgon_nb.scheduler.execute import notebook_kernel, resolve_notebook
+    from gorgon_nb.scheduler.pool import kernel_problem
 
-    return resolve_notebook(root, notebook).relative_to(root.resolve()).as_posix()
+    path = resolve_notebook(root, notebook)
+    try:
+        kernel_name, _ = notebook_kernel(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the notebook '{notebook}': {exc}") from None
+    if problem := kernel_problem(kernel_name):
+        raise UsageError(problem[0].upper() + problem[1:])
+    return path.relative_to(root.resolve()).as_posix()
 
 
 def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = None, cron: str | None = None,

@@ -70,6 +70,22 @@ def test_notebooks_outside_the_root_or_missing_are_refused(store: Store, root: P
     assert store.list_schedules() == []
 
 
+def test_a_notebook_whose_kernel_is_not_installed_is_refused_naming_the_installed_ones(
+        store: Store, root: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.read(root / "reports" / "weekly.ipynb", as_version=4)
+    notebook.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(notebook, root / "reports" / "in_r.ipynb")
+    (root / "reports" / "broken.ipynb").write_text("{not json")
+    with pytest.raises(UsageError) as refused:
+        service.schedule_notebook(store, "reports/in_r.ipynb", root=root, every="1h")
+    assert "kernel 'ir' is not installed" in str(refused.value) and "python3" in str(refused.value)
+    with pytest.raises(UsageError, match="cannot read the notebook 'reports/broken.ipynb'"):
+        service.schedule_notebook(store, "reports/broken.ipynb", root=root, every="1h")
+    assert store.list_schedules() == []
+
+
 def test_parameters_are_typed_as_papermill_types_them() -> None:
     assert [service.parse_parameter(v) for v in ("7", "2.5", "True", "None", "[1, 2]", "EU")] == \
         [7, 2.5, True, None, [1, 2], "EU"]
