@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -53,7 +55,7 @@ async def start_kernel(kernel_name: str = "python3", cwd: str | None = None, *,
     """A new kernel, started in ``cwd`` and (with ``wait_ready``) answering requests."""
     from jupyter_client.manager import AsyncKernelManager
 
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    km = AsyncKernelManager(kernel_name=kernel_name, **_local_transport())
     try:
         await km.start_kernel(cwd=cwd or tempfile.gettempdir())
         if wait_ready:
@@ -67,6 +69,15 @@ async def start_kernel(kernel_name: str = "python3", cwd: str | None = None, *,
         await asyncio.shield(shutdown_kernel(km, now=True))
         raise
     return km
+
+
+def _local_transport() -> dict[str, str]:
+    """Unix sockets where there are any: a job's kernel and its client share a machine, and
+    nothing then goes over TCP in plain text (ipykernel warns of that once per kernel). The
+    sockets get a short path of their own, as a socket path may not pass about 100 bytes."""
+    if os.name != "posix":
+        return {}
+    return {"transport": "ipc", "ip": os.path.join(tempfile.gettempdir(), f"gorgon-kernel-{secrets.token_hex(6)}")}
 
 
 async def shutdown_kernel(km: AsyncKernelManager, *, now: bool = False) -> None:

@@ -83,6 +83,12 @@ def test_two_schedulers_run_a_burst_of_jobs_exactly_once(
         assert job.output_path and (root / job.output_path).is_file()
         executed = nbformat.read(root / job.output_path, as_version=4)
         assert any(f'label = "{job.parameters["label"]}"' in c.source for c in executed.cells)
+    for process in schedulers:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    # The kernels talk over Unix sockets, so ipykernel has no plain-TCP warning to print.
+    logs = [(home / f"scheduler-{n}.log").read_text() for n in range(len(schedulers))]
+    assert not any("without encryption" in log for log in logs), logs
 
 
 def test_a_killed_schedulers_job_is_taken_over(

@@ -81,7 +81,7 @@ def test_a_notebook_whose_kernel_is_not_installed_is_refused_naming_the_installe
     with pytest.raises(UsageError) as refused:
         service.schedule_notebook(store, "reports/in_r.ipynb", root=root, every="1h")
     assert "kernel 'ir' is not installed" in str(refused.value) and "python3" in str(refused.value)
-    with pytest.raises(UsageError, match="cannot read the notebook 'reports/broken.ipynb'"):
+    with pytest.raises(UsageError, match=r"cannot read the notebook 'reports/broken\.ipynb'"):
         service.schedule_notebook(store, "reports/broken.ipynb", root=root, every="1h")
     assert store.list_schedules() == []
 
