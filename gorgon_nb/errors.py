@@ -28,6 +28,16 @@ translated into these at the boundary that meets them.
     │   ├── IntegrationError        GitHub, Notion or Slack refused or failed (``retryable``, ``retry_after``)
     │   └── StoreError              the SQLite store could not be read or written
     └── ControlSignal               not failures: signals the executor handles itself
+
+The same error reaches people through three front doors: Python, a notebook's magics and
+the ``gorgon`` command. Where a message says what to do next, the core gives every form
+as ``Advice`` and each front door shows its own: ``str(error)`` is the Python form,
+``error.for_surface("notebook")`` and ``error.for_surface("cli")`` the others.
+
+    raise NotFoundError(f"no run '{run_id}'. ", Advice(
+        python="Runner().store.list_runs() lists recent runs.",
+        notebook="Run %gorgon runs to list recent runs.",
+        cli="Run 'gorgon runs' to list recent runs."))
 """
 
 from __future__ import annotations
@@ -35,8 +45,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
+    "SURFACES",
+    "Advice",
     "ApprovalError",
     "ApprovalRejectedError",
     "BudgetExceededError",
@@ -60,14 +73,61 @@ __all__ = [
     "StepError",
     "StepTimeoutError",
     "StoreError",
+    "Surface",
     "UsageError",
     "WorkflowError",
     "did_you_mean",
 ]
 
 
+Surface = Literal["python", "notebook", "cli"]
+SURFACES: tuple[Surface, ...] = ("python", "notebook", "cli")
+
+
+@dataclass(frozen=True)
+class Advice:
+    """Part of a message that each surface says in its own words: the code to call in
+    Python, the magic in a notebook, the command in a terminal."""
+
+    python: str
+    notebook: str
+    cli: str
+
+    def on(self, surface: Surface) -> str:
+        if surface not in SURFACES:
+            raise ValueError(f"unknown surface {surface!r}; one of: {', '.join(SURFACES)}")
+        text: str = getattr(self, surface)
+        return text
+
+    def __str__(self) -> str:
+        return self.python
+
+
 class GorgonError(Exception):
-    """Base of every error gorgon-nb raises on purpose."""
+    """Base of every error gorgon-nb raises on purpose.
+
+    The message is the arguments joined: text, and ``Advice`` for the parts that differ by
+    surface. ``str()`` gives the Python form; ``for_surface`` any form.
+    """
+
+    def __init__(self, *message: str | Advice) -> None:
+        super().__init__(*message)
+
+    def for_surface(self, surface: Surface) -> str:
+        """The message as ``surface`` ("python", "notebook" or "cli") should show it."""
+        if surface not in SURFACES:
+            raise ValueError(f"unknown surface {surface!r}; one of: {', '.join(SURFACES)}")
+        if not self.args or not all(isinstance(part, str | Advice) for part in self.args):
+            return super().__str__()
+        return "".join(part.on(surface) if isinstance(part, Advice) else part for part in self.args)
+
+    def without_advice(self) -> str:
+        """The message with its ``Advice`` left out (advice comes last), for text every surface
+        shows alike, such as a problem in a workflow file."""
+        return "".join(str(part) for part in self.args if not isinstance(part, Advice)).rstrip()
+
+    def __str__(self) -> str:
+        return self.for_surface("python")
 
 
 class UsageError(GorgonError):

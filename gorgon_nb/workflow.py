@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from gorgon_nb.errors import NotFoundError, Problem, WorkflowError, did_you_mean
+from gorgon_nb.errors import Advice, NotFoundError, Problem, WorkflowError, did_you_mean
 from gorgon_nb.model import gorgon_json
 from gorgon_nb.model.source import SourceText, parse_source
 from gorgon_nb.model.validation import partial_spec, problems_from_validation
@@ -92,8 +92,10 @@ class Workflow:
         try:
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise NotFoundError(f"no workflow file at {file}; check the path, or run 'gorgon workflows' "
-                                "to list the bundled ones") from None
+            raise NotFoundError(f"no workflow file at {file}; check the path. ", Advice(
+                python="gorgon_nb.workflow.list_workflows() lists the bundled ones.",
+                notebook="Run %gorgon workflows to list the bundled ones.",
+                cli="Run 'gorgon workflows' to list the bundled ones.")) from None
         except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
             raise NotFoundError(f"cannot read workflow file {file}: {exc}") from None
         return cls._from_text(text, file, None)
@@ -166,7 +168,7 @@ class Workflow:
             except WorkflowError as exc:
                 problems.extend(exc.problems)
             except NotFoundError as exc:
-                problems.append(Problem(str(exc), f"{step.id}.workflow", file=self.path, line=line))
+                problems.append(Problem(exc.without_advice(), f"{step.id}.workflow", file=self.path, line=line))
         return problems
 
     def problems(self, config: Config | None = None) -> list[Problem]:
@@ -261,5 +263,7 @@ def find_workflow(name_or_path: str | os.PathLike[str], *, search: list[Path] | 
     if candidate.suffix in WORKFLOW_SUFFIXES or os.sep in name:
         raise NotFoundError(f"no workflow file at {name}; check the path")
     hint = did_you_mean(name, known)
-    raise NotFoundError(f"no workflow named '{name}'" + (f" ({hint})" if hint else "")
-                        + ". Run 'gorgon workflows' to list them, or pass a file path.")
+    raise NotFoundError(f"no workflow named '{name}'" + (f" ({hint})" if hint else "") + ". ", Advice(
+        python="gorgon_nb.workflow.list_workflows() lists them; or pass a file path.",
+        notebook="Run %gorgon workflows to list them, or pass a file path.",
+        cli="Run 'gorgon workflows' to list them, or pass a file path."))

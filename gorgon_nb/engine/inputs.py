@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gorgon_nb.engine.templating import TemplateError, compile_template
-from gorgon_nb.errors import InputError, did_you_mean
+from gorgon_nb.errors import Advice, InputError, did_you_mean
 from gorgon_nb.model.workflow import InputSpec, WorkflowSpec
 
 __all__ = ["bind_inputs", "coerce"]
@@ -60,32 +60,41 @@ def _article(kind: str) -> str:
 def bind_inputs(spec: WorkflowSpec, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """The run's inputs: given values coerced, defaults filled; every problem reported at once."""
     given = dict(given or {})
-    problems: list[str] = []
+    problems: list[tuple[str | Advice, ...]] = []
     for name in given:
         if name not in spec.inputs:
             hint = did_you_mean(name, spec.inputs) or "this workflow declares no inputs"
-            problems.append(f"unknown input '{name}' ({hint})")
+            problems.append((f"unknown input '{name}' ({hint})",))
     bound: dict[str, Any] = {}
     for name, declared in spec.inputs.items():
         if name in given:
             try:
                 bound[name] = coerce(name, declared, given[name])
             except InputError as exc:
-                problems.append(str(exc))
+                problems.append((str(exc),))
                 continue
         elif declared.is_required:
-            shown = f"{name}=..." if declared.type == "string" else f"{name}=<{declared.type}>"
-            problems.append(f"missing required input '{name}'"
-                            + (f" ({declared.description})" if declared.description else "")
-                            + f": pass -v {shown}")
+            problems.append((f"missing required input '{name}'"
+                             + (f" ({declared.description})" if declared.description else "") + ": ",
+                             _how_to_pass(name, declared)))
             continue
         else:
             bound[name] = _default(name, declared)
         if declared.enum is not None and bound[name] not in declared.enum:
-            problems.append(f"input '{name}' must be one of {declared.enum}, got {bound[name]!r}")
+            problems.append((f"input '{name}' must be one of {declared.enum}, got {bound[name]!r}",))
     if problems:
-        raise InputError("; ".join(problems))
+        parts: list[str | Advice] = []
+        for problem in problems:
+            parts += ["; ", *problem] if parts else problem
+        raise InputError(*parts)
     return bound
+
+
+def _how_to_pass(name: str, declared: InputSpec) -> Advice:
+    value = "..." if declared.type == "string" else f"<{declared.type}>"
+    return Advice(python=f"pass inputs={{'{name}': {value}}}",
+                  notebook=f"add -v {name}={value} to the %%gorgon or %gorgon run line",
+                  cli=f"pass -v {name}={value}")
 
 
 def _default(name: str, declared: InputSpec) -> Any:

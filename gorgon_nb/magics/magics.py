@@ -12,6 +12,7 @@ from gorgon_nb.errors import GorgonError, UsageError, WorkflowError
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import (
     RunArgs,
+    implied_inputs,
     parse_agent,
     parse_command,
     parse_options,
@@ -42,7 +43,7 @@ class GorgonMagics(Magics):
                 return self._agent(line.split(None, 1)[1] if len(line.split()) > 1 else "", cell)
             return self._cell(line, cell)
         except GorgonError as exc:  # a usage mistake or a failure the user can act on
-            raise MagicError(str(exc)) from None
+            raise MagicError(exc.for_surface("notebook")) from None
 
     # -- %%gorgon: a workflow in the cell --------------------------------------------------
 
@@ -53,6 +54,9 @@ class GorgonMagics(Magics):
         args = parse_run(line, cell=True)
         # The blank first line stands for the %%gorgon line, so lines match the editor's.
         data, source = parse_source("\n" + cell, path="<cell>", format="yaml")
+        declared = implied_inputs(data, args.inputs)
+        if declared:  # the -v names of a cell that declares no inputs, declared on that first line
+            data, source = parse_source(declared + "\n" + cell, path="<cell>", format="yaml")
         if isinstance(data, dict) and "id" not in data:  # a cell needs no id; --name gives one
             data = {"id": args.name or "notebook_cell", **data}
         try:
@@ -142,4 +146,4 @@ def _load(workflow: Any) -> Any:
     try:
         return Workflow.load(workflow)
     except UsageError as exc:
-        raise MagicError(f"{exc} Workflows named with %%gorgon --name also work.") from None
+        raise MagicError(f"{exc.for_surface('notebook')} Workflows named with %%gorgon --name also work.") from None

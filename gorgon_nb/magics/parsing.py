@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any, NoReturn
 
 from gorgon_nb.magics.errors import MagicError
 
-__all__ = ["AgentArgs", "RunArgs", "parse_agent", "parse_command", "parse_run", "resolve_inputs"]
+__all__ = ["AgentArgs", "RunArgs", "implied_inputs", "parse_agent", "parse_command", "parse_run", "resolve_inputs"]
 
 FORMATS = ("markdown", "code", "json", "text")
 
@@ -122,3 +123,20 @@ def resolve_inputs(pairs: Sequence[tuple[str, str | None]], namespace: Mapping[s
         else:
             raise MagicError(f"-v {key}: there is no notebook variable '{key}'; define it first or write -v {key}=VALUE")
     return inputs
+
+
+def implied_inputs(data: Any, pairs: Sequence[tuple[str, str | None]]) -> str:
+    """The ``inputs:`` line a cell's workflow gets when it declares none and ``-v`` passes some.
+
+    Whoever writes the cell also writes its ``-v`` options, so a name passed there is an input
+    of the cell: a string for ``-v KEY=VALUE``, any value for ``-v KEY`` (a list stays a list).
+    The line is YAML on one line (JSON), so it can stand in for the ``%%gorgon`` line and the
+    cell's own lines keep their numbers; a run records it, so resume and replay see it too.
+    Empty when the workflow declares its inputs, or is Gorgon JSON, or nothing is passed.
+    """
+    from gorgon_nb.model.gorgon_json import is_gorgon_json
+
+    if not pairs or not isinstance(data, dict) or "inputs" in data or is_gorgon_json(data):
+        return ""
+    declared = {key: {"type": "string" if value is not None else "any"} for key, value in pairs}
+    return "inputs: " + json.dumps(declared)

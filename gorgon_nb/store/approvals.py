@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from gorgon_nb.errors import ApprovalError, NotFoundError
+from gorgon_nb.errors import Advice, ApprovalError, NotFoundError
 from gorgon_nb.format import format_time
 from gorgon_nb.model.approval import ApprovalRequest, ApprovalStatus
 from gorgon_nb.secrets import redact
@@ -60,7 +60,10 @@ class ApprovalTable(StoreParts):
     def get_approval(self, approval_id: str) -> ApprovalRequest:
         rows = self._query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
         if not rows:
-            raise NotFoundError(f"no approval '{approval_id}'. Run 'gorgon approvals' to list the pending ones.")
+            raise NotFoundError(f"no approval '{approval_id}'. ", Advice(
+                python="Runner().approvals() lists the pending ones.",
+                notebook="Run %gorgon approvals to list the pending ones.",
+                cli="Run 'gorgon approvals' to list the pending ones."))
         return _from_row(rows[0])
 
     def list_approvals(self, *, status: str | None = "pending", run_id: str | None = None,

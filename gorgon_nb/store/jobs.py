@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from gorgon_nb.errors import NotFoundError, UsageError
+from gorgon_nb.errors import Advice, NotFoundError, UsageError
 from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.store.base import StoreParts, new_id
 
@@ -68,7 +68,9 @@ class JobTable(StoreParts):
         rows = self._query("SELECT * FROM schedules WHERE id = ? OR name = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
                            (ref, ref, ref.replace("%", "") + "%", ref))
         if not rows:
-            raise NotFoundError(f"no schedule '{ref}'. Run 'gorgon schedules' to list them.")
+            raise NotFoundError(f"no schedule '{ref}'. ", Advice(
+                python="Runner().store.list_schedules() lists them.",
+                notebook="Run %gorgon schedules to list them.", cli="Run 'gorgon schedules' to list them."))
         if len(rows) > 1 and rows[0]["id"] != ref and rows[0]["name"] != ref:
             raise UsageError(f"'{ref}' matches several schedules ({', '.join(r['id'] for r in rows)}); give more of the id")
         return _schedule(rows[0])
@@ -122,7 +124,9 @@ class JobTable(StoreParts):
         rows = self._query("SELECT * FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
                            (ref, ref.replace("%", "") + "%", ref))
         if not rows:
-            raise NotFoundError(f"no job '{ref}'. Run 'gorgon jobs' to list recent jobs.")
+            raise NotFoundError(f"no job '{ref}'. ", Advice(
+                python="Runner().store.list_jobs() lists recent jobs.",
+                notebook="Run %gorgon jobs to list recent jobs.", cli="Run 'gorgon jobs' to list recent jobs."))
         if len(rows) > 1 and rows[0]["id"] != ref:
             raise UsageError(f"'{ref}' matches several jobs ({', '.join(r['id'] for r in rows)}); give more of the id")
         return _job(rows[0])

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from gorgon_nb.errors import NotFoundError, StoreError, UsageError
+from gorgon_nb.errors import Advice, NotFoundError, StoreError, UsageError
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
@@ -233,7 +233,9 @@ class Store(ApprovalTable, RunControl, ChatTable, JobTable, WriteTable):
         if run_id in ids:
             return run_id
         if not ids:
-            raise NotFoundError(f"no run '{run_id}'. Run 'gorgon runs' to list recent runs.")
+            raise NotFoundError(f"no run '{run_id}'. ", Advice(
+                python="Runner().store.list_runs() lists recent runs.",
+                notebook="Run %gorgon runs to list recent runs.", cli="Run 'gorgon runs' to list recent runs."))
         if len(ids) > 1:
             raise UsageError(f"'{run_id}' matches several runs ({', '.join(ids[:5])}); give more of the id")
         return ids[0]
