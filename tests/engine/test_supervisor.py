@@ -104,17 +104,29 @@ def sdk_runner(server: LLMServer, home: Path, store: Store, monkeypatch: pytest.
 
 
 async def test_delegates_run_in_parallel_through_the_sdk(sdk_runner: Runner, server: LLMServer) -> None:
-    workflow = supervised("Ship a CSV loader", model="openai:gpt-5.5")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    result, events = await run(sdk_runner, workflow)
-    elapsed = loop.time() - started
+    # Each delegate's answer waits at the server until the other delegate has asked too: asked
+    # one after the other, the first would wait in vain and answer NOT-AT-ONCE.
+    answer = server.responder
+    asked: list[str] = []
+    both_asked = asyncio.Event()
+
+    async def respond(request: RecordedRequest) -> str:
+        text = answer(request)
+        if text.endswith("-ANSWER"):
+            asked.append(text)
+            if len(asked) == 2:
+                both_asked.set()
+            try:
+                await asyncio.wait_for(both_asked.wait(), 30)
+            except TimeoutError:
+                return "NOT-AT-ONCE"
+        return text
+
+    server.responder = respond
+    result, events = await run(sdk_runner, supervised("Ship a CSV loader", model="openai:gpt-5.5"))
     assert result.ok, result.error
     assert result.outputs["lead"] == "Synthesis: both answered"
-    assert len(server.requests) == 4
-    delegate_times = sorted(r.received_at for r in server.requests[1:3])
-    assert delegate_times[1] - delegate_times[0] < 0.2  # asked at once, not one after the other
-    assert elapsed < 4 * 0.3 + 1.0  # three rounds of latency, not four
+    assert len(server.requests) == 4 and sorted(asked) == ["PLANNER-ANSWER", "TESTER-ANSWER"]
     assert [e.data["output"] for e in events if e.kind == "delegation_finished"] \
         and {e.data["output"] for e in events if e.kind == "delegation_finished"} == {"PLANNER-ANSWER", "TESTER-ANSWER"}
 
