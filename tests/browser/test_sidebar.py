@@ -344,7 +344,7 @@ async def test_stop_ends_the_answer_at_once_and_keeps_its_text(
     await expect(stop).to_be_visible()
 
     await stop.click()
-    await expect(message).to_have_attribute("data-status", "stopped", timeout=2_000)
+    await expect(message).to_have_attribute("data-status", "stopped", timeout=UI_TIMEOUT)
     await expect(stop).to_be_hidden()
     kept = await body.inner_text()
     await page.wait_for_timeout(1_000)
