@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["write_notebook"]
 
 
-def write_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
-    """A Python notebook of code ``cells``, after a cell tagged ``parameters`` when given."""
+def write_notebook(path: str | os.PathLike[str], *cells: str, parameters: str | None = None) -> Path:
+    """A Python notebook of code ``cells``, after a cell tagged ``parameters`` when given; its path."""
     import nbformat
 
+    path = Path(path)
     code = [nbformat.v4.new_code_cell(source) for source in cells]
     if parameters is not None:
         code.insert(0, nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
