@@ -1,0 +1,176 @@
+"""Errors speak the language of the surface they are shown on: Python, a notebook, a terminal."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from gorgon_nb.errors import (
+    SURFACES,
+    Advice,
+    GorgonError,
+    InputError,
+    NotFoundError,
+    Surface,
+    UsageError,
+)
+from gorgon_nb.magics.errors import MagicError
+from gorgon_nb.runner import Runner
+from gorgon_nb.store import Store
+from gorgon_nb.workflow import Workflow, list_workflows
+
+LISTING = Advice(python="Runner().store.list_runs() lists recent runs.",
+                 notebook="Run %gorgon runs to list recent runs.", cli="Run 'gorgon runs' to list recent runs.")
+
+
+def test_each_surface_reads_its_own_form() -> None:
+    error = NotFoundError("no run 'abc'. ", LISTING)
+    assert str(error) == error.for_surface("python") == "no run 'abc'. Runner().store.list_runs() lists recent runs."
+    assert error.for_surface("notebook") == "no run 'abc'. Run %gorgon runs to list recent runs."
+    assert error.for_surface("cli") == "no run 'abc'. Run 'gorgon runs' to list recent runs."
+    assert error.without_advice() == "no run 'abc'."
+
+
+def test_a_message_without_advice_is_the_same_everywhere() -> None:
+    error = UsageError("the budget is spent")
+    assert {error.for_surface(surface) for surface in SURFACES} == {"the budget is spent"} == {str(error)}
+    assert error.without_advice() == "the budget is spent"
+
+
+def test_advice_can_sit_between_parts() -> None:
+    error = InputError("missing 'a': ", Advice(python="pass inputs={'a': ...}", notebook="add -v a=...",
+                                               cli="pass -v a=..."), "; input 'b' must be an integer")
+    assert error.for_surface("cli") == "missing 'a': pass -v a=...; input 'b' must be an integer"
+    assert str(error) == "missing 'a': pass inputs={'a': ...}; input 'b' must be an integer"
+
+
+def test_an_unknown_surface_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown surface 'web'; one of: python, notebook, cli"):
+        NotFoundError("x").for_surface("web")  # type: ignore[arg-type]
+
+
+def test_other_arguments_read_as_an_exception_would() -> None:
+    assert str(GorgonError()) == ""
+    assert str(GorgonError(42)) == "42"  # type: ignore[arg-type]
+
+
+def test_an_error_survives_pickling_with_its_advice() -> None:
+    copy = pickle.loads(pickle.dumps(NotFoundError("no run 'abc'. ", LISTING)))
+    assert isinstance(copy, NotFoundError) and copy.for_surface("cli").endswith("Run 'gorgon runs' to list recent runs.")
+
+
+# -- the core's messages, in each surface's words ------------------------------------------------
+
+REQUEST = "the feature to build, in a sentence or two"
+
+
+def _raised(action: Callable[[], object]) -> GorgonError:
+    with pytest.raises(GorgonError) as caught:
+        action()
+    return caught.value
+
+
+CASES: list[tuple[str, Callable[[Runner], object], dict[Surface, str]]] = [
+    ("unknown run", lambda runner: runner.store.get_run("zzzzzz"), {  # type: ignore[union-attr]
+        "python": "no run 'zzzzzz'. Runner().store.list_runs() lists recent runs.",
+        "notebook": "no run 'zzzzzz'. Run %gorgon runs to list recent runs.",
+        "cli": "no run 'zzzzzz'. Run 'gorgon runs' to list recent runs."}),
+    ("unknown approval", lambda runner: runner.store.get_approval("nosuchid"), {  # type: ignore[union-attr]
+        "python": "no approval 'nosuchid'. Runner().approvals() lists the pending ones.",
+        "notebook": "no approval 'nosuchid'. Run %gorgon approvals to list the pending ones.",
+        "cli": "no approval 'nosuchid'. Run 'gorgon approvals' to list the pending ones."}),
+    ("unknown schedule", lambda runner: runner.store.get_schedule("weekly"), {  # type: ignore[union-attr]
+        "python": "no schedule 'weekly'. Runner().store.list_schedules() lists them.",
+        "notebook": "no schedule 'weekly'. Run %gorgon schedules to list them.",
+        "cli": "no schedule 'weekly'. Run 'gorgon schedules' to list them."}),
+    ("unknown job", lambda runner: runner.store.get_job("nojob"), {  # type: ignore[union-attr]
+        "python": "no job 'nojob'. Runner().store.list_jobs() lists recent jobs.",
+        "notebook": "no job 'nojob'. Run %gorgon jobs to list recent jobs.",
+        "cli": "no job 'nojob'. Run 'gorgon jobs' to list recent jobs."}),
+    ("unknown workflow", lambda runner: Workflow.load("dev_plan_build_tst_review"), {
+        "python": "no workflow named 'dev_plan_build_tst_review' (did you mean 'dev_plan_build_test_review'?). "
+                  "gorgon_nb.workflow.list_workflows() lists them; or pass a file path.",
+        "notebook": "no workflow named 'dev_plan_build_tst_review' (did you mean 'dev_plan_build_test_review'?). "
+                    "Run %gorgon workflows to list them, or pass a file path.",
+        "cli": "no workflow named 'dev_plan_build_tst_review' (did you mean 'dev_plan_build_test_review'?). "
+               "Run 'gorgon workflows' to list them, or pass a file path."}),
+    ("missing input", lambda runner: runner.execution("dev_plan_build_test_review", {}), {
+        "python": f"missing required input 'feature_request' ({REQUEST}): pass inputs={{'feature_request': ...}}",
+        "notebook": f"missing required input 'feature_request' ({REQUEST}): "
+                    "add -v feature_request=... to the %%gorgon or %gorgon run line",
+        "cli": f"missing required input 'feature_request' ({REQUEST}): pass -v feature_request=..."}),
+]
+
+
+@pytest.mark.parametrize(("action", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_core_messages_in_each_surfaces_words(runner: Runner, action: Callable[[Runner], object],
+                                              expected: dict[Surface, str]) -> None:
+    error = _raised(lambda: action(runner))
+    assert {surface: error.for_surface(surface) for surface in SURFACES} == expected
+    assert str(error) == expected["python"]  # what a traceback shows
+
+
+def test_a_file_that_is_gone_names_the_listing_of_each_surface(tmp_path: Path) -> None:
+    error = _raised(lambda: Workflow.from_file(tmp_path / "gone.yaml"))
+    assert str(error) == (f"no workflow file at {tmp_path / 'gone.yaml'}; check the path. "
+                          "gorgon_nb.workflow.list_workflows() lists the bundled ones.")
+    assert error.for_surface("cli").endswith("check the path. Run 'gorgon workflows' to list the bundled ones.")
+
+
+def test_a_missing_sub_workflow_is_a_problem_without_advice(tmp_path: Path) -> None:
+    (tmp_path / "outer.yaml").write_text("id: outer\nsteps:\n  - id: inner\n    workflow: dev_plan_bild_test_review\n")
+    problems = Workflow.from_file(tmp_path / "outer.yaml").problems()
+    assert [p.message for p in problems] == [
+        "no workflow named 'dev_plan_bild_test_review' (did you mean 'dev_plan_build_test_review'?)."]
+    assert "dev_plan_build_test_review" in list_workflows()
+
+
+def test_the_python_api_says_python(runner: Runner) -> None:
+    with pytest.raises(InputError) as caught:
+        runner.run("dev_plan_build_test_review")
+    assert "inputs={'feature_request': ...}" in str(caught.value) and "-v" not in str(caught.value)
+
+
+# -- the notebook ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ip(home: Path) -> InteractiveShell:
+    shell = InteractiveShell.instance()
+    if "gorgon" not in shell.magics_manager.magics["line"]:
+        shell.run_line_magic("load_ext", "gorgon_nb")
+    return shell
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("show zzzzzz", "no run 'zzzzzz'. Run %gorgon runs to list recent runs."),
+    ("resume zzzzzz", "no run 'zzzzzz'. Run %gorgon runs to list recent runs."),
+    ("jobs cancel nojob", "no job 'nojob'. Run %gorgon jobs to list recent jobs."),
+    ("schedules pause weekly", "no schedule 'weekly'. Run %gorgon schedules to list them."),
+    ("run dev_plan_build_test_review", f"missing required input 'feature_request' ({REQUEST}): "
+                                       "add -v feature_request=... to the %%gorgon or %gorgon run line"),
+    ("run dev_plan_build_tst_review", "Run %gorgon workflows to list them, or pass a file path. "
+                                      "Workflows named with %%gorgon --name also work."),
+])
+def test_the_magics_say_magics(ip: InteractiveShell, line: str, expected: str) -> None:
+    with pytest.raises(MagicError) as caught:
+        ip.run_line_magic("gorgon", line)
+    assert expected in str(caught.value)
+    assert "'gorgon " not in str(caught.value) and "Runner()" not in str(caught.value)
+
+
+def test_a_cell_missing_an_input_says_how_to_pass_it_on_the_cell(ip: InteractiveShell) -> None:
+    outcome = ip.run_cell("%%gorgon\ninputs:\n  topic: {type: string}\nsteps:\n  - id: a\n    llm: '{{ inputs.topic }}'\n")
+    assert isinstance(outcome.error_in_exec, MagicError)
+    assert str(outcome.error_in_exec) == ("missing required input 'topic': "
+                                          "add -v topic=... to the %%gorgon or %gorgon run line")
+
+
+def test_the_store_on_its_own_says_python(tmp_path: Path) -> None:
+    with Store(tmp_path / "own.db") as store, pytest.raises(NotFoundError) as caught:
+        store.get_run("zzzzzz")
+    assert str(caught.value).endswith("Runner().store.list_runs() lists recent runs.")
