@@ -29,7 +29,7 @@ import textwrap
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +43,7 @@ from packaging.requirements import Requirement
 from readme_blocks import MARKERS, Block, Command, read_blocks, shell_commands, toml_leaves
 
 from gorgon_nb.config import Config, load_config
+from gorgon_nb.magics.parsing import parse_agent, parse_run
 from gorgon_nb.model.run import RunResult, RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing.notebooks import write_notebook
@@ -143,6 +144,8 @@ class Checkout:
     root: Path
     home: Path
     env: dict[str, str] = field(default_factory=dict)
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+    _runner: Runner | None = None
 
     @property
     def flag(self) -> Path:
@@ -154,15 +157,21 @@ class Checkout:
         return Done(done.returncode, done.stdout, done.stderr)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([str(GORGON), *args], cwd=self.root, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        """A command left running; one still running when the test ends is killed then."""
+        process = subprocess.Popen([str(GORGON), *args], cwd=self.root, env=self.env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        self.started.append(process)
+        return process
 
     def runner(self) -> Runner:
-        return Runner(load_config(env=self.env))
+        """The Python API on the same GORGON_HOME as the commands."""
+        if self._runner is None:
+            self._runner = Runner(load_config(env=self.env))
+        return self._runner
 
 
 @pytest.fixture
-def checkout(tmp_path: Path, home: Path) -> Checkout:
+def checkout(tmp_path: Path, home: Path) -> Iterator[Checkout]:
     root = tmp_path / "checkout"
     root.mkdir()
     (root / ".venv").symlink_to(VENV_BIN.parent, target_is_directory=True)
@@ -173,7 +182,12 @@ def checkout(tmp_path: Path, home: Path) -> Checkout:
     env = {**env_without_keys(), "GORGON_HOME": str(home), "COLUMNS": "200",
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("GORGON_DEBUG", None)
-    return Checkout(root, home, env)
+    made = Checkout(root, home, env)
+    yield made
+    for process in made.started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
 
 # -- the blocks ------------------------------------------------------------------------------
@@ -234,19 +248,23 @@ def run_gorgon(command: Command, checkout: Checkout) -> None:
 def run_until_interrupted(checkout: Checkout, args: list[str]) -> Done:
     """A command that runs until Ctrl-C: once it says it runs, interrupt it as Ctrl-C would."""
     process = checkout.start(*args)
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()], daemon=True).start()
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     seen: list[str] = []
-    try:
-        while "Ctrl-C stops it" not in "".join(seen):
-            seen.append(lines.get(timeout=60))
-    finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
-    time.sleep(0.1)  # the reader thread takes the last lines
-    while not lines.empty():
-        seen.append(lines.get())
+    while "Ctrl-C" not in "".join(seen):
+        line = lines.get(timeout=60)
+        assert line is not None, f"`gorgon {shlex.join(args)}` ended before it said it runs:\n{''.join(seen)}"
+        seen.append(line)
+    process.send_signal(signal.SIGINT)
+    code = process.wait(timeout=60)
+    while (line := lines.get(timeout=60)) is not None:  # the rest, up to the end of its output
+        seen.append(line)
     output = "".join(seen)
     assert "stopped" in output, output
     return Done(code, output, "")
@@ -376,15 +394,23 @@ def run_python(block: Block, checkout: Checkout, monkeypatch: pytest.MonkeyPatch
 
 
 def run_ipython(block: Block, checkout: Checkout, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gorgon_nb.magics.parsing import parse_agent, parse_run
-
     ip = InteractiveShell.instance()
-    ip.user_ns.update(NOTEBOOK_VARIABLES)
-    ip.user_ns.pop("_gorgon", None)
     if "%load_ext gorgon_nb" not in block.text and "gorgon" not in ip.magics_manager.magics["cell"]:
         ip.run_line_magic("load_ext", "gorgon_nb")  # as the README's cell before this one did
-    with capture_output():
-        outcome = ip.run_cell(block.text)
+    before = set(ip.user_ns)
+    ip.user_ns.update(NOTEBOOK_VARIABLES)
+    ip.user_ns.pop("_gorgon", None)
+    try:
+        with capture_output():
+            outcome = ip.run_cell(block.text)
+        check_cell(block, ip, outcome)
+    finally:  # the shell is shared with other tests: leave its variables as they were
+        for name in set(ip.user_ns) - before:
+            del ip.user_ns[name]
+
+
+def check_cell(block: Block, ip: InteractiveShell, outcome: Any) -> None:
+    """The cell ran; a %%gorgon cell's run succeeded, with outputs, in _gorgon and in its --out."""
     assert outcome.success, f"README.md:{block.line}: {outcome.error_before_exec or outcome.error_in_exec}"
     if "%load_ext gorgon_nb" in block.text:
         assert "gorgon" in ip.magics_manager.magics["line"] and "gorgon" in ip.magics_manager.magics["cell"]
