@@ -211,7 +211,9 @@ async def test_an_unknown_kernel_fails_the_job(root: Path, pool: KernelPool) -> 
     nbformat.write(notebook, path)
     outcome = await execute_job(job("r.ipynb", root), root, pool=pool)
     assert outcome.state is JobState.FAILED
-    assert outcome.error is not None and outcome.error.startswith("the kernel 'no-such-kernel' could not start")
+    assert outcome.error is not None and outcome.error.startswith(
+        "the notebook's kernel 'no-such-kernel' is not installed (installed kernels: ")
+    assert "pick an installed kernel" in outcome.error
 
 
 @in_module_loop
