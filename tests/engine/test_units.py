@@ -444,9 +444,10 @@ def test_bind_inputs_reports_every_problem_at_once() -> None:
     problems = str(caught.value).split("; ")
     assert problems == [
         "unknown input 'topik' (did you mean 'topic'?)",
-        "missing required input 'topic' (what to write about): pass -v topic=...",
+        "missing required input 'topic' (what to write about): pass inputs={'topic': ...}",
         "input 'verbose' must be a boolean, got 'perhaps'",
     ]
+    assert "pass -v topic=..." in caught.value.for_surface("cli")
 
 
 def test_bind_inputs_on_a_workflow_without_inputs() -> None:

@@ -282,7 +282,8 @@ def test_an_unknown_run_id_is_not_found(three_runs: Store, wanted: str) -> None:
     with pytest.raises(NotFoundError) as caught:
         three_runs.get_run(wanted)
     assert str(caught.value).startswith(f"no run '{wanted}'")
-    assert "gorgon runs" in str(caught.value)
+    assert "Run 'gorgon runs'" in caught.value.for_surface("cli")
+    assert "%gorgon runs" in caught.value.for_surface("notebook")
 
 
 def test_a_prefix_with_an_underscore_finds_the_run(store: Store) -> None:
