@@ -28,12 +28,14 @@ __all__ = [
 
 STATUS_SYMBOLS = {
     "pending": "·", "running": "◐", "waiting": "⏸", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■",
-    "queued": "·", "timed_out": "⌛",
+    "stopped": "⚠", "queued": "·", "timed_out": "⌛",
 }
 STATUS_LABELS = {
-    "pending": "pending", "running": "running", "waiting": "waiting", "succeeded": "done", "failed": "failed",
-    "skipped": "skipped", "cancelled": "cancelled", "queued": "queued", "timed_out": "timed out",
+    "pending": "pending", "running": "running", "waiting": "waiting", "succeeded": "succeeded", "failed": "failed",
+    "skipped": "skipped", "cancelled": "cancelled", "stopped": "stopped", "queued": "queued", "timed_out": "timed out",
 }
+"""The word shown for each status: a run's and a step's are their ``RunStatus``/``StepStatus``
+values, so the CLI, the widgets, the sidebar and the server API read the same."""
 
 
 def format_duration(seconds: float | None) -> str:
@@ -50,11 +52,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def format_time(timestamp: float | None) -> str:
+def format_time(timestamp: float | None, *, now: float | None = None) -> str:
+    """A moment in the local time zone: the time alone when it is today, else with its date."""
     if timestamp is None:
         return "-"
     moment = datetime.fromtimestamp(timestamp)
-    if time.time() - timestamp < 86400:
+    if moment.date() == datetime.fromtimestamp(time.time() if now is None else now).date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
 

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from gorgon_nb.errors import ExecutionError
+from gorgon_nb.errors import ExecutionError, GorgonError
 from gorgon_nb.model.usage import Usage, format_cost
 
-__all__ = ["RunFailed", "RunResult", "RunStatus", "StepResult", "StepStatus"]
+__all__ = ["RunFailed", "RunOwners", "RunRecords", "RunResult", "RunStatus", "StepResult", "StepStatus",
+           "observed_runs", "observed_status"]
 
 
 class RunStatus(StrEnum):
+    """A run's status, the one word every surface shows (CLI, widgets, sidebar, server API).
+
+    ``STOPPED`` is never stored: it is what a run stored as running or waiting is when the
+    process running it is gone (see ``observed_status``); ``gorgon resume`` goes on with it.
+    """
+
     RUNNING = "running"
     WAITING = "waiting"  # for a person to approve a step
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STOPPED = "stopped"
 
     @property
     def finished(self) -> bool:
-        return self not in (RunStatus.RUNNING, RunStatus.WAITING)
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 class StepStatus(StrEnum):
@@ -125,3 +133,58 @@ class RunResult:
     def __repr__(self) -> str:
         return (f"<RunResult {self.run_id} {self.workflow_id} {self.status}: "
                 f"{len(self.steps)} steps, {self.usage.total_tokens} tokens, {format_cost(self.usage)}>")
+
+
+# -- the status a run has now ---------------------------------------------------------------
+
+class _Owner(Protocol):
+    @property
+    def alive(self) -> bool: ...
+
+
+class RunOwners(Protocol):
+    """What ``observed_status`` needs of a store: who runs a run (``Store.owner``)."""
+
+    def owner(self, run_id: str) -> _Owner: ...
+
+
+class RunRecords(RunOwners, Protocol):
+    """What ``observed_runs`` needs of a store (``Store`` is one)."""
+
+    def list_runs(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
+                  not_workflow_id: str | None = None) -> list[RunResult]: ...
+
+
+def observed_status(run: RunResult, owners: RunOwners) -> RunStatus:
+    """The run's status now: stored as running or waiting but its process gone, it is ``STOPPED``.
+
+    Every surface that shows a stored run asks this, so none says "running" of a run
+    another calls "stopped".
+    """
+    if run.status.finished or run.status is RunStatus.STOPPED:
+        return run.status
+    try:
+        alive = owners.owner(run.run_id).alive
+    except (GorgonError, IndexError):  # the run's row is gone
+        alive = False
+    return run.status if alive else RunStatus.STOPPED
+
+
+_UNFINISHED_SCAN = 10_000  # unfinished runs are few; a filter on them reads this many at most
+
+
+def observed_runs(records: RunRecords, limit: int = 20, *, status: str | None = None,
+                  workflow_id: str | None = None,
+                  not_workflow_id: str | None = None) -> list[tuple[RunResult, RunStatus]]:
+    """Recent runs, newest first, each with its ``observed_status``; ``status`` filters on that
+    status, so ``stopped`` finds the runs shown as stopped and ``running`` only live ones."""
+    wanted = RunStatus(status) if status else None
+    if wanted is None or wanted.finished:
+        runs = records.list_runs(limit, status=status, workflow_id=workflow_id, not_workflow_id=not_workflow_id)
+    else:
+        stored = ("running", "waiting") if wanted is RunStatus.STOPPED else (str(wanted),)
+        runs = [run for each in stored for run in records.list_runs(
+            _UNFINISHED_SCAN, status=each, workflow_id=workflow_id, not_workflow_id=not_workflow_id)]
+        runs.sort(key=lambda run: run.started_at or 0.0, reverse=True)
+    seen = [(run, observed_status(run, records)) for run in runs]
+    return [(run, now) for run, now in seen if wanted is None or now is wanted][:limit]

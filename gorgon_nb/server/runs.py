@@ -17,8 +17,9 @@ from tornado import web
 from gorgon_nb.chat import CHAT_WORKFLOW_ID
 from gorgon_nb.errors import UsageError
 from gorgon_nb.format import format_cost
+from gorgon_nb.model.run import RunStatus, observed_runs, observed_status
 from gorgon_nb.render import output_html
-from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, approval_json, run_alive
+from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, approval_json
 
 if TYPE_CHECKING:
     from gorgon_nb.model.run import RunResult, StepResult
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CancelHandler", "RunHandler", "RunsHandler", "recent_runs", "run_summary"]
 
-RUN_STATUSES = ("running", "waiting", "succeeded", "failed", "cancelled")
+RUN_STATUSES = tuple(str(status) for status in RunStatus)
 FEED_RUNS = 50
 
 
@@ -39,26 +40,23 @@ def _cost(usage: Usage) -> str:
     return format_cost(usage) if usage.calls else "-"
 
 
-def run_summary(run: RunResult, *, stopped: bool, waiting: int) -> dict[str, Any]:
+def run_summary(run: RunResult, *, status: RunStatus, waiting: int) -> dict[str, Any]:
+    """A run as the API gives it; ``status`` is its ``observed_status`` (``stopped`` when its
+    process is gone), and ``stopped`` says the same as a flag."""
     return {
         "run_id": run.run_id, "workflow_id": run.workflow_id, "workflow_name": run.workflow_name,
-        "status": str(run.status), "stopped": stopped, "started_at": run.started_at, "ended_at": run.ended_at,
-        "duration": run.duration, "tokens": _tokens(run.usage), "cost_usd": run.usage.cost, "cost": _cost(run.usage),
-        "error": run.error, "waiting": waiting,
+        "status": str(status), "stopped": status is RunStatus.STOPPED, "started_at": run.started_at,
+        "ended_at": run.ended_at, "duration": run.duration, "tokens": _tokens(run.usage), "cost_usd": run.usage.cost,
+        "cost": _cost(run.usage), "error": run.error, "waiting": waiting,
     }
-
-
-def _stopped(store: Store, run: RunResult) -> bool:
-    """Running or waiting in the store, but no process runs it any more."""
-    return not run.status.finished and not run_alive(store, run.run_id)
 
 
 def recent_runs(store: Store, limit: int = FEED_RUNS, *, status: str | None = None,
                 workflow: str | None = None, chat: bool = False) -> list[dict[str, Any]]:
-    runs = store.list_runs(limit, status=status, workflow_id=workflow,
-                           not_workflow_id=None if chat else CHAT_WORKFLOW_ID)
+    runs = observed_runs(store, limit, status=status, workflow_id=workflow,
+                         not_workflow_id=None if chat else CHAT_WORKFLOW_ID)
     waiting = Counter(a.run_id for a in store.list_approvals(status="pending", limit=LIST_LIMIT))
-    return [run_summary(run, stopped=_stopped(store, run), waiting=waiting[run.run_id]) for run in runs]
+    return [run_summary(run, status=now, waiting=waiting[run.run_id]) for run, now in runs]
 
 
 def _step(step: StepResult) -> dict[str, Any]:
@@ -73,10 +71,11 @@ def _step(step: StepResult) -> dict[str, Any]:
 def run_detail(store: Store, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     approvals = store.list_approvals(status=None, run_id=run.run_id, limit=LIST_LIMIT)
-    stopped = _stopped(store, run)
+    status = observed_status(run, store)
+    stopped = status is RunStatus.STOPPED
     pending = sum(1 for a in approvals if str(a.status) == "pending")
     return {
-        **run_summary(run, stopped=stopped, waiting=pending),
+        **run_summary(run, status=status, waiting=pending),
         "inputs": run.inputs, "outputs": run.outputs, "notices": run.notices, "source_path": run.source_path,
         "steps": [_step(step) for step in run.steps.values()],
         "approvals": [approval_json(a, not stopped) for a in approvals],

@@ -9,7 +9,7 @@ import anywidget
 import traitlets
 
 from gorgon_nb.format import STATUS_LABELS, format_duration, format_time, markdown_table, text_table
-from gorgon_nb.model.run import RunResult
+from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.widgets.run_view import STATIC, with_text_forms
 
@@ -18,13 +18,16 @@ __all__ = ["HistoryView", "history_row"]
 _HEADER = ("status", "workflow", "run id", "started", "duration", "tokens", "cost")
 
 
-def history_row(run: RunResult) -> dict[str, Any]:
-    """One run as the frontend draws it; ``cost_usd`` is None when no call had a known price."""
+def history_row(run: RunResult, status: RunStatus | None = None) -> dict[str, Any]:
+    """One run as the frontend draws it; ``cost_usd`` is None when no call had a known price.
+
+    ``status``: the run's ``observed_status`` (``stopped``), when known; else its stored one.
+    """
     return {
         "run_id": run.run_id,
         "workflow": run.workflow_name or run.workflow_id,
         "total_tokens": run.usage.total_tokens,
-        "status": str(run.status),
+        "status": str(status or run.status),
         "started_at": run.started_at,
         "duration": format_duration(run.duration),
         "tokens": format_tokens(run.usage),
@@ -42,8 +45,10 @@ class HistoryView(anywidget.AnyWidget):
     runs = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     @classmethod
-    def from_runs(cls, runs: Iterable[RunResult]) -> HistoryView:
-        return cls(runs=[history_row(run) for run in runs])
+    def from_runs(cls, runs: Iterable[RunResult], owners: RunOwners | None = None) -> HistoryView:
+        """The view of ``runs``; with ``owners`` (the store they came from) a run whose process
+        is gone shows as ``stopped``, as ``gorgon runs`` and the sidebar show it."""
+        return cls(runs=[history_row(run, observed_status(run, owners) if owners else None) for run in runs])
 
     def _rows(self) -> list[tuple[str, ...]]:
         return [

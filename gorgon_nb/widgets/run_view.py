@@ -8,7 +8,8 @@ view prints as a table in ``text/plain`` and ``text/markdown`` for papermill and
 Synced traits (the frontend's contract):
 
 - ``workflow_name``, ``run_id``, ``status`` (pending | running | waiting |
-  succeeded | failed | cancelled; ``waiting`` while a step waits for a person), ``error``
+  succeeded | failed | cancelled | stopped; ``waiting`` while a step waits for a person,
+  ``stopped`` for a stored run whose process is gone), ``error``
 - ``steps``: one dict per step, ``{key, id, label, kind, level, deps, status, started,
   ended, tokens, cost, text, output_html, error, approval}``; ``approval`` is null or
   ``{id, kind, round, title, preview_html, approvers, status, timeout_at, on_timeout,
@@ -45,7 +46,7 @@ from gorgon_nb.format import (
 )
 from gorgon_nb.model.approval import COMMENT_LIMIT
 from gorgon_nb.model.events import Event
-from gorgon_nb.model.run import RunResult
+from gorgon_nb.model.run import RunOwners, RunResult, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.render import output_markdown, output_text
 from gorgon_nb.widgets.run_state import RunState, StepState
@@ -101,22 +102,26 @@ class RunView(anywidget.AnyWidget):
         self.on_msg(self._on_frontend_message)
 
     @classmethod
-    def from_result(cls, result: RunResult, events: Iterable[Event] | None = None) -> RunView:
+    def from_result(cls, result: RunResult, events: Iterable[Event] | None = None,
+                    owners: RunOwners | None = None) -> RunView:
         """A finished view of a stored run.
 
         With the run's stored ``events`` (``store.events(run_id)``) the view is rebuilt
         exactly, dependencies included; from the result alone, steps that ran at the same
-        time share a row.
+        time share a row. With ``owners`` (the store) a run whose process is gone shows as
+        ``stopped``, as ``gorgon show`` and the sidebar show it.
         """
         view = cls(result.workflow_name or result.workflow_id, result.run_id)
+        status = observed_status(result, owners) if owners is not None else result.status
         replay = list(events or ())
         if any(event.kind == "run_started" for event in replay):
             for event in replay:
                 view.apply(event)
             if not view._state.finished:  # events may stop short of run_finished
-                view._state.status = str(result.status)
+                view._state.status = str(status)
         else:
             view._state = RunState.from_result(result)
+            view._state.status = str(status)
         view.flush()
         return view
 

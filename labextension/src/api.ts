@@ -18,7 +18,8 @@ export interface ITokens {
   total: number;
 }
 
-export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+/** A run's status as every surface shows it; `stopped`: running or waiting, but its process is gone. */
+export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'stopped';
 
 export interface IRunSummary {
   run_id: string;

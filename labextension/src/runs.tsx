@@ -17,14 +17,11 @@ export interface IRunsContext {
   rendermime: IRenderMimeRegistry;
 }
 
-const OPEN = new Set(['running', 'waiting']);
+/** Runs that can still be cancelled (a stopped one too: it is then recorded as cancelled). */
+const OPEN = new Set(['running', 'waiting', 'stopped']);
 
 function resumeHint(runId: string): string {
   return `The process running it is gone: resume with \`gorgon resume ${shortId(runId)}\`.`;
-}
-
-function shownStatus(run: IRunSummary): string {
-  return run.stopped ? 'stopped' : run.status;
 }
 
 export class RunsPanel extends ReactWidget {
@@ -189,14 +186,14 @@ function RunRow(props: {
     <li
       className="jp-gorgon-run-row"
       data-run-id={run.run_id}
-      data-status={shownStatus(run)}
+      data-status={run.status}
       tabIndex={0}
       onClick={() => props.onOpen(run.run_id)}
       onKeyDown={event => event.key === 'Enter' && props.onOpen(run.run_id)}
       title="Show the steps and outputs of this run"
     >
       <div className="jp-gorgon-run-head">
-        <StatusBadge status={shownStatus(run)} />
+        <StatusBadge status={run.status} />
         <span className="jp-gorgon-run-name">{run.workflow_name || run.workflow_id}</span>
         <span className="jp-gorgon-run-cost">{run.cost}</span>
       </div>
@@ -236,9 +233,9 @@ function RunDetail(props: {
   const { run } = props;
   const inputs = Object.entries(run.inputs ?? {});
   return (
-    <div className="jp-gorgon-run-detail" data-run-id={run.run_id} data-status={shownStatus(run)}>
+    <div className="jp-gorgon-run-detail" data-run-id={run.run_id} data-status={run.status}>
       <div className="jp-gorgon-run-title">
-        <StatusBadge status={shownStatus(run)} />
+        <StatusBadge status={run.status} />
         <span className="jp-gorgon-run-name">{run.workflow_name || run.workflow_id}</span>
       </div>
       <dl className="jp-gorgon-run-facts">

@@ -176,7 +176,7 @@ async def check_run_view(page: Any, notebook: Any, view: Any, screenshots: dict[
     assert sorted(keys) == sorted(STEPS), keys
     for card in await cards.all():
         await expect(card).to_have_attribute("data-status", "succeeded")
-        await expect(card.locator(".gorgon-status-text")).to_have_text("done")
+        await expect(card.locator(".gorgon-status-text")).to_have_text("succeeded")
         await expect(card.locator(".gorgon-status-text")).to_be_visible()
 
     # no error or warning printed under either cell

@@ -68,7 +68,7 @@ def test_a_workflow_cell_runs_and_leaves_its_result(ip: InteractiveShell) -> Non
     bundles = [o.data for o in captured.outputs]
     assert any("application/vnd.jupyter.widget-view+json" in b for b in bundles)
     final = bundles[-1]["text/markdown"]
-    assert "plan" in final and "build" in final and "done" in final
+    assert "plan" in final and "build" in final and "succeeded" in final
     assert "Plan" not in (result.error or "")
 
 

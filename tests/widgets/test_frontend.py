@@ -112,10 +112,10 @@ async def test_steps_cards_and_connectors(dev_run: Watched, theme: str) -> None:
         theme,
     )
     assert found == {
-        "card": "done",
+        "card": "succeeded",
         "rows": [["plan"], ["build"], ["test"], ["review"]],
         "edges": ["build>review", "build>test", "plan>build", "test>review"],
-        "badge": "done",
+        "badge": "succeeded",
         "title": "Plan, build, test, review",
         "detail": True,
     }
@@ -238,7 +238,7 @@ def test_history_chart_and_table() -> None:
     """,
     )
     found = esm_harness.report(html)
-    assert found["rows"] == [["r3", "done"], ["r2", "failed"], ["r1", "done"]]
+    assert found["rows"] == [["r3", "succeeded"], ["r2", "failed"], ["r1", "succeeded"]]
     assert found["bars"] == [["r1", False], ["r2", True], ["r3", False]]  # oldest first
 
 

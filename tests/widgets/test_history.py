@@ -38,7 +38,7 @@ async def test_rows_from_stored_runs(runner: Runner) -> None:
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
     for form in (data["text/plain"], data["text/markdown"]):
         assert done.run_id in form and broken.run_id in form
-        assert "done" in form and "failed" in form
+        assert "succeeded" in form and "failed" in form
     assert data["text/markdown"].startswith("| status | workflow | run id |")
 
 

@@ -260,7 +260,7 @@ async def test_the_mimebundle_reads_well_without_a_frontend(dev_run: Watched) ->
     assert plain == view.to_text() and markdown == view.to_markdown()
     for key in ("plan", "build", "test", "review"):
         assert key in plain and f"`{key}`" in markdown
-    assert "done" in plain.splitlines()[0] and "**done**" in markdown
+    assert "succeeded" in plain.splitlines()[0] and "**succeeded**" in markdown
     assert "| step | label | status | elapsed | tokens | cost |" in markdown
     review = dev_run.result.steps["review"].output
     assert review.splitlines()[0] in plain and review.splitlines()[0] in markdown

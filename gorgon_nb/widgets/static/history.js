@@ -4,10 +4,11 @@ const LABELS = {
   pending: "pending",
   running: "running",
   waiting: "waiting",
-  succeeded: "done",
+  succeeded: "succeeded",
   failed: "failed",
   skipped: "skipped",
   cancelled: "cancelled",
+  stopped: "stopped",
 };
 const SVG_NS = "http://www.w3.org/2000/svg";
 const WIDTH = 640;

@@ -10,10 +10,11 @@ const LABELS = {
   pending: "pending",
   running: "running",
   waiting: "waiting",
-  succeeded: "done",
+  succeeded: "succeeded",
   failed: "failed",
   skipped: "skipped",
   cancelled: "cancelled",
+  stopped: "stopped",
 };
 const LIVE = new Set(["running", "waiting"]);
 const COMMENT_LIMIT = 5000;
