@@ -59,21 +59,39 @@ class JobTable(StoreParts):
     # -- schedules ------------------------------------------------------------------------
 
     def create_schedule(self, schedule: Schedule) -> Schedule:
+        """Add a schedule. A name is a handle to refer to it by, so no two schedules share one."""
         schedule.id = schedule.id or new_id()
         schedule.created_at = schedule.created_at or time.time()
-        self._write(_insert("schedules", _SCHEDULE_FIELDS), _schedule_row(schedule))
+        with self.transaction():
+            taken = self.conn.execute("SELECT id FROM schedules WHERE name = ? AND name != ''",
+                                      (schedule.name,)).fetchone()
+            if taken:
+                raise UsageError(f"a schedule named '{schedule.name}' exists already ({taken[0]}); give this one "
+                                 "another name, or delete that one first: ", Advice(
+                                     python=f"Runner().store.delete_schedule('{taken[0]}')",
+                                     notebook=f"%gorgon schedules delete {taken[0]}",
+                                     cli=f"gorgon schedules delete {taken[0]}"))
+            self.conn.execute(_insert("schedules", _SCHEDULE_FIELDS), _schedule_row(schedule))
         return schedule
 
     def get_schedule(self, ref: str) -> Schedule:
-        rows = self._query("SELECT * FROM schedules WHERE id = ? OR name = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
-                           (ref, ref, ref.replace("%", "") + "%", ref))
-        if not rows:
-            raise NotFoundError(f"no schedule '{ref}'. ", Advice(
-                python="Runner().store.list_schedules() lists them.",
-                notebook="Run %gorgon schedules to list them.", cli="Run 'gorgon schedules' to list them."))
-        if len(rows) > 1 and rows[0]["id"] != ref and rows[0]["name"] != ref:
-            raise UsageError(f"'{ref}' matches several schedules ({', '.join(r['id'] for r in rows)}); give more of the id")
-        return _schedule(rows[0])
+        """A schedule by its id, its name, or the start of its id. A ``ref`` that fits several
+        (schedules that share a name from before names were unique, or a short id) is refused."""
+        if not ref.strip():
+            raise UsageError("a schedule id or name is needed")
+        for where, value in (("id = ?", ref), ("name = ?", ref), ("id LIKE ?", ref.replace("%", "") + "%")):
+            rows = self._query(f"SELECT * FROM schedules WHERE {where} ORDER BY created_at LIMIT 6", (value,))
+            if len(rows) == 1:
+                return _schedule(rows[0])
+            if rows:
+                found = [_schedule(r) for r in rows]
+                what = "schedules are named" if where.startswith("name") else "schedule ids start with"
+                raise UsageError(f"{len(found)} {what} '{ref}': "
+                                 + "; ".join(f"{s.id} ({s.notebook}, {s.trigger})" for s in found)
+                                 + ". Name the one you mean by its id.")
+        raise NotFoundError(f"no schedule '{ref}'. ", Advice(
+            python="Runner().store.list_schedules() lists them.",
+            notebook="Run %gorgon schedules to list them.", cli="Run 'gorgon schedules' to list them."))
 
     def list_schedules(self) -> list[Schedule]:
         return [_schedule(r) for r in self._query("SELECT * FROM schedules ORDER BY created_at")]
@@ -121,6 +139,8 @@ class JobTable(StoreParts):
             return self._add_job(job)
 
     def get_job(self, ref: str) -> Job:
+        if not ref.strip():
+            raise UsageError("a job id is needed")
         rows = self._query("SELECT * FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
                            (ref, ref.replace("%", "") + "%", ref))
         if not rows:
