@@ -14,14 +14,14 @@ from gorgon_nb.config import Config, load_config
 from gorgon_nb.engine.compile import CompiledWorkflow
 from gorgon_nb.engine.executor import Continuation, EventCallback, Execution, RunOptions, Services
 from gorgon_nb.engine.inputs import bind_inputs
-from gorgon_nb.errors import ApprovalError, ConfigError, UsageError
+from gorgon_nb.errors import Advice, ApprovalError, ConfigError, UsageError, WorkflowError
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.source import parse_source
 from gorgon_nb.model.workflow import AgentStep, Budget, LLMStep, SupervisorStep
 from gorgon_nb.providers.registry import parse_model_ref
 from gorgon_nb.store import Store
-from gorgon_nb.workflow import Workflow
+from gorgon_nb.workflow import Workflow, every_problem, find_workflow
 
 __all__ = ["Runner", "WorkflowLike", "arun", "current_user", "default_runner", "run"]
 
@@ -63,8 +63,19 @@ class Runner:
 
     def prepare(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, *,
                 model: str | None = None) -> tuple[Workflow, CompiledWorkflow, dict[str, Any]]:
-        """Load, validate and bind inputs; every usage error surfaces here, before any step runs."""
-        loaded = as_workflow(workflow)
+        """Load, validate and bind inputs; every usage error surfaces here, before any step runs.
+
+        A workflow that does not load reports every problem, as ``gorgon validate`` does: those
+        of the parts that loaded as well as those that stopped it loading.
+        """
+        try:
+            loaded = as_workflow(workflow)
+        except WorkflowError as exc:
+            if exc.partial is None:
+                raise
+            file = find_workflow(workflow) if isinstance(workflow, str | os.PathLike) else None
+            base_dir = Path(file).resolve().parent if file is not None else None
+            raise WorkflowError(every_problem(exc, base_dir=base_dir, config=self.config)) from None
         compiled = loaded.compile(self.config)
         bound = bind_inputs(compiled.spec, inputs)
         self._preflight(compiled, model)
@@ -151,17 +162,22 @@ class Runner:
 
         Finished steps are kept and not run again; model calls already answered are not paid
         again; decisions taken while nothing ran it are honoured. ``max_usd``/``max_tokens``
-        raise its budget. Only a run whose process is gone can be resumed.
+        raise its budget. Only a run whose process is gone can be resumed: one that stopped
+        with its process, failed, or was cancelled (Ctrl-C, ``cancel``); a succeeded one cannot.
         """
         store = self._require_store()
         record, workflow = self.stored_workflow(run_id)
-        if record.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
-            raise UsageError(f"run {record.run_id} already ended ({record.status}); to run part of it again, "
-                             f"fork it: gorgon fork {record.run_id} --from STEP")
+        if record.status is RunStatus.SUCCEEDED:
+            raise UsageError(f"run {record.run_id} succeeded, so there is nothing to resume; to run part of it "
+                             "again, fork it: ", Advice(python=f"Runner().fork('{record.run_id}', 'STEP')",
+                                                        notebook=f"%gorgon fork {record.run_id} --from STEP",
+                                                        cli=f"gorgon fork {record.run_id} --from STEP"))
         owner = store.owner(record.run_id)
         if owner.alive:
             raise UsageError(f"run {record.run_id} is still running (process {owner.pid} on {owner.host}); "
-                             f"stop it first with: gorgon cancel {record.run_id}")
+                             "stop it first with: ", Advice(python=f"Runner().cancel('{record.run_id}')",
+                                                           notebook=f"%gorgon cancel {record.run_id}",
+                                                           cli=f"gorgon cancel {record.run_id}"))
         compiled = workflow.compile(self.config)
         options = RunOptions(model=model or self._stored_options(record.run_id).get("model"),
                              allow_shell=allow_shell, base_dir=workflow.base_dir)
@@ -170,6 +186,7 @@ class Runner:
                                     store.max_seq(record.run_id), store.run_usage(record.run_id))
         budget = _raised(compiled.spec.budget, max_usd, max_tokens)
         store.claim_run(record.run_id, owner)
+        _reopen_approvals(store, record.run_id)
         execution = Execution(compiled, record.inputs, self.services, options, run_id=record.run_id,
                               subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
         execution.result.started_at, execution.result.notices = record.started_at, list(record.notices)
@@ -283,6 +300,13 @@ def _reusable(record: RunResult, compiled: CompiledWorkflow) -> dict[str, StepRe
     return {key: step for key, step in record.steps.items()
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             or (step.status is StepStatus.FAILED and step.step_id in continues)}
+
+
+def _reopen_approvals(store: Store, run_id: str) -> None:
+    """The approvals a run's ending closed undecided (``cancelled``) ask again when it goes on."""
+    with store.transaction():
+        store.conn.execute("UPDATE approvals SET status = 'pending', decided_at = NULL "
+                           "WHERE run_id = ? AND status = 'cancelled'", (run_id,))
 
 
 def _raised(budget: Budget | None, max_usd: float | None, max_tokens: int | None) -> Budget | None:
