@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -154,8 +155,10 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
         return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner')"
     if kind == "literal_error":
         return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}", ""
-    if kind == "string_pattern_mismatch" and key == "id":
-        return f"{error['input']!r} is not a valid id", "use letters, digits and _, not starting with a digit"
+    if kind == "string_pattern_mismatch" and key == "id":  # a workflow's id may also have - and .
+        dotted = re.fullmatch(str(error.get("ctx", {}).get("pattern", "")), "a-b.c")
+        allowed = "letters, digits, _, - and ." if dotted else "letters, digits and _"
+        return f"{error['input']!r} is not a valid id", f"use {allowed}, starting with a letter or _"
     if kind == "too_short" and key in ("steps", "loop"):
         return f"'{key}' needs at least one step", ""
     return error["msg"][0].lower() + error["msg"][1:], ""
