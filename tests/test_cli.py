@@ -132,7 +132,7 @@ def test_run_by_path_shows_progress_summary_and_the_offline_notice(history: Hist
             rf"^✓ {step}\s+{role}\s+\S+\s+[\d,]+ in / [\d,]+ out\s+\$0\s*$", done.out, re.M
         ), step
     assert re.search(
-        rf"^✓ done run {run_id} · \S+ · [\d,]+ in / [\d,]+ out tokens · \$0$", done.out, re.M
+        rf"^✓ succeeded run {run_id} · \S+ · [\d,]+ in / [\d,]+ out tokens · \$0$", done.out, re.M
     )
     assert (
         "note: No LLM provider is configured, so the offline provider answers (canned, marked [offline])"
@@ -337,7 +337,7 @@ def test_runs_lists_earlier_runs(history: History) -> None:
     assert header.split() == ["run", "workflow", "status", "started", "duration", "tokens", "cost"]
     assert [row.split()[0] for row in rows] == [history.name_run, history.path_run]  # newest first
     assert all(
-        "dev_plan_build_test_review" in row and "✓ done" in row and "$0" in row for row in rows
+        "dev_plan_build_test_review" in row and "✓ succeeded" in row and "$0" in row for row in rows
     )
     listed = json.loads(cached(history.home, "runs", "--json").out)
     assert [r["run_id"] for r in listed] == [history.name_run, history.path_run]
@@ -357,7 +357,7 @@ def test_runs_with_a_filter_that_matches_nothing(history: History) -> None:
 def test_show_a_run_by_prefix(history: History) -> None:
     done = gorgon(history.home, "show", history.path_run[:5])
     assert done.code == 0 and done.err == "", done
-    assert done.out.startswith(f"Plan, build, test, review · run {history.path_run} · ✓ done")
+    assert done.out.startswith(f"Plan, build, test, review · run {history.path_run} · ✓ succeeded")
     assert "inputs: feature_request=Add a CSV export" in done.out
     for step, role in [
         ("plan", "planner"),
@@ -365,7 +365,7 @@ def test_show_a_run_by_prefix(history: History) -> None:
         ("test", "tester"),
         ("review", "reviewer"),
     ]:
-        assert re.search(rf"^{step}\s+{role}\s+✓ done\s+offline\s", done.out, re.M), step
+        assert re.search(rf"^{step}\s+{role}\s+✓ succeeded\s+offline\s", done.out, re.M), step
         assert re.search(rf"^─+ {step} ─+$", done.out, re.M), step
     assert (
         len(re.findall(r"^\[offline\] .* - no model was called", done.out, re.M)) == 4

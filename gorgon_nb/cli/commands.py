@@ -1,4 +1,8 @@
-"""The ``gorgon`` subcommands. Each parses nothing itself: it calls the public API and renders."""
+"""The ``gorgon`` subcommands that run and inspect workflows. Each calls the public API and renders.
+
+The engine, the config and the store are imported inside the commands that need them, so
+``gorgon runs`` does not pay for what ``gorgon run`` needs.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,40 @@ import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
-from rich.rule import Rule
-from rich.table import Table
 
 from gorgon_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_json
-from gorgon_nb.cli.progress import Progress
-from gorgon_nb.config import load_config
-from gorgon_nb.engine.executor import Execution
-from gorgon_nb.engine.inputs import bind_inputs
-from gorgon_nb.errors import InputError, Problem
-from gorgon_nb.format import (
-    STATUS_LABELS,
-    STATUS_SYMBOLS,
-    format_duration,
-    format_time,
-    preview,
-    run_summary_line,
-)
-from gorgon_nb.integrations import service_statuses
-from gorgon_nb.model.events import Event
-from gorgon_nb.model.run import RunResult
+from gorgon_nb.cli.output import Column, print_table, styled
+from gorgon_nb.format import format_duration, format_time, preview, run_summary_line
+from gorgon_nb.model.run import RunResult, RunStatus, observed_runs, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
-from gorgon_nb.providers.registry import provider_statuses, resolve_auto
-from gorgon_nb.runner import Runner
-from gorgon_nb.store import Store
-from gorgon_nb.workflow import Workflow, check_text, list_workflows
 
-_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "magenta", "running": "cyan", "skipped": "yellow",
-          "timed_out": "red", "queued": "white"}
+if TYPE_CHECKING:
+    from gorgon_nb.engine.executor import Execution
+    from gorgon_nb.errors import Problem
+    from gorgon_nb.model.events import Event
+    from gorgon_nb.runner import Runner
+    from gorgon_nb.store import Store
+
+__all__ = ["cmd_providers", "cmd_roles", "cmd_run", "cmd_runs", "cmd_show", "cmd_validate", "cmd_workflows",
+           "drive", "open_store", "run_json"]
 
 
-def _styled(status: str) -> str:
-    return f"[{_STYLE.get(status, 'white')}]{STATUS_SYMBOLS.get(status, '?')} {STATUS_LABELS.get(status, status)}[/]"
+def open_store() -> Store:
+    from gorgon_nb.cli.records import store_path
+    from gorgon_nb.store import Store
 
+    return Store(store_path())
+
+
+# -- run --------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     workflow, _, _ = runner.prepare(args.workflow, dict(args.inputs), model=args.model)
     return drive(console, args, workflow.name, lambda on_event: runner.execution(
@@ -56,6 +54,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def drive(console: Console, args: argparse.Namespace, title: str,
           start: Callable[[Callable[[Event], None]], Execution], runner: Runner) -> int:
     """Run an execution with live progress (unless --quiet or --json) and end with its summary."""
+    from gorgon_nb.cli.progress import Progress
+
     show_progress = not (args.quiet or args.json)
     progress = Progress(console, live=None if show_progress else False)
     run_ids: list[str] = []
@@ -74,20 +74,25 @@ def drive(console: Console, args: argparse.Namespace, title: str,
         with progress if show_progress else nullcontext():
             result = runner._sync(execution.execute)
     except KeyboardInterrupt:
-        run_id = execution.result.run_id
-        console.print(f"[magenta]run {run_id} cancelled[/]; what finished is kept: gorgon show {run_id} "
-                      f"(or go on with: gorgon resume {run_id})")
+        result = execution.result
+        if args.json:
+            print_json(run_json(result))
+        else:
+            console.print(f"[magenta]run {result.run_id} cancelled[/]; what finished is kept. Go on with: "
+                          f"gorgon resume {result.run_id}  (details: gorgon show {result.run_id})")
         return EXIT_INTERRUPTED
     if args.json:
-        print_json(_run_json(result))
+        print_json(run_json(result))
     else:
         _summary(result, console)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _summary(result: RunResult, console: Console) -> None:
+    from rich.rule import Rule
+
     console.print()
-    console.print(f"{_styled(str(result.status))} {escape(run_summary_line(result))}")
+    console.print(f"{styled(str(result.status))} {escape(run_summary_line(result))}")
     if result.error:
         console.print(f"[red]{escape(result.error)}[/]")
     finished = [s for s in result.steps.values() if s.status == "succeeded" and "." not in s.key]
@@ -95,6 +100,8 @@ def _summary(result: RunResult, console: Console) -> None:
         last = finished[-1]
         console.print(Rule(f"output of '{last.key}'", style="dim"))
         _print_output(last.output, console, max_lines=25)
+    elif not result.ok:
+        console.print(f"[dim]go on from where it stopped: gorgon resume {result.run_id}[/]")
     console.print(f"[dim]details: gorgon show {result.run_id}[/]")
 
 
@@ -106,105 +113,122 @@ def _print_output(value: Any, console: Console, max_lines: int | None = None) ->
     lines = text.splitlines()
     if max_lines is not None and len(lines) > max_lines:
         text = "\n".join(lines[:max_lines]) + f"\n\n… {len(lines) - max_lines} more lines"
-    console.print(Markdown(text) if isinstance(value, str) else text)
+    if isinstance(value, str):
+        from rich.markdown import Markdown
 
+        console.print(Markdown(text))
+    else:
+        console.print(text, markup=False)
+
+
+# -- validate ---------------------------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.config import load_config
+    from gorgon_nb.engine.inputs import bind_inputs
+    from gorgon_nb.errors import InputError, Problem
+    from gorgon_nb.workflow import Workflow, check_text
+
     config = load_config()
-    failed = False
+    report: list[dict[str, Any]] = []
     for file in args.files:
+        entry: dict[str, Any] = {"file": file, "ok": False, "workflow_id": None, "steps": None, "problems": []}
+        report.append(entry)
         try:
             text = Path(file).read_text(encoding="utf-8")
-        except OSError as exc:
-            failed = True
-            console.print(f"[red]✗ {escape(file)}[/]: cannot read it: {escape(exc.strerror or str(exc))}")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            entry["problems"] = [_problem_json(Problem(f"cannot read it: {reason}", file=file))]
+            if not args.json:
+                console.print(f"[red]✗ {escape(file)}[/]: cannot read it: {escape(reason)}")
             continue
         found = check_text(text, path=file, config=config)
         if not found and args.inputs:
             try:
                 bind_inputs(Workflow.from_yaml(text, path=file).spec, dict(args.inputs))
             except InputError as exc:
-                found = [Problem(str(exc), "inputs", file=file)]
+                found = [Problem(exc.for_surface("cli"), "inputs", file=file)]
+        entry["problems"] = [_problem_json(p) for p in found]
         if found:
-            failed = True
-            console.print(f"[red]✗ {escape(file)}[/]: {len(found)} problem{'s' * (len(found) != 1)}")
-            for problem in found:
-                console.print("  " + escape(str(problem)).replace("\n", "\n  "))
+            if not args.json:
+                console.print(f"[red]✗ {escape(file)}[/]: {len(found)} problem{'s' * (len(found) != 1)}")
+                for problem in found:
+                    console.print("  " + escape(str(problem)).replace("\n", "\n  "))
             continue
         workflow = Workflow.from_yaml(text, path=file)
         steps = len(workflow.spec.steps)
-        console.print(f"[green]✓ {escape(file)}[/]: {escape(workflow.id)}, {steps} step{'s' * (steps != 1)}")
-    return EXIT_USAGE if failed else EXIT_OK
+        entry.update(ok=True, workflow_id=workflow.id, steps=steps)
+        if not args.json:
+            console.print(f"[green]✓ {escape(file)}[/]: {escape(workflow.id)}, {steps} step{'s' * (steps != 1)}")
+    if args.json:
+        print_json(report)
+    return EXIT_OK if all(entry["ok"] for entry in report) else EXIT_USAGE
 
 
-def _store() -> Store:
-    return Store(load_config().db_path)
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    return {"file": problem.file, "line": problem.line, "field": problem.field, "message": problem.message,
+            "hint": problem.hint}
 
+
+# -- runs and show ----------------------------------------------------------------------------
 
 def cmd_runs(args: argparse.Namespace, console: Console) -> int:
-    store = _store()
-    runs = store.list_runs(args.limit, status=args.status, workflow_id=args.workflow)
+    from gorgon_nb.cli.records import RunReader, store_path
+
+    listed = observed_runs(RunReader(store_path()), args.limit, status=args.status, workflow_id=args.workflow)
     if args.json:
-        print_json([_run_json(run, steps=False) for run in runs])
+        print_json([run_json(run, steps=False, status=status) for run, status in listed])
         return EXIT_OK
-    if not runs and (args.status or args.workflow):
+    if not listed and (args.status or args.workflow):
         console.print("no runs match")
         return EXIT_OK
-    if not runs:
+    if not listed:
         console.print("no runs yet. Try: gorgon run dev_plan_build_test_review -v feature_request=\"Add a CSV export\"")
         return EXIT_OK
-    table = _table(console, ("run", 10), ("workflow", 0), ("status", 11), ("started", 8), ("duration", -8), ("tokens", -7),
-                   ("cost", -7))
-    stopped = [run.run_id for run in runs if not run.status.finished and not store.owner(run.run_id).alive]
-    for run in runs:
-        status = "[yellow]⚠ stopped[/]" if run.run_id in stopped else _styled(str(run.status))
-        table.add_row(run.run_id, escape(run.workflow_id), status, format_time(run.started_at),
-                      format_duration(run.duration), f"{run.usage.total_tokens:,}", format_cost(run.usage))
-    console.print(table)
+    columns = [Column("run", "name"), Column("workflow", "name"), Column("status"), Column("started"),
+               Column("duration", right=True), Column("tokens", right=True), Column("cost", right=True)]
+    print_table(console, columns, [
+        [run.run_id, escape(run.workflow_id), styled(str(status)), format_time(run.started_at),
+         format_duration(run.duration), f"{run.usage.total_tokens:,}", format_cost(run.usage)]
+        for run, status in listed])
+    stopped = [run.run_id for run, status in listed if status is RunStatus.STOPPED]
     if stopped:
         console.print(f"[dim]stopped: the process running it is gone; go on with: gorgon resume {stopped[0]}[/]")
     return EXIT_OK
 
 
-def _table(console: Console, *columns: tuple[str, int]) -> Table:
-    """Columns as (name, width): width > 0 fixed left, < 0 fixed right, 0 share what is left."""
-    fixed = sum(abs(width) for _, width in columns) + 2 * (len(columns) - 1)
-    flexible = sum(1 for _, width in columns if width == 0) or 1
-    share = max(8, (console.width - fixed) // flexible)
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, width in columns:
-        table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if width < 0 else "left",
-                         width=abs(width) if width else None, max_width=share if width == 0 else None)
-    return table
-
-
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    run = _store().get_run(args.run_id)
+    store = open_store()
+    run = store.get_run(args.run_id)
+    status = observed_status(run, store)
     if args.json:
-        print_json(_run_json(run))
+        print_json(run_json(run, status=status))
         return EXIT_OK
     console.print(f"[bold]{escape(run.workflow_name or run.workflow_id)}[/] · run [bold]{run.run_id}[/] · "
-                  f"{_styled(str(run.status))}")
+                  f"{styled(str(status))}")
     spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
     console.print(f"started {format_time(run.started_at)} · {format_duration(run.duration)} · {spent}"
                   + (f" · {escape(run.source_path)}" if run.source_path else ""))
     if run.inputs:
         console.print("inputs: " + escape(", ".join(f"{k}={preview(v, 40)}" for k, v in run.inputs.items())))
+    if status is RunStatus.STOPPED:
+        console.print(f"[yellow]stopped: the process running it is gone; go on with: gorgon resume {run.run_id}[/]")
     if run.error:
         console.print(f"[red]error: {escape(run.error)}[/]")
-    table = _table(console, ("step", 0), ("agent", 0), ("status", 11), ("model", 0), ("duration", -8), ("tokens", -7),
-                   ("cost", -7))
-    for step in run.steps.values():
-        table.add_row(escape(step.key), escape(step.role or step.kind), _styled(str(step.status)),
-                      escape(step.model or "-"), format_duration(step.duration), f"{step.usage.total_tokens:,}",
-                      format_cost(step.usage))
-    console.print(table)
+    columns = [Column("step", "name"), Column("agent"), Column("status"), Column("model", "prose"),
+               Column("duration", right=True), Column("tokens", right=True), Column("cost", right=True)]
+    print_table(console, columns, [
+        [escape(step.key), escape(step.role or step.kind), styled(str(step.status)), escape(step.model or "-"),
+         format_duration(step.duration), f"{step.usage.total_tokens:,}", format_cost(step.usage)]
+        for step in run.steps.values()])
     for step in run.steps.values():
         if step.error and step.status != "cancelled":
             console.print(f"[red]{escape(step.key)}: {escape(step.error)}[/]")
     for notice in run.notices:
         console.print(f"[dim]note: {escape(notice)}[/]")
     if not args.brief:
+        from rich.rule import Rule
+
         for step in run.steps.values():
             if step.output is not None:
                 console.print(Rule(f"{step.key}", style="dim"))
@@ -212,11 +236,12 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _run_json(run: RunResult, steps: bool = True) -> dict[str, Any]:
+def run_json(run: RunResult, steps: bool = True, status: RunStatus | None = None) -> dict[str, Any]:
+    """A run as ``--json`` prints it; ``status`` is its observed status (``stopped``) when known."""
     data: dict[str, Any] = {
-        "run_id": run.run_id, "workflow_id": run.workflow_id, "status": str(run.status), "error": run.error,
-        "inputs": run.inputs, "outputs": run.outputs, "started_at": run.started_at, "ended_at": run.ended_at,
-        "usage": run.usage.to_dict(), "cost_usd": run.cost, "notices": run.notices,
+        "run_id": run.run_id, "workflow_id": run.workflow_id, "status": str(status or run.status),
+        "error": run.error, "inputs": run.inputs, "outputs": run.outputs, "started_at": run.started_at,
+        "ended_at": run.ended_at, "usage": run.usage.to_dict(), "cost_usd": run.cost, "notices": run.notices,
     }
     if steps:
         data["steps"] = [{"key": s.key, "step_id": s.step_id, "kind": s.kind, "role": s.role,
@@ -226,53 +251,74 @@ def _run_json(run: RunResult, steps: bool = True) -> dict[str, Any]:
     return data
 
 
+# -- what is available ------------------------------------------------------------------------
+
 def cmd_workflows(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.config import gorgon_home
-    from gorgon_nb.workflow import bundled_workflows_dir
+    from gorgon_nb.errors import GorgonError
+    from gorgon_nb.workflow import Workflow, bundled_workflows_dir, list_workflows
 
-    table = _table(console, ("name", 0), ("steps", -5), ("description", 0))
+    bundled, yours = bundled_workflows_dir(), gorgon_home() / "workflows"
+    found: list[dict[str, Any]] = []
     for name, path in list_workflows().items():
+        entry: dict[str, Any] = {"name": name, "path": str(path),
+                                 "origin": "user" if path.parent == yours else "bundled",
+                                 "steps": None, "description": None, "error": None}
         try:
             workflow = Workflow.from_file(path)
-            table.add_row(escape(name), str(len(workflow.spec.steps)), escape(workflow.description or workflow.name))
+            entry.update(steps=len(workflow.spec.steps), description=workflow.description or workflow.name)
         except Exception as exc:  # one broken user workflow must not hide the others
-            table.add_row(escape(name), "?", f"[red]cannot load: {escape(str(exc).splitlines()[0])}[/]")
-    console.print(table)
-    console.print(f"[dim]bundled: {bundled_workflows_dir()}\nyours:   {gorgon_home() / 'workflows'} "
+            message = exc.for_surface("cli") if isinstance(exc, GorgonError) else str(exc)
+            entry["error"] = f"cannot load: {message.splitlines()[0]}"
+        found.append(entry)
+    if args.json:
+        print_json(found)
+        return EXIT_OK
+    print_table(console, [Column("name", "name"), Column("steps", right=True), Column("description", "prose")], [
+        [escape(e["name"]), "?" if e["error"] else str(e["steps"]),
+         f"[red]{escape(e['error'])}[/]" if e["error"] else escape(e["description"])] for e in found])
+    console.print(f"[dim]bundled: {escape(str(bundled))}\nyours:   {escape(str(yours))} "
                   "(a file there overrides a bundled one of the same name)[/]")
     return EXIT_OK
 
 
 def cmd_roles(args: argparse.Namespace, console: Console) -> int:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("", "role", "description"):
-        table.add_column(column)
-    for role in load_config().roles.values():
-        table.add_row(role.icon, role.name, escape(role.description))
-    console.print(table)
+    from gorgon_nb.config import load_config
+
+    roles = list(load_config().roles.values())
+    if args.json:
+        print_json([{"name": r.name, "icon": r.icon, "description": r.description} for r in roles])
+        return EXIT_OK
+    print_table(console, [Column(""), Column("role", "name"), Column("description", "prose")],
+                [[r.icon, escape(r.name), escape(r.description)] for r in roles])
     return EXIT_OK
 
 
 def cmd_providers(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.config import load_config
+    from gorgon_nb.integrations import service_statuses
+    from gorgon_nb.providers.registry import provider_statuses, resolve_auto
+
     config = load_config()
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("provider", "kind", "default model", "status"):
-        table.add_column(column)
-    for status in provider_statuses(config):
-        detail = escape(status.detail)
-        table.add_row(status.name, status.kind, escape(status.model),
-                      f"[green]{detail}[/]" if status.ready and status.kind != "openai-compatible"
-                      else detail if status.ready else f"[yellow]{detail}[/]")
-    for service in service_statuses(config):
-        detail = escape(service.detail)
-        table.add_row(service.name, "service", "-", f"[green]{detail}[/]" if service.ready else f"[yellow]{detail}[/]")
-    console.print(table)
+    providers, services = provider_statuses(config), service_statuses(config)
     model, notice = resolve_auto(config)
-    console.print(f"model 'auto' uses: [bold]{model}[/]" + (f"\n[dim]{escape(notice)}[/]" if notice else ""))
-    console.print(f"[dim]config file: {config.file or (config.home / 'config.toml')} "
-                  f"({'found' if config.file else 'not created'})[/]")
+    config_file = config.file or (config.home / "config.toml")
+    if args.json:
+        print_json({"providers": [vars(s) for s in providers], "services": [vars(s) for s in services],
+                    "auto": {"model": str(model), "notice": notice}, "config_file": str(config_file),
+                    "config_found": config.file is not None})
+        return EXIT_OK
+    rows = []
+    for status in providers:
+        detail = escape(status.detail)
+        rows.append([escape(status.name), status.kind, escape(status.model),
+                     f"[green]{detail}[/]" if status.ready and status.kind != "openai-compatible"
+                     else detail if status.ready else f"[yellow]{detail}[/]"])
+    for service in services:
+        detail = escape(service.detail)
+        rows.append([service.name, "service", "-", f"[green]{detail}[/]" if service.ready else f"[yellow]{detail}[/]"])
+    print_table(console, [Column("provider", "name"), Column("kind"), Column("default model", "name"),
+                          Column("status", "prose")], rows)
+    console.print(f"model 'auto' uses: [bold]{escape(str(model))}[/]" + (f"\n[dim]{escape(notice)}[/]" if notice else ""))
+    console.print(f"[dim]config file: {escape(str(config_file))} ({'found' if config.file else 'not created'})[/]")
     return EXIT_OK
-
-
-__all__ = ["EXIT_USAGE", "cmd_providers", "cmd_roles", "cmd_run", "cmd_runs", "cmd_show", "cmd_validate",
-           "cmd_workflows"]

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
 from gorgon_nb.cli import EXIT_FAILED, EXIT_OK, print_json
-from gorgon_nb.cli.commands import _table, drive
+from gorgon_nb.cli.commands import drive
+from gorgon_nb.cli.output import Column, print_table
 from gorgon_nb.format import format_time, preview
-from gorgon_nb.runner import Runner
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gorgon_nb.model.approval import ApprovalRequest
 
 __all__ = ["cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_replay", "cmd_resume"]
 
 
 def cmd_resume(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     record, workflow = runner.stored_workflow(args.run_id)
     return drive(console, args, workflow.name, lambda on_event: runner.resume_execution(
@@ -25,6 +32,8 @@ def cmd_resume(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     record, workflow = runner.stored_workflow(args.run_id)
     code = drive(console, args, f"{workflow.name} (replay of {record.run_id})",
@@ -35,6 +44,8 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_fork(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     record, workflow = runner.stored_workflow(args.run_id)
     return drive(console, args, f"{workflow.name} (fork of {record.run_id} from '{args.from_step}')",
@@ -44,26 +55,47 @@ def cmd_fork(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     store = runner.store
     assert store is not None
     run_id = store.resolve_run_id(args.run_id)
+
+    def done(result: str, message: str, code: int = EXIT_OK) -> int:
+        if args.json:
+            print_json({"run_id": run_id, "result": result})
+        else:
+            console.print(message)
+        return code
+
     if runner.cancel(run_id) == "cancelled":
-        console.print(f"run {run_id} cancelled (no process was running it); what finished is kept")
-        return EXIT_OK
-    console.print(f"asked the process running {run_id} to stop…")
+        return done("cancelled", f"run {run_id} cancelled (no process was running it); what finished is kept")
+    if not args.json:
+        console.print(f"asked the process running {run_id} to stop…")
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         if store.owner(run_id).status == "cancelled":
-            console.print(f"run {run_id} cancelled; what finished is kept: gorgon show {run_id}")
-            return EXIT_OK
+            return done("cancelled", f"run {run_id} cancelled; what finished is kept: gorgon show {run_id}")
         time.sleep(0.2)
-    console.print(f"[yellow]run {run_id} has not stopped yet[/]; it will at its next check (within seconds)")
-    return EXIT_FAILED
+    return done("requested", f"[yellow]run {run_id} has not stopped yet[/]; it will at its next check "
+                             "(within seconds)", EXIT_FAILED)
+
+
+def _approval_json(a: ApprovalRequest, alive: bool | None = None) -> dict[str, object]:
+    data: dict[str, object] = {**vars(a), "status": str(a.status)}
+    if alive is not None:
+        data["run_stopped"] = a.pending and not alive
+    return data
 
 
 def cmd_approve(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     decision = Runner().approve(args.ref, step=args.step, approve=not args.reject, comment=args.message, by=args.by)
+    if args.json:
+        print_json(_approval_json(decision))
+        return EXIT_OK
     word = "approved" if decision.approved else "rejected"
     console.print(f"{word} '{escape(decision.title)}' (run {decision.run_id}, step {escape(decision.step_key)}) "
                   f"as {escape(decision.decided_by or '')}" + (f": {escape(decision.comment)}" if decision.comment else ""))
@@ -71,23 +103,23 @@ def cmd_approve(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_approvals(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.runner import Runner
+
     runner = Runner()
     store = runner.store
     assert store is not None
     found = runner.approvals(args.run, status=None if args.all else "pending")
+    alive = {run_id: store.owner(run_id).alive for run_id in {a.run_id for a in found if a.pending}}
     if args.json:
-        print_json([vars(a) | {"status": str(a.status)} for a in found])
+        print_json([_approval_json(a, alive.get(a.run_id, False)) for a in found])
         return EXIT_OK
     if not found:
         console.print("no approvals waiting" if not args.all else "no approvals")
         return EXIT_OK
-    table = _table(console, ("approval", 10), ("run", 10), ("step", 0), ("title", 0), ("asked", 8), ("status", 21))
-    for a in found:
-        alive = store.owner(a.run_id).alive
-        status = str(a.status) if not a.pending or alive else "pending (run stopped)"
-        table.add_row(a.id, a.run_id, escape(a.step_key), escape(preview(a.title, 60)),
-                      format_time(a.requested_at), status)
-    console.print(table)
+    print_table(console, [Column("approval", "name"), Column("run", "name"), Column("step", "name"),
+                          Column("title", "prose"), Column("asked"), Column("status")], [
+        [a.id, a.run_id, escape(a.step_key), escape(preview(a.title, 60)), format_time(a.requested_at),
+         str(a.status) if not a.pending or alive[a.run_id] else "pending (run stopped)"] for a in found])
     if args.show:
         from rich.markdown import Markdown
         from rich.rule import Rule

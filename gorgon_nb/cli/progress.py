@@ -7,23 +7,29 @@ line per finished step, so logs stay readable.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
+from gorgon_nb.cli.output import GAP, STYLES, Column, fit_table
 from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
-from gorgon_nb.model.events import Event
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
+
+if TYPE_CHECKING:
+    from gorgon_nb.model.events import Event
 
 __all__ = ["Progress"]
 
-_STYLES = {"pending": "dim", "running": "cyan", "waiting": "yellow", "succeeded": "green", "failed": "red",
-           "skipped": "yellow", "cancelled": "magenta"}
+_ROUND = re.compile(r"\[\d+\]")  # fix_and_verify[2].fix is the body step fix_and_verify.fix
+DETAIL_MIN = 20  # the streamed line is worth showing from this wide
+_COLUMNS = (Column(""), Column("step", "name"), Column("agent"), Column("status"), Column("elapsed", right=True),
+            Column("tokens", right=True), Column("cost", right=True), Column("", "prose"))
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Progress:
         self.rows: dict[str, _Row] = {}
         self.started = time.monotonic()
         self.notices: list[str] = []
+        self._labels: dict[str, str] = {}  # a loop body's steps by their key without rounds
         self._live: Live | None = None
 
     def __enter__(self) -> Progress:
@@ -70,7 +77,7 @@ class Progress:
         if event.kind in ("run_started", "run_resumed"):
             self._add_graph(data.get("graph", []))
             for key, status in data.get("restored", {}).items():  # done before the resume
-                self.rows.setdefault(key, _Row(key, key)).status = status
+                self._row(key).status = status
         elif event.kind == "approval_requested":
             self._ask(event)
         elif event.kind == "approval_decided":
@@ -86,16 +93,31 @@ class Progress:
             self.notices.append(data["message"])
             self._print(Text(f"note: {data['message']}", style="yellow" if data.get("level") == "warning" else "dim"))
         elif key is not None:
-            row = self.rows.setdefault(key, _Row(key, key))
-            self._update(row, event)
+            self._update(self._row(key), event)
         if self._live is not None and event.kind != "text_delta":
             self._live.update(self._render())
         elif self._live is not None:
             self._live.refresh()
 
+    def _row(self, key: str) -> _Row:
+        """The row of step ``key``; a loop body's step is labelled as its step in the graph and
+        placed after its loop's rows."""
+        if key in self.rows:
+            return self.rows[key]
+        row = _Row(key, self._labels.get(_ROUND.sub("", key), ""))
+        loop = key.rsplit("[", 1)[0] if _ROUND.search(key) else None
+        keys = list(self.rows)
+        family = [i for i, k in enumerate(keys) if loop is not None and (k == loop or k.startswith(loop + "["))]
+        if family:
+            keys.insert(family[-1] + 1, key)
+            self.rows = {k: self.rows.get(k, row) for k in keys}
+        else:
+            self.rows[key] = row
+        return row
+
     def _ask(self, event: Event) -> None:
         approval, key = event.data["approval"], event.step or ""
-        row = self.rows.setdefault(key, _Row(key, key))
+        row = self._row(key)
         row.status, row.note = "waiting", f"waiting for approval: {approval['title']}"
         lines = [line for line in str(approval.get("preview") or "").splitlines() if line.strip()][:6]
         text = Text(f"⏸ {approval['title']}  (step {key}, approval {approval['id']})\n", style="bold yellow")
@@ -107,10 +129,13 @@ class Progress:
             text.append(f"\n  approvers: {', '.join(approval['approvers'])}", style="dim")
         self._print(text)
 
-    def _add_graph(self, graph: list[dict[str, Any]]) -> None:
+    def _add_graph(self, graph: list[dict[str, Any]], path: str = "") -> None:
         for node in graph:
             label = f"{node['role']}" if node.get("role") else node["kind"]
-            self.rows.setdefault(node["key"], _Row(node["key"], label))
+            self._labels[path + node["id"]] = label
+            if not path:
+                self.rows.setdefault(node["key"], _Row(node["key"], label))
+            self._add_graph(node.get("body") or [], path + node["id"] + ".")
 
     def _update(self, row: _Row, event: Event) -> None:
         data, kind = event.data, event.kind
@@ -144,26 +169,33 @@ class Progress:
         return format_duration((row.ended or time.monotonic()) - row.started)
 
     def _line(self, row: _Row) -> Text:
-        text = Text(f"{STATUS_SYMBOLS[row.status]} {row.key:<20} ", style=_STYLES[row.status])
+        text = Text(f"{STATUS_SYMBOLS[row.status]} {row.key:<20} ", style=STYLES.get(row.status, "white"))
         text.append(f"{row.label:<14} {self._elapsed(row):>7}  {format_tokens(row.usage):>20}  "
                     f"{format_cost(row.usage):>9}")
         if row.note:
             text.append(f"  {row.note}", style="dim")
         return text
 
+    def _cells(self, row: _Row, compact: bool) -> list[str]:
+        detail = row.note or (preview(row.last_line, 60) if row.status == "running" else "")
+        style = STYLES.get(row.status, "white")
+        tokens = f"{row.usage.total_tokens:,}" if compact else format_tokens(row.usage)
+        return [f"[{style}]{STATUS_SYMBOLS[row.status]}[/]", escape(row.key), escape(row.label),
+                f"[{style}]{STATUS_LABELS[row.status]}[/]", self._elapsed(row), tokens, format_cost(row.usage),
+                f"[dim]{escape(detail)}[/]"]
+
     def _render(self) -> Group:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for column, justify in [("", "left"), ("step", "left"), ("agent", "left"), ("status", "left"),
-                                ("elapsed", "right"), ("tokens", "right"), ("cost", "right"), ("", "left")]:
-            table.add_column(column, justify=justify, no_wrap=column != "")  # type: ignore[arg-type]
-        total = Usage()
-        for row in self.rows.values():
-            total = total + row.usage
-            detail = row.note or (preview(row.last_line, 60) if row.status == "running" else "")
-            style = _STYLES[row.status]
-            table.add_row(Text(STATUS_SYMBOLS[row.status], style=style), row.key, row.label,
-                          Text(STATUS_LABELS[row.status], style=style), self._elapsed(row),
-                          format_tokens(row.usage), format_cost(row.usage), Text(detail, style="dim"))
+        """The table fitted to the terminal: step keys whole, one line per step. When the columns
+        do not fit, tokens show as one total, then the streamed line makes way."""
+        width = self.console.width
+        for compact in (False, True):
+            rows = [self._cells(row, compact) for row in self.rows.values()]
+            _, fixed = fit_table(_COLUMNS[:-1], [r[:-1] for r in rows], width)
+            if fixed + GAP + DETAIL_MIN <= width:
+                break
+        columns = _COLUMNS if fixed + GAP + 1 < width else _COLUMNS[:-1]
+        table, _ = fit_table(columns, [r[:len(columns)] for r in rows], width, prose_min=1)
+        total = sum((row.usage for row in self.rows.values()), Usage())
         footer = Text(f"elapsed {format_duration(time.monotonic() - self.started)} · "
                       f"{format_tokens(total)} tokens · {format_cost(total)}", style="bold")
         return Group(table, footer)

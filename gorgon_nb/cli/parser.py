@@ -1,0 +1,303 @@
+"""The ``gorgon`` command line: every command, option and help text, and nothing heavy.
+
+Building the parser imports no engine, store, config or rich, so ``gorgon --help``,
+``gorgon --version`` and a mistyped command answer at once; each command names the
+function that runs it (``module:function``), imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from gorgon_nb.model.run import RunStatus
+from gorgon_nb.scheduler.model import JobState
+
+__all__ = ["CommandLineError", "GorgonParser", "build_parser", "parse_args"]
+
+EXAMPLES = """\
+examples:
+  gorgon run dev_plan_build_test_review -v feature_request="Add a CSV export"
+  gorgon run my_flow.yaml --model offline     try a workflow without an API key
+  gorgon validate my_flow.yaml                report every problem of a workflow file
+  gorgon runs --status stopped                runs whose process is gone
+  gorgon resume RUN                           go on with a stopped, failed or cancelled run
+  gorgon show RUN --json | jq .steps          one run, as JSON
+  gorgon help run                             the options of one command
+
+environment:
+  GORGON_HOME    where config.toml, the gorgon.db store and your workflows/ live
+                 (default: <jupyter data dir>/gorgon)
+  GORGON_CONFIG  another config file;  GORGON_MODEL  the model of 'model: auto'
+  GORGON_USER    who approves;  GORGON_DEBUG=1  show the traceback of an internal error
+
+output:
+  With --json a command prints JSON on stdout. Its errors then go to stderr as JSON:
+  {"error": {"type": "NotFoundError", "message": "...", "exit_code": 2}}.
+  Times are in your local time zone; the date is shown when it is not today.
+
+exit codes:
+  0    success
+  1    the run failed
+  2    bad input: an unknown command or option, a broken workflow, a missing input
+  130  interrupted (Ctrl-C); the run is recorded as cancelled and can be resumed
+"""
+
+RUN_STATUSES = [str(s) for s in RunStatus]
+JOB_STATES = [str(s) for s in JobState]
+
+
+class CommandLineError(Exception):
+    """A command line that does not parse; ``parser`` is the (sub)command it belongs to."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+def _suggest(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class GorgonParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that raises ``CommandLineError`` and says what was probably meant."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, GorgonParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self, message)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is None or value in choices:
+            return
+        known = [str(c) for c in choices]
+        if isinstance(action, argparse._SubParsersAction):
+            raise argparse.ArgumentError(None, f"unknown command '{value}'{_suggest(str(value), known)} "
+                                               "(gorgon --help lists them)")
+        raise argparse.ArgumentError(action, f"'{value}' is not one of {', '.join(known)}"
+                                             f"{_suggest(str(value), known)}")
+
+    def option_strings(self) -> list[str]:
+        return [option for action in self._actions for option in action.option_strings]
+
+    def unknown(self, extras: Sequence[str]) -> NoReturn:
+        """Refuse arguments this command does not take, with the option probably meant."""
+        word = extras[0]
+        if word.startswith("-") and word != "-":
+            name = word.split("=", 1)[0]
+            self.error(f"unknown option '{name}'{_suggest(name, self.option_strings())}")
+        self.error(f"unexpected argument{'s' * (len(extras) > 1)}: {' '.join(extras)}")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not key=value (for example -v feature_request=\"Add a CSV export\")")
+    return key.strip(), value
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
+    return number
+
+
+def _parameter(text: str) -> tuple[str, Any]:
+    from gorgon_nb.errors import UsageError
+    from gorgon_nb.scheduler.service import split_parameter
+
+    try:
+        return split_parameter(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.for_surface("cli")) from None
+
+
+def _json(command: argparse.ArgumentParser, what: str = "print it as JSON") -> None:
+    command.add_argument("--json", action="store_true", help=f"{what} (errors then go to stderr as JSON)")
+
+
+def _inputs(command: argparse.ArgumentParser, help: str) -> None:
+    command.add_argument("-v", "--var", dest="inputs", action="append", type=_key_value, default=[],
+                         metavar="KEY=VALUE", help=help)
+
+
+def _execution(command: argparse.ArgumentParser, *, model: bool = True) -> None:
+    if model:
+        command.add_argument("--model", metavar="MODEL",
+                             help="use this model for every LLM step: auto, offline, anthropic:NAME, "
+                                  "openai:NAME, ollama:NAME, or PROVIDER:NAME from your config")
+        command.add_argument("--allow-shell", action="store_true",
+                             help="let shell steps run (only for workflows you trust)")
+    _json(command, "print the result as JSON instead of progress and a summary")
+    command.add_argument("-q", "--quiet", action="store_true", help="no live progress, only the summary")
+
+
+def _run_id(command: argparse.ArgumentParser) -> None:
+    command.add_argument("run_id", metavar="RUN", help="a run id, or enough of its start to be unambiguous")
+
+
+def build_parser() -> GorgonParser:
+    parser = GorgonParser(prog="gorgon", description="Multi-agent LLM workflows: run, validate and inspect them.",
+                          epilog=EXAMPLES)
+    from gorgon_nb import __version__
+
+    parser.add_argument("--version", action="version", version=f"gorgon {__version__}",
+                        help="print gorgon's version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=GorgonParser)
+
+    def command(name: str, handler: str, help: str, description: str | None = None) -> GorgonParser:
+        made: GorgonParser = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".")
+        made.set_defaults(handler=handler)
+        parser.commands[name] = made
+        return made
+
+    run = command("run", "commands:cmd_run", "run a workflow and show its progress",
+                  "Run a workflow with live progress, and end with a summary and the run id. "
+                  "Ctrl-C cancels it; 'gorgon resume RUN' goes on from where it was.")
+    run.add_argument("workflow", metavar="WORKFLOW", help="a workflow file, or the name of a bundled or user "
+                                                           "workflow (gorgon workflows lists them)")
+    _inputs(run, "a workflow input (repeatable)")
+    _execution(run)
+
+    validate = command("validate", "commands:cmd_validate", "check workflow files and report every problem",
+                       "Check workflow files and report every problem of each, with its line and a hint. "
+                       "Exits 2 if any file has a problem.")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="workflow files (.yaml, .yml or .json)")
+    _inputs(validate, "also check these inputs against the declared ones (repeatable)")
+    _json(validate, "print each file's problems as JSON")
+
+    runs = command("runs", "commands:cmd_runs", "list recent runs, newest first")
+    runs.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many runs (20)")
+    runs.add_argument("--status", choices=RUN_STATUSES, metavar="STATUS",
+                      help="only runs with this status: " + ", ".join(RUN_STATUSES)
+                           + " (stopped: its process is gone; gorgon resume goes on with it)")
+    runs.add_argument("--workflow", metavar="ID", help="only runs of this workflow id")
+    _json(runs)
+
+    show = command("show", "commands:cmd_show", "show one run: steps, outputs, usage and errors")
+    _run_id(show)
+    show.add_argument("--brief", action="store_true", help="the table only, without the step outputs")
+    _json(show)
+
+    resume = command("resume", "durable:cmd_resume", "go on with a stopped, failed or cancelled run",
+                     "Go on with a run whose process stopped, that failed, or that was cancelled (Ctrl-C, "
+                     "gorgon cancel). Finished steps are kept and model answers already received are not paid "
+                     "for again.")
+    _run_id(resume)
+    resume.add_argument("--max-usd", type=float, metavar="X", help="raise the run's dollar budget to X")
+    resume.add_argument("--max-tokens", type=int, metavar="N", help="raise the run's token budget to N")
+    _execution(resume)
+
+    cancel = command("cancel", "durable:cmd_cancel", "stop a run, from any process; what finished is kept")
+    _run_id(cancel)
+    cancel.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for it to stop (10)")
+    _json(cancel)
+
+    replay = command("replay", "durable:cmd_replay", "repeat a finished run from its record: same outputs, no cost")
+    _run_id(replay)
+    _execution(replay, model=False)
+
+    fork = command("fork", "durable:cmd_fork", "run a finished run again from a step on, reusing the steps before")
+    _run_id(fork)
+    fork.add_argument("--from", dest="from_step", required=True, metavar="STEP",
+                      help="the first step to run again; the steps that depend on it run again too")
+    _inputs(fork, "change an input (repeatable)")
+    _execution(fork)
+
+    approvals = command("approvals", "durable:cmd_approvals", "list what waits for a person's approval")
+    approvals.add_argument("--run", metavar="RUN", help="only this run's approvals")
+    approvals.add_argument("--all", action="store_true", help="decided ones too")
+    approvals.add_argument("--show", action="store_true", help="print each one's preview: what it would let through")
+    _json(approvals)
+
+    approve = command("approve", "durable:cmd_approve", "approve (or --reject) what a run waits for")
+    approve.add_argument("ref", metavar="APPROVAL_OR_RUN", help="an approval id, or a run that waits for one")
+    approve.add_argument("--step", metavar="STEP", help="which step, when the run waits for several")
+    approve.add_argument("--reject", action="store_true", help="reject instead of approving")
+    approve.add_argument("-m", "--message", metavar="COMMENT",
+                         help="a comment; a rejected step sent back for revision gets it")
+    approve.add_argument("--by", metavar="NAME", help="who decides (default: GORGON_USER or your user name)")
+    _json(approve)
+
+    _json(command("workflows", "commands:cmd_workflows", "list bundled and user workflows"))
+    _json(command("roles", "commands:cmd_roles", "list the agent roles"))
+    _json(command("providers", "commands:cmd_providers",
+                  "show which LLM providers are configured, and how to configure the rest"))
+
+    schedule = command("schedule", "schedule:cmd_schedule", "run a notebook on a schedule (cron, interval or once)")
+    schedule.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, relative to --root")
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", metavar="EXPR", help='five cron fields, for example "0 8 * * MON"')
+    when.add_argument("--every", metavar="INTERVAL", help="an interval: 90, 30s, 15m, 2h, 1d")
+    when.add_argument("--at", metavar="TIME", help="once, at this time: 2026-12-01T09:00")
+    schedule.add_argument("--tz", default="UTC", metavar="ZONE", help="the time zone of --cron and --at (UTC)")
+    schedule.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
+                          metavar="KEY=VALUE", help="a papermill parameter, typed as papermill's -p types it "
+                                                    "(repeatable)")
+    schedule.add_argument("--retries", type=int, default=0, metavar="N",
+                          help="tries after a failure or a timeout (0)")
+    schedule.add_argument("--backoff", default="60", metavar="DURATION",
+                          help="wait before the first retry; doubles each time (60s)")
+    schedule.add_argument("--timeout", metavar="DURATION", help="for the whole notebook, e.g. 10m (none)")
+    schedule.add_argument("--missed", choices=["skip", "catch-up"], default="skip",
+                          help="runs missed while no scheduler ran: skip them, or run once to catch up (skip)")
+    schedule.add_argument("--overlap", choices=["skip", "queue"], default="skip",
+                          help="when the last job still runs: skip this one, or queue it (skip)")
+    schedule.add_argument("--keep", type=int, default=20, metavar="N", help="executed notebooks kept (20)")
+    schedule.add_argument("--name", default="", metavar="NAME",
+                          help="a name to refer to the schedule by; no two schedules share one")
+    schedule.add_argument("--root", metavar="FOLDER", help="the folder notebooks are confined to (the current one)")
+    _json(schedule)
+
+    schedules = command("schedules", "schedule:cmd_schedules", "list schedules; pause, resume, delete or run one now",
+                        "List schedules, or act on one: 'gorgon schedules pause SCHEDULE'.")
+    schedules.add_argument("action", nargs="?", choices=["pause", "resume", "delete", "run"], metavar="ACTION",
+                           help="pause, resume, delete, or run (queue a job now)")
+    schedules.add_argument("ref", nargs="?", metavar="SCHEDULE", help="an id, enough of the start of one, or a name")
+    _json(schedules)
+
+    jobs = command("jobs", "schedule:cmd_jobs", "list recent jobs of schedules; show or cancel one",
+                   "List recent jobs, or act on one: 'gorgon jobs show JOB'.")
+    jobs.add_argument("action", nargs="?", choices=["show", "cancel"], metavar="ACTION",
+                      help="show (every detail of a job) or cancel")
+    jobs.add_argument("ref", nargs="?", metavar="JOB", help="a job id, or enough of its start to be unambiguous")
+    jobs.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many jobs (20)")
+    jobs.add_argument("--schedule", metavar="SCHEDULE", help="only this schedule's jobs")
+    jobs.add_argument("--state", choices=JOB_STATES, metavar="STATE",
+                      help="only jobs in this state: " + ", ".join(JOB_STATES))
+    _json(jobs)
+
+    scheduler = command("scheduler", "schedule:cmd_scheduler", "run the scheduler loop here until Ctrl-C")
+    scheduler.add_argument("--dask", metavar="ADDRESS", help="run jobs on this Dask cluster (tcp://host:8786)")
+    scheduler.add_argument("--concurrency", type=int, default=2, metavar="N", help="jobs at once (2)")
+    scheduler.add_argument("--pool", type=int, default=2, metavar="N", help="kernels started ahead (2)")
+    scheduler.add_argument("--lease-ttl", type=float, default=15.0, metavar="SECONDS",
+                           help="seconds without renewal after which another scheduler takes over (15)")
+    scheduler.add_argument("--tick", type=float, default=1.0, metavar="SECONDS",
+                           help="seconds between looks at the store (1)")
+
+    help_ = command("help", "", "show the help of gorgon or of one command")
+    help_.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> tuple[GorgonParser, argparse.Namespace]:
+    """The parser and the parsed arguments; raises ``CommandLineError`` for anything it does not take."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.commands.get(args.command or "", parser).unknown(extras)
+    return parser, args
