@@ -221,9 +221,9 @@ class ChatService:
         except ConfigError as exc:
             hint = (" The Jupyter server reads the environment when it starts: set the variable where "
                     "JupyterLab is started, and restart it." if "API key" in str(exc) else "")
-            raise ChatError(redact(str(exc)) + hint) from None
+            raise ChatError(redact(exc.for_surface("sidebar")) + hint) from None
         except GorgonError as exc:
-            raise ChatError(redact(str(exc))) from None
+            raise ChatError(redact(exc.for_surface("sidebar"))) from None
         sent = self._add(ChatMessage("", session_id, 0, "user", text.strip()))
         if session.title == DEFAULT_TITLE:
             self.store.rename_session(session_id, " ".join(text.split())[:60])

@@ -29,10 +29,10 @@ translated into these at the boundary that meets them.
     │   └── StoreError              the SQLite store could not be read or written
     └── ControlSignal               not failures: signals the executor handles itself
 
-The same error reaches people through three front doors: Python, a notebook's magics and
-the ``gorgon`` command. Where a message says what to do next, the core gives every form
-as ``Advice`` and each front door shows its own: ``str(error)`` is the Python form,
-``error.for_surface("notebook")`` and ``error.for_surface("cli")`` the others.
+The same error reaches people through four front doors: Python, a notebook's magics, the
+``gorgon`` command and the JupyterLab sidebar. Where a message says what to do next, the
+core gives every form as ``Advice`` and each front door shows its own: ``str(error)`` is
+the Python form, ``error.for_surface("notebook")`` (``"cli"``, ``"sidebar"``) the others.
 
     raise NotFoundError(f"no run '{run_id}'. ", Advice(
         python="Runner().store.list_runs() lists recent runs.",
@@ -80,22 +80,27 @@ __all__ = [
 ]
 
 
-Surface = Literal["python", "notebook", "cli"]
-SURFACES: tuple[Surface, ...] = ("python", "notebook", "cli")
+Surface = Literal["python", "notebook", "cli", "sidebar"]
+SURFACES: tuple[Surface, ...] = ("python", "notebook", "cli", "sidebar")
 
 
 @dataclass(frozen=True)
 class Advice:
     """Part of a message that each surface says in its own words: the code to call in
-    Python, the magic in a notebook, the command in a terminal."""
+    Python, the magic in a notebook, the command in a terminal, and what to type or click in
+    JupyterLab's Gorgon sidebar (its chat, its REST API); without words of its own the
+    sidebar says the notebook's, as it lives beside the notebooks."""
 
     python: str
     notebook: str
     cli: str
+    sidebar: str | None = None
 
     def on(self, surface: Surface) -> str:
         if surface not in SURFACES:
             raise ValueError(f"unknown surface {surface!r}; one of: {', '.join(SURFACES)}")
+        if surface == "sidebar":
+            return self.notebook if self.sidebar is None else self.sidebar
         text: str = getattr(self, surface)
         return text
 
@@ -114,7 +119,7 @@ class GorgonError(Exception):
         super().__init__(*message)
 
     def for_surface(self, surface: Surface) -> str:
-        """The message as ``surface`` ("python", "notebook" or "cli") should show it."""
+        """The message as ``surface`` ("python", "notebook", "cli" or "sidebar") should show it."""
         if surface not in SURFACES:
             raise ValueError(f"unknown surface {surface!r}; one of: {', '.join(SURFACES)}")
         if not self.args or not all(isinstance(part, str | Advice) for part in self.args):

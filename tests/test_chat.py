@@ -180,8 +180,10 @@ async def test_a_workflow_with_a_missing_input_is_refused(home: Path, store: Sto
     service = service_with(home, store)
     session = service.create_session()
     assert "dev_plan_build_test_review" in list_workflows()
-    with pytest.raises(ChatError, match="feature_request"):
+    with pytest.raises(ChatError, match="feature_request") as refused:
         await service.send(session.id, "/run dev_plan_build_test_review")
+    assert "add feature_request=... to the /run line" in str(refused.value)
+    assert "-v" not in str(refused.value) and "inputs=" not in str(refused.value)
     assert service.messages(session.id) == []
 
 

@@ -102,7 +102,9 @@ CASES: list[tuple[str, Callable[[Runner], object], dict[Surface, str]]] = [
         "python": f"missing required input 'feature_request' ({REQUEST}): pass inputs={{'feature_request': ...}}",
         "notebook": f"missing required input 'feature_request' ({REQUEST}): "
                     "add -v feature_request=... to the %%gorgon or %gorgon run line",
-        "cli": f"missing required input 'feature_request' ({REQUEST}): pass -v feature_request=..."}),
+        "cli": f"missing required input 'feature_request' ({REQUEST}): pass -v feature_request=...",
+        "sidebar": f"missing required input 'feature_request' ({REQUEST}): "
+                   "add feature_request=... to the /run line"}),
 ]
 
 
@@ -110,6 +112,8 @@ CASES: list[tuple[str, Callable[[Runner], object], dict[Surface, str]]] = [
 def test_core_messages_in_each_surfaces_words(runner: Runner, action: Callable[[Runner], object],
                                               expected: dict[Surface, str]) -> None:
     error = _raised(lambda: action(runner))
+    # the sidebar says what a notebook says, unless the message has words of its own for it
+    expected = {"sidebar": expected["notebook"], **expected}
     assert {surface: error.for_surface(surface) for surface in SURFACES} == expected
     assert str(error) == expected["python"]  # what a traceback shows
 

@@ -94,7 +94,7 @@ def _how_to_pass(name: str, declared: InputSpec) -> Advice:
     value = "..." if declared.type == "string" else f"<{declared.type}>"
     return Advice(python=f"pass inputs={{'{name}': {value}}}",
                   notebook=f"add -v {name}={value} to the %%gorgon or %gorgon run line",
-                  cli=f"pass -v {name}={value}")
+                  cli=f"pass -v {name}={value}", sidebar=f"add {name}={value} to the /run line")
 
 
 def _default(name: str, declared: InputSpec) -> Any:

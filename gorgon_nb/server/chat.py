@@ -160,9 +160,9 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
             chat = await asyncio.to_thread(self.backend.chat)
             await asyncio.to_thread(chat.store.get_session, session_id)
         except NotFoundError as exc:
-            raise web.HTTPError(404, str(exc)) from None
+            raise web.HTTPError(404, exc.for_surface("sidebar")) from None
         except GorgonError as exc:
-            raise web.HTTPError(503, str(exc)) from None
+            raise web.HTTPError(503, exc.for_surface("sidebar")) from None
         self.chat, self.session_id = chat, session_id
         await super().get(session_id)
 
@@ -190,7 +190,7 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
             else:
                 self._error('send {"type": "send", "text": "..."} or {"type": "stop"}')
         except GorgonError as exc:
-            self._error(str(exc))
+            self._error(exc.for_surface("sidebar"))
         except Exception:  # logged with its traceback; the client gets no details
             self.log.exception("gorgon: the chat failed")
             self._error("the chat failed; the Jupyter server's log has the details")

@@ -197,13 +197,13 @@ def gorgon_errors() -> Iterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        raise ApiError(404, str(exc)) from None
+        raise ApiError(404, exc.for_surface("sidebar")) from None
     except UsageError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(400, exc.for_surface("sidebar")) from None
     except StoreError as exc:
-        raise ApiError(503, str(exc)) from None
+        raise ApiError(503, exc.for_surface("sidebar")) from None
     except GorgonError as exc:
-        raise ApiError(500, str(exc)) from None
+        raise ApiError(500, exc.for_surface("sidebar")) from None
 
 
 class GorgonHandler(APIHandler):
@@ -283,7 +283,7 @@ class ApprovalHandler(GorgonHandler):
                     approval_id, approve=body.approve, by=by, comment=body.text
                 )
             except ApprovalError as exc:
-                raise ApiError(409 if request.may_decide(by) else 403, str(exc)) from None
+                raise ApiError(409 if request.may_decide(by) else 403, exc.for_surface("sidebar")) from None
             return approval_json(decided, run_alive(store, decided.run_id))
 
         decided = await self.in_thread(decide)

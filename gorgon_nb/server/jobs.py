@@ -211,7 +211,7 @@ class SchedulesHandler(JobsBaseHandler):
                     at=body.at, parameters=body.parameters, retries=body.retries, backoff=body.backoff,
                     timeout=body.timeout, missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name)
             except NotFoundError as exc:  # the body names a notebook that is not there
-                raise ApiError(400, str(exc)) from None
+                raise ApiError(400, exc.for_surface("sidebar")) from None
             return schedule_json(store, schedule, files)
 
         created = await self.in_thread(create)
@@ -299,7 +299,7 @@ class JobCancelHandler(JobsBaseHandler):
             try:
                 return store.request_job_cancel(job.id)
             except UsageError as exc:  # it ended already
-                raise ApiError(409, str(exc)) from None
+                raise ApiError(409, exc.for_surface("sidebar")) from None
 
         self.answer({"result": await self.in_thread(cancel)})
 
