@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,11 @@ async def test_a_server_that_died_leaves_no_message_streaming(home: Path, store:
     service = service_with(home, store, delay=0.05)
     session = service.create_session()
     await service.send(session.id, "@planner plan a long trip")
-    await asyncio.sleep(1.2)  # the streamed text is saved at least every second
+    # the streamed text is saved at least every second: wait for the first save
+    deadline = time.monotonic() + 30
+    while not store.chat_messages(session.id)[-1].content:
+        assert time.monotonic() < deadline, "the streamed text was never saved"
+        await asyncio.sleep(0.1)
     again = ChatService(Runner(load_config(), store))  # the next server start
     answer = again.messages(session.id)[-1]
     assert answer["status"] == "interrupted" and answer["content"]

@@ -89,7 +89,7 @@ def test_interrupting_the_kernel_cancels_the_run(kernel: Any, home: Path) -> Non
 def test_a_background_run_goes_on_after_its_cell(kernel: Any, home: Path) -> None:
     _, client = kernel
     body = "%%gorgon --background --out quick\nsteps:\n  - id: a\n    agent: planner\n    task: plan\n" \
-           "  - id: wait\n    python: asyncio:sleep\n    args: {delay: 1}\n    depends_on: a\n"
+           "  - id: wait\n    python: asyncio:sleep\n    args: {delay: 4}\n    depends_on: a\n"
     reply = client.execute_interactive(body, timeout=30)
     assert reply["content"]["status"] == "ok"
 
