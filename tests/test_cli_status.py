@@ -89,8 +89,17 @@ def test_a_killed_run_reads_stopped_in_runs_and_in_show(killed: Killed) -> None:
     assert f"go on with: gorgon resume {run_id}" in runs.out
     shown = gorgon(home, "show", run_id, "--brief")
     assert shown.out.splitlines()[0].endswith(f"run {run_id} · ⚠ stopped")
-    assert json.loads(gorgon(home, "show", run_id, "--json").out)["status"] == "stopped"
+    shown_json = json.loads(gorgon(home, "show", run_id, "--json").out)
+    assert shown_json["status"] == "stopped"
+    assert _left_by_the_process(shown_json["steps"])
+    assert re.search(r"\s⚠ stopped\s", "\n".join(shown.out.splitlines()[1:]))  # the step it left, too
     assert [r["status"] for r in json.loads(gorgon(home, "runs", "--json").out)] == ["stopped"]
+
+
+def _left_by_the_process(steps: list[dict[str, object]]) -> bool:
+    """A killed run's steps: the one its process was in reads stopped, none running or waiting."""
+    statuses = [step["status"] for step in steps]
+    return "stopped" in statuses and not {"running", "waiting"} & set(statuses)
 
 
 def test_every_status_a_table_shows_filters(killed: Killed) -> None:
@@ -109,6 +118,7 @@ def test_the_api_and_the_widgets_say_stopped_too(killed: Killed) -> None:
         assert recent_runs(store, status=killed.was) == []
         detail = run_detail(store, killed.run_id)
         assert detail["status"] == "stopped" and detail["stopped"] is True
+        assert _left_by_the_process(detail["steps"])
 
         history = HistoryView.from_runs(store.list_runs(), owners=store)
         assert [row["status"] for row in history.runs] == ["stopped"]
@@ -116,6 +126,7 @@ def test_the_api_and_the_widgets_say_stopped_too(killed: Killed) -> None:
         run = store.get_run(killed.run_id)
         view = RunView.from_result(run, store.events(killed.run_id), owners=store)
         assert view.status == "stopped"
+        assert _left_by_the_process(view.steps)
         assert view.to_text().splitlines()[0].split(" · ")[2] == "stopped"
 
 

@@ -19,7 +19,13 @@ from rich.markup import escape
 from gorgon_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_json
 from gorgon_nb.cli.output import Column, print_table, styled
 from gorgon_nb.format import format_duration, format_time, preview, run_summary_line
-from gorgon_nb.model.run import RunResult, RunStatus, observed_runs, observed_status
+from gorgon_nb.model.run import (
+    RunResult,
+    RunStatus,
+    observed_runs,
+    observed_status,
+    observed_step_status,
+)
 from gorgon_nb.model.usage import format_cost, format_tokens
 
 if TYPE_CHECKING:
@@ -218,7 +224,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     columns = [Column("step", "name"), Column("agent"), Column("status"), Column("model", "prose"),
                Column("duration", right=True), Column("tokens", right=True), Column("cost", right=True)]
     print_table(console, columns, [
-        [escape(step.key), escape(step.role or step.kind), styled(str(step.status)), escape(step.model or "-"),
+        [escape(step.key), escape(step.role or step.kind), styled(observed_step_status(step, status)),
+         escape(step.model or "-"),
          format_duration(step.duration), f"{step.usage.total_tokens:,}", format_cost(step.usage)]
         for step in run.steps.values()])
     for step in run.steps.values():
@@ -245,7 +252,7 @@ def run_json(run: RunResult, steps: bool = True, status: RunStatus | None = None
     }
     if steps:
         data["steps"] = [{"key": s.key, "step_id": s.step_id, "kind": s.kind, "role": s.role,
-                          "status": str(s.status), "model": s.model, "output": s.output, "error": s.error,
+                          "status": observed_step_status(s, status or run.status), "model": s.model, "output": s.output, "error": s.error,
                           "usage": s.usage.to_dict(), "cost_usd": s.cost, "attempts": s.attempts,
                           "started_at": s.started_at, "ended_at": s.ended_at} for s in run.steps.values()]
     return data

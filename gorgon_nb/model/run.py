@@ -10,7 +10,7 @@ from gorgon_nb.errors import ExecutionError, GorgonError
 from gorgon_nb.model.usage import Usage, format_cost
 
 __all__ = ["RunFailed", "RunOwners", "RunRecords", "RunResult", "RunStatus", "StepResult", "StepStatus",
-           "observed_runs", "observed_status"]
+           "observed_runs", "observed_status", "observed_step_status"]
 
 
 class RunStatus(StrEnum):
@@ -168,6 +168,14 @@ def observed_status(run: RunResult, owners: RunOwners) -> RunStatus:
     except (GorgonError, IndexError):  # the run's row is gone
         alive = False
     return run.status if alive else RunStatus.STOPPED
+
+
+def observed_step_status(step: StepResult, run_status: RunStatus) -> str:
+    """A step's status as shown with its run's observed status: a step left running or
+    waiting by a process that is gone is ``stopped`` like its run."""
+    if run_status is RunStatus.STOPPED and step.status in (StepStatus.RUNNING, StepStatus.WAITING):
+        return str(RunStatus.STOPPED)
+    return str(step.status)
 
 
 _UNFINISHED_SCAN = 10_000  # unfinished runs are few; a filter on them reads this many at most

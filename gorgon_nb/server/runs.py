@@ -17,7 +17,7 @@ from tornado import web
 from gorgon_nb.chat import CHAT_WORKFLOW_ID
 from gorgon_nb.errors import UsageError
 from gorgon_nb.format import format_cost
-from gorgon_nb.model.run import RunStatus, observed_runs, observed_status
+from gorgon_nb.model.run import RunStatus, observed_runs, observed_status, observed_step_status
 from gorgon_nb.render import output_html
 from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, approval_json
 
@@ -59,9 +59,10 @@ def recent_runs(store: Store, limit: int = FEED_RUNS, *, status: str | None = No
     return [run_summary(run, status=now, waiting=waiting[run.run_id]) for run, now in runs]
 
 
-def _step(step: StepResult) -> dict[str, Any]:
+def _step(step: StepResult, run_status: RunStatus) -> dict[str, Any]:
     return {
-        "key": step.key, "step_id": step.step_id, "kind": step.kind, "role": step.role, "status": str(step.status),
+        "key": step.key, "step_id": step.step_id, "kind": step.kind, "role": step.role,
+        "status": observed_step_status(step, run_status),
         "model": step.model, "started_at": step.started_at, "ended_at": step.ended_at, "duration": step.duration,
         "tokens": _tokens(step.usage), "cost": _cost(step.usage), "output": step.output,
         "output_html": output_html(step.output) or None, "error": step.error,
@@ -77,7 +78,7 @@ def run_detail(store: Store, run_id: str) -> dict[str, Any]:
     return {
         **run_summary(run, status=status, waiting=pending),
         "inputs": run.inputs, "outputs": run.outputs, "notices": run.notices, "source_path": run.source_path,
-        "steps": [_step(step) for step in run.steps.values()],
+        "steps": [_step(step, status) for step in run.steps.values()],
         "approvals": [approval_json(a, not stopped) for a in approvals],
     }
 

@@ -46,7 +46,7 @@ from gorgon_nb.format import (
 )
 from gorgon_nb.model.approval import COMMENT_LIMIT
 from gorgon_nb.model.events import Event
-from gorgon_nb.model.run import RunOwners, RunResult, observed_status
+from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.render import output_markdown, output_text
 from gorgon_nb.widgets.run_state import RunState, StepState
@@ -122,6 +122,11 @@ class RunView(anywidget.AnyWidget):
         else:
             view._state = RunState.from_result(result)
             view._state.status = str(status)
+        if status is RunStatus.STOPPED:  # what its process left running stopped with it
+            for step in view._state.steps.values():
+                if step.status in ("running", "waiting"):
+                    step.status = str(status)
+            view._state.changed.add("steps")
         view.flush()
         return view
 
