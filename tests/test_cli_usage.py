@@ -72,7 +72,7 @@ def test_the_top_help_ends_with_examples_environment_and_exit_codes(home: Path) 
     assert codes == ["0", "1", "2", "130"]
     assert "the run failed" in text and "interrupted" in text
     for command in ("run", "validate", "runs", "show", "resume", "approvals", "workflows", "schedules", "jobs"):
-        assert re.search(rf"^    {command}\s+\S", text, re.M), command
+        assert re.search(rf"^  {command}\s+\S", text, re.M), command
 
 
 def test_every_option_of_every_command_has_help() -> None:

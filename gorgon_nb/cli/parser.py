@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, NoReturn
 
 from gorgon_nb.model.run import RunStatus
@@ -63,11 +63,27 @@ def _suggest(word: str, known: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Room for the longest command name beside its help, and no lone ``COMMAND`` line above them."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = super()._format_action(action)
+        if isinstance(action, argparse._SubParsersAction):
+            text = text.split("\n", 1)[1]
+        return text
+
+    def _iter_indented_subactions(self, action: argparse.Action) -> Generator[argparse.Action, None, None]:
+        yield from getattr(action, "_get_subactions", list)()  # the commands stand where COMMAND stood
+
+
 class GorgonParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that raises ``CommandLineError`` and says what was probably meant."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
         self.commands: dict[str, GorgonParser] = {}
 
@@ -124,7 +140,7 @@ def _parameter(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(exc.for_surface("cli")) from None
 
 
-def _json(command: argparse.ArgumentParser, what: str = "print it as JSON") -> None:
+def _json(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--json", action="store_true", help=f"{what} (errors then go to stderr as JSON)")
 
 
@@ -184,12 +200,12 @@ def build_parser() -> GorgonParser:
                       help="only runs with this status: " + ", ".join(RUN_STATUSES)
                            + " (stopped: its process is gone; gorgon resume goes on with it)")
     runs.add_argument("--workflow", metavar="ID", help="only runs of this workflow id")
-    _json(runs)
+    _json(runs, "print the runs as JSON")
 
     show = command("show", "commands:cmd_show", "show one run: steps, outputs, usage and errors")
     _run_id(show)
     show.add_argument("--brief", action="store_true", help="the table only, without the step outputs")
-    _json(show)
+    _json(show, "print the run, its steps and their outputs as JSON")
 
     resume = command("resume", "durable:cmd_resume", "go on with a stopped, failed or cancelled run",
                      "Go on with a run whose process stopped, that failed, or that was cancelled (Ctrl-C, "
@@ -204,7 +220,7 @@ def build_parser() -> GorgonParser:
     _run_id(cancel)
     cancel.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                         help="how long to wait for it to stop (10)")
-    _json(cancel)
+    _json(cancel, "print the outcome as JSON")
 
     replay = command("replay", "durable:cmd_replay", "repeat a finished run from its record: same outputs, no cost")
     _run_id(replay)
@@ -221,7 +237,7 @@ def build_parser() -> GorgonParser:
     approvals.add_argument("--run", metavar="RUN", help="only this run's approvals")
     approvals.add_argument("--all", action="store_true", help="decided ones too")
     approvals.add_argument("--show", action="store_true", help="print each one's preview: what it would let through")
-    _json(approvals)
+    _json(approvals, "print the approvals, previews included, as JSON")
 
     approve = command("approve", "durable:cmd_approve", "approve (or --reject) what a run waits for")
     approve.add_argument("ref", metavar="APPROVAL_OR_RUN", help="an approval id, or a run that waits for one")
@@ -230,12 +246,14 @@ def build_parser() -> GorgonParser:
     approve.add_argument("-m", "--message", metavar="COMMENT",
                          help="a comment; a rejected step sent back for revision gets it")
     approve.add_argument("--by", metavar="NAME", help="who decides (default: GORGON_USER or your user name)")
-    _json(approve)
+    _json(approve, "print the decided approval as JSON")
 
-    _json(command("workflows", "commands:cmd_workflows", "list bundled and user workflows"))
-    _json(command("roles", "commands:cmd_roles", "list the agent roles"))
+    _json(command("workflows", "commands:cmd_workflows", "list bundled and user workflows"),
+          "print the workflows as JSON")
+    _json(command("roles", "commands:cmd_roles", "list the agent roles"), "print the roles as JSON")
     _json(command("providers", "commands:cmd_providers",
-                  "show which LLM providers are configured, and how to configure the rest"))
+                  "show which LLM providers are configured, and how to configure the rest"),
+          "print the providers, services and the model of 'auto' as JSON")
 
     schedule = command("schedule", "schedule:cmd_schedule", "run a notebook on a schedule (cron, interval or once)")
     schedule.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, relative to --root")
@@ -260,14 +278,14 @@ def build_parser() -> GorgonParser:
     schedule.add_argument("--name", default="", metavar="NAME",
                           help="a name to refer to the schedule by; no two schedules share one")
     schedule.add_argument("--root", metavar="FOLDER", help="the folder notebooks are confined to (the current one)")
-    _json(schedule)
+    _json(schedule, "print the new schedule as JSON")
 
     schedules = command("schedules", "schedule:cmd_schedules", "list schedules; pause, resume, delete or run one now",
                         "List schedules, or act on one: 'gorgon schedules pause SCHEDULE'.")
     schedules.add_argument("action", nargs="?", choices=["pause", "resume", "delete", "run"], metavar="ACTION",
                            help="pause, resume, delete, or run (queue a job now)")
     schedules.add_argument("ref", nargs="?", metavar="SCHEDULE", help="an id, enough of the start of one, or a name")
-    _json(schedules)
+    _json(schedules, "print the schedules (or the one acted on) as JSON")
 
     jobs = command("jobs", "schedule:cmd_jobs", "list recent jobs of schedules; show or cancel one",
                    "List recent jobs, or act on one: 'gorgon jobs show JOB'.")
@@ -278,7 +296,7 @@ def build_parser() -> GorgonParser:
     jobs.add_argument("--schedule", metavar="SCHEDULE", help="only this schedule's jobs")
     jobs.add_argument("--state", choices=JOB_STATES, metavar="STATE",
                       help="only jobs in this state: " + ", ".join(JOB_STATES))
-    _json(jobs)
+    _json(jobs, "print the jobs (or the one shown) as JSON")
 
     scheduler = command("scheduler", "schedule:cmd_scheduler", "run the scheduler loop here until Ctrl-C")
     scheduler.add_argument("--dask", metavar="ADDRESS", help="run jobs on this Dask cluster (tcp://host:8786)")
