@@ -261,9 +261,11 @@ steps:
     assert re.search(r"^✓ first\s+llm", done.out, re.M)
     assert re.search(r"^✗ boom\s+python", done.out, re.M)
     assert "after" not in done.out
-    assert re.search(r"^✗ failed run \w{10} · ", done.out, re.M)
+    summary = re.search(r"^✗ failed run (\w{10}) · ", done.out, re.M)
+    assert summary is not None
     assert "step 'boom' failed: boom:explode raised RuntimeError: the disk is full" in done.flat
     assert "output of" not in done.out
+    assert f"go on from where it ended (finished steps are kept): gorgon resume {summary.group(1)}" in done.flat
 
 
 # -- gorgon validate ------------------------------------------------------------------------

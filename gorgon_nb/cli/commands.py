@@ -107,7 +107,7 @@ def _summary(result: RunResult, console: Console) -> None:
         console.print(Rule(f"output of '{last.key}'", style="dim"))
         _print_output(last.output, console, max_lines=25)
     elif not result.ok:
-        console.print(f"[dim]go on from where it stopped: gorgon resume {result.run_id}[/]")
+        console.print(f"[dim]go on from where it ended (finished steps are kept): gorgon resume {result.run_id}[/]")
     console.print(f"[dim]details: gorgon show {result.run_id}[/]")
 
 
