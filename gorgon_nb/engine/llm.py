@@ -17,6 +17,7 @@ from gorgon_nb.model.workflow import AgentStep, LLMStep, SupervisorStep
 from gorgon_nb.providers.base import Completion, LLMRequest, Message
 from gorgon_nb.providers.pricing import price_usage, unit_prices
 from gorgon_nb.providers.registry import ModelRef, parse_model_ref
+from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.steps import StepRun
@@ -64,7 +65,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
         except OutputFormatError as exc:
             if attempt == json_retries:
                 raise OutputFormatError(f"{exc} (still invalid after {json_retries} re-asks)") from None
-            run.ex.emit("step_retry", run.result.key, attempt=attempt + 1, delay=0.0, error=str(exc),
+            run.ex.emit("step_retry", run.result.key, attempt=attempt + 1, delay=0.0, error=redact(str(exc)),
                         error_type="OutputFormatError")
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
@@ -86,7 +87,7 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
     timeout = step.timeout or spec.defaults.timeout
     def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
         ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
-                error=str(exc), error_type=type(exc).__name__, **tags)
+                error=redact(str(exc)), error_type=type(exc).__name__, **tags)
 
     for index, ref in enumerate(refs):
         model, notice = parse_model_ref(ref, ex.services.config)
@@ -105,7 +106,8 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
         except ProviderError as exc:
             if index == len(refs) - 1:
                 raise
-            ex.notice(f"{run.result.key}: {model} failed ({exc}); falling back to {refs[index + 1]}", "warning")
+            ex.notice(redact(f"{run.result.key}: {model} failed ({exc}); falling back to {refs[index + 1]}"),
+                      "warning")
     raise AssertionError("unreachable")
 
 
@@ -148,7 +150,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     settings = services.providers.settings(model.provider)
     provider = services.providers.get(model.provider)
     breaker = services.breaker(model.provider)
-    breaker.before_call()
+    breaker.check()  # fail before waiting for a turn when the provider is known to be down
     prices = None
     if ex.budget.budget.max_usd is not None or ex.budget.daily_usd is not None:
         prices = unit_prices(settings, model.model)
@@ -158,6 +160,13 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     async with services.limit(model.provider):
         prompt_text = request.system + "".join(m.content for m in request.messages)
         reservation = await ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
+        try:
+            # The ticket is taken as the call is sent: a call that waited for its turn
+            # belongs to the round it is sent in, not to the one it started waiting in.
+            ticket = breaker.before_call()
+        except BaseException:
+            ex.budget.settle(reservation, None)
+            raise
         call = dataclasses.replace(request, model=model.model, max_tokens=reservation.max_output, timeout=timeout)
         run.result.model = str(model)
         run.result.attempts += 1
@@ -166,15 +175,19 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
                 completion = await provider.complete(call, on_delta=on_delta)
         except TimeoutError:
             ex.budget.settle(reservation, None)
-            breaker.record_failure()
-            raise StepTimeoutError(f"no answer from {model} within the step's timeout of {timeout:g}s") from None
+            message = f"no answer from {model} within the step's timeout of {timeout:g}s"
+            breaker.record_failure(ticket, message)
+            raise StepTimeoutError(message) from None
         except ProviderError as exc:
             ex.budget.settle(reservation, None)
             if exc.retryable:
-                breaker.record_failure()
+                breaker.record_failure(ticket, redact(str(exc)))
+            else:
+                breaker.release(ticket)
             raise
         except BaseException:
             ex.budget.settle(reservation, None)
+            breaker.release(ticket)
             raise
     usage = price_usage(settings, model.model, completion.usage)
     ex.budget.settle(reservation, usage)
