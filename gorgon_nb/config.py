@@ -29,7 +29,10 @@ A config file looks like::
 
 API keys are read from the environment only. An integration's token may also be put
 in the config file (``token = "..."``); the environment wins. Neither is ever written to
-the store or any output.
+the store or any output: loading the config registers every variable it names as holding
+a credential (each ``api_key_env`` and ``token_env``, whatever it is called) and every
+token it holds with ``gorgon_nb.secrets``, whose ``redact`` scrubs them from what is kept
+and shown, and puts the redacting filter on the SDKs' loggers.
 """
 
 from __future__ import annotations
@@ -142,8 +145,13 @@ class Config:
 
     def token(self, service: str) -> str | None:
         """The token of an integration: its environment variable, else the config file's."""
+        from gorgon_nb.secrets import remember
+
         settings = self.integrations[service]
-        return self.env.get(settings.token_env) or settings.token
+        token = self.env.get(settings.token_env) or settings.token
+        if token:
+            remember(token)  # the variable may have been set after the config was loaded
+        return token
 
 
 def gorgon_home(env: Mapping[str, str] | None = None) -> Path:
@@ -208,6 +216,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
                               "add base_url = \"http://host:port/v1\"")
 
     integrations = _integrations(builtin["integrations"], parsed.integrations, file)
+    _register_secrets(providers, integrations, env)
     try:
         roles = load_roles(parsed.roles)
     except ConfigError as exc:
@@ -243,6 +252,18 @@ def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file
         if token := found[name].token:
             remember(token)
     return found
+
+
+def _register_secrets(providers: Mapping[str, ProviderSettings], integrations: Mapping[str, IntegrationSettings],
+                      env: Mapping[str, str]) -> None:
+    """Every credential the configuration names is scrubbed, whatever its variable is called."""
+    from gorgon_nb.secrets import WELL_KNOWN_VARIABLES, register_variable, scrub_logs
+
+    names = [*WELL_KNOWN_VARIABLES, *(p.api_key_env for p in providers.values() if p.api_key_env),
+             *(i.token_env for i in integrations.values())]
+    for name in names:
+        register_variable(name, env)
+    scrub_logs()
 
 
 def _ollama_url(host: str) -> str:

@@ -3,6 +3,10 @@
 ``SDKProvider`` holds one SDK client per provider and event loop (made with
 ``max_retries=0``: retries belong to the executor), resolves the API key, and translates
 every SDK and HTTP exception into a ``gorgon_nb.errors.ProviderError`` in ``_sdk_errors``.
+The key it sends is registered with ``gorgon_nb.secrets`` and every translated message is
+scrubbed, so a server that echoes the key in an error body does not spread it; messages
+name the URL the client really calls (the SDKs read ``OPENAI_BASE_URL`` and
+``ANTHROPIC_BASE_URL`` themselves when no base URL is configured).
 A vendor module supplies only what differs: building its client, the request and stream
 code, its SDK's exception classes, and how its error answers name a kind of failure.
 
@@ -17,6 +21,7 @@ import contextlib
 import email.utils
 import json
 import os
+import re
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -34,6 +39,7 @@ from gorgon_nb.errors import (
     RateLimitError,
 )
 from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback
+from gorgon_nb.secrets import redact, remember, scrub_logs
 
 __all__ = ["ErrorKind", "SDKErrors", "SDKProvider", "emit", "retry_after"]
 
@@ -41,6 +47,9 @@ __all__ = ["ErrorKind", "SDKErrors", "SDKProvider", "emit", "retry_after"]
 ErrorKind = Literal["auth", "rate_limit", "not_found", "context", "unavailable"]
 # Providers whose endpoint is a hosted service, not a server the user runs.
 _HOSTED = frozenset({"anthropic", "openai"})
+# The variable each SDK reads its base URL from when it is given none.
+_URL_ENVS = {"https://api.openai.com/v1": "OPENAI_BASE_URL", "https://api.anthropic.com": "ANTHROPIC_BASE_URL"}
+_USERINFO = re.compile(r"(?<=//)[^/@]*@")
 
 
 class _Closable(Protocol):
@@ -106,6 +115,7 @@ class SDKProvider(ABC, Generic[ClientT]):
         self._api_key = api_key
         self._sdk: ClientT | None = None
         self._sdk_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._sdk_url: str | None = None  # the base URL the client was made with, as the SDK resolved it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -191,11 +201,16 @@ class SDKProvider(ABC, Generic[ClientT]):
             }
             self._sdk = self._new_client(options)
             self._sdk_loop = weakref.ref(loop)
+            self._sdk_url = str(getattr(self._sdk, "base_url", "") or "").rstrip("/") or None
+            scrub_logs()  # the SDK is imported now, and so are its loggers
         return self._sdk
 
     def _resolve_key(self) -> str:
         env = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key := self._api_key or env or self._fallback_key():
+        if key := self._api_key or env:
+            remember(key)  # whatever its variable is called, it never reaches an output
+            return key
+        if key := self._fallback_key():
             return key
         variable = self.api_key_env or self.default_key_env
         raise ProviderAuthError(
@@ -206,7 +221,16 @@ class SDKProvider(ABC, Generic[ClientT]):
         )
 
     def _where(self) -> str:
-        return self.base_url or self.default_base_url
+        """The base URL calls go to (without any user name, password or query in it)."""
+        url = self._sdk_url or self.base_url or self.default_base_url
+        return _USERINFO.sub("", url.split("?", 1)[0])
+
+    def _url_from_env(self) -> str | None:
+        """The variable the SDK took its base URL from, if it did."""
+        variable = _URL_ENVS.get(self.default_base_url)
+        if self.base_url is None and variable and os.environ.get(variable) and self._sdk_url:
+            return variable
+        return None
 
     @contextlib.contextmanager
     def _sdk_errors(self, model: str) -> Iterator[None]:
@@ -221,14 +245,14 @@ class SDKProvider(ABC, Generic[ClientT]):
         except _CallbackFailed as failed:
             raise failed.error from None
         except sdk.status as exc:
-            raise self._status_error(exc, model) from exc
+            raise _scrubbed(self._status_error(exc, model)) from exc
         except (sdk.connection, httpx2.TransportError) as exc:
             # httpx2's own errors come through unwrapped while a stream is read.
-            raise self._transport_error(exc, model, sdk) from exc
+            raise _scrubbed(self._transport_error(exc, model, sdk)) from exc
         except sdk.api as exc:
-            raise self._api_error(exc, model) from exc
+            raise _scrubbed(self._api_error(exc, model)) from exc
         except (sdk.base, httpx2.HTTPError, httpx2.StreamError, json.JSONDecodeError) as exc:
-            raise self._call_failed(exc, model) from exc
+            raise _scrubbed(self._call_failed(exc, model)) from exc
 
     def _call_failed(self, exc: Exception, model: str) -> ProviderError:
         return ProviderError(
@@ -281,8 +305,8 @@ class SDKProvider(ABC, Generic[ClientT]):
         if self.example_model:
             form += f", for example '{self.name}:{self.example_model}'"
         advice = f"Pick another model in the step's or role's 'model:' ({form})"
-        if self.base_url:
-            advice += f"; if every model fails, check the base URL {self.base_url}"
+        if self.base_url or self._url_from_env():
+            advice += f"; if every model fails, check the base URL {self._where()}"
         return advice + "."
 
     def _transport_error(self, exc: Exception, model: str, sdk: SDKErrors) -> ProviderUnavailable:
@@ -319,6 +343,8 @@ class SDKProvider(ABC, Generic[ClientT]):
 
     def _connect_advice(self) -> str:
         config = f"base_url under [providers.{self.name}] in the config"
+        if variable := self._url_from_env():
+            return f"The URL comes from {variable}: is a server running there? Start it, or fix or unset {variable}."
         if self.name == "ollama":
             return (
                 f"Is the server running? Start it (ollama serve), or point OLLAMA_HOST (or the "
@@ -336,6 +362,12 @@ class SDKProvider(ABC, Generic[ClientT]):
             provider=self.name,
             model=model,
         )
+
+
+def _scrubbed(error: ProviderError) -> ProviderError:
+    """``error`` with any secret in its message (a key echoed by the server) replaced."""
+    error.args = tuple(redact(part) if isinstance(part, str) else part for part in error.args)
+    return error
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
