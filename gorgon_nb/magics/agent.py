@@ -1,16 +1,30 @@
-"""``%%gorgon agent ROLE``: one prompt to one agent, streamed into the cell's output."""
+"""``%%gorgon agent ROLE``: one prompt to one agent, streamed into the cell's output.
+
+The prompt is a template filled from the notebook's variables, in a sandbox that reaches
+only the notebook's own values: names that start with ``_`` (``__builtins__`` among
+them, which IPython always puts there), the names IPython defines itself
+(``get_ipython``, ``exit``, ``In``...), modules, builtins (``eval``, ``open``,
+``os.system``) and functions or classes imported from elsewhere are left out, and
+cannot be reached through an attribute or an item of a value either. Values' own
+methods (``{{ df.describe() }}``) and functions defined in the notebook still work.
+"""
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
 from collections.abc import Mapping
+from functools import lru_cache
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 from IPython.display import Markdown, display
+from jinja2 import StrictUndefined, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from gorgon_nb.engine.templating import JINJA_GLOBALS, TemplateError, compile_template
+from gorgon_nb.engine.templating import JINJA_GLOBALS, TemplateError, compile_template, environment
 from gorgon_nb.errors import did_you_mean
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import AgentArgs
@@ -19,28 +33,97 @@ from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost
 
-__all__ = ["Answer", "ask_agent", "extract_code", "render_prompt"]
+__all__ = ["Answer", "ask_agent", "extract_code", "prompt_variables", "render_prompt"]
 
 _FENCE = re.compile(r"```[\w+-]*\n(.*?)```", re.DOTALL)
 _CODE_INSTRUCTION = "Answer with the code in one fenced code block, with brief notes after it."
 
 
-def render_prompt(cell: str, namespace: Mapping[str, Any]) -> str:
-    """The prompt with ``{{ name }}`` filled from notebook variables; other braces stay as they are."""
+def render_prompt(cell: str, namespace: Mapping[str, Any], hidden: Mapping[str, Any] | None = None) -> str:
+    """The prompt with ``{{ name }}`` filled from notebook variables; other braces stay as they are.
+
+    ``hidden``: the names the shell defined itself (IPython's ``user_ns_hidden``), left out
+    unless the notebook has given them values of its own."""
     try:
         template = compile_template(cell)
     except TemplateError as exc:
         raise MagicError(f"the prompt is not a valid template: {exc}") from None
-    missing = sorted(template.refs.names - set(namespace) - JINJA_GLOBALS)
+    if template.compiled is None:
+        return cell.strip()
+    variables = prompt_variables(namespace, hidden)
+    missing = sorted(template.refs.names - set(variables) - JINJA_GLOBALS)
     if missing:
         name = missing[0]
-        hint = did_you_mean(name, [k for k in namespace if not k.startswith("_")])
+        if name in namespace:
+            raise MagicError(f"the prompt uses {{{{ {name} }}}}, but {_why_hidden(name, namespace[name])}; "
+                             "a prompt can use notebook variables that hold values, and functions defined "
+                             "in the notebook: put what it needs in such a variable")
+        hint = did_you_mean(name, list(variables))
         raise MagicError(f"the prompt uses {{{{ {name} }}}}, but there is no notebook variable '{name}'"
                          + (f" ({hint})" if hint.startswith("did") else "") + "; define it in a cell above")
     try:
-        return template.render(namespace).strip()
-    except TemplateError as exc:
-        raise MagicError(f"the prompt could not be filled in: {exc}") from None
+        return str(_sandbox().from_string(cell).render(variables)).strip()
+    except (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
+        raise MagicError(f"the prompt could not be filled in: {type(exc).__name__}: {exc}") from None
+
+
+def prompt_variables(namespace: Mapping[str, Any], hidden: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The notebook variables a prompt may use (see the module doc)."""
+    hidden = hidden or {}
+    return {name: value for name, value in namespace.items()
+            if not name.startswith("_") and not (name in hidden and hidden[name] is value)
+            and not _unreachable(value)}
+
+
+def _unreachable(value: Any) -> bool:
+    """A module, a builtin, or a function or class the notebook did not define."""
+    if isinstance(value, ModuleType):
+        return True
+    if isinstance(value, BuiltinFunctionType):  # eval, open, os.system; not "text".upper
+        return value.__self__ is None or isinstance(value.__self__, ModuleType)
+    if isinstance(value, FunctionType | type):
+        return getattr(value, "__module__", None) != "__main__"
+    return False
+
+
+def _why_hidden(name: str, value: Any) -> str:
+    if name.startswith("_"):
+        return f"'{name}' starts with _ and so is private to the notebook"
+    if isinstance(value, ModuleType):
+        return f"'{name}' is a module"
+    if isinstance(value, BuiltinFunctionType) or getattr(builtins, name, None) is value:
+        return f"'{name}' is a builtin"
+    if isinstance(value, FunctionType | type):
+        return f"'{name}' was imported, not defined in the notebook"
+    return f"'{name}' is IPython's own, not a notebook variable"
+
+
+class _PromptSandbox(SandboxedEnvironment):
+    """Jinja's sandbox that also refuses what ``_unreachable`` says, at any depth."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        value = super().getattr(obj, attribute)
+        return self.unsafe_undefined(obj, attribute) if _unreachable(value) else value
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        value = super().getitem(obj, argument)
+        return self.unsafe_undefined(obj, str(argument)) if _unreachable(value) else value
+
+    def is_safe_callable(self, obj: Any) -> bool:
+        if any(obj is value for value in self.globals.values()):
+            return True  # range(), namespace(), today()
+        return super().is_safe_callable(obj) and not _unreachable(obj)
+
+
+@lru_cache(maxsize=1)
+def _sandbox() -> _PromptSandbox:
+    # The same rendering as workflow templates (finalize, filters, globals), more closed.
+    base = environment()
+    env = _PromptSandbox(undefined=StrictUndefined, finalize=base.finalize, autoescape=False,
+                         keep_trailing_newline=True)
+    env.filters.update(base.filters)
+    env.globals.update(base.globals)
+    return env
 
 
 def extract_code(answer: str) -> str:
@@ -76,7 +159,7 @@ def ask_agent(runner: Any, args: AgentArgs, cell: str, shell: Any) -> RunResult:
     roles = runner.config.roles
     if args.role not in roles:
         raise MagicError(f"unknown role '{args.role}' ({did_you_mean(args.role, roles)})")
-    prompt = render_prompt(cell, shell.user_ns)
+    prompt = render_prompt(cell, shell.user_ns, getattr(shell, "user_ns_hidden", None))
     if not prompt:
         raise MagicError("the cell is empty: write the prompt below the %%gorgon agent line")
     step: dict[str, Any] = {"id": args.role, "agent": args.role, "task": "{{ inputs.prompt }}"}
