@@ -287,6 +287,23 @@ def test_a_job_action_without_an_id_says_the_id_is_required(home: Path, schedule
     assert [j["state"] for j in json.loads(gorgon(home, "jobs", "--json").out)] == ["queued", "queued"]
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["show", ""], "argument RUN: a run id is needed, not an empty string"),
+        (["resume", " "], "argument RUN: a run id is needed, not an empty string"),
+        (["jobs", "show", ""], "argument JOB: a job id is needed, not an empty string"),
+        (["schedules", "pause", ""], "argument SCHEDULE: a schedule id or name is needed, not an empty string"),
+    ],
+)
+def test_an_empty_id_is_refused_as_missing_not_matched(home: Path, args: list[str], expected: str) -> None:
+    assert gorgon(home, "run", "dev_plan_build_test_review", "-q", "-v", FEATURE).code == 0
+    assert gorgon(home, "run", "dev_plan_build_test_review", "-q", "-v", FEATURE).code == 0
+    done = gorgon(home, *args)
+    assert done.code == 2 and done.out == ""
+    assert expected in done.flat and "matches several" not in done.flat
+
+
 def test_jobs_filter_on_the_states_they_show(home: Path, scheduled: Path) -> None:
     job = json.loads(gorgon(home, "jobs", "--json").out)[0]["id"]
     assert gorgon(home, "jobs", "cancel", job).code == 0

@@ -120,6 +120,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _given(what: str) -> Any:
+    """An argument type that refuses an empty value ('' would match every id that starts with it)."""
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} is needed, not an empty string")
+        return text
+
+    return check
+
+
 def _positive(text: str) -> int:
     try:
         number = int(text)
@@ -161,7 +171,8 @@ def _execution(command: argparse.ArgumentParser, *, model: bool = True) -> None:
 
 
 def _run_id(command: argparse.ArgumentParser) -> None:
-    command.add_argument("run_id", metavar="RUN", help="a run id, or enough of its start to be unambiguous")
+    command.add_argument("run_id", metavar="RUN", type=_given("a run id"),
+                         help="a run id, or enough of its start to be unambiguous")
 
 
 def build_parser() -> GorgonParser:
@@ -228,19 +239,20 @@ def build_parser() -> GorgonParser:
 
     fork = command("fork", "durable:cmd_fork", "run a finished run again from a step on, reusing the steps before")
     _run_id(fork)
-    fork.add_argument("--from", dest="from_step", required=True, metavar="STEP",
+    fork.add_argument("--from", dest="from_step", required=True, metavar="STEP", type=_given("a step id"),
                       help="the first step to run again; the steps that depend on it run again too")
     _inputs(fork, "change an input (repeatable)")
     _execution(fork)
 
     approvals = command("approvals", "durable:cmd_approvals", "list what waits for a person's approval")
-    approvals.add_argument("--run", metavar="RUN", help="only this run's approvals")
+    approvals.add_argument("--run", metavar="RUN", type=_given("a run id"), help="only this run's approvals")
     approvals.add_argument("--all", action="store_true", help="decided ones too")
     approvals.add_argument("--show", action="store_true", help="print each one's preview: what it would let through")
     _json(approvals, "print the approvals, previews included, as JSON")
 
     approve = command("approve", "durable:cmd_approve", "approve (or --reject) what a run waits for")
-    approve.add_argument("ref", metavar="APPROVAL_OR_RUN", help="an approval id, or a run that waits for one")
+    approve.add_argument("ref", metavar="APPROVAL_OR_RUN", type=_given("an approval or run id"),
+                         help="an approval id, or a run that waits for one")
     approve.add_argument("--step", metavar="STEP", help="which step, when the run waits for several")
     approve.add_argument("--reject", action="store_true", help="reject instead of approving")
     approve.add_argument("-m", "--message", metavar="COMMENT",
@@ -284,16 +296,19 @@ def build_parser() -> GorgonParser:
                         "List schedules, or act on one: 'gorgon schedules pause SCHEDULE'.")
     schedules.add_argument("action", nargs="?", choices=["pause", "resume", "delete", "run"], metavar="ACTION",
                            help="pause, resume, delete, or run (queue a job now)")
-    schedules.add_argument("ref", nargs="?", metavar="SCHEDULE", help="an id, enough of the start of one, or a name")
+    schedules.add_argument("ref", nargs="?", metavar="SCHEDULE", type=_given("a schedule id or name"),
+                           help="an id, enough of the start of one, or a name")
     _json(schedules, "print the schedules (or the one acted on) as JSON")
 
     jobs = command("jobs", "schedule:cmd_jobs", "list recent jobs of schedules; show or cancel one",
                    "List recent jobs, or act on one: 'gorgon jobs show JOB'.")
     jobs.add_argument("action", nargs="?", choices=["show", "cancel"], metavar="ACTION",
                       help="show (every detail of a job) or cancel")
-    jobs.add_argument("ref", nargs="?", metavar="JOB", help="a job id, or enough of its start to be unambiguous")
+    jobs.add_argument("ref", nargs="?", metavar="JOB", type=_given("a job id"),
+                      help="a job id, or enough of its start to be unambiguous")
     jobs.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many jobs (20)")
-    jobs.add_argument("--schedule", metavar="SCHEDULE", help="only this schedule's jobs")
+    jobs.add_argument("--schedule", metavar="SCHEDULE", type=_given("a schedule id or name"),
+                      help="only this schedule's jobs")
     jobs.add_argument("--state", choices=JOB_STATES, metavar="STATE",
                       help="only jobs in this state: " + ", ".join(JOB_STATES))
     _json(jobs, "print the jobs (or the one shown) as JSON")
