@@ -28,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from gorgon_nb.cli.parser import CommandLineError, parse_args
+    from gorgon_nb.cli.parser import CommandLineError, parse_args, unknown_command
 
     words = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
@@ -43,19 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.topic in parser.commands:
                 parser.commands[args.topic].print_help()
             else:
-                parser.commands["help"].error(_unknown_command(args.topic, list(parser.commands)))
+                parser.commands["help"].error(unknown_command(args.topic, list(parser.commands)))
             return EXIT_OK
     except CommandLineError as exc:
         return _refuse(exc, as_json)
     module, _, name = args.handler.partition(":")
     handler = getattr(import_module(f"gorgon_nb.cli.{module}"), name)
     return _call(handler, args, as_json)
-
-
-def _unknown_command(word: str, known: list[str]) -> str:
-    from gorgon_nb.cli.parser import _suggest
-
-    return f"unknown command '{word}'{_suggest(word, known)} (gorgon --help lists them)"
 
 
 def _refuse(exc: CommandLineError, as_json: bool) -> int:

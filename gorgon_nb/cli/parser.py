@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.scheduler.model import JobState
 
-__all__ = ["CommandLineError", "GorgonParser", "build_parser", "parse_args"]
+__all__ = ["CommandLineError", "GorgonParser", "build_parser", "parse_args", "unknown_command"]
 
 EXAMPLES = """\
 examples:
@@ -63,6 +63,10 @@ def _suggest(word: str, known: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def unknown_command(word: str, known: Sequence[str]) -> str:
+    return f"unknown command '{word}'{_suggest(word, known)} (gorgon --help lists them)"
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Room for the longest command name beside its help, and no lone ``COMMAND`` line above them."""
 
@@ -96,8 +100,7 @@ class GorgonParser(argparse.ArgumentParser):
             return
         known = [str(c) for c in choices]
         if isinstance(action, argparse._SubParsersAction):
-            raise argparse.ArgumentError(None, f"unknown command '{value}'{_suggest(str(value), known)} "
-                                               "(gorgon --help lists them)")
+            raise argparse.ArgumentError(None, unknown_command(str(value), known))
         raise argparse.ArgumentError(action, f"'{value}' is not one of {', '.join(known)}"
                                              f"{_suggest(str(value), known)}")
 
