@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from gorgon_nb.config import load_config
-from gorgon_nb.errors import ConfigError
+from gorgon_nb.engine.resilience import CircuitBreaker
+from gorgon_nb.errors import CircuitOpenError, ConfigError
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunStatus, StepStatus
 from gorgon_nb.runner import Runner
@@ -251,3 +253,112 @@ async def test_a_daily_budget_stops_every_run_once_spent(server: LLMServer, home
     assert second.status is RunStatus.FAILED and second.error_type == "BudgetExceededError"
     assert "daily budget reached" in (second.error or "") and "daily_usd under [budget]" in (second.error or "")
     assert len(server.requests) == 1  # stopped before the call, not after
+
+
+# -- the circuit breaker: a burst is one failed round, a provider that stays down opens it --------
+
+
+def fan_out(count: int, **defaults: Any) -> Workflow:
+    return Workflow.from_dict({
+        "id": "fan", "defaults": {"model": "openai:gpt-5.5", **defaults},
+        "steps": [{"id": f"r{i}", "agent": "reviewer", "task": f"Review part {i}"} for i in range(count)]})
+
+
+@pytest.mark.parametrize(
+    ("fault", "times", "error_type"),
+    [
+        (Fault("status", status=429, retry_after=1), 10, "RateLimitError"),
+        (Fault("status", status=500), 10, "ProviderUnavailable"),
+        (Fault("drop"), 10, "ProviderUnavailable"),
+    ],
+    ids=["429", "500", "dropped"],
+)
+async def test_parallel_steps_that_each_fail_once_all_succeed(
+        runner: Runner, server: LLMServer, fault: Fault, times: int, error_type: str) -> None:
+    # Ten steps at once (eight in flight, the provider's concurrency), the first `times`
+    # requests refused: one failed round, not `times` failures in a row. Without jitter the
+    # retries wait a whole second, long after every first request has had its answer.
+    server.add_fault(fault, times=times)
+    result, events = await run(runner, fan_out(10, retry={"attempts": 3, "backoff": 1, "jitter": False}))
+    assert result.ok, result.error
+    assert result.outputs == {f"r{i}": f"Loopback reply to: Task: Review part {i}" for i in range(10)}
+    assert sorted(s.attempts for s in result.steps.values()) == [1] * (10 - times) + [2] * times
+    assert [r["error_type"] for r in retries(events)] == [error_type] * times
+    assert len(server.requests) == 10 + times
+    assert runner.services.breaker("openai").state == "closed"
+
+
+async def test_a_provider_that_stays_down_opens_the_breaker_and_later_calls_fail_at_once(
+        runner: Runner, server: LLMServer) -> None:
+    server.add_fault(Fault("status", status=503, message="the service is down"), times=1000)
+    result, _ = await run(runner, fan_out(10, retry={"attempts": 6, "backoff": 0}))
+    assert result.status is RunStatus.FAILED
+    # Each step's retries are sent after its previous failure came back, so by any step's
+    # fifth failed attempt five rounds have failed: no step gets a sixth request out.
+    assert {s.error_type for s in result.steps.values()} == {"CircuitOpenError"}
+    assert len(server.requests) <= 50
+    message = result.steps["r0"].error or ""
+    assert re.search(r"calls to 'openai' are paused for \d+s after 5 failures in a row", message), message
+    assert "the last: openai failed (HTTP 503): the service is down" in message
+    assert "fallback_models" in message
+    sent = len(server.requests)
+    again, _ = await run(runner, one_step())
+    assert again.steps["ask"].error_type == "CircuitOpenError" and again.steps["ask"].attempts == 0
+    assert len(server.requests) == sent  # refused without a request
+
+
+async def test_an_open_breaker_falls_through_to_the_fallback_model(runner: Runner, server: LLMServer) -> None:
+    server.add_fault(Fault("status", status=503, protocol="openai"), times=1000)
+    await run(runner, one_step(retry={"attempts": 5, "backoff": 0}))
+    assert runner.services.breaker("openai").state == "open"
+    result, _ = await run(runner, one_step(fallback_models=["anthropic:claude-sonnet-5-5"]))
+    assert result.ok, result.error
+    assert result.steps["ask"].model == "anthropic:claude-sonnet-5-5"
+    assert [r.protocol for r in server.requests][-1] == "anthropic"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_calls_in_flight_when_a_failure_comes_back_fail_in_its_round() -> None:
+    breaker = CircuitBreaker("p", threshold=3, cooldown=30.0, clock=Clock())
+    burst = [breaker.before_call() for _ in range(10)]
+    for ticket in burst:
+        breaker.record_failure(ticket, "HTTP 429")
+    assert breaker.state == "closed"  # ten failures, one round
+    retries_ = [breaker.before_call() for _ in range(10)]
+    breaker.record_failure(retries_[0], "HTTP 429")
+    breaker.record_failure(retries_[1], "HTTP 429")
+    assert breaker.state == "closed"  # the second round
+    breaker.record_failure(breaker.before_call(), "HTTP 429")
+    assert breaker.state == "open"  # the third round in a row
+
+
+def test_a_trial_that_ends_without_a_verdict_lets_the_next_one_through() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("p", threshold=1, cooldown=30.0, clock=clock)
+    breaker.record_failure(breaker.before_call())
+    clock.now += 30
+    trial = breaker.before_call()
+    with pytest.raises(CircuitOpenError, match="trial call"):
+        breaker.before_call()
+    breaker.release(trial)  # cancelled, or a 400: says nothing about the provider
+    assert breaker.state == "half-open"
+    breaker.before_call()
+
+
+def test_a_failure_of_a_call_sent_before_the_breaker_opened_does_not_extend_the_pause() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("p", threshold=2, cooldown=30.0, clock=clock)
+    early = breaker.before_call()
+    breaker.record_failure(breaker.before_call())
+    breaker.record_failure(breaker.before_call())
+    assert breaker.state == "open"
+    clock.now += 30
+    breaker.record_failure(early)  # in flight all along
+    assert breaker.state == "half-open"
