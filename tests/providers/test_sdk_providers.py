@@ -135,6 +135,57 @@ async def test_refused_connection_is_not_a_lost_stream(
 
 
 @both_vendors
+@pytest.mark.parametrize("stream", [False, True])
+async def test_refused_connection_names_the_base_url_the_sdk_read_from_the_environment(
+    vendor: Vendor, closed_port: int, stream: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No base URL configured: the SDK takes OPENAI_BASE_URL / ANTHROPIC_BASE_URL itself.
+    variable = f"{vendor.name.upper()}_BASE_URL"
+    url = f"http://127.0.0.1:{closed_port}/v1"
+    monkeypatch.setenv(variable, url)
+    provider = vendor.make(api_key="k")
+    with pytest.raises(ProviderUnavailable) as err:
+        await provider.complete(vendor.ask(), on_delta=(lambda _: None) if stream else None)
+    await provider.aclose()
+    message = str(err.value)
+    assert message.startswith(f"Cannot connect to {vendor.name} at {url} ("), message
+    assert f"api.{vendor.name}.com" not in message
+    assert f"The URL comes from {variable}" in message and f"unset {variable}" in message
+
+
+@both_vendors
+async def test_a_url_with_credentials_is_named_without_them(vendor: Vendor, closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}/v1"
+    provider = vendor.make(api_key="k", base_url=f"http://user:hunter2-pass@127.0.0.1:{closed_port}/v1")
+    with pytest.raises(ProviderUnavailable) as err:
+        await provider.complete(vendor.ask())
+    await provider.aclose()
+    assert str(err.value).startswith(f"Cannot connect to {vendor.name} at {url} (")
+    assert "hunter2" not in str(err.value)
+
+
+@both_vendors
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_key_echoed_in_an_error_body_is_scrubbed(
+    vendor: Vendor, server: LLMServer, stream: bool
+) -> None:
+    # A key not in the environment (passed in): the provider registers it as it sends it.
+    key = "Zq8-handed-in-key-4f1e9a2b7c"
+    server.api_key = key
+    provider = vendor.provider(server, api_key=key)
+    server.add_fault(Fault("status", status=400, message=f"malformed header: Bearer {key}"))
+    server.add_fault(Fault("status", status=503, message=f"upstream refused {key}"))
+    on_delta = (lambda _: None) if stream else None
+    with pytest.raises(ProviderError) as rejected:
+        await provider.complete(vendor.ask(), on_delta=on_delta)
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        await provider.complete(vendor.ask(), on_delta=on_delta)
+    await provider.aclose()
+    assert "malformed header: Bearer ***" in str(rejected.value)
+    assert "upstream refused ***" in str(unavailable.value)
+
+
+@both_vendors
 @pytest.mark.parametrize("how", ["ConnectError", "ConnectTimeout", "APITimeoutError"])
 async def test_connect_errors_and_timeouts_are_connect_failures(
     vendor: Vendor, server: LLMServer, how: str, monkeypatch: pytest.MonkeyPatch
