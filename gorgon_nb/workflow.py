@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gorgon_nb.errors import Advice, NotFoundError, Problem, WorkflowError, did_you_mean
 from gorgon_nb.model import gorgon_json
-from gorgon_nb.model.source import SourceText, parse_source
+from gorgon_nb.model.source import SourceText, parse_source, read_source
 from gorgon_nb.model.validation import partial_spec, problems_from_validation
 from gorgon_nb.model.workflow import WorkflowSpec
 
@@ -90,13 +90,13 @@ class Workflow:
     def from_file(cls, path: str | os.PathLike[str]) -> Workflow:
         file = Path(path)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = read_source(file)  # refused when too big or not UTF-8
         except FileNotFoundError:
             raise NotFoundError(f"no workflow file at {file}; check the path. ", Advice(
                 python="gorgon_nb.workflow.list_workflows() lists the bundled ones.",
                 notebook="Run %gorgon workflows to list the bundled ones.",
                 cli="Run 'gorgon workflows' to list the bundled ones.")) from None
-        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        except (IsADirectoryError, PermissionError) as exc:
             raise NotFoundError(f"cannot read workflow file {file}: {exc}") from None
         return cls._from_text(text, file, None)
 

@@ -80,11 +80,24 @@ def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return sorted((f.alias or name) for name, f in model.model_fields.items() if name != "kind")
 
 
+# pydantic names the member of a union (``when: str | bool``) that failed after the field
+_UNION_MEMBERS = frozenset({"str", "bool", "int", "float", "list[any]", "dict[str,any]"})
+
+
 def problems_from_validation(exc: ValidationError, data: Any, source: SourceText | None) -> list[Problem]:
     problems = []
+    seen: set[tuple[str | int, ...]] = set()
     for error in exc.errors():
-        path, model, step_id = _clean_loc(error["loc"], data)
-        message, hint = _describe(error, path, model)
+        loc = error["loc"]
+        union = len(loc) > 1 and isinstance(loc[-1], str) and loc[-1] in _UNION_MEMBERS
+        path, model, step_id = _clean_loc(loc[:-1] if union else loc, data)
+        if union:
+            if path in seen:  # one problem for the field, not one per member of its union
+                continue
+            seen.add(path)
+            message, hint = _describe_union(error, path)
+        else:
+            message, hint = _describe(error, path, model)
         line = source.locations.line_of(path) if source else None
         problems.append(Problem(message, _field_label(path, step_id), hint, source.path if source else None, line))
     return problems
@@ -134,9 +147,23 @@ def _child(node: Any, part: str | int) -> Any:
     return None
 
 
+def _describe_union(error: Any, path: tuple[str | int, ...]) -> tuple[str, str]:
+    key = path[-1] if path else ""
+    if key in ("when", "until"):
+        return (f"{error['input']!r} is neither true, false nor a condition",
+                "write true, false, or a condition such as inputs.n > 3")
+    return f"{error['input']!r} is not allowed here", ""
+
+
 def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -> tuple[str, str]:
     kind = error["type"]
     key = path[-1] if path else ""
+    if kind == "limit":
+        return error["msg"], error.get("ctx", {}).get("hint", "")
+    if kind == "bool_type":
+        return f"{error['input']!r} is not true or false", "write true or false, without quotes"
+    if kind == "finite_number":
+        return f"{error['input']!r} is not a finite number", "write a number such as 30"
     if kind == "extra_forbidden":
         return f"unknown key '{key}'", did_you_mean(str(key), _allowed_keys(model))
     if kind == "missing":

@@ -17,9 +17,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     Tag,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from gorgon_nb.model.limits import RETRY_BACKOFF
 
 __all__ = [
     "STEP_KINDS",
@@ -65,7 +69,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Booleans are true or false, never 'yes' or 1; numbers are finite (a backoff of .inf waits forever).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class RetryPolicy(_Strict):
@@ -74,7 +79,15 @@ class RetryPolicy(_Strict):
     attempts: int = Field(3, ge=1, le=20, description="total tries, the first included")
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles each time")
     max_backoff: float = Field(30.0, ge=0)
-    jitter: bool = True
+    jitter: StrictBool = True
+
+    @field_validator("backoff", "max_backoff")
+    @classmethod
+    def _bounded(cls, value: float) -> float:
+        if value > RETRY_BACKOFF.get():
+            raise PydanticCustomError("limit", "{message}", {
+                "message": RETRY_BACKOFF.exceeded(f"a backoff of {value:g}s"), "hint": RETRY_BACKOFF.how_to_raise})
+        return value
 
 
 def _retry_shorthand(value: Any) -> Any:
@@ -100,7 +113,7 @@ class InputSpec(_Strict):
     """A declared input. Without ``default`` an input is required unless ``required: false``."""
 
     type: InputType = "string"
-    required: bool | None = None
+    required: StrictBool | None = None
     default: Any = None
     description: str = ""
     enum: list[Any] | None = None
@@ -162,7 +175,7 @@ class _StepBase(_Strict):
     name: str = ""
     description: str = ""
     depends_on: list[str] = Field(default_factory=list)
-    when: str | bool | None = None
+    when: str | StrictBool | None = None
     for_each: str | list[Any] | None = None
     as_: str = Field("item", alias="as", pattern=IDENT)
     max_parallel: int | None = Field(None, ge=1)
@@ -250,7 +263,7 @@ class LoopStep(_StepBase):
     """Runs ``loop`` (a list of steps) again and again until ``until`` holds, at most ``max_rounds``."""
 
     loop: list[Step] = Field(min_length=1)
-    until: str | bool
+    until: str | StrictBool
     max_rounds: int = Field(3, ge=1, le=100)
     kind: Literal["loop"] = "loop"
 
@@ -290,7 +303,7 @@ class IntegrationStep(_StepBase):
     """
 
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    auto_approve: bool = False
+    auto_approve: StrictBool = False
     kind: Literal["github", "notion", "slack"]
 
     @property
@@ -379,7 +392,7 @@ class WorkflowSpec(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     budget: Budget | None = None
     timeout: Duration | None = None
-    allow_shell: bool = False
+    allow_shell: StrictBool = False
     outputs: dict[str, Any] | None = None
     steps: list[Step] = Field(min_length=1)
 
