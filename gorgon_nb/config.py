@@ -257,12 +257,13 @@ def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file
 def _register_secrets(providers: Mapping[str, ProviderSettings], integrations: Mapping[str, IntegrationSettings],
                       env: Mapping[str, str]) -> None:
     """Every credential the configuration names is scrubbed, whatever its variable is called."""
-    from gorgon_nb.secrets import WELL_KNOWN_VARIABLES, register_variable, scrub_logs
+    from gorgon_nb.secrets import WELL_KNOWN_VARIABLES, refresh, register_variable, scrub_logs
 
     names = [*WELL_KNOWN_VARIABLES, *(p.api_key_env for p in providers.values() if p.api_key_env),
              *(i.token_env for i in integrations.values())]
     for name in names:
         register_variable(name, env)
+    refresh()  # a variable set just before the config is loaded is scrubbed from the start
     scrub_logs()
 
 

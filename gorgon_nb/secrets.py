@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Mapping
 
-__all__ = ["SCRUBBED_LOGGERS", "WELL_KNOWN_VARIABLES", "RedactingFilter", "redact", "register_variable",
+__all__ = ["SCRUBBED_LOGGERS", "WELL_KNOWN_VARIABLES", "RedactingFilter", "redact", "refresh", "register_variable",
            "remember", "scrub_logs", "secret_values"]
 
 WELL_KNOWN_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN")
@@ -76,6 +76,13 @@ def register_variable(name: str, env: Mapping[str, str] | None = None) -> None:
         _cache = (0.0, ())
     if env is not None and (value := env.get(name)):
         remember(value)
+
+
+def refresh() -> None:
+    """Read the environment again at the next ``redact`` (it is otherwise re-read every few
+    seconds); loading the config does this."""
+    global _cache
+    _cache = (0.0, ())
 
 
 def secret_values() -> tuple[str, ...]:

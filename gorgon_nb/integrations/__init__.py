@@ -195,6 +195,11 @@ class Connections:
                     raise IntegrationError(f"{problem.message}, {problem.hint}", service=service)
                 token = self.config.token(service)
                 self._clients[service] = _module(service).connect(self.settings(service), token)
+                # The SDK is imported now: its loggers (notion-client logs the server's error
+                # messages, which may quote the token) pass through the scrubber too.
+                from gorgon_nb.secrets import scrub_logs
+
+                scrub_logs()
             return self._clients[service]
 
     def call(self, found: Action, client: Any, params: dict[str, Any], *, preview: bool = False) -> Any:
