@@ -130,6 +130,21 @@ def test_the_api_and_the_widgets_say_stopped_too(killed: Killed) -> None:
         assert view.to_text().splitlines()[0].split(" · ")[2] == "stopped"
 
 
+def test_the_magics_say_stopped_too(killed: Killed) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    if "gorgon" not in shell.magics_manager.magics["cell"]:
+        shell.run_line_magic("load_ext", "gorgon_nb")
+    listed = repr(shell.run_line_magic("gorgon", "runs"))
+    assert re.search(rf"{killed.run_id}`?\s*\|?\s*\S+\s*\|?\s*stopped", listed), listed
+    only = repr(shell.run_line_magic("gorgon", "runs --status stopped"))
+    assert killed.run_id in only
+    assert killed.run_id not in repr(shell.run_line_magic("gorgon", f"runs --status {killed.was}"))
+    assert shell.run_line_magic("gorgon", "runs --widget").runs[0]["status"] == "stopped"
+    assert shell.run_line_magic("gorgon", f"show {killed.run_id}").status == "stopped"
+
+
 def test_a_live_run_is_not_stopped(home: Path, tmp_path: Path) -> None:
     """The other side: while its process waits, every surface says waiting."""
     (tmp_path / "gated.yaml").write_text(GATED)

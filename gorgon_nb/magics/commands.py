@@ -36,17 +36,20 @@ def cmd_workflows(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
 
 
 def cmd_runs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
+    from gorgon_nb.model.run import RunStatus, observed_runs
+
     options = parse("%gorgon runs", words, [(("-n", "--limit"), {"type": int, "default": 20}),
                                             (("--widget",), {"action": "store_true"}),
-                                            (("--status",), {"default": None}),
+                                            (("--status",), {"default": None, "choices": [s.value for s in RunStatus]}),
                                             (("--workflow",), {"default": None})])
-    runs = _store(magics).list_runs(options.limit, status=options.status, workflow_id=options.workflow)
+    store = _store(magics)
+    runs = observed_runs(store, options.limit, status=options.status, workflow_id=options.workflow)
     if options.widget:
         from gorgon_nb.widgets import HistoryView
 
-        return HistoryView.from_runs(runs)
-    rows = [[f"`{r.run_id}`", r.workflow_id, STATUS_LABELS.get(str(r.status), str(r.status)), format_time(r.started_at),
-             format_duration(r.duration), f"{r.usage.total_tokens:,}", format_cost(r.usage)] for r in runs]
+        return HistoryView.from_runs([run for run, _ in runs], owners=store)
+    rows = [[f"`{r.run_id}`", r.workflow_id, STATUS_LABELS.get(str(status), str(status)), format_time(r.started_at),
+             format_duration(r.duration), f"{r.usage.total_tokens:,}", format_cost(r.usage)] for r, status in runs]
     return Table(["run", "workflow", "status", "started", "duration", "tokens", "cost"], rows, title="Recent runs",
                  empty="no runs yet", footer="`%gorgon show RUN` for one run; `--widget` adds a cost chart.")
 
@@ -57,7 +60,8 @@ def cmd_show(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
     options = parse("%gorgon show", words, [(("run_id",), {"metavar": "RUN"})])
     store = _store(magics)
     run = store.get_run(options.run_id)
-    return RunView.from_result(run, store.events(run.run_id))  # the events give the graph's exact layout
+    # the events give the graph's exact layout; the store tells a run whose process is gone
+    return RunView.from_result(run, store.events(run.run_id), owners=store)
 
 
 def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
