@@ -262,6 +262,20 @@ def test_a_schedule_name_is_unique(home: Path, scheduled: Path) -> None:
     assert len(json.loads(gorgon(home, "schedules", "--json").out)) == 1
 
 
+def test_scheduling_says_whether_a_scheduler_will_start_the_jobs(home: Path, tmp_path: Path) -> None:
+    from gorgon_nb.scheduler.loop import LEASE
+    from gorgon_nb.store import Store
+
+    write_notebook(tmp_path / "report.ipynb", "x = 1")
+    alone = gorgon(home, "schedule", "report.ipynb", "--every", "1h", "--root", str(tmp_path))
+    assert alone.code == 0 and "no scheduler is running" in alone.flat and "gorgon scheduler" in alone.flat
+    assert "gorgon-nb[lab]" not in alone.flat  # JupyterLab is installed here
+    with Store(home / "gorgon.db") as store:  # as a running scheduler holds it
+        assert store.acquire_lease(LEASE, "elsewhere", ttl=600)
+    served = gorgon(home, "schedule", "report.ipynb", "--every", "2h", "--root", str(tmp_path))
+    assert served.code == 0 and "no scheduler" not in served.flat
+
+
 def test_a_name_two_older_schedules_share_is_refused_with_both_listed(home: Path, scheduled: Path) -> None:
     first = json.loads(gorgon(home, "schedules", "--json").out)[0]["id"]
     with sqlite3.connect(home / "gorgon.db") as db:  # as a store from before names were unique holds them

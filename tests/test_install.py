@@ -53,6 +53,8 @@ def test_the_base_install_runs_a_notebook_step_and_schedules_a_notebook(
     assert '"square": 49' in ran.stdout
     scheduled = _run(venv / "bin" / "gorgon", "schedule", "square.ipynb", "--every", "1h", cwd=tmp_path, env=env)
     assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
+    said = " ".join(scheduled.stdout.split())
+    assert "no scheduler is running" in said and "pip install 'gorgon-nb[lab]'" in said
 
 
 def test_a_missing_kernel_is_refused_at_schedule_time_with_the_fix(

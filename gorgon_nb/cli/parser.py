@@ -275,7 +275,7 @@ def build_parser() -> GorgonParser:
     when = schedule.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR", help='five cron fields, for example "0 8 * * MON"')
     when.add_argument("--every", metavar="INTERVAL", help="an interval: 90, 30s, 15m, 2h, 1d")
-    when.add_argument("--at", metavar="TIME", help="once, at this time: 2026-12-01T09:00")
+    when.add_argument("--at", metavar="TIME", help="once, at this time: 2030-01-07T09:00")
     schedule.add_argument("--tz", default="UTC", metavar="ZONE", help="the time zone of --cron and --at (UTC)")
     schedule.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
                           metavar="KEY=VALUE", help="a papermill parameter, typed as papermill's -p types it "

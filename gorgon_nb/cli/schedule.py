@@ -22,10 +22,11 @@ __all__ = ["cmd_jobs", "cmd_schedule", "cmd_scheduler", "cmd_schedules"]
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
-    from gorgon_nb.scheduler.service import schedule_notebook
+    from gorgon_nb.scheduler.service import schedule_notebook, scheduler_holder, without_jupyterlab
 
+    store = open_store()
     schedule = schedule_notebook(
-        open_store(), args.notebook, root=args.root, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
+        store, args.notebook, root=args.root, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
         parameters=dict(args.parameters), retries=args.retries, backoff=args.backoff,
         timeout=args.timeout, missed=args.missed, overlap=args.overlap, keep=args.keep, name=args.name)
     if args.json:
@@ -33,8 +34,10 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     console.print(f"scheduled [bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) as "
                   f"{schedule.id}; next run {format_time(schedule.next_run_at)}")
-    console.print("[dim]jobs start while a scheduler runs: gorgon scheduler, or JupyterLab with "
-                  "\\[scheduler] enabled = true in the config[/]")
+    if scheduler_holder(store) is None:
+        lab = " (JupyterLab comes with: pip install 'gorgon-nb[lab]')" if without_jupyterlab() else ""
+        console.print("[dim]no scheduler is running; jobs start while one runs: gorgon scheduler, or JupyterLab "
+                      f"with \\[scheduler] enabled = true in the config{escape(lab)}[/]")
     return EXIT_OK
 
 

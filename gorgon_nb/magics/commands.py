@@ -172,7 +172,12 @@ def _store(magics: GorgonMagics) -> Any:
 
 
 def cmd_schedule(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
-    from gorgon_nb.scheduler.service import schedule_notebook, split_parameter
+    from gorgon_nb.scheduler.service import (
+        schedule_notebook,
+        scheduler_holder,
+        split_parameter,
+        without_jupyterlab,
+    )
 
     options = parse("%gorgon schedule", words, [
         (("notebook",), {}), (("--cron",), {}), (("--every",), {}), (("--at",), {}), (("--tz",), {"default": "UTC"}),
@@ -181,14 +186,19 @@ def cmd_schedule(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Te
         (("--missed",), {"choices": ["skip", "catch-up"], "default": "skip"}),
         (("--overlap",), {"choices": ["skip", "queue"], "default": "skip"}),
         (("--keep",), {"type": int, "default": 20}), (("--name",), {"default": ""}), (("--root",), {})])
+    store = _store(magics)
     schedule = schedule_notebook(
-        _store(magics), options.notebook, root=options.root, cron=options.cron, timezone=options.tz,
+        store, options.notebook, root=options.root, cron=options.cron, timezone=options.tz,
         every=options.every, at=options.at, parameters=dict(split_parameter(p) for p in options.parameters),
         retries=options.retries, backoff=options.backoff, timeout=options.timeout, missed=options.missed,
         overlap=options.overlap, keep=options.keep, name=options.name)
-    return Text(f"Scheduled `{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; next run "
-                f"{format_time(schedule.next_run_at)}. Jobs start while a scheduler runs: `gorgon scheduler` in a "
-                "terminal, or JupyterLab with `[scheduler] enabled = true` in the config.")
+    text = f"Scheduled `{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; next run " \
+           f"{format_time(schedule.next_run_at)}."
+    if scheduler_holder(store) is None:
+        text += (" No scheduler is running; jobs start while one runs: `gorgon scheduler` in a terminal, or "
+                 "JupyterLab with `[scheduler] enabled = true` in the config")
+        text += " (JupyterLab comes with `pip install 'gorgon-nb[lab]'`)." if without_jupyterlab() else "."
+    return Text(text)
 
 
 def cmd_schedules(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table | Text:

@@ -13,7 +13,8 @@ from gorgon_nb.scheduler.model import Job, Schedule
 from gorgon_nb.scheduler.triggers import check_cron, next_fire, parse_at, parse_duration, zone
 from gorgon_nb.store import Store
 
-__all__ = ["job_for", "parse_parameter", "pause", "resume", "run_now", "schedule_notebook", "split_parameter"]
+__all__ = ["job_for", "parse_parameter", "pause", "resume", "run_now", "schedule_notebook", "scheduler_holder",
+           "split_parameter", "without_jupyterlab"]
 
 MISSED = ("skip", "catch_up")
 OVERLAP = ("skip", "queue")
@@ -117,3 +118,17 @@ def resume(store: Store, ref: str) -> Schedule:
     schedule.next_run_at = next_fire(schedule, time.time())
     return store.update_schedule(schedule)
 
+
+def scheduler_holder(store: Store) -> str | None:
+    """Which scheduler holds the lease now (and so starts queued jobs), or None."""
+    from gorgon_nb.scheduler.loop import LEASE
+
+    holder = store.lease_holder(LEASE)
+    return holder[0] if holder is not None and holder[1] > time.time() else None
+
+
+def without_jupyterlab() -> bool:
+    """Whether JupyterLab (the lab extra), where the Jupyter server can run the scheduler, is missing."""
+    import importlib.util
+
+    return importlib.util.find_spec("jupyterlab") is None

@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -160,11 +159,10 @@ def schedule_json(store: Store, schedule: Schedule, files: ServerFiles) -> dict[
 
 def scheduler_json(store: Store) -> dict[str, Any]:
     """Whether a scheduler holds the lease now (queued jobs start), and which."""
-    from gorgon_nb.scheduler.loop import LEASE
+    from gorgon_nb.scheduler.service import scheduler_holder
 
-    holder = store.lease_holder(LEASE)
-    running = holder is not None and holder[1] > time.time()
-    return {"running": running, "owner": holder[0] if holder and running else None}
+    owner = scheduler_holder(store)
+    return {"running": owner is not None, "owner": owner}
 
 
 def jobs_payload(store: Store, files: ServerFiles) -> dict[str, Any]:
