@@ -7,6 +7,9 @@ them, which IPython always puts there), the names IPython defines itself
 ``os.system``) and functions or classes imported from elsewhere are left out, and
 cannot be reached through an attribute or an item of a value either. Values' own
 methods (``{{ df.describe() }}``) and functions defined in the notebook still work.
+
+What the cell shows of the answer (streamed, final, or a cell inserted with ``--insert``)
+passes through ``gorgon_nb.secrets.redact``; the ``RunResult`` keeps the answer as it came.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gorgon_nb.magics.session import NotebookRun
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost
+from gorgon_nb.secrets import redact
 
 __all__ = ["Answer", "ask_agent", "extract_code", "prompt_variables", "render_prompt"]
 
@@ -151,7 +155,7 @@ class StreamingAnswer:
         if self.text == self._shown:
             return False
         self._shown = self.text
-        self.handle.update(Markdown(f"{self.heading}\n\n{self.text} ▍"))
+        self.handle.update(Markdown(f"{self.heading}\n\n{redact(self.text)} ▍"))
         return True
 
 
@@ -177,22 +181,35 @@ def ask_agent(runner: Any, args: AgentArgs, cell: str, shell: Any) -> RunResult:
     if not result.ok:
         stream.handle.update(Markdown(f"{stream.heading}: failed"))
         raise MagicError(f"the {args.role} agent failed: {result.steps[args.role].error or result.error}")
-    answer = result.outputs[args.role]
+    answer = result.outputs[args.role]  # the result keeps it as it came; what is shown is scrubbed
     footer = (f"{result.steps[args.role].model} · {result.usage.total_tokens:,} tokens · "
               f"{format_cost(result.usage)} · {time.monotonic() - started:.1f}s · run {result.run_id}")
     if args.format == "code":
-        code = extract_code(str(answer))
+        code = redact(extract_code(str(answer)))
         stream.handle.update(Answer(stream.heading, f"```python\n{code}\n```", footer, plain=code))
         if args.insert:
             shell.set_next_input(code, replace=False)
     elif args.format == "json":
-        text = json.dumps(answer, indent=2, ensure_ascii=False)
-        stream.handle.update(Answer(stream.heading, f"```json\n{text}\n```", footer, plain=text, data=answer))
+        data = _redacted(answer)
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        stream.handle.update(Answer(stream.heading, f"```json\n{text}\n```", footer, plain=text, data=data))
     elif args.format == "text":
-        stream.handle.update(Answer(stream.heading, None, footer, plain=str(answer)))
+        stream.handle.update(Answer(stream.heading, None, footer, plain=redact(str(answer))))
     else:
-        stream.handle.update(Answer(stream.heading, str(answer), footer, plain=str(answer)))
+        shown = redact(str(answer))
+        stream.handle.update(Answer(stream.heading, shown, footer, plain=shown))
     return result
+
+
+def _redacted(value: Any) -> Any:
+    """A JSON value with its strings (keys too) redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key)): _redacted(item) for key, item in value.items()}
+    return value
 
 
 class Answer:

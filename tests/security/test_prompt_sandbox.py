@@ -3,6 +3,7 @@ reachable, never private names, IPython's own names, modules or builtins."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +36,9 @@ def ip(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell
         shell.user_ns.pop(name, None)
 
 
-def agent(ip: InteractiveShell, prompt: str) -> tuple[Any, BaseException | None]:
+def agent(ip: InteractiveShell, prompt: str, flags: str = "") -> tuple[Any, BaseException | None]:
     with capture_output() as captured:
-        result = ip.run_cell(f"%%gorgon agent reviewer\n{prompt}")
+        result = ip.run_cell(f"%%gorgon agent reviewer {flags}\n{prompt}")
     return captured, result.error_in_exec
 
 
@@ -96,3 +97,23 @@ def test_the_notebooks_own_values_and_functions_still_fill_a_prompt(ip: Interact
     assert error is None, error
     assert ip.user_ns["_gorgon"].inputs["prompt"] == 'ROWS: 120 / rows / a+b / 6 / keep {"a": 1}'
     assert captured.outputs  # the answer was shown
+
+
+@pytest.mark.parametrize("flags", ["", "--format text", "--format json", "--format code --insert"])
+def test_what_the_cell_shows_of_an_answer_is_scrubbed(ip: InteractiveShell, flags: str) -> None:
+    # The offline reviewer quotes the request, key and all, in its answer.
+    key = "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl"
+    ip.user_ns["leaked"] = f"the deploy key is {key}"
+    ip.rl_next_input = None
+    try:
+        captured, error = agent(ip, "Review this note: {{ leaked }}", flags)
+        assert error is None, error
+        assert key in json.dumps(ip.user_ns["_gorgon"].outputs["reviewer"])  # the result keeps it as it came
+        shown = json.dumps([o.data for o in captured.outputs], default=str)
+        assert "***" in shown and key not in shown
+        # A terminal shell keeps the inserted cell here; the kernel's shell sends it as a payload.
+        inserted = ip.rl_next_input or ""
+        assert ("***" in inserted) == ("--insert" in flags) and key not in inserted
+    finally:
+        ip.user_ns.pop("leaked", None)
+        ip.rl_next_input = None
