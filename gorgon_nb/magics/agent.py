@@ -24,10 +24,15 @@ from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 from IPython.display import Markdown, display
-from jinja2 import StrictUndefined, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
-from gorgon_nb.engine.templating import JINJA_GLOBALS, TemplateError, compile_template, environment
+from gorgon_nb.engine.templating import (
+    JINJA_GLOBALS,
+    Template,
+    TemplateError,
+    compile_template,
+    environment,
+)
 from gorgon_nb.errors import did_you_mean
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import AgentArgs
@@ -66,9 +71,10 @@ def render_prompt(cell: str, namespace: Mapping[str, Any], hidden: Mapping[str, 
         raise MagicError(f"the prompt uses {{{{ {name} }}}}, but there is no notebook variable '{name}'"
                          + (f" ({hint})" if hint.startswith("did") else "") + "; define it in a cell above")
     try:
-        return str(_sandbox().from_string(cell).render(variables)).strip()
-    except (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError) as exc:
-        raise MagicError(f"the prompt could not be filled in: {type(exc).__name__}: {exc}") from None
+        closed = Template(cell, template.refs, _sandbox().from_string(cell))
+        return closed.render(variables).strip()
+    except TemplateError as exc:
+        raise MagicError(f"the prompt could not be filled in: {exc}") from None
 
 
 def prompt_variables(namespace: Mapping[str, Any], hidden: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -102,31 +108,31 @@ def _why_hidden(name: str, value: Any) -> str:
     return f"'{name}' is IPython's own, not a notebook variable"
 
 
-class _PromptSandbox(SandboxedEnvironment):
-    """Jinja's sandbox that also refuses what ``_unreachable`` says, at any depth."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        value = super().getattr(obj, attribute)
-        return self.unsafe_undefined(obj, attribute) if _unreachable(value) else value
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        value = super().getitem(obj, argument)
-        return self.unsafe_undefined(obj, str(argument)) if _unreachable(value) else value
-
-    def is_safe_callable(self, obj: Any) -> bool:
-        if any(obj is value for value in self.globals.values()):
-            return True  # range(), namespace(), today()
-        return super().is_safe_callable(obj) and not _unreachable(obj)
-
-
 @lru_cache(maxsize=1)
-def _sandbox() -> _PromptSandbox:
-    # The same rendering as workflow templates (finalize, filters, globals), more closed.
-    base = environment()
-    env = _PromptSandbox(undefined=StrictUndefined, finalize=base.finalize, autoescape=False,
-                         keep_trailing_newline=True)
-    env.filters.update(base.filters)
-    env.globals.update(base.globals)
+def _sandbox() -> SandboxedEnvironment:
+    """The workflow templates' environment (its limits, filters and globals), more closed:
+    an overlay whose attribute and item reads, and calls, also refuse what ``_unreachable``
+    says, at any depth. Overriding on the overlay, not by subclassing, keeps whatever class
+    ``environment()`` is made of."""
+    env = environment().overlay()
+    read_attribute, read_item, may_call = env.getattr, env.getitem, env.is_safe_callable
+
+    def getattr_checked(obj: Any, attribute: str) -> Any:
+        value = read_attribute(obj, attribute)
+        return env.unsafe_undefined(obj, attribute) if _unreachable(value) else value
+
+    def getitem_checked(obj: Any, argument: Any) -> Any:
+        value = read_item(obj, argument)
+        return env.unsafe_undefined(obj, str(argument)) if _unreachable(value) else value
+
+    def callable_checked(obj: Any) -> bool:
+        if any(obj is value for value in env.globals.values()):
+            return True  # range(), namespace(), today()
+        return may_call(obj) and not _unreachable(obj)
+
+    env.getattr = getattr_checked  # type: ignore[method-assign]
+    env.getitem = getitem_checked  # type: ignore[method-assign]
+    env.is_safe_callable = callable_checked  # type: ignore[method-assign]
     return env
 
 
