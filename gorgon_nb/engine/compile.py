@@ -23,6 +23,7 @@ from gorgon_nb.engine.templating import (
     compile_template,
 )
 from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
+from gorgon_nb.model.limits import FOR_EACH_ITEMS, RUN_STEPS
 from gorgon_nb.model.source import Path, SourceText
 from gorgon_nb.model.workflow import (
     AgentStep,
@@ -147,6 +148,7 @@ class _Compiler:
     def compile(self) -> CompiledWorkflow:
         self._collect_ids(self.spec.steps, ("steps",), None)
         graph = self._graph(self.spec.steps, ("steps",), loop_id=None)
+        self._check_size(self.spec.steps, ("steps",))
         outputs = None
         if self.spec.outputs is not None:
             outputs = self._templates(self.spec.outputs, ("outputs",), "outputs", set(), None)[0]
@@ -154,6 +156,23 @@ class _Compiler:
             raise WorkflowError(sorted(self.problems, key=lambda p: (p.line or 0, p.field)))
         text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
         return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs)
+
+    def _check_size(self, steps: list[Step], path: Path) -> None:
+        """The most steps the workflow can run, loops' rounds multiplied out, within the limit."""
+        limit = RUN_STEPS.get()
+        total = 0
+        for index, step in enumerate(steps):
+            count = _most_steps(step)
+            if isinstance(step, LoopStep) and count > limit:
+                body = (count - 1) // step.max_rounds
+                self.problem((*path, index, "max_rounds"), f"{step.id}.max_rounds", RUN_STEPS.exceeded(
+                    f"loop '{step.id}' can run {count:,} steps ({step.max_rounds} rounds of up to {body:,})"),
+                    f"lower max_rounds here or in the loops inside, or {RUN_STEPS.how_to_raise}")
+                return
+            total += count
+        if total > limit:
+            self.problem(path, "steps", RUN_STEPS.exceeded(f"the workflow can run {total:,} steps"),
+                         f"lower loops' max_rounds or for_each lists, or {RUN_STEPS.how_to_raise}")
 
     def _collect_ids(self, steps: list[Step], path: Path, loop_id: str | None) -> None:
         for index, step in enumerate(steps):
@@ -190,6 +209,10 @@ class _Compiler:
         node.when, when_refs = self._expression(step.when, (*path, "when"), f"{sid}.when", set(), loop_id)
         node.for_each, each_refs = self._expression(
             step.for_each, (*path, "for_each"), f"{sid}.for_each", set(), loop_id)
+        if isinstance(step.for_each, list) and len(step.for_each) > FOR_EACH_ITEMS.get():
+            self.problem((*path, "for_each"), f"{sid}.for_each",
+                         FOR_EACH_ITEMS.exceeded(f"for_each lists {len(step.for_each):,} items"),
+                         FOR_EACH_ITEMS.how_to_raise)
         refs = refs | when_refs | each_refs
         if isinstance(step, AgentStep) and step.agent not in self.roles:
             self.problem((*path, "agent"), f"{sid}.agent", f"unknown role '{step.agent}'",
@@ -416,6 +439,13 @@ def _find_cycle(stuck: list[str], nodes: dict[str, Node]) -> list[str]:
         if current in seen:
             return [*seen[seen.index(current):], current]
         seen.append(current)
+
+
+def _most_steps(step: Step) -> int:
+    """The steps a step can run at most: a loop's rounds times its body, a literal for_each's items."""
+    if isinstance(step, LoopStep):
+        return 1 + step.max_rounds * sum(_most_steps(inner) for inner in step.loop)
+    return max(len(step.for_each), 1) if isinstance(step.for_each, list) else 1
 
 
 def _refs_of(value: Any) -> References:

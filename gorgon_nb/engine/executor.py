@@ -24,11 +24,12 @@ from gorgon_nb.engine.budget import BudgetTracker
 from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
 from gorgon_nb.engine.resilience import CircuitBreaker
 from gorgon_nb.engine.steps import StepFailure, describe_error, render_value, run_node
-from gorgon_nb.engine.templating import Expression, TemplateError
+from gorgon_nb.engine.templating import Expression, Names, TemplateError, render_deadline
 from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError, StepError
 from gorgon_nb.integrations import Connections
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
+from gorgon_nb.model.limits import RUN_STEPS, LimitExceededError
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import AgentStep, Budget, LoopStep
@@ -39,7 +40,7 @@ from gorgon_nb.store.base import new_id
 from gorgon_nb.store.control import HEARTBEAT_SECONDS
 from gorgon_nb.store.sqlite import RecordedCall
 
-__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "Services", "new_run_id"]
+__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "Services", "StepTally", "new_run_id"]
 
 EventCallback = Callable[[Event], None]
 logger = logging.getLogger("gorgon_nb")
@@ -81,6 +82,23 @@ class Services:
         return limits[provider]
 
 
+class StepTally:
+    """Steps started by a run and its sub-workflows together, against the steps-per-run limit.
+
+    A loop round's steps, each ``for_each`` item and a sub-workflow's steps all count, so
+    loops within loops or a workflow that runs itself for each of many items end with a
+    message instead of filling the store.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def charge(self, steps: int = 1) -> None:
+        self.count += steps
+        if self.count > RUN_STEPS.get():
+            raise LimitExceededError(RUN_STEPS.message(f"the run has started {self.count:,} steps"))
+
+
 @dataclass
 class RunOptions:
     model: str | None = None  # forces every LLM step onto this model
@@ -88,6 +106,7 @@ class RunOptions:
     parent_run_id: str | None = None
     base_dir: Path | None = None
     depth: int = 0  # sub-workflow nesting
+    tally: StepTally | None = None  # shared with the sub-workflows of a run; a new run starts its own
 
     def to_record(self) -> dict[str, Any]:
         return {"model": self.model, "allow_shell": self.allow_shell}
@@ -102,7 +121,8 @@ class Scope:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def context(self, **more: Any) -> dict[str, Any]:
-        return {"inputs": self.inputs, "steps": self.steps, **self.extra, **more}
+        # Names: an input or step called "items" is that, not the dict's method.
+        return {"inputs": Names(self.inputs), "steps": Names(self.steps), **self.extra, **more}
 
     def child(self, **extra: Any) -> Scope:
         return Scope(self.inputs, dict(self.steps), {**self.extra, **extra})
@@ -156,6 +176,7 @@ class Execution:
         self._noticed: set[str] = set()
         self._waiting = 0
         self._cancel_requested = False
+        self.tally = options.tally or StepTally()
 
     # -- resume, fork, replay ---------------------------------------------------------------
 
@@ -254,7 +275,8 @@ class Execution:
         watcher = asyncio.create_task(self._watch(asyncio.current_task())) if store is not None else None
         try:
             async with asyncio.timeout(spec.timeout):
-                await self.run_graph(self.compiled.graph, scope, prefix="")
+                with render_deadline(spec.timeout, f"the run's timeout of {spec.timeout:g}s" if spec.timeout else ""):
+                    await self.run_graph(self.compiled.graph, scope, prefix="")
             run.outputs = self._outputs(scope)
             run.status = RunStatus.SUCCEEDED
         except StepFailure as failure:
@@ -357,7 +379,7 @@ class Execution:
                     except StepFailure as exc:
                         failure = failure or exc
                         finished(sid, exc.result)
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or a limit passed: what is running stops with the graph
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
@@ -381,6 +403,7 @@ class Execution:
         return None if holds else f"condition is false: {node.when.text}"
 
     def _skip(self, node: Node, key: str, reason: str) -> StepResult:
+        self.tally.charge()  # a skipped step is a row in the store too
         result = self.new_step(node, key)
         result.status, result.started_at, result.ended_at = StepStatus.SKIPPED, time.time(), time.time()
         self.result.steps[key] = result
@@ -401,7 +424,7 @@ class Execution:
 
     def is_run_stopping(self, exc: BaseException) -> bool:
         """Errors that stop the run whatever the step's ``on_failure`` says."""
-        return isinstance(exc, BudgetExceededError)
+        return isinstance(exc, BudgetExceededError | LimitExceededError)
 
 
 def _graph_description(graph: Graph, prefix: str = "") -> list[dict[str, Any]]:

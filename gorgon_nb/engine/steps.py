@@ -31,9 +31,10 @@ from gorgon_nb.engine.integration import (
 from gorgon_nb.engine.llm import ask_model, parse_json_answer
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.supervisor import supervise
-from gorgon_nb.engine.templating import Expression, Template, TemplateError
+from gorgon_nb.engine.templating import Expression, Names, Template, TemplateError, render_deadline
 from gorgon_nb.errors import ExecutionError, GorgonError, StepError, StepTimeoutError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.limits import FOR_EACH_ITEMS, WORKFLOW_DEPTH, LimitExceededError
 from gorgon_nb.model.run import StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import (
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StepFailure", "StepRun", "describe_error", "render_value", "run_node"]
 
-MAX_WORKFLOW_DEPTH = 8
 _ONCE = RetryPolicy(attempts=1)
 
 
@@ -205,7 +205,12 @@ def _render(run: StepRun, template: str | None, scope: Scope, **extra: Any) -> s
 async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
     items = items_of(run, scope)
     if items is not None:
+        if len(items) > FOR_EACH_ITEMS.get():
+            raise LimitExceededError(FOR_EACH_ITEMS.message(
+                f"for_each of step '{run.node.step.id}' gave {len(items):,} items"))
+        run.ex.tally.charge(max(len(items), 1))
         return await _for_each(run, scope, items, extra)
+    run.ex.tally.charge()
     return await _retried(run, scope.context(**extra), scope, None)
 
 
@@ -226,16 +231,20 @@ async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: in
     handler = _HANDLERS[step.kind]
     if run.ex.replaying and not isinstance(step, AgentStep | LLMStep | LoopStep | ApprovalStep | SupervisorStep):
         return run.ex.replayed_output(run.result.key, item)  # no side effect happens twice
-    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep | ApprovalStep | SupervisorStep):
-        return await handler(run, context, scope, item)
     defaults = run.ex.compiled.spec.defaults
     timeout = step.timeout or defaults.timeout
+    if isinstance(step, AgentStep | LLMStep | LoopStep | WorkflowStep | ApprovalStep | SupervisorStep):
+        # their timeout is per model call (or none); a template still may not render past it
+        with render_deadline(timeout if isinstance(step, AgentStep | LLMStep | SupervisorStep) else None,
+                             f"the step's timeout of {timeout:g}s" if timeout else ""):
+            return await handler(run, context, scope, item)
 
     async def attempt(number: int) -> Any:
         run.result.attempts = number
         try:
             async with asyncio.timeout(timeout):
-                return await handler(run, context, scope, item)
+                with render_deadline(timeout, f"the step's timeout of {timeout:g}s" if timeout else ""):
+                    return await handler(run, context, scope, item)
         except TimeoutError:
             raise StepTimeoutError(f"step '{step.id}' passed its timeout of {timeout:g}s") from None
         except StepError as exc:
@@ -374,15 +383,16 @@ async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: i
 
     step, ex = run.node.step, run.ex
     assert isinstance(step, WorkflowStep)
-    if ex.options.depth >= MAX_WORKFLOW_DEPTH:
-        raise StepError(f"sub-workflows nest more than {MAX_WORKFLOW_DEPTH} deep; does '{step.workflow}' "
-                        "call itself?")
+    if ex.options.depth + 1 > WORKFLOW_DEPTH.get():
+        raise LimitExceededError(WORKFLOW_DEPTH.message(
+            f"'{step.workflow}' would run {ex.options.depth + 1} sub-workflows deep (does it run itself?)"))
     parent = Workflow(ex.compiled.spec, ex.compiled.source, ex.options.base_dir)
     workflow = Workflow.from_file(parent.resolve_sub_workflow(step.workflow))
     compiled = workflow.compile(ex.services.config)
     inputs = bind_inputs(compiled.spec, render_value(run.node.templates["inputs"], context))
     options = RunOptions(model=ex.options.model, allow_shell=ex.options.allow_shell,
-                         parent_run_id=ex.result.run_id, base_dir=workflow.base_dir, depth=ex.options.depth + 1)
+                         parent_run_id=ex.result.run_id, base_dir=workflow.base_dir, depth=ex.options.depth + 1,
+                         tally=ex.tally)
     child = Execution(compiled, inputs, ex.services, options)
     ex.notice(f"{run.result.key}: started sub-workflow '{workflow.id}' as run {child.result.run_id}")
     outcome = await child.execute()
@@ -429,7 +439,7 @@ async def _loop(run: StepRun, context: dict[str, Any], scope: Scope, item: int |
             run.add_usage(result.usage)
         if _holds(node.until, step.until, body_scope.context()):
             return outputs
-        previous = outputs
+        previous = Names(outputs)  # loop.previous.ID, even for a step named "items"
     ex.notice(f"loop '{run.result.key}' reached max_rounds ({step.max_rounds}) before its 'until' held; "
               "its output is the last round's", "warning")
     return outputs
