@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-
-
-def _load_shared_conftest() -> ModuleType:
-    """tests/conftest.py by its path: the bare name 'conftest' may be another folder's conftest."""
-    path = Path(__file__).resolve().parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_gorgon_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _load_shared_conftest()
-REPO: Path = _shared.REPO
-WORKFLOWS: Path = _shared.WORKFLOWS
-env_without_keys = _shared.env_without_keys
+from support import REPO, WORKFLOWS, env_without_keys
 
 GORGON = Path(sys.executable).with_name("gorgon")
 FEATURE = "feature_request=Add a CSV export"

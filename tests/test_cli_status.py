@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import ipython
 from test_cli import FEATURE, GORGON, REPO, env_without_keys, gorgon
 
 from gorgon_nb.cli.records import RunReader, store_path
@@ -131,11 +132,7 @@ def test_the_api_and_the_widgets_say_stopped_too(killed: Killed) -> None:
 
 
 def test_the_magics_say_stopped_too(killed: Killed) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    if "gorgon" not in shell.magics_manager.magics["cell"]:
-        shell.run_line_magic("load_ext", "gorgon_nb")
+    shell = ipython()
     listed = repr(shell.run_line_magic("gorgon", "runs"))
     assert re.search(rf"{killed.run_id}`?\s*\|?\s*\S+\s*\|?\s*stopped", listed), listed
     only = repr(shell.run_line_magic("gorgon", "runs --status stopped"))

@@ -142,12 +142,6 @@ def test_the_python_api_says_python(runner: Runner) -> None:
 # -- the notebook ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ip(home: Path) -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    if "gorgon" not in shell.magics_manager.magics["line"]:
-        shell.run_line_magic("load_ext", "gorgon_nb")
-    return shell
 
 
 @pytest.mark.parametrize(("line", "expected"), [

@@ -32,7 +32,6 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -41,6 +40,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from packaging.requirements import Requirement
 from readme_blocks import MARKERS, Block, Command, read_blocks, shell_commands, toml_leaves
+from support import REPO, env_without_keys
 
 from gorgon_nb.config import Config, load_config
 from gorgon_nb.magics.parsing import parse_agent, parse_run
@@ -48,21 +48,6 @@ from gorgon_nb.model.run import RunResult, RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing.notebooks import write_notebook
 from gorgon_nb.workflow import Workflow
-
-
-def _load_shared_conftest() -> ModuleType:
-    """tests/conftest.py by its path: the bare name 'conftest' may be another folder's conftest."""
-    path = Path(__file__).resolve().parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_gorgon_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _load_shared_conftest()
-REPO: Path = _shared.REPO
-env_without_keys = _shared.env_without_keys
 
 README = REPO / "README.md"
 BLOCKS = read_blocks(README)

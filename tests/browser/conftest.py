@@ -7,7 +7,6 @@ download is never used. Every test in this folder is marked ``browser``: deselec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -21,12 +20,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
+from support import env_without_keys
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -61,15 +60,6 @@ USER_SETTINGS = {
 # Variables of the caller's environment that would point the server at the caller's files.
 JUPYTER_VARIABLES = ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTERLAB_DIR", "JUPYTER_TOKEN")
 
-
-def _load_shared_conftest() -> ModuleType:
-    """tests/conftest.py by its path: the bare name 'conftest' may be another folder's conftest."""
-    path = REPO / "tests" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_gorgon_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -122,7 +112,7 @@ def _free_port() -> int:
 
 
 def _server_env(base: Path, home: Path) -> dict[str, str]:
-    env = _load_shared_conftest().env_without_keys()
+    env = env_without_keys()
     for name in JUPYTER_VARIABLES:
         env.pop(name, None)
     config = base / "jupyter-config"

@@ -25,13 +25,6 @@ UNDECLARED = """steps:
 """
 
 
-@pytest.fixture
-def ip(home: Path) -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    if "gorgon" not in shell.magics_manager.magics["cell"]:
-        shell.run_line_magic("load_ext", "gorgon_nb")
-    shell.user_ns.pop("_gorgon", None)
-    return shell
 
 
 def run_cell(ip: InteractiveShell, text: str) -> BaseException | None:

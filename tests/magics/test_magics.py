@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,6 @@ steps:
 """
 
 
-@pytest.fixture
-def ip(home: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    if "gorgon" not in shell.magics_manager.magics["cell"]:
-        shell.run_line_magic("load_ext", "gorgon_nb")
-    shell.user_ns.pop("_gorgon", None)
-    yield shell
-    shell.user_ns.pop("_gorgon", None)
 
 
 def cell(ip: InteractiveShell, line: str, body: str) -> tuple[Any, Any]:
