@@ -99,12 +99,12 @@ def secret_values() -> tuple[str, ...]:
     return values
 
 
-def redact(text: str) -> str:
-    """``text`` with every secret value, and everything shaped like a key, replaced by ``***``."""
+def redact(text: str, mark: str = "***") -> str:
+    """``text`` with every secret value, and everything shaped like a key, replaced by ``mark``."""
     for value in secret_values():
         if value in text:
-            text = text.replace(value, "***")
-    return _KEY_SHAPES.sub("***", text)
+            text = text.replace(value, mark)
+    return _KEY_SHAPES.sub(mark, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -157,9 +157,10 @@ class Store(ApprovalTable, RunControl, ChatTable, JobTable, WriteTable):
             "source_path, inputs, options, status, parent_run_id, pid, host, created_at, started_at, "
             "heartbeat_at, replay_of, fork_of, budget) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             # The workflow text is kept scrubbed: a key written into the file stays out of the
-            # store (its hash, computed before, still identifies the original).
+            # store (its hash, computed before, still identifies the original). The mark is a
+            # plain word, as "***" where a YAML value starts would read as an alias.
             (run.run_id, run.workflow_id, run.workflow_name, run.workflow_hash,
-             redact(source) if source is not None else None, source_format,
+             redact(source, "REDACTED") if source is not None else None, source_format,
              run.source_path, _dumps(run.inputs), _dumps(options or {}), str(run.status), parent_run_id,
              os.getpid(), socket.gethostname(), now, run.started_at, now, replay_of, fork_of,
              _dumps(budget) if budget else None),

@@ -15,6 +15,7 @@ from gorgon_nb.config import load_config
 from gorgon_nb.engine.compile import content_hash
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunStatus
+from gorgon_nb.model.workflow import AgentStep
 from gorgon_nb.runner import Runner
 from gorgon_nb.secrets import redact
 from gorgon_nb.store import Store
@@ -109,16 +110,25 @@ async def test_a_key_written_in_the_workflow_file_is_not_stored(
     monkeypatch.setenv("REPORTS_PASSWORD", "hunter2-horse-battery")
     literal = ("sk-proj-Ab12Cd34Ef56Gh78Ij90Kl", "xoxb-123456789012-abcdefABCDEF", "hunter2-horse-battery")
     text = ("id: literal\nsteps:\n  - id: ask\n    agent: planner\n"
-            f'    task: "Post with {literal[0]} and {literal[1]}, the password is {literal[2]}"\n')
+            f'    task: "Post with {literal[0]} and {literal[1]}, the password is {literal[2]}"\n'
+            f"    context: {literal[0]}\n")
     db = home / "gorgon.db"
     with Store(db) as store:
-        result = await Runner(load_config(), store).arun(Workflow.from_yaml(text))
+        runner = Runner(load_config(), store)
+        result = await runner.arun(Workflow.from_yaml(text))
         assert result.ok, result.error
         source, _, _ = store.run_source(result.run_id)
-        assert source == text.replace(literal[0], "***").replace(literal[1], "***").replace(literal[2], "***")
+        scrubbed = text
+        for value in literal:
+            scrubbed = scrubbed.replace(value, "REDACTED")
+        assert source == scrubbed
         assert store.get_run(result.run_id).workflow_hash == content_hash(text)  # of the original
+        # A plain word, not "***": the value that was a bare key still reads as YAML.
+        _, stored = runner.stored_workflow(result.run_id)
+        step = stored.spec.steps[0]
+        assert isinstance(step, AgentStep) and step.context == "REDACTED"
         on_disk = store_bytes(db)
-    assert b"Post with *** and ***" in on_disk
+    assert b"Post with REDACTED and REDACTED" in on_disk and b"Post with *** and ***" in on_disk
     assert all(value.encode() not in on_disk for value in literal)
 
 
