@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gorgon_nb.config import Config
 from gorgon_nb.engine.budget import BudgetTracker
@@ -40,7 +40,10 @@ from gorgon_nb.store.base import new_id
 from gorgon_nb.store.control import HEARTBEAT_SECONDS
 from gorgon_nb.store.sqlite import RecordedCall
 
-__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "Services", "StepTally", "new_run_id"]
+if TYPE_CHECKING:
+    from gorgon_nb.workflow import Workflow
+
+__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "RunTree", "Services", "new_run_id"]
 
 EventCallback = Callable[[Event], None]
 logger = logging.getLogger("gorgon_nb")
@@ -82,21 +85,42 @@ class Services:
         return limits[provider]
 
 
-class StepTally:
-    """Steps started by a run and its sub-workflows together, against the steps-per-run limit.
+class RunTree:
+    """What a run shares with its sub-workflows: the steps they started, and the
+    sub-workflows they loaded.
 
-    A loop round's steps, each ``for_each`` item and a sub-workflow's steps all count, so
-    loops within loops or a workflow that runs itself for each of many items end with a
-    message instead of filling the store.
+    Steps count against the steps-per-run limit: a loop round's steps, each ``for_each``
+    item and a sub-workflow's steps, so loops within loops or a workflow that runs itself
+    for each of many items end with a message instead of filling the store. A
+    sub-workflow is read and checked once per run, however often it runs.
     """
 
     def __init__(self) -> None:
-        self.count = 0
+        self.steps = 0
+        self.passed: str | None = None  # the message of the limit the run passed, once it did
+        self.sub_workflows: dict[Path, tuple[Workflow, CompiledWorkflow]] = {}
 
     def charge(self, steps: int = 1) -> None:
-        self.count += steps
-        if self.count > RUN_STEPS.get():
-            raise LimitExceededError(RUN_STEPS.message(f"the run has started {self.count:,} steps"))
+        """Count ``steps`` more; raise ``LimitExceededError`` past the limit (``charge(0)``:
+        whether the limit is passed already)."""
+        self.steps += steps
+        if self.steps > RUN_STEPS.get():
+            raise self.refuse(RUN_STEPS.message(f"the run has started {self.steps:,} steps"))
+
+    def refuse(self, message: str) -> LimitExceededError:
+        """The error for a passed limit; the first one passed is what the run reports, however
+        deep in its sub-workflows it was passed."""
+        self.passed = self.passed or message
+        return LimitExceededError(self.passed)
+
+    def sub_workflow(self, file: Path, config: Config) -> tuple[Workflow, CompiledWorkflow]:
+        key = file.resolve()
+        if key not in self.sub_workflows:
+            from gorgon_nb.workflow import Workflow
+
+            workflow = Workflow.from_file(file)
+            self.sub_workflows[key] = workflow, workflow.compile(config)
+        return self.sub_workflows[key]
 
 
 @dataclass
@@ -106,7 +130,7 @@ class RunOptions:
     parent_run_id: str | None = None
     base_dir: Path | None = None
     depth: int = 0  # sub-workflow nesting
-    tally: StepTally | None = None  # shared with the sub-workflows of a run; a new run starts its own
+    tree: RunTree | None = None  # shared with the sub-workflows of a run; a new run starts its own
 
     def to_record(self) -> dict[str, Any]:
         return {"model": self.model, "allow_shell": self.allow_shell}
@@ -176,7 +200,7 @@ class Execution:
         self._noticed: set[str] = set()
         self._waiting = 0
         self._cancel_requested = False
-        self.tally = options.tally or StepTally()
+        self.tree = options.tree or RunTree()
 
     # -- resume, fork, replay ---------------------------------------------------------------
 
@@ -403,7 +427,7 @@ class Execution:
         return None if holds else f"condition is false: {node.when.text}"
 
     def _skip(self, node: Node, key: str, reason: str) -> StepResult:
-        self.tally.charge()  # a skipped step is a row in the store too
+        self.tree.charge()  # a skipped step is a row in the store too
         result = self.new_step(node, key)
         result.status, result.started_at, result.ended_at = StepStatus.SKIPPED, time.time(), time.time()
         self.result.steps[key] = result
@@ -423,7 +447,10 @@ class Execution:
         return result
 
     def is_run_stopping(self, exc: BaseException) -> bool:
-        """Errors that stop the run whatever the step's ``on_failure`` says."""
+        """Errors that stop the run whatever the step's ``on_failure`` says (also when they
+        come out of a loop's body)."""
+        while isinstance(exc, StepFailure):
+            exc = exc.error
         return isinstance(exc, BudgetExceededError | LimitExceededError)
 
 

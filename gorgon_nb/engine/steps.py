@@ -70,6 +70,8 @@ class StepFailure(Exception):
 
 
 def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, StepFailure):  # a step inside a loop's body
+        return f"step '{exc.result.key}' failed: {exc.result.error}"
     if isinstance(exc, GorgonError | TemplateError):
         return redact(str(exc))
     return redact(f"{type(exc).__name__}: {exc}")
@@ -206,11 +208,11 @@ async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
     items = items_of(run, scope)
     if items is not None:
         if len(items) > FOR_EACH_ITEMS.get():
-            raise LimitExceededError(FOR_EACH_ITEMS.message(
+            raise run.ex.tree.refuse(FOR_EACH_ITEMS.message(
                 f"for_each of step '{run.node.step.id}' gave {len(items):,} items"))
-        run.ex.tally.charge(max(len(items), 1))
+        run.ex.tree.charge(max(len(items), 1))
         return await _for_each(run, scope, items, extra)
-    run.ex.tally.charge()
+    run.ex.tree.charge()
     return await _retried(run, scope.context(**extra), scope, None)
 
 
@@ -222,7 +224,14 @@ async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[st
         async with limit:
             return await _retried(run, scope.context(**(extra or {}), **{step.as_: item}), scope, index)
 
-    return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
+    tasks = [asyncio.ensure_future(one(i, item)) for i, item in enumerate(items)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except LimitExceededError:  # the run stops: the other items must not go on starting work
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _retried(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
@@ -384,20 +393,22 @@ async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: i
     step, ex = run.node.step, run.ex
     assert isinstance(step, WorkflowStep)
     if ex.options.depth + 1 > WORKFLOW_DEPTH.get():
-        raise LimitExceededError(WORKFLOW_DEPTH.message(
+        raise ex.tree.refuse(WORKFLOW_DEPTH.message(
             f"'{step.workflow}' would run {ex.options.depth + 1} sub-workflows deep (does it run itself?)"))
+    ex.tree.charge(0)  # past the steps-per-run limit already: not even worth loading it
     parent = Workflow(ex.compiled.spec, ex.compiled.source, ex.options.base_dir)
-    workflow = Workflow.from_file(parent.resolve_sub_workflow(step.workflow))
-    compiled = workflow.compile(ex.services.config)
+    workflow, compiled = ex.tree.sub_workflow(parent.resolve_sub_workflow(step.workflow), ex.services.config)
     inputs = bind_inputs(compiled.spec, render_value(run.node.templates["inputs"], context))
     options = RunOptions(model=ex.options.model, allow_shell=ex.options.allow_shell,
                          parent_run_id=ex.result.run_id, base_dir=workflow.base_dir, depth=ex.options.depth + 1,
-                         tally=ex.tally)
+                         tree=ex.tree)
     child = Execution(compiled, inputs, ex.services, options)
     ex.notice(f"{run.result.key}: started sub-workflow '{workflow.id}' as run {child.result.run_id}")
     outcome = await child.execute()
     run.add_usage(outcome.usage)
     if not outcome.ok:
+        if outcome.error_type == LimitExceededError.__name__:  # the whole run stops, with the limit's words
+            raise ex.tree.refuse(outcome.error or "")
         raise StepError(f"sub-workflow '{workflow.id}' (run {outcome.run_id}) {outcome.status}: {outcome.error}")
     return outcome.outputs
 

@@ -17,7 +17,7 @@ makes                                                                           
 items of a template's ``range()``      100,000     GORGON_MAX_TEMPLATE_RANGE     rendering
 items of one ``for_each``              1,000       GORGON_MAX_FOR_EACH_ITEMS     validation (a literal list) and
                                                                                  when the step starts
-steps per run                          10,000      GORGON_MAX_RUN_STEPS          validation (loops' ``max_rounds``
+steps per run                          5,000       GORGON_MAX_RUN_STEPS          validation (loops' ``max_rounds``
                                                                                  multiplied out) and while running:
                                                                                  each step, loop round, ``for_each``
                                                                                  item and sub-workflow step counts
@@ -100,7 +100,7 @@ TEMPLATE_OPS = Limit("GORGON_MAX_TEMPLATE_OPS", 1_000_000, "operations per templ
 RENDERED_CHARS = Limit("GORGON_MAX_RENDERED_CHARS", 4_000_000, "characters (or items) a template may make")
 TEMPLATE_RANGE = Limit("GORGON_MAX_TEMPLATE_RANGE", 100_000, "items in a template's range()")
 FOR_EACH_ITEMS = Limit("GORGON_MAX_FOR_EACH_ITEMS", 1_000, "items for one for_each")
-RUN_STEPS = Limit("GORGON_MAX_RUN_STEPS", 10_000, "steps per run (loop rounds, for_each items and "
+RUN_STEPS = Limit("GORGON_MAX_RUN_STEPS", 5_000, "steps per run (loop rounds, for_each items and "
                   "sub-workflows' steps count)")
 WORKFLOW_DEPTH = Limit("GORGON_MAX_WORKFLOW_DEPTH", 8, "levels of sub-workflows")
 RETRY_BACKOFF = Limit("GORGON_MAX_RETRY_BACKOFF", 600, "seconds of retry backoff")
