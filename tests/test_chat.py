@@ -171,7 +171,7 @@ async def test_a_workflow_runs_from_the_chat_and_shows_its_progress(home: Path, 
     assert set(message["meta"]["steps"].values()) == {"succeeded"}
     run = store.get_run(message["run_id"])
     assert run.ok and run.workflow_id == "dev_plan_build_test_review"
-    assert message["run_id"] in message["content"] and "done" in message["content"]
+    assert message["run_id"] in message["content"] and "succeeded" in message["content"]
     progress = [p["message"]["content"] for p in heard.payloads
                 if p["type"] == "message" and p["message"]["id"] == message["id"]]
     assert any("running" in text for text in progress)  # it was shown as it went

@@ -398,7 +398,8 @@ async def test_bad_inputs_fail_before_any_run_is_recorded(runner: Runner, store:
         await runner.arun(wf(text), {"flag": "maybe", "extra": 1})
     message = str(caught.value)
     assert "unknown input 'extra'" in message
-    assert "missing required input 'n'" in message and "-v n=<integer>" in message
+    assert "missing required input 'n'" in message and "pass inputs={'n': <integer>}" in message
+    assert "-v n=<integer>" in caught.value.for_surface("cli")
     assert "input 'flag' must be a boolean, got 'maybe'" in message
     assert store.list_runs() == []
 
