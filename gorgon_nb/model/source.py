@@ -38,15 +38,23 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 @dataclass
 class Locations:
     lines: dict[Path, int] = field(default_factory=dict)
+    # where a YAML alias stands -> where the value it repeats was written (walked once, there)
+    aliases: dict[Path, Path] = field(default_factory=dict)
 
     def line_of(self, path: Path) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that has one."""
-        while True:
-            if path in self.lines:
-                return self.lines[path]
-            if not path:
+        """The line of ``path``, or of its nearest ancestor that has one; inside a value
+        repeated by an alias, the line where that value is written."""
+        for _ in range(64):  # an anchored value may hold aliases in turn
+            for cut in range(len(path), -1, -1):
+                prefix = path[:cut]
+                if cut < len(path) and prefix in self.aliases:
+                    path = self.aliases[prefix] + path[cut:]
+                    break
+                if prefix in self.lines:
+                    return self.lines[prefix]
+            else:
                 return None
-            path = path[:-1]
+        return None
 
 
 @dataclass
@@ -119,7 +127,7 @@ def parse_source(text: str, *, path: str | None = None, format: str | None = Non
         loader.dispose()
     locations = Locations()
     if node is not None:
-        _walk(node, locations.lines)
+        _walk(node, locations)
     return data, SourceText(text, "yaml", path, locations)
 
 
@@ -252,27 +260,32 @@ def _locations_or_empty(text: str) -> Locations:
     except (yaml.YAMLError, RecursionError):
         return locations  # lines are a courtesy; the data was parsed by json
     if node is not None:
-        _walk(node, locations.lines)
+        _walk(node, locations)
     return locations
 
 
-def _walk(root: yaml.Node, lines: dict[Path, int]) -> None:
-    """Record the line of every key and item. A node reached again through an alias is not
-    walked again (its paths take the line of the alias), so an alias bomb costs nothing here."""
-    seen: set[int] = set()
+def _walk(root: yaml.Node, locations: Locations) -> None:
+    """Record the line of every key and item, in the order of the text. A value reached
+    again through an alias is not walked again: its path is noted as an alias of the first,
+    so an alias bomb costs nothing here and lines inside it are still found."""
+    lines = locations.lines
+    first: dict[int, Path] = {}
     pending: list[tuple[yaml.Node, Path]] = [(root, ())]
     while pending:
         node, path = pending.pop()
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            if id(node) in seen:
+            if id(node) in first:
+                locations.aliases[path] = first[id(node)]
                 continue
-            seen.add(id(node))
+            first[id(node)] = path
+        children: list[tuple[yaml.Node, Path]] = []
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value
                 lines[(*path, key)] = key_node.start_mark.line + 1
-                pending.append((value_node, (*path, key)))
+                children.append((value_node, (*path, key)))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 lines[(*path, index)] = item.start_mark.line + 1
-                pending.append((item, (*path, index)))
+                children.append((item, (*path, index)))
+        pending.extend(reversed(children))  # the first child is walked next: the text's order
