@@ -41,7 +41,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
-from gorgon_nb.model.limits import RENDERED_CHARS, TEMPLATE_OPS, TEMPLATE_RANGE
+from gorgon_nb.model.limits import RENDERED_CHARS, TEMPLATE_DIGITS, TEMPLATE_OPS, TEMPLATE_RANGE
 
 __all__ = [
     "Expression",
@@ -59,7 +59,6 @@ _SOLE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 JINJA_GLOBALS = frozenset(
     {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none", "today", "now"}
 )
-_MAX_DIGITS = 10_000
 _NESTED = (str, list, dict, tuple, set, frozenset)
 _SMALL_INT = 10**18  # an int written in fewer than 20 characters counts as one
 _RENDER_ERRORS = (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError)
@@ -207,10 +206,9 @@ def _check_made(value: Any, what: str) -> None:
 
 
 def _refuse_digits(digits: float, what: str) -> None:
-    # Python itself will not write an int of more than 4300 digits; bigger ones only cost time.
-    if digits > _MAX_DIGITS:
-        raise TemplateError(f"{what} would make a number of about {digits:,.0f} digits, more than the "
-                            f"{_MAX_DIGITS:,} a template may make")
+    if digits > TEMPLATE_DIGITS.get():
+        shown = f"{digits:,.0f}" if digits < 1e18 else "far more than that many"
+        raise TemplateError(TEMPLATE_DIGITS.message(f"{what} would make a number of about {shown} digits"))
 
 
 def _int(value: Any) -> int | None:

@@ -15,6 +15,7 @@ template operations per render         1,000,000   GORGON_MAX_TEMPLATE_OPS      
 characters (or items) a template       4,000,000   GORGON_MAX_RENDERED_CHARS     rendering: its output and every
 makes                                                                            string or list it builds
 items of a template's ``range()``      100,000     GORGON_MAX_TEMPLATE_RANGE     rendering
+digits of a number a template makes    10,000      GORGON_MAX_TEMPLATE_DIGITS    rendering (``**`` and ``*``)
 items of one ``for_each``              1,000       GORGON_MAX_FOR_EACH_ITEMS     validation (a literal list) and
                                                                                  when the step starts
 steps per run                          5,000       GORGON_MAX_RUN_STEPS          validation (loops' ``max_rounds``
@@ -45,6 +46,7 @@ __all__ = [
     "RENDERED_CHARS",
     "RETRY_BACKOFF",
     "RUN_STEPS",
+    "TEMPLATE_DIGITS",
     "TEMPLATE_OPS",
     "TEMPLATE_RANGE",
     "WORKFLOW_DEPTH",
@@ -99,6 +101,8 @@ NESTING = Limit("GORGON_MAX_NESTING", 100, "levels of nesting in a workflow file
 TEMPLATE_OPS = Limit("GORGON_MAX_TEMPLATE_OPS", 1_000_000, "operations per template render")
 RENDERED_CHARS = Limit("GORGON_MAX_RENDERED_CHARS", 4_000_000, "characters (or items) a template may make")
 TEMPLATE_RANGE = Limit("GORGON_MAX_TEMPLATE_RANGE", 100_000, "items in a template's range()")
+# Python will not even write an int of more than 4300 digits; bigger ones only cost time.
+TEMPLATE_DIGITS = Limit("GORGON_MAX_TEMPLATE_DIGITS", 10_000, "digits in a number a template makes")
 FOR_EACH_ITEMS = Limit("GORGON_MAX_FOR_EACH_ITEMS", 1_000, "items for one for_each")
 RUN_STEPS = Limit("GORGON_MAX_RUN_STEPS", 5_000, "steps per run (loop rounds, for_each items and "
                   "sub-workflows' steps count)")
@@ -106,4 +110,4 @@ WORKFLOW_DEPTH = Limit("GORGON_MAX_WORKFLOW_DEPTH", 8, "levels of sub-workflows"
 RETRY_BACKOFF = Limit("GORGON_MAX_RETRY_BACKOFF", 600, "seconds of retry backoff")
 
 LIMITS: tuple[Limit, ...] = (FILE_BYTES, YAML_VALUES, NESTING, TEMPLATE_OPS, RENDERED_CHARS, TEMPLATE_RANGE,
-                             FOR_EACH_ITEMS, RUN_STEPS, WORKFLOW_DEPTH, RETRY_BACKOFF)
+                             TEMPLATE_DIGITS, FOR_EACH_ITEMS, RUN_STEPS, WORKFLOW_DEPTH, RETRY_BACKOFF)

@@ -74,7 +74,8 @@ CASES = [
     Case("tpl_lipsum.yaml", run=f"lipsum(1000000, max=100) would make 1,000,000,000 characters (or items), {SIZE}"),
     Case("tpl_range.yaml", run="more than the limit of 100,000 items in a template's range()"),
     Case("tpl_doubling.yaml", run=f"this '~' would make 4,194,304 characters (or items), {SIZE}"),
-    Case("tpl_power.yaml", run="a number of about 1,000,000,000 digits, more than the 10,000 a template may make"),
+    Case("tpl_power.yaml", run="a number of about 1,000,000,000 digits, more than the limit of 10,000 digits in "
+                                "a number a template makes"),
     Case("tpl_format_width.yaml", run=SIZE),
     Case("tpl_center.yaml", run=f"the center filter would make 1,000,000,000 characters (or items), {SIZE}"),
     Case("tpl_macro_recursion.yaml", run="the template calls itself too deep"),
@@ -113,6 +114,7 @@ CASES = [
 RAISED_BY = {
     ALIASES: "GORGON_MAX_YAML_VALUES", NESTING: "GORGON_MAX_NESTING", SIZE: "GORGON_MAX_RENDERED_CHARS",
     "operations per template render": "GORGON_MAX_TEMPLATE_OPS", "range()": "GORGON_MAX_TEMPLATE_RANGE",
+    "digits in a number": "GORGON_MAX_TEMPLATE_DIGITS",
     "steps per run": "GORGON_MAX_RUN_STEPS", "levels of sub-workflows": "GORGON_MAX_WORKFLOW_DEPTH",
     "items for one for_each": "GORGON_MAX_FOR_EACH_ITEMS", "seconds of retry backoff": "GORGON_MAX_RETRY_BACKOFF",
 }

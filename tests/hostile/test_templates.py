@@ -83,7 +83,8 @@ SIZE = "more than the limit of 4,000,000 characters (or items) a template may ma
     ("{{ ['a' * 3000000, 'b' * 3000000] | join }}", "the join filter would make 6,000,000"),
     ("{{ ('a' * 3000000) ~ ('b' * 3000000) }}", "this '~' would make 6,000,000"),
     ("{{ lipsum(10**4) }}", "lipsum(10000, max=100) would make 10,000,000"),
-    ("{{ (10**5000) * (10**6000) }}", "this '*' would make a number of about 11,000 digits"),
+    ("{{ (10**5000) * (10**6000) }}", "this '*' would make a number of about 11,000 digits, more than the limit of 10,000 digits "
+                                      "in a number a template makes; set GORGON_MAX_TEMPLATE_DIGITS"),
     ("{{ range(100001) | length }}", "range(100001,) has 100,001 items, more than the limit of 100,000 items in "
                                      "a template's range(); set GORGON_MAX_TEMPLATE_RANGE to raise the limit"),
     ("{% for i in range(2000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
