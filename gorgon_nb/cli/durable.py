@@ -75,8 +75,12 @@ def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
         console.print(f"asked the process running {run_id} to stop…")
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        if store.owner(run_id).status == "cancelled":
+        status = store.owner(run_id).status
+        if status == "cancelled":
             return done("cancelled", f"run {run_id} cancelled; what finished is kept: gorgon show {run_id}")
+        if status not in ("running", "waiting"):  # it ended on its own before it saw the request
+            return done(status, f"run {run_id} ended ({status}) before the cancel reached it: gorgon show {run_id}",
+                        EXIT_FAILED)
         time.sleep(0.2)
     return done("requested", f"[yellow]run {run_id} has not stopped yet[/]; it will at its next check "
                              "(within seconds)", EXIT_FAILED)

@@ -6,6 +6,7 @@ call it over TCP, so its request log is the witness of what was called, and how 
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -24,7 +25,7 @@ from gorgon_nb.errors import ApprovalError
 from gorgon_nb.model.run import RunResult, RunStatus, StepStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
-from gorgon_nb.testing import LLMServer
+from gorgon_nb.testing import LLMServer, RecordedRequest
 
 GORGON = str(Path(sys.executable).with_name("gorgon"))
 
@@ -223,8 +224,21 @@ def test_fork_reuses_everything_upstream(server: LLMServer, home: Path, tmp_path
     assert "cheerful" in server.requests[-1].last_user_message
 
 
+def hold_step(server: LLMServer, step: str) -> None:
+    """The server answers ``step`` only after a minute, so a run is surely still in it when a
+    test acts on it from another process; the other steps are answered at once."""
+    answer = server.responder
+
+    async def respond(request: RecordedRequest) -> str:
+        if f"do step {step}" in request.last_user_message:
+            await asyncio.sleep(60)
+        return answer(request)
+
+    server.responder = respond
+
+
 def test_cancel_from_another_process(server: LLMServer, home: Path, tmp_path: Path) -> None:
-    server.latency = 0.5
+    hold_step(server, "b")
     running = gorgon(home, "run", str(chain(tmp_path, "a", "b", "c", "d", "e")), "-q", wait=False)
     until(lambda: step_status(home, "b") == "running")
     cancelled = gorgon(home, "cancel", latest(home).run_id)  # type: ignore[union-attr]
@@ -236,11 +250,27 @@ def test_cancel_from_another_process(server: LLMServer, home: Path, tmp_path: Pa
     assert "cancelled on request" in output
 
 
+def test_cancel_says_so_when_the_run_ends_on_its_own_first(home: Path) -> None:
+    # This process stands for the run's owner: alive, so the cancel is only requested, and
+    # the run then succeeds before any check of the request.
+    with Store(home / "gorgon.db") as store:
+        store.create_run(RunResult(run_id="ownrun0001", workflow_id="wf", started_at=time.time()),
+                         source="id: wf", source_format="yaml")
+        cancel = subprocess.Popen([GORGON, "cancel", "ownrun0001", "--wait", "120"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ, "GORGON_HOME": str(home)})
+        assert cancel.stdout is not None
+        assert cancel.stdout.readline().startswith("asked the process running ownrun0001 to stop")
+        store.set_run_status("ownrun0001", "succeeded")
+        out, err = cancel.communicate(timeout=60)
+    assert cancel.returncode == 1, err
+    assert "run ownrun0001 ended (succeeded) before the cancel reached it" in " ".join(out.split())
+
+
 def test_a_live_run_cannot_be_resumed_and_a_dead_one_can_be_cancelled(server: LLMServer, home: Path,
                                                                       tmp_path: Path) -> None:
-    server.latency = 0.5
+    hold_step(server, "b")
     running = gorgon(home, "run", str(chain(tmp_path, "a", "b", "c")), "-q", wait=False)
-    run_id = until(lambda: latest(home)).run_id
+    run_id = until(lambda: step_status(home, "b") == "running" and latest(home)).run_id  # type: ignore[union-attr]
     refused = gorgon(home, "resume", run_id)
     assert refused.returncode == 2 and "is still running (process" in refused.stderr
     kill(running)
