@@ -10,7 +10,6 @@ import argparse
 import json
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -132,7 +131,8 @@ def _print_output(value: Any, console: Console, max_lines: int | None = None) ->
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.config import load_config
     from gorgon_nb.engine.inputs import bind_inputs
-    from gorgon_nb.errors import InputError, Problem
+    from gorgon_nb.errors import InputError, Problem, WorkflowError
+    from gorgon_nb.model.source import read_source
     from gorgon_nb.workflow import Workflow, check_text
 
     config = load_config()
@@ -141,14 +141,17 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         entry: dict[str, Any] = {"file": file, "ok": False, "workflow_id": None, "steps": None, "problems": []}
         report.append(entry)
         try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            text = read_source(file)  # the size limit before reading, a bad byte by its line
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
             entry["problems"] = [_problem_json(Problem(f"cannot read it: {reason}", file=file))]
             if not args.json:
                 console.print(f"[red]✗ {escape(file)}[/]: cannot read it: {escape(reason)}")
             continue
-        found = check_text(text, path=file, config=config)
+        except WorkflowError as exc:
+            found = exc.problems
+        else:
+            found = check_text(text, path=file, config=config)
         if not found and args.inputs:
             try:
                 bind_inputs(Workflow.from_yaml(text, path=file).spec, dict(args.inputs))
