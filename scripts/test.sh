@@ -40,4 +40,6 @@ fi
 
 .venv/bin/ruff check gorgon_nb tests benchmarks
 .venv/bin/mypy
-.venv/bin/pytest -q "$@"
+# Two workers (the suite's tests spend much of their time waiting on kernels, servers and a
+# browser); a module's tests stay on one worker, so its fixtures are made once.
+.venv/bin/pytest -q -n "${GORGON_TEST_WORKERS:-2}" --dist loadfile "$@"
