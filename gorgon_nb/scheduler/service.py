@@ -1,23 +1,47 @@
 """What people do with schedules and jobs, the same from the terminal, the notebook, the
-server and Python: schedule a notebook, list, pause, resume, delete, run now, cancel."""
+server and Python: schedule a notebook, list, pause, resume, delete, run now, cancel.
+
+What a schedule may hold is checked here, once for every front door: its triggers (see
+``triggers``), its texts (one line, no control characters), its numbers (retries up to
+``RETRIES_LIMIT``, keep up to ``KEEP_LIMIT``) and its parameters (JSON values with finite
+numbers, nested at most ``PARAMETERS_DEPTH`` deep, at most ``PARAMETERS_LIMIT`` bytes as
+JSON), and that executed notebooks can be kept under its root.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gorgon_nb.errors import UsageError
 from gorgon_nb.scheduler.model import Job, Schedule
-from gorgon_nb.scheduler.triggers import check_cron, next_fire, parse_at, parse_duration, zone
+from gorgon_nb.scheduler.triggers import (
+    check_cron,
+    next_fire,
+    parse_at,
+    parse_duration,
+    parse_every,
+    plain_text,
+    zone,
+)
 from gorgon_nb.store import Store
 
-__all__ = ["job_for", "parse_parameter", "pause", "resume", "run_now", "schedule_notebook", "scheduler_holder",
-           "split_parameter", "without_jupyterlab"]
+__all__ = ["KEEP_LIMIT", "NAME_LIMIT", "NOTEBOOK_LIMIT", "PARAMETERS_DEPTH", "PARAMETERS_LIMIT", "RETRIES_LIMIT",
+           "check_parameters", "job_for", "output_folder_problem", "parse_parameter", "pause", "resume", "run_now",
+           "schedule_notebook", "scheduler_holder", "split_parameter", "without_jupyterlab"]
 
 MISSED = ("skip", "catch_up")
 OVERLAP = ("skip", "queue")
+PARAMETERS_LIMIT = 64 * 1024  # bytes of a schedule's parameters as JSON; every job and the feed carry them
+PARAMETERS_DEPTH = 32  # lists and objects in one another
+RETRIES_LIMIT = 100
+KEEP_LIMIT = 10_000
+NOTEBOOK_LIMIT = 1024  # characters of a notebook's path
+NAME_LIMIT = 200
 
 
 def parse_parameter(text: str) -> Any:
@@ -36,6 +60,9 @@ def parse_parameter(text: str) -> Any:
     if lowered[:1] in "[{":
         try:
             return json.loads(lowered)
+        except RecursionError:  # far deeper than check_parameters would take
+            raise UsageError(f"the value {_short(lowered)} is nested more than {PARAMETERS_DEPTH} deep; "
+                             "pass a path to a file with the data instead") from None
         except ValueError:
             pass
     return text
@@ -47,6 +74,90 @@ def split_parameter(text: str) -> tuple[str, Any]:
     if not sep or not key.strip().isidentifier():
         raise UsageError(f"'{text}' is not key=value (for example -p region=EU -p days=7)")
     return key.strip(), parse_parameter(value)
+
+
+def _short(text: str) -> str:
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:40])
+    return repr(shown if len(shown) <= 40 else shown[:39] + "…")
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` is not a JSON value that can be stored and shown, or None.
+
+    Walked without recursion, so neither a deep value nor one that holds itself can exhaust
+    the stack: either is deeper than ``PARAMETERS_DEPTH``."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > PARAMETERS_DEPTH:
+            return f"is nested more than {PARAMETERS_DEPTH} deep; pass a path to a file with the data instead"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"holds {item}, which JSON cannot hold; give finite numbers (or the text 'nan' and convert it)"
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return "holds an object whose keys are not all text"
+            stack.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, depth + 1) for inner in item)
+        elif not isinstance(item, str | int | float | bool | None):
+            return f"holds a {type(item).__name__}, which is not a JSON value; pass text, a number, true/false, " \
+                   "null, a list or an object"
+    return None
+
+
+def check_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """papermill parameters a schedule can keep: Python names mapped to JSON values (finite
+    numbers, nested at most ``PARAMETERS_DEPTH`` deep), ``PARAMETERS_LIMIT`` bytes as JSON at most.
+
+    Every job of the schedule copies them, and the Jobs tab's feed carries them to every
+    browser, so data belongs in a file the notebook reads; its path is the parameter."""
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise UsageError("parameters must be a mapping of names to values, such as {\"region\": \"EU\"}")
+    checked = dict(parameters or {})
+    bad = [name for name in checked if not isinstance(name, str) or not name.isidentifier()]
+    if bad:
+        raise UsageError(f"parameter names must be Python names, not {', '.join(_short(str(b)) for b in bad[:5])}")
+    for name, value in checked.items():
+        if problem := _json_problem(value):
+            raise UsageError(f"the parameter {name} {problem}")
+    size = len(json.dumps(checked, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > PARAMETERS_LIMIT:
+        raise UsageError(f"the parameters take {size:,} bytes as JSON; the most is {PARAMETERS_LIMIT:,} (64 KiB), "
+                         "as every job and the Jobs tab carry them: write the data to a file under the root and "
+                         "pass its path")
+    return checked
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit or not plain_text(value):
+        raise UsageError(f"the {what} must be one line of at most {limit} characters, without control characters "
+                         f"(got {_short(str(value))})")
+    return value
+
+
+def _count(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{what} must be a whole number from {low} to {high:,}, not {_short(str(value))}")
+    return value
+
+
+def output_folder_problem(root: str | Path, job: Job | None = None) -> str | None:
+    """Why executed notebooks cannot be written under ``root``, or None: its ``gorgon-jobs``
+    folder (or a folder or file in it, for ``job``) is a link that leads out of ``root``."""
+    from gorgon_nb.scheduler.execute import JOBS_DIR, output_path_for
+
+    base = Path(root).resolve()
+    folder = base / JOBS_DIR
+    path = output_path_for(base, job) if job is not None else folder
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        return f"the folder for executed notebooks, {folder}, cannot be followed ({exc}); make it a plain folder"
+    if resolved.is_relative_to(base):
+        return None
+    return (f"the folder for executed notebooks, {folder}, leads outside the root {base} (through a link, to "
+            f"{resolved.parent if job is not None else resolved}); executed notebooks are written only under the "
+            f"root. Make {JOBS_DIR} a plain folder of the root (remove the link), then run the job again")
 
 
 def _relative_notebook(root: Path, notebook: str) -> str:
@@ -74,17 +185,23 @@ def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = 
     triggers = [t for t in (cron, every, at) if t is not None]
     if len(triggers) != 1:
         raise UsageError("give one of --cron, --every or --at")
-    missed = missed.replace("-", "_")
+    missed = str(missed).replace("-", "_")
     if missed not in MISSED or overlap not in OVERLAP:
-        raise UsageError(f"missed is skip or catch-up, overlap is skip or queue (got {missed}, {overlap})")
-    if retries < 0 or keep < 1:
-        raise UsageError("retries must be 0 or more and keep 1 or more")
+        raise UsageError(f"missed is skip or catch-up, overlap is skip or queue (got {_short(missed)}, "
+                         f"{_short(str(overlap))})")
+    retries = _count(retries, "retries", 0, RETRIES_LIMIT)
+    keep = _count(keep, "keep", 1, KEEP_LIMIT)
+    notebook = _text(notebook, "notebook's path", NOTEBOOK_LIMIT)
+    name = _text(name, "name", NAME_LIMIT)
     zone(timezone)
+    checked = check_parameters(parameters)
     base = Path(root or Path.cwd()).resolve()
+    if problem := output_folder_problem(base):
+        raise UsageError(problem)
     schedule = Schedule(
-        id="", root=str(base), notebook=_relative_notebook(base, notebook), parameters=dict(parameters or {}),
-        cron=check_cron(cron) if cron else None, timezone=timezone,
-        every=parse_duration(every) if every is not None else None,
+        id="", root=str(base), notebook=_relative_notebook(base, notebook), parameters=checked,
+        cron=check_cron(cron, timezone) if cron is not None else None, timezone=timezone,
+        every=parse_every(every) if every is not None else None,
         at=parse_at(at, timezone) if at is not None else None, retries=retries, backoff=parse_duration(backoff),
         timeout=parse_duration(timeout) if timeout is not None else None, missed=missed,  # type: ignore[arg-type]
         overlap=overlap, keep=keep, name=name, created_at=time.time())  # type: ignore[arg-type]
@@ -102,7 +219,10 @@ def job_for(schedule: Schedule, due: float) -> Job:
 
 def run_now(store: Store, ref: str) -> Job:
     """Queue a job of the schedule now, whatever its trigger says."""
-    return store.enqueue_job(job_for(store.get_schedule(ref), time.time()))
+    schedule = store.get_schedule(ref)
+    if problem := output_folder_problem(schedule.root):
+        raise UsageError(problem)
+    return store.enqueue_job(job_for(schedule, time.time()))
 
 
 def pause(store: Store, ref: str) -> Schedule:

@@ -56,5 +56,6 @@ def routes(base_url: str, backend: Any) -> list[tuple[str, type, dict[str, Any]]
         (f"jobs/({_ID})", jobs.JobHandler, shared),
         (f"jobs/({_ID})/cancel", jobs.JobCancelHandler, shared),
         ("events", feed.FeedSocket, {**shared, "feed": backend.feed}),
+        (".*", handlers.NotFoundHandler, shared),  # last: a 404 in the API's words, not Jupyter's page
     ]
     return [(url_path_join(api, path), handler, arguments) for path, handler, arguments in table]

@@ -3,29 +3,35 @@
 The shapes are in ``API.md``. WebSockets carry no XSRF header: as for Jupyter's own kernel
 sockets, a socket needs the user's authentication (token or login cookie) and Jupyter's
 origin check, which refuses sockets opened from another site's page.
+
+A frame the socket cannot take (too large, nested too deep, not JSON, not one of the
+``Frame`` models) gets an ``error`` frame back and the socket stays open; only a frame
+past tornado's own limit (``websocket_max_message_size``) closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError, NotFoundError
-from gorgon_nb.server.handlers import (
-    AUTH_RESOURCE,
+from gorgon_nb.server.handlers import AUTH_RESOURCE, Backend, GorgonHandler, gorgon_errors
+from gorgon_nb.server.inputs import (
+    FRAME_LIMIT,
     ApiError,
-    Backend,
-    GorgonHandler,
-    gorgon_errors,
+    EmptyBody,
+    Query,
+    dumps,
     parse_body,
+    problems,
+    read_json,
 )
 
 if TYPE_CHECKING:
@@ -33,16 +39,54 @@ if TYPE_CHECKING:
 
     from gorgon_nb.chat import ChatService
 
-__all__ = ["ChatSocket", "MessagesHandler", "RolesHandler", "SessionHandler", "SessionsHandler", "WorkflowsHandler"]
+__all__ = ["FRAMES", "ChatSocket", "MessagesHandler", "RolesHandler", "SendFrame", "SessionHandler", "SessionsHandler",
+           "StopFrame", "TitleBody", "WorkflowsHandler", "read_frame"]
 
 TITLE_LIMIT = 200
 TITLE_HINT = 'send {"title": "a name for the chat"}'
+FRAME_HINT = 'send {"type": "send", "text": "..."} or {"type": "stop"}'
+NO_QUERY = "this route takes no query"
 
 
 class TitleBody(BaseModel):
+    """The body of ``POST chat/sessions`` and ``PATCH chat/sessions/{id}``."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: StrictStr | None = Field(None, max_length=TITLE_LIMIT)
+
+
+class SendFrame(BaseModel):
+    """A request to the chat: ``{"type": "send", "text": "..."}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["send"]
+    text: StrictStr
+
+
+class StopFrame(BaseModel):
+    """``{"type": "stop"}``: stop the answer being written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["stop"]
+
+
+FRAMES: dict[Any, type[SendFrame | StopFrame]] = {"send": SendFrame, "stop": StopFrame}
+
+
+def read_frame(raw: str | bytes) -> SendFrame | StopFrame:
+    """A frame from the client as its model; ``ApiError`` with what is wrong otherwise
+    (its ``type`` is not repeated: a message names the fields, never echoes a value)."""
+    data = read_json(raw, what="the frame", limit=FRAME_LIMIT, hint=FRAME_HINT)
+    model = FRAMES.get(data.get("type")) if isinstance(data, dict) else None
+    if model is None:
+        raise ApiError(400, f'the frame must be a JSON object whose "type" is "send" or "stop"; {FRAME_HINT}')
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, f"bad frame: {problems(exc)}; {FRAME_HINT}") from None
 
 
 class ChatHandler(GorgonHandler):
@@ -57,18 +101,20 @@ class SessionsHandler(ChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        self.query(Query, NO_QUERY)
         sessions = await self.in_thread(lambda store: [s.to_dict() for s in store.list_sessions()])
-        self.finish(json.dumps({"sessions": sessions}))
+        self.finish(dumps({"sessions": sessions}))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = parse_body(self.request.body or b"{}", TitleBody, TITLE_HINT)
+        self.query(Query, NO_QUERY)
+        body = parse_body(self.request.body, TitleBody, TITLE_HINT, empty="{}")
         chat = await self.chat()
         with gorgon_errors():
             session = chat.create_session(body.title)
         self.set_status(201)
-        self.finish(json.dumps(session.to_dict()))
+        self.finish(dumps(session.to_dict()))
 
 
 class SessionHandler(ChatHandler):
@@ -77,16 +123,19 @@ class SessionHandler(ChatHandler):
     @web.authenticated
     @authorized
     async def patch(self, session_id: str) -> None:
+        self.query(Query, NO_QUERY)
         body = parse_body(self.request.body, TitleBody, TITLE_HINT)
         title = (body.title or "").strip()
         if not title:
             raise ApiError(400, f"the title is empty; {TITLE_HINT}")
         session = await self.in_thread(lambda store: store.rename_session(session_id, title))
-        self.finish(json.dumps(session.to_dict()))
+        self.finish(dumps(session.to_dict()))
 
     @web.authenticated
     @authorized
     async def delete(self, session_id: str) -> None:
+        self.query(Query, NO_QUERY)
+        parse_body(self.request.body, EmptyBody, "send no body", empty="{}")
         chat = await self.chat()
         with gorgon_errors():
             await chat.delete_session(session_id)
@@ -100,10 +149,11 @@ class MessagesHandler(ChatHandler):
     @web.authenticated
     @authorized
     async def get(self, session_id: str) -> None:
+        self.query(Query, NO_QUERY)
         chat = await self.chat()
         with gorgon_errors():
             messages = await asyncio.to_thread(chat.messages, session_id)
-        self.finish(json.dumps({"messages": messages}, default=str))
+        self.finish(dumps({"messages": messages}))
 
 
 class RolesHandler(ChatHandler):
@@ -112,10 +162,11 @@ class RolesHandler(ChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        self.query(Query, NO_QUERY)
         chat = await self.chat()
         roles = [{"name": r.name, "description": r.description, "icon": r.icon}
                  for r in chat.runner.config.roles.values()]
-        self.finish(json.dumps({"roles": roles}))
+        self.finish(dumps({"roles": roles}))
 
 
 class WorkflowsHandler(ChatHandler):
@@ -124,7 +175,8 @@ class WorkflowsHandler(ChatHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish(json.dumps({"workflows": await asyncio.to_thread(_workflows)}, default=str))
+        self.query(Query, NO_QUERY)
+        self.finish(dumps({"workflows": await asyncio.to_thread(_workflows)}))
 
 
 def _workflows() -> list[dict[str, Any]]:
@@ -173,22 +225,26 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
         for message in self.chat.streaming(session_id):  # what a socket opened mid-answer missed
             self._send({"type": "message", "message": message})
 
+    @property
+    def max_message_size(self) -> int:
+        """Frames up to four times ``FRAME_LIMIT`` are read, so one past the limit gets an
+        error frame; tornado closes the socket only on larger ones."""
+        return 4 * FRAME_LIMIT
+
     def _send(self, payload: dict[str, Any]) -> None:
-        self.write_message(json.dumps(payload, default=str))
+        self.write_message(dumps(payload))
 
     async def on_message(self, raw: str | bytes) -> None:
         try:
-            request = json.loads(raw)
-            kind = request["type"] if isinstance(request, dict) else None
-        except (ValueError, KeyError):
-            kind = None
+            frame = read_frame(raw)
+        except ApiError as exc:
+            self._error(exc.message)
+            return
         try:
-            if kind == "send" and isinstance(request.get("text"), str):
-                await self.chat.send(self.session_id, request["text"])
-            elif kind == "stop":
-                await self.chat.stop(self.session_id)
+            if isinstance(frame, SendFrame):
+                await self.chat.send(self.session_id, frame.text)
             else:
-                self._error('send {"type": "send", "text": "..."} or {"type": "stop"}')
+                await self.chat.stop(self.session_id)
         except GorgonError as exc:
             self._error(exc.for_surface("sidebar"))
         except Exception:  # logged with its traceback; the client gets no details

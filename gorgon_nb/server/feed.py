@@ -5,13 +5,17 @@ jobs), so the feed reads it, every half second, once for all open sockets, and s
 what changed: ``{"type": "runs", ...}``, ``{"type": "approvals", ...}``, ``{"type":
 "jobs", ...}``, or ``{"type": "error", "message": ...}`` while the store cannot be read. A
 socket gets the latest of each as soon as it opens.
+
+Every frame is JSON that ``JSON.parse`` takes (``inputs.dumps``): a NaN or an infinity that
+a row stored before they were refused still holds goes out as ``null``. A read that fails
+for a reason of its own is logged and told as an ``error`` frame; the feed goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +27,7 @@ from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError
 from gorgon_nb.server.handlers import AUTH_RESOURCE, LIST_LIMIT, Backend, approval_json, run_alive
+from gorgon_nb.server.inputs import dumps
 from gorgon_nb.server.jobs import ServerFiles, jobs_payload
 from gorgon_nb.server.runs import recent_runs
 
@@ -34,6 +39,7 @@ __all__ = ["INTERVAL", "Feed", "FeedSocket"]
 INTERVAL = 0.5  # seconds between reads of the store
 
 Listener = Callable[[str], object]
+log = logging.getLogger(__name__)
 
 
 def snapshot(store: Store, files: ServerFiles) -> list[dict[str, Any]]:
@@ -76,8 +82,12 @@ class Feed:
                 self._latest.pop("error", None)
             except GorgonError as exc:
                 payloads = [{"type": "error", "message": f"cannot read the gorgon store: {exc}"}]
+            except Exception:  # logged with its traceback; the feed goes on
+                log.exception("gorgon: the event feed could not read the store")
+                payloads = [{"type": "error", "message": "the gorgon feed failed to read the store; the Jupyter "
+                                                         "server's log has the details"}]
             for payload in payloads:
-                text = json.dumps(payload, default=str)
+                text = dumps(payload)
                 if self._latest.get(payload["type"]) != text:
                     self._latest[payload["type"]] = text
                     for listener in list(self._listeners):

@@ -7,10 +7,11 @@ shapes of the whole API.
 
 Errors are ``{"message": ..., "reason": ..., "api": "gorgon"}`` (``api`` tells them from a
 server without the extension, whose 404 is not about the approval) with 400 (a bad body
-or query), 403 (not an approver, or not allowed by the server's authorizer), 404 (no such
-approval, run or chat), 409 (decided or ended already: the message says how), 500 or 503
-(the store failed: the message says why). No traceback ever reaches the client;
-unexpected errors go to the server's log.
+or query: ``inputs`` reads every one by its model), 403 (not an approver, or not allowed by
+the server's authorizer), 404 (no such approval, run, chat or route), 405 (a method the
+route does not take), 409 (decided or ended already: the message says how), 413 (a body
+too large), 500 or 503 (the store failed: the message says why). No traceback ever reaches
+the client; unexpected errors go to the server's log.
 
 Every handler needs Jupyter's authentication; a request that changes something and is
 authenticated by cookie also needs the XSRF token (``X-XSRFToken``), as all of Jupyter's
@@ -21,21 +22,21 @@ write, and the server must not.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 from tornado import web
 
 from gorgon_nb.errors import ApprovalError, GorgonError, NotFoundError, StoreError, UsageError
 from gorgon_nb.model.approval import COMMENT_LIMIT
+from gorgon_nb.server.inputs import ApiError, Query, dumps, one_of, parse_body, parse_query, shown
 
 if TYPE_CHECKING:
     from gorgon_nb.chat import ChatService
@@ -43,44 +44,49 @@ if TYPE_CHECKING:
     from gorgon_nb.server.jobs import ServerFiles, ServerScheduler
     from gorgon_nb.store import Store
 
-__all__ = ["COMMENT_LIMIT", "ApiError", "ApprovalHandler", "ApprovalsHandler", "Backend", "DecisionBody", "GorgonHandler",
-           "decider_name", "parse_body", "run_alive"]
+__all__ = ["COMMENT_LIMIT", "ApiError", "ApprovalHandler", "ApprovalsHandler", "ApprovalsQuery", "Backend",
+           "DecisionBody", "GorgonHandler", "Limit", "Line", "NotFoundHandler", "decider_name", "parse_body",
+           "run_alive"]
 
 AUTH_RESOURCE = "gorgon"
 LIST_LIMIT = 500
+LINE_LIMIT = 200  # characters of a query's id, name or filter
 STATUSES = ("pending", "approved", "rejected", "cancelled", "all")
 BODY_HINT = 'send {"decision": "approve" | "reject", "comment": "optional text"}'
+APPROVALS_HINT = "for example ?status=pending&run=RUN&limit=100"
 # jupyter_server's identity for a shared-token login: a random id named "Anonymous <moon>"
 _ANONYMOUS_ID = re.compile(r"[0-9a-f]{32}")
+_WHOLE = re.compile(r"[0-9]{1,6}", re.ASCII)  # "²" and "١" are digits to str.isdigit, not to int()
+_UNPLAIN = re.compile("[\x00-\x1f\x7f]")
 
 T = TypeVar("T")
-B = TypeVar("B", bound=BaseModel)
+Q = TypeVar("Q", bound=Query)
 
 
-class ApiError(web.HTTPError):
-    """An answer other than 200, with the message the client is shown."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status)
-        self.message = message
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, str) and _WHOLE.fullmatch(value) and 1 <= int(value) <= LIST_LIMIT:
+        return int(value)
+    raise ValueError(f"limit must be a whole number from 1 to {LIST_LIMIT}, not '{shown(value)}'")
 
 
-def parse_body(raw: bytes, model: type[B], hint: str) -> B:
-    """A request's JSON body as ``model``, or a 400 that says what is wrong and ``hint``."""
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request body is not JSON ({exc}); {hint}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, f"the request body must be a JSON object; {hint}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise ApiError(400, f"bad request body: {problems}; {hint}") from None
+def _line(value: str) -> str:
+    if len(value) > LINE_LIMIT or _UNPLAIN.search(value):
+        raise ValueError(f"must be one line of at most {LINE_LIMIT} characters, without control characters")
+    return value
+
+
+Limit = Annotated[int, BeforeValidator(_whole_number, json_schema_input_type=str)]
+"""A list's ``limit``: ASCII digits, 1 to ``LIST_LIMIT``."""
+Line = Annotated[str, AfterValidator(_line)]
+"""An id, a name or a filter in a query: one line of at most ``LINE_LIMIT`` characters."""
+
+
+class ApprovalsQuery(Query):
+    """``GET approvals?status=pending&run=RUN&limit=100``."""
+
+    status: Annotated[str, AfterValidator(lambda v: one_of("status", v, STATUSES))] = "pending"
+    run: Line = ""
+    limit: Limit = 100
 
 
 class DecisionBody(BaseModel):
@@ -219,6 +225,10 @@ class GorgonHandler(APIHandler):
             store = await asyncio.to_thread(self.backend.get)
             return await asyncio.to_thread(work, store)
 
+    def query(self, model: type[Q], hint: str) -> Q:
+        """The request's query as ``model`` (``Query``: a route that takes none)."""
+        return parse_query(self.request.query_arguments, model, hint)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ApiError):
@@ -230,7 +240,7 @@ class GorgonHandler(APIHandler):
         else:  # logged with its traceback by tornado; the client gets no details
             message = "the gorgon server extension failed; the Jupyter server's log has the details"
         self.set_status(status_code)
-        self.finish(json.dumps({"message": message, "reason": self._reason, "api": "gorgon"}))
+        self.finish(dumps({"message": message, "reason": self._reason, "api": "gorgon"}))
 
 
 class ApprovalsHandler(GorgonHandler):
@@ -239,23 +249,17 @@ class ApprovalsHandler(GorgonHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        status = self.get_query_argument("status", "pending")
-        if status not in STATUSES:
-            raise ApiError(400, f"unknown status '{status}'; use one of {', '.join(STATUSES)}")
-        run = self.get_query_argument("run", "") or None
-        limit = self.get_query_argument("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
-            raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
+        query = self.query(ApprovalsQuery, APPROVALS_HINT)
 
         def listed(store: Store) -> list[dict[str, Any]]:
-            run_id = store.resolve_run_id(run) if run else None
+            run_id = store.resolve_run_id(query.run) if query.run else None
             found = store.list_approvals(
-                status=None if status == "all" else status, run_id=run_id, limit=int(limit)
+                status=None if query.status == "all" else query.status, run_id=run_id, limit=query.limit
             )
             alive = {r: run_alive(store, r) for r in {a.run_id for a in found}}
             return [approval_json(a, alive[a.run_id]) for a in found]
 
-        self.finish(json.dumps({"approvals": await self.in_thread(listed)}))
+        self.finish(dumps({"approvals": await self.in_thread(listed)}))
 
 
 class ApprovalHandler(GorgonHandler):
@@ -264,15 +268,18 @@ class ApprovalHandler(GorgonHandler):
     @web.authenticated
     @authorized
     async def get(self, approval_id: str) -> None:
+        self.query(Query, "this route takes no query")
+
         def read(store: Store) -> dict[str, Any]:
             request = store.get_approval(approval_id)
             return approval_json(request, run_alive(store, request.run_id))
 
-        self.finish(json.dumps(await self.in_thread(read)))
+        self.finish(dumps(await self.in_thread(read)))
 
     @web.authenticated
     @authorized
     async def post(self, approval_id: str) -> None:
+        self.query(Query, "this route takes no query")
         body = parse_body(self.request.body, DecisionBody, BODY_HINT)
         by = decider_name(self.current_user)
 
@@ -290,4 +297,14 @@ class ApprovalHandler(GorgonHandler):
         self.log.info(
             "gorgon: approval %s %s by %s", approval_id, decided["status"], decided["decided_by"]
         )
-        self.finish(json.dumps(decided))
+        self.finish(dumps(decided))
+
+
+class NotFoundHandler(GorgonHandler):
+    """Any other path under ``gorgon/api/``: a 404 in the API's words, whatever the method."""
+
+    async def missing(self, *args: Any) -> None:
+        raise ApiError(404, f"no gorgon API route '{shown(self.request.path, 120)}'; the routes are listed in "
+                            "the gorgon_nb package's server/API.md")
+
+    get = post = put = patch = delete = head = missing

@@ -8,29 +8,37 @@ their path under that root, which JupyterLab opens, or ``notebook_unavailable``,
 cannot (the job ran from another root, the notebook is gone, or it is in a hidden folder
 the server does not serve).
 
+A schedule's body is read by ``ScheduleBody`` and then checked by the scheduling service,
+as ``gorgon schedule`` is: finite durations, ``every`` of at least a minute, cron dates that
+come, parameters of at most 64 KiB as JSON (``scheduler/service.py`` has the limits).
+
 With ``[scheduler] enabled = true`` the server runs the scheduler loop (``ServerScheduler``)
 on its own event loop: schedules fire and jobs run while JupyterLab runs, without a
-``gorgon scheduler`` in a terminal.
+``gorgon scheduler`` in a terminal. It runs a job only when its executed notebook would be
+written under the job's root (``RootBoundBackend``): a ``gorgon-jobs`` folder that is a link
+out of the root fails the job with the reason, and nothing is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from jupyter_core.paths import is_hidden
 from jupyter_server.auth.decorator import authorized
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    StrictFloat,
     StrictInt,
     StrictStr,
     field_validator,
@@ -40,24 +48,59 @@ from tornado import web
 
 from gorgon_nb.errors import GorgonError, NotFoundError, UsageError
 from gorgon_nb.scheduler.model import JobState
-from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, parse_body
+from gorgon_nb.scheduler.service import (
+    KEEP_LIMIT,
+    NAME_LIMIT,
+    NOTEBOOK_LIMIT,
+    RETRIES_LIMIT,
+    check_parameters,
+)
+from gorgon_nb.scheduler.triggers import parse_duration, parse_every, plain_text
+from gorgon_nb.server.handlers import GorgonHandler, Limit, Line
+from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, parse_body
 
 if TYPE_CHECKING:
     from gorgon_nb.config import SchedulerSettings
+    from gorgon_nb.scheduler.loop import Backend as JobBackend
     from gorgon_nb.scheduler.model import Job, Schedule
     from gorgon_nb.server.handlers import Backend
     from gorgon_nb.store import Store
 
-__all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "ScheduleActionHandler", "ScheduleBody",
-           "ScheduleHandler", "SchedulesHandler", "ServerFiles", "ServerScheduler", "jobs_payload"]
+__all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "JobsQuery", "RootBoundBackend",
+           "ScheduleActionHandler", "ScheduleBody", "ScheduleHandler", "SchedulesHandler", "ServerFiles",
+           "ServerScheduler", "jobs_payload"]
 
 FEED_JOBS = 50
 JOB_STATES = tuple(str(state) for state in JobState)
 SCHEDULE_HINT = ('send {"notebook": "reports/weekly.ipynb", "every": "1h"} (or "cron": "0 8 * * MON", or '
                  '"at": "2026-12-01T09:00"), with optional "parameters": {"region": "EU"}')
+JOBS_HINT = "for example ?limit=50&schedule=ID&state=failed"
+NO_QUERY = "this route takes no query"
+NO_BODY = "send no body, or {}"
 STOP_TIMEOUT = 10.0  # seconds the scheduler gets to put its running jobs back in the queue
 
-Seconds = StrictStr | StrictFloat | StrictInt
+
+def _service(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check`` (the scheduling service's, which raises ``UsageError``) as a pydantic validator."""
+    def validate(value: Any) -> Any:
+        try:
+            return check(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+    return validate
+
+
+def _one_line(value: str) -> str:
+    if not plain_text(value):
+        raise ValueError("must be one line, without control characters")
+    return value
+
+
+OneLine = Annotated[StrictStr, AfterValidator(_one_line)]
+Seconds = Annotated[float, BeforeValidator(_service(parse_duration), json_schema_input_type=str | float)]
+"""A duration: seconds, or ``30s``, ``15m``, ``2h``, ``1d``; finite, at most a year."""
+Interval = Annotated[float, BeforeValidator(_service(parse_every), json_schema_input_type=str | float)]
+"""``every``: a duration of at least a minute."""
 
 
 class ScheduleBody(BaseModel):
@@ -65,19 +108,19 @@ class ScheduleBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    notebook: StrictStr = Field(min_length=1, max_length=1024)
-    cron: StrictStr | None = Field(None, max_length=200)
-    every: Seconds | None = None
-    at: StrictStr | None = Field(None, max_length=100)
-    timezone: StrictStr = Field("UTC", max_length=100)
+    notebook: OneLine = Field(min_length=1, max_length=NOTEBOOK_LIMIT)
+    cron: OneLine | None = Field(None, max_length=200)
+    every: Interval | None = None
+    at: OneLine | None = Field(None, max_length=100)
+    timezone: OneLine = Field("UTC", max_length=100)
     parameters: dict[str, Any] = Field(default_factory=dict)
-    retries: StrictInt = Field(0, ge=0, le=100)
+    retries: StrictInt = Field(0, ge=0, le=RETRIES_LIMIT)
     backoff: Seconds = 60
     timeout: Seconds | None = None
     missed: Literal["skip", "catch_up", "catch-up"] = "skip"
     overlap: Literal["skip", "queue"] = "skip"
-    keep: StrictInt = Field(20, ge=1, le=10_000)
-    name: StrictStr = Field("", max_length=200)
+    keep: StrictInt = Field(20, ge=1, le=KEEP_LIMIT)
+    name: OneLine = Field("", max_length=NAME_LIMIT)
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -96,17 +139,24 @@ class ScheduleBody(BaseModel):
 
     @field_validator("parameters")
     @classmethod
-    def _names(cls, parameters: dict[str, Any]) -> dict[str, Any]:
-        bad = [name for name in parameters if not name.isidentifier()]
-        if bad:
-            raise ValueError(f"parameter names must be Python names, not {', '.join(map(repr, bad))}")
-        return parameters
+    def _storable(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Python names, JSON values, 64 KiB at most: ``check_parameters``, as every front door."""
+        checked: dict[str, Any] = _service(check_parameters)(parameters)
+        return checked
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleBody:
         if sum(value is not None for value in (self.cron, self.every, self.at)) != 1:
             raise ValueError('give exactly one of "cron", "every" or "at"')
         return self
+
+
+class JobsQuery(Query):
+    """``GET jobs?limit=50&schedule=ID&state=STATE``."""
+
+    limit: Limit = FEED_JOBS
+    schedule: Line = ""
+    state: Annotated[str, AfterValidator(lambda v: v and one_of("state", v, JOB_STATES))] = ""
 
 
 # -- JSON shapes ------------------------------------------------------------------------------
@@ -181,7 +231,7 @@ class JobsBaseHandler(GorgonHandler):
         return self.backend.files
 
     def answer(self, payload: Any) -> None:
-        self.finish(json.dumps(payload, default=str))
+        self.finish(dumps(payload))
 
 
 class SchedulesHandler(JobsBaseHandler):
@@ -190,6 +240,7 @@ class SchedulesHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        self.query(Query, NO_QUERY)
         files = self.files
         listed = await self.in_thread(lambda store: [schedule_json(store, s, files) for s in store.list_schedules()])
         self.answer({"schedules": listed})
@@ -199,6 +250,7 @@ class SchedulesHandler(JobsBaseHandler):
     async def post(self) -> None:
         from gorgon_nb.scheduler.service import schedule_notebook
 
+        self.query(Query, NO_QUERY)
         body = parse_body(self.request.body, ScheduleBody, SCHEDULE_HINT)
         files = self.files
 
@@ -224,12 +276,15 @@ class ScheduleHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
+        self.query(Query, NO_QUERY)
         files = self.files
         self.answer(await self.in_thread(lambda store: schedule_json(store, store.get_schedule(ref), files)))
 
     @web.authenticated
     @authorized
     async def delete(self, ref: str) -> None:
+        self.query(Query, NO_QUERY)
+        parse_body(self.request.body, EmptyBody, "send no body", empty="{}")
         deleted = await self.in_thread(lambda store: store.delete_schedule(ref))
         self.log.info("gorgon: deleted schedule %s (%s)", deleted.id, deleted.notebook)
         self.set_status(204)
@@ -244,6 +299,8 @@ class ScheduleActionHandler(JobsBaseHandler):
     async def post(self, ref: str, action: str) -> None:
         from gorgon_nb.scheduler import service
 
+        self.query(Query, NO_QUERY)
+        parse_body(self.request.body, EmptyBody, NO_BODY, empty="{}")
         files = self.files
         if action == "run":
             job = await self.in_thread(lambda store: service.run_now(store, ref))
@@ -260,18 +317,13 @@ class JobsHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        limit = self.get_query_argument("limit", str(FEED_JOBS))
-        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
-            raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
-        state = self.get_query_argument("state", "") or None
-        if state is not None and state not in JOB_STATES:
-            raise ApiError(400, f"unknown state '{state}'; use one of {', '.join(JOB_STATES)}")
-        schedule = self.get_query_argument("schedule", "") or None
+        query = self.query(JobsQuery, JOBS_HINT)
         files = self.files
 
         def listed(store: Store) -> list[dict[str, Any]]:
-            schedule_id = store.get_schedule(schedule).id if schedule else None
-            return [job_json(j, files) for j in store.list_jobs(int(limit), schedule_id=schedule_id, state=state)]
+            schedule_id = store.get_schedule(query.schedule).id if query.schedule else None
+            jobs = store.list_jobs(query.limit, schedule_id=schedule_id, state=query.state or None)
+            return [job_json(j, files) for j in jobs]
 
         self.answer({"jobs": await self.in_thread(listed)})
 
@@ -282,6 +334,7 @@ class JobHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
+        self.query(Query, NO_QUERY)
         files = self.files
         self.answer({"job": await self.in_thread(lambda store: job_json(store.get_job(ref), files))})
 
@@ -292,6 +345,9 @@ class JobCancelHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, ref: str) -> None:
+        self.query(Query, NO_QUERY)
+        parse_body(self.request.body, EmptyBody, NO_BODY, empty="{}")
+
         def cancel(store: Store) -> str:
             job = store.get_job(ref)
             try:
@@ -303,6 +359,32 @@ class JobCancelHandler(JobsBaseHandler):
 
 
 # -- the scheduler in the server --------------------------------------------------------------
+
+
+class RootBoundBackend:
+    """A scheduler backend that runs a job only when its executed notebook would be written
+    under the job's root; otherwise the job fails at once with the reason (a ``gorgon-jobs``
+    folder that is a link out of the root, say), and nothing is written."""
+
+    def __init__(self, inner: JobBackend) -> None:
+        self.inner = inner
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def execute(self, job: Job, cancelled: Any) -> Any:
+        from gorgon_nb.scheduler.execute import Outcome
+        from gorgon_nb.scheduler.service import output_folder_problem
+
+        problem = await asyncio.to_thread(output_folder_problem, job.root, job)
+        if problem is None:
+            return await self.inner.execute(job, cancelled)
+        now = time.time()
+        return Outcome(JobState.FAILED, None, error=problem, started_at=now, ended_at=now)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
 
 
 class ServerScheduler:
@@ -331,7 +413,7 @@ class ServerScheduler:
         from gorgon_nb.scheduler.loop import Scheduler, backend_for
 
         try:
-            backend = backend_for(self.settings.dask, self.settings.pool)
+            backend = RootBoundBackend(backend_for(self.settings.dask, self.settings.pool))
             store = await asyncio.to_thread(self.backend.get)
             scheduler = Scheduler(store, backend=backend, concurrency=self.settings.concurrency)
             self.log.info("gorgon_nb.server: scheduler %s started", scheduler.owner)

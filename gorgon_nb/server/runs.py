@@ -7,11 +7,11 @@ are left out of the list unless ``chat=true``.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from jupyter_server.auth.decorator import authorized
+from pydantic import AfterValidator
 from tornado import web
 
 from gorgon_nb.chat import CHAT_WORKFLOW_ID
@@ -19,17 +19,36 @@ from gorgon_nb.errors import UsageError
 from gorgon_nb.format import format_cost
 from gorgon_nb.model.run import RunStatus, observed_runs, observed_status, observed_step_status
 from gorgon_nb.render import output_html
-from gorgon_nb.server.handlers import LIST_LIMIT, ApiError, GorgonHandler, approval_json
+from gorgon_nb.server.handlers import LIST_LIMIT, GorgonHandler, Limit, Line, approval_json
+from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, parse_body
 
 if TYPE_CHECKING:
     from gorgon_nb.model.run import RunResult, StepResult
     from gorgon_nb.model.usage import Usage
     from gorgon_nb.store import Store
 
-__all__ = ["CancelHandler", "RunHandler", "RunsHandler", "recent_runs", "run_summary"]
+__all__ = ["CancelHandler", "RunHandler", "RunsHandler", "RunsQuery", "recent_runs", "run_summary"]
 
 RUN_STATUSES = tuple(str(status) for status in RunStatus)
 FEED_RUNS = 50
+RUNS_HINT = "for example ?limit=50&status=failed&workflow=ID&chat=true"
+NO_QUERY = "this route takes no query"
+NO_BODY = "send no body, or {}"
+
+
+def _chat(value: str) -> str:
+    if value not in ("true", "false"):
+        raise ValueError(f"chat must be true or false, not '{value[:20]}'")
+    return value
+
+
+class RunsQuery(Query):
+    """``GET runs?limit=50&status=STATUS&workflow=ID&chat=false``."""
+
+    status: Annotated[str, AfterValidator(lambda v: v and one_of("status", v, RUN_STATUSES))] = ""
+    limit: Limit = FEED_RUNS
+    workflow: Line = ""
+    chat: Annotated[str, AfterValidator(_chat)] = "false"
 
 
 def _tokens(usage: Usage) -> dict[str, int]:
@@ -89,19 +108,11 @@ class RunsHandler(GorgonHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        status = self.get_query_argument("status", "") or None
-        if status is not None and status not in RUN_STATUSES:
-            raise ApiError(400, f"unknown status '{status}'; use one of {', '.join(RUN_STATUSES)}")
-        limit = self.get_query_argument("limit", str(FEED_RUNS))
-        if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
-            raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
-        chat = self.get_query_argument("chat", "false")
-        if chat not in ("true", "false"):
-            raise ApiError(400, "chat must be true or false")
-        workflow = self.get_query_argument("workflow", "") or None
-        runs = await self.in_thread(lambda store: recent_runs(store, int(limit), status=status, workflow=workflow,
-                                                              chat=chat == "true"))
-        self.finish(json.dumps({"runs": runs}, default=str))
+        query = self.query(RunsQuery, RUNS_HINT)
+        runs = await self.in_thread(lambda store: recent_runs(
+            store, query.limit, status=query.status or None, workflow=query.workflow or None,
+            chat=query.chat == "true"))
+        self.finish(dumps({"runs": runs}))
 
 
 class RunHandler(GorgonHandler):
@@ -110,8 +121,9 @@ class RunHandler(GorgonHandler):
     @web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
+        self.query(Query, NO_QUERY)
         detail = await self.in_thread(lambda store: run_detail(store, run_id))
-        self.finish(json.dumps({"run": detail}, default=str))
+        self.finish(dumps({"run": detail}))
 
 
 class CancelHandler(GorgonHandler):
@@ -120,6 +132,9 @@ class CancelHandler(GorgonHandler):
     @web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
+        self.query(Query, NO_QUERY)
+        parse_body(self.request.body, EmptyBody, NO_BODY, empty="{}")
+
         def cancel(store: Store) -> str:
             resolved = store.resolve_run_id(run_id)
             try:
@@ -127,4 +142,4 @@ class CancelHandler(GorgonHandler):
             except UsageError as exc:  # ended already
                 raise ApiError(409, str(exc)) from None
 
-        self.finish(json.dumps({"result": await self.in_thread(cancel)}))
+        self.finish(dumps({"result": await self.in_thread(cancel)}))
