@@ -166,10 +166,13 @@ def _relative_notebook(root: Path, notebook: str) -> str:
     from gorgon_nb.scheduler.execute import notebook_kernel, resolve_notebook
     from gorgon_nb.scheduler.pool import kernel_problem
 
-    path = resolve_notebook(root, notebook)
+    try:
+        path = resolve_notebook(root, notebook)
+    except OSError as exc:  # a name too long for the file system, say
+        raise UsageError(f"cannot read the notebook '{_short(notebook)[1:-1]}': {exc.strerror or exc}") from None
     try:
         kernel_name, _ = notebook_kernel(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: a file nested too deep to be one
         raise UsageError(f"cannot read the notebook '{notebook}': {exc}") from None
     if problem := kernel_problem(kernel_name):
         raise UsageError(problem[0].upper() + problem[1:])

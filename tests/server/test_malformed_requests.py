@@ -176,6 +176,8 @@ MALFORMED = [
     Bad("POST", "schedules", 400, "control characters", data=schedule_with(notebook="rep\x00ort.ipynb")),
     Bad("POST", "schedules", 400, "notebook", data=schedule_with(notebook="")),
     Bad("POST", "schedules", 400, "notebook", data=schedule_with(notebook="n" * 2000 + ".ipynb")),
+    Bad("POST", "schedules", 400, "File name too long", data=schedule_with(notebook="n" * 1000 + ".ipynb")),
+    Bad("POST", "schedules", 400, "cannot read the notebook 'deep.ipynb'", data=schedule_with(notebook="deep.ipynb")),
     Bad("POST", "schedules", 400, "not a notebook", data=schedule_with(notebook="report.txt")),
     Bad("POST", "schedules", 400, "outside", data=schedule_with(notebook="../report.ipynb")),
     Bad("POST", "schedules", 400, "no notebook at 'missing.ipynb'", data=schedule_with(notebook="missing.ipynb")),
@@ -243,9 +245,10 @@ MALFORMED = [
 
 
 async def test_malformed_requests_get_a_4xx_that_says_what_is_wrong_never_a_500(
-        jp_fetch: Fetch, store: Store, hourly: Schedule) -> None:
+        jp_fetch: Fetch, jp_root_dir: Path, store: Store, hourly: Schedule) -> None:
     session = body(await call(jp_fetch, "chat", "sessions", method="POST", data={"title": "kept"}))
     job = service.run_now(store, hourly.id)
+    (jp_root_dir / "deep.ipynb").write_text("[" * DEEP + "]" * DEEP)  # not a notebook, and too deep to parse
     ids = {"schedule": hourly.id, "job": job.id, "session": session["id"]}
     wrong = []
     for bad in MALFORMED:
