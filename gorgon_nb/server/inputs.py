@@ -137,7 +137,7 @@ def problems(exc: ValidationError) -> str:
     said = []
     for error in exc.errors(include_url=False, include_input=False):
         where = ".".join(shown(part) for part in error["loc"])
-        if error["type"] == "value_error":  # our validators' messages name their field
+        if error["type"] == "value_error":  # a message that starts with its field's name is not prefixed again
             message = str(error.get("ctx", {}).get("error", error["msg"]))
             said.append(message if not where or message.startswith(where.split(".")[0]) else f"{where}: {message}")
         else:
