@@ -62,7 +62,8 @@ class Runner:
         return self._services
 
     def prepare(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, *,
-                model: str | None = None) -> tuple[Workflow, CompiledWorkflow, dict[str, Any]]:
+                model: str | None = None,
+                allow_code: bool = False) -> tuple[Workflow, CompiledWorkflow, dict[str, Any]]:
         """Load, validate and bind inputs; every usage error surfaces here, before any step runs.
 
         A workflow that does not load reports every problem, as ``gorgon validate`` does: those
@@ -78,12 +79,17 @@ class Runner:
             raise WorkflowError(every_problem(exc, base_dir=base_dir, config=self.config)) from None
         compiled = loaded.compile(self.config)
         bound = bind_inputs(compiled.spec, inputs)
-        self._preflight(compiled, model)
+        self._preflight(compiled, model, allow_code)
         return loaded, compiled, bound
 
-    def _preflight(self, compiled: CompiledWorkflow, override: str | None) -> None:
-        """A model or a service that needs a key nobody set fails now, not after the steps before it ran."""
+    def _preflight(self, compiled: CompiledWorkflow, override: str | None, allow_code: bool) -> None:
+        """What would stop the run part way fails now, before any step runs: code the caller did
+        not allow (see ``engine.trust``), a model or a service that needs a key nobody set."""
+        from gorgon_nb.engine.trust import refusal
         from gorgon_nb.integrations import token_problems
+
+        if compiled.code_uses and not allow_code:
+            raise refusal(compiled.spec.id, compiled.code_uses)
 
         missing = token_problems(compiled, self.config)
         if missing:
@@ -110,23 +116,27 @@ class Runner:
         inputs: Mapping[str, Any] | None = None,
         *,
         model: str | None = None,
+        allow_code: bool = False,
         allow_shell: bool = False,
         on_event: EventCallback | list[EventCallback] | None = None,
         run_id: str | None = None,
     ) -> Execution:
         """A run ready to start (``await execution.execute()``); every usage error is raised here.
 
+        ``allow_code``: the caller's consent to code the workflow runs on this machine, which
+        the workflow must allow too (see ``engine.trust``); ``allow_shell`` is its older name.
         ``execution.result`` is the run's live ``RunResult``, filled in as the run goes.
         """
-        loaded, compiled, bound = self.prepare(workflow, inputs, model=model)
-        options = RunOptions(model=model, allow_shell=allow_shell, base_dir=loaded.base_dir)
+        allow_code = allow_code or allow_shell
+        loaded, compiled, bound = self.prepare(workflow, inputs, model=model, allow_code=allow_code)
+        options = RunOptions(model=model, allow_code=allow_code, base_dir=loaded.base_dir)
         return Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=_subscribers(on_event))
 
     async def arun(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None,
                    **options: Any) -> RunResult:
         """Run ``workflow`` to the end. A failed run is returned (check ``.ok``), not raised.
 
-        Options: ``model`` (force every LLM step onto it), ``allow_shell``, ``on_event``
+        Options: ``model`` (force every LLM step onto it), ``allow_code``, ``on_event``
         (a callback or a list of them, given every ``Event``), ``run_id``.
         """
         return await self.execution(workflow, inputs, **options).execute()
@@ -156,7 +166,7 @@ class Runner:
         return record, Workflow.from_dict(data if data is not None else {}, source=source, base_dir=base_dir)
 
     def resume_execution(self, run_id: str, *, max_usd: float | None = None, max_tokens: int | None = None,
-                         model: str | None = None, allow_shell: bool = False,
+                         model: str | None = None, allow_code: bool = False, allow_shell: bool = False,
                          on_event: EventCallback | list[EventCallback] | None = None) -> Execution:
         """The run ``run_id`` made ready to go on where it stopped.
 
@@ -180,8 +190,8 @@ class Runner:
                                                            cli=f"gorgon cancel {record.run_id}"))
         compiled = workflow.compile(self.config)
         options = RunOptions(model=model or self._stored_options(record.run_id).get("model"),
-                             allow_shell=allow_shell, base_dir=workflow.base_dir)
-        self._preflight(compiled, options.model)
+                             allow_code=allow_code or allow_shell, base_dir=workflow.base_dir)
+        self._preflight(compiled, options.model, options.allow_code)
         continuation = Continuation("resume", _reusable(record, compiled), store.recorded_calls(record.run_id),
                                     store.max_seq(record.run_id), store.run_usage(record.run_id))
         budget = _raised(compiled.spec.budget, max_usd, max_tokens)
@@ -208,7 +218,7 @@ class Runner:
                          continuation=continuation)
 
     def fork_execution(self, run_id: str, from_step: str, inputs: Mapping[str, Any] | None = None, *,
-                       model: str | None = None, allow_shell: bool = False,
+                       model: str | None = None, allow_code: bool = False, allow_shell: bool = False,
                        on_event: EventCallback | list[EventCallback] | None = None) -> Execution:
         """A new run from ``from_step`` on: steps it does not depend on keep the original results."""
         record, workflow = self.stored_workflow(run_id)
@@ -226,8 +236,8 @@ class Runner:
                     pending.append(child)
         kept = {k: v for k, v in _reusable(record, compiled).items() if _top_level(k) not in again}
         bound = bind_inputs(compiled.spec, {**record.inputs, **(inputs or {})})
-        options = RunOptions(model=model, allow_shell=allow_shell, base_dir=workflow.base_dir)
-        self._preflight(compiled, model)
+        options = RunOptions(model=model, allow_code=allow_code or allow_shell, base_dir=workflow.base_dir)
+        self._preflight(compiled, model, options.allow_code)
         return Execution(compiled, bound, self.services, options, subscribers=_subscribers(on_event),
                          continuation=Continuation("fork", kept, source=record))
 

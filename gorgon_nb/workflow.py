@@ -128,7 +128,8 @@ class Workflow:
         compiled = None
         try:
             compiled = compile_workflow(self.spec, source=self.source, roles=config.roles,
-                                        check_model=lambda ref: check_model_ref(ref, config), base_dir=self.base_dir)
+                                        check_model=lambda ref: check_model_ref(ref, config), base_dir=self.base_dir,
+                                        trusted=self.bundled)
         except WorkflowError as exc:
             problems.extend(exc.problems)
         own = {Path(self.path).resolve()} if self.path else set()
@@ -136,6 +137,12 @@ class Workflow:
         if problems or compiled is None:
             raise WorkflowError(problems)
         return compiled
+
+    @property
+    def bundled(self) -> bool:
+        """Whether this is one of the workflows that come with gorgon-nb (trusted as part of it).
+        The installed copy's folder counts; a copy elsewhere, or one in GORGON_HOME, does not."""
+        return self.base_dir is not None and self.base_dir.resolve() == bundled_workflows_dir().resolve()
 
     def resolve_sub_workflow(self, ref: str) -> Path:
         """The file of a ``workflow:`` step's reference: beside this file, or a bundled/user name."""

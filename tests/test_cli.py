@@ -229,6 +229,7 @@ def test_a_model_without_its_key_fails_before_any_step(home: Path) -> None:
 def test_a_failing_step_fails_the_run(tmp_path: Path, home: Path) -> None:
     (tmp_path / "boom.py").write_text("def explode(message):\n    raise RuntimeError(message)\n")
     (tmp_path / "failing.yaml").write_text("""id: failing
+allow_code: true
 steps:
   - id: first
     llm: say hi
@@ -239,7 +240,7 @@ steps:
   - id: after
     llm: "{{ steps.boom.output }}"
 """)
-    done = gorgon(home, "run", "failing.yaml", cwd=tmp_path)
+    done = gorgon(home, "run", "failing.yaml", "--allow-code", cwd=tmp_path)
     assert done.code == 1, done
     assert re.search(r"^✓ first\s+llm", done.out, re.M)
     assert re.search(r"^✗ boom\s+python", done.out, re.M)
@@ -371,13 +372,14 @@ def test_show_prints_the_error_of_a_failed_step(tmp_path: Path, home: Path) -> N
     message = "the disk is full: /var/lib/data has 0 bytes left of 500 GB; delete old runs first"
     (tmp_path / "boom.py").write_text("def explode(message):\n    raise RuntimeError(message)\n")
     (tmp_path / "tolerant.yaml").write_text(f"""id: tolerant
+allow_code: true
 steps:
   - id: boom
     python: boom:explode
     args: {{message: "{message}"}}
     on_failure: continue
 """)
-    run = gorgon(home, "run", "tolerant.yaml", "--json", cwd=tmp_path)
+    run = gorgon(home, "run", "tolerant.yaml", "--json", "--allow-code", cwd=tmp_path)
     assert run.code == 0, run  # the failure is tolerated: the run succeeds
     done = gorgon(home, "show", json.loads(run.out)["run_id"])
     assert message in done.flat
@@ -388,6 +390,7 @@ def test_a_missing_key_in_a_step_output_fails_the_run_cleanly(tmp_path: Path, ho
         "def give():\n    return {'a': 1}\n\ndef echo(value):\n    return value\n"
     )
     (tmp_path / "undefined.yaml").write_text("""id: undefined
+allow_code: true
 steps:
   - id: give
     python: funcs:give
@@ -395,7 +398,7 @@ steps:
     python: funcs:echo
     args: {value: "{{ steps.give.output.missing }}"}
 """)
-    done = gorgon(home, "run", "undefined.yaml", cwd=tmp_path)
+    done = gorgon(home, "run", "undefined.yaml", "--allow-code", cwd=tmp_path)
     assert "internal error" not in done.flat
     assert done.code == 1 and "'missing'" in done.flat
     assert [r["status"] for r in json.loads(gorgon(home, "runs", "--json").out)] == ["failed"]

@@ -47,8 +47,8 @@ def test_the_base_install_runs_a_notebook_step_and_schedules_a_notebook(
     write_notebook(tmp_path / "square.ipynb", "from gorgon_nb import glue\nglue('square', n * n)",
                    parameters="n = 0")
     (tmp_path / "wf.yaml").write_text(
-        "id: nb\nsteps:\n  - id: sq\n    notebook: square.ipynb\n    parameters: {n: 7}\n")
-    ran = _run(venv / "bin" / "gorgon", "run", "wf.yaml", "--json", cwd=tmp_path, env=env)
+        "id: nb\nallow_code: true\nsteps:\n  - id: sq\n    notebook: square.ipynb\n    parameters: {n: 7}\n")
+    ran = _run(venv / "bin" / "gorgon", "run", "wf.yaml", "--json", "--allow-code", cwd=tmp_path, env=env)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert '"square": 49' in ran.stdout
     scheduled = _run(venv / "bin" / "gorgon", "schedule", "square.ipynb", "--every", "1h", cwd=tmp_path, env=env)

@@ -23,6 +23,7 @@ import os
 import queue
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -105,10 +106,12 @@ steps:
     agent: builder
     context: "{{{{ steps.plan.output }}}}"
   - id: check
-    python: os.path:getsize
-    args: {{filename: {flag}}}
-    depends_on: [build]
+    llm: "Check {{{{ steps.build.output }}}}"
+    model: "checker:m"
+    retry: 0
 """
+# The checker answers offline; a failed run of DURABLE is made with it pointed at a closed port.
+CHECKER = '[providers.checker]\nkind = "offline"\n'
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,6 @@ class Checkout:
     env: dict[str, str] = field(default_factory=dict)
     started: list[subprocess.Popen[str]] = field(default_factory=list)
     _runner: Runner | None = None
-
-    @property
-    def flag(self) -> Path:
-        return self.root / "ready"
 
     def gorgon(self, *args: str) -> Done:
         done = subprocess.run([str(GORGON), *args], cwd=self.root, env=self.env, capture_output=True, text=True,
@@ -163,7 +162,8 @@ def checkout(tmp_path: Path, home: Path) -> Iterator[Checkout]:
     (root / "workflows").symlink_to(REPO / "workflows", target_is_directory=True)
     write_notebook(str(root / "reports" / "weekly.ipynb"), "total = days * 2", parameters="region = 'US'\ndays = 1")
     (root / "gate.yaml").write_text(GATE)
-    (root / "durable.yaml").write_text(DURABLE.format(flag=json.dumps(str(root / "ready"))))
+    (root / "durable.yaml").write_text(DURABLE.format())
+    (home / "config.toml").write_text(CHECKER)
     env = {**env_without_keys(), "GORGON_HOME": str(home), "COLUMNS": "200",
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("GORGON_DEBUG", None)
@@ -262,7 +262,6 @@ class PreparedRun:
 
 
 def finished_run(checkout: Checkout) -> PreparedRun:
-    checkout.flag.write_text("ready")
     result = checkout.runner().run(checkout.root / "durable.yaml")
     assert result.ok, result.error
     return PreparedRun(result.run_id, lambda done: None)
@@ -279,15 +278,19 @@ def shown_run(checkout: Checkout) -> PreparedRun:
 
 def failed_run(checkout: Checkout) -> PreparedRun:
     """A run that failed at its last step: resuming it runs that step only, now that it can pass."""
-    checkout.flag.unlink(missing_ok=True)
-    failed = checkout.runner().run(checkout.root / "durable.yaml")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config = checkout.home / "config.toml"
+    config.write_text(f'[providers.checker]\nbase_url = "http://127.0.0.1:{closed}/v1"\n')
+    failed = Runner(load_config(env=checkout.env)).run(checkout.root / "durable.yaml")
     assert failed.status is RunStatus.FAILED and failed.usage.calls == 2, failed
-    checkout.flag.write_text("ready")
+    config.write_text(CHECKER)  # the checker is back
 
     def check(done: Done) -> None:
         resumed = checkout.runner().store.get_run(failed.run_id)  # type: ignore[union-attr]
         assert resumed.status is RunStatus.SUCCEEDED, done
-        assert resumed.usage.calls == 2, "a resumed run asked its models again"
+        assert resumed.usage.calls == 3, "a resumed run asked plan or build again"  # only check was new
 
     return PreparedRun(failed.run_id, check)
 
@@ -424,11 +427,12 @@ def run_workflow(block: Block, checkout: Checkout, monkeypatch: pytest.MonkeyPat
 
 
 def run_steps(block: Block, checkout: Checkout, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A list of steps, as a workflow of its own (allowed shell steps when it has some)."""
+    """A list of steps, as a workflow of its own (allowing code when a step runs some)."""
     steps = textwrap.indent(textwrap.dedent(block.text), "  ")
-    shell = "allow_shell: true\n" if any("shell" in step for step in yaml.safe_load(block.text)) else ""
+    runs_code = any({"shell", "notebook", "python"} & set(step) for step in yaml.safe_load(block.text))
+    allow = "allow_code: true\n" if runs_code else ""
     config = load_config()
-    workflow = Workflow.from_yaml(f"id: readme_steps\n{shell}steps:\n{steps}")
+    workflow = Workflow.from_yaml(f"id: readme_steps\n{allow}steps:\n{steps}")
     workflow.validate(config)
     # What is left is a service's token nobody set here: named, as the README says.
     for problem in workflow.problems(config):

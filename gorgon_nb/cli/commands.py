@@ -51,9 +51,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.runner import Runner
 
     runner = Runner()
-    workflow, _, _ = runner.prepare(args.workflow, dict(args.inputs), model=args.model)
+    workflow, _, _ = runner.prepare(args.workflow, dict(args.inputs), model=args.model, allow_code=args.allow_code)
     return drive(console, args, workflow.name, lambda on_event: runner.execution(
-        workflow, dict(args.inputs), model=args.model, allow_shell=args.allow_shell, on_event=on_event), runner)
+        workflow, dict(args.inputs), model=args.model, allow_code=args.allow_code, on_event=on_event), runner)
 
 
 def drive(console: Console, args: argparse.Namespace, title: str,

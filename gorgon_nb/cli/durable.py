@@ -28,7 +28,7 @@ def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     record, workflow = runner.stored_workflow(args.run_id)
     return drive(console, args, workflow.name, lambda on_event: runner.resume_execution(
         record.run_id, max_usd=args.max_usd, max_tokens=args.max_tokens, model=args.model,
-        allow_shell=args.allow_shell, on_event=on_event), runner)
+        allow_code=args.allow_code, on_event=on_event), runner)
 
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
@@ -50,7 +50,7 @@ def cmd_fork(args: argparse.Namespace, console: Console) -> int:
     record, workflow = runner.stored_workflow(args.run_id)
     return drive(console, args, f"{workflow.name} (fork of {record.run_id} from '{args.from_step}')",
                  lambda on_event: runner.fork_execution(record.run_id, args.from_step, dict(args.inputs),
-                                                        model=args.model, allow_shell=args.allow_shell,
+                                                        model=args.model, allow_code=args.allow_code,
                                                         on_event=on_event), runner)
 
 

@@ -167,8 +167,9 @@ def _execution(command: argparse.ArgumentParser, *, model: bool = True) -> None:
         command.add_argument("--model", metavar="MODEL",
                              help="use this model for every LLM step: auto, offline, anthropic:NAME, "
                                   "openai:NAME, ollama:NAME, or PROVIDER:NAME from your config")
-        command.add_argument("--allow-shell", action="store_true",
-                             help="let shell steps run (only for workflows you trust)")
+        command.add_argument("--allow-code", "--allow-shell", dest="allow_code", action="store_true",
+                             help="let the workflow run code on this machine (shell, notebook and python steps) "
+                                  "if it says allow_code: true; only for workflows you trust")
     _json(command, "print the result as JSON instead of progress and a summary")
     command.add_argument("-q", "--quiet", action="store_true", help="no live progress, only the summary")
 

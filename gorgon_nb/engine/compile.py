@@ -22,6 +22,7 @@ from gorgon_nb.engine.templating import (
     compile_expression,
     compile_template,
 )
+from gorgon_nb.engine.trust import CELL, CodeUse, code_use
 from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, RUN_STEPS
 from gorgon_nb.model.source import Path, SourceText
@@ -81,6 +82,8 @@ class CompiledWorkflow:
     source: SourceText | None
     content_hash: str
     outputs: dict[str, Any] | None = None
+    # steps that run code or reach outside the folder: the caller must allow code (see trust.py)
+    code_uses: tuple[CodeUse, ...] = ()
 
     @property
     def all_nodes(self) -> Iterator[Node]:
@@ -128,9 +131,15 @@ class _Compiler:
         roles: Collection[str],
         check_model: ModelCheck | None,
         base_dir: pathlib.Path | None = None,
+        trusted: bool = False,
     ) -> None:
         self.spec = spec
         self.base_dir = base_dir
+        # the file's consent to run code: its own allow_code (a file of gorgon-nb's own needs none)
+        self.trusted = trusted
+        self.allows_code = spec.allow_code or spec.allow_shell
+        self.cell = source is not None and source.path == CELL
+        self.code_uses: list[CodeUse] = []
         self.source = source
         self.roles = roles
         self.check_model = check_model
@@ -155,7 +164,7 @@ class _Compiler:
         if self.problems:
             raise WorkflowError(sorted(self.problems, key=lambda p: (p.line or 0, p.field)))
         text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
-        return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs)
+        return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs, tuple(self.code_uses))
 
     def _check_size(self, steps: list[Step], path: Path) -> None:
         """The most steps the workflow can run, loops' rounds multiplied out, within the limit."""
@@ -240,9 +249,13 @@ class _Compiler:
                              "remove max_revisions, or use mode: after on an agent or llm step")
         if step.schema_ is not None:
             self._check_schema(step.schema_, (*path, "schema"), f"{sid}.schema")
-        if isinstance(step, ShellStep) and not self.spec.allow_shell:
-            self.problem((*path, "shell"), f"{sid}.shell", "shell steps are disabled in this workflow",
-                         "add 'allow_shell: true' at the top of the workflow, and run it with --allow-shell")
+        if not self.trusted and (does := code_use(step, self.base_dir, cell=self.cell)) is not None:
+            self.code_uses.append(CodeUse(f"{loop_id}.{sid}" if loop_id else sid, does))
+            if not self.allows_code:
+                self.problem((*path, step.kind), f"{sid}.{step.kind}",
+                             f"this step {does}, which runs code on this machine, and the workflow does not allow code",
+                             "if you trust this workflow, add 'allow_code: true' at its top, and allow code when you "
+                             "run it (--allow-code; allow_code=True in Python)")
         if isinstance(step, NotebookStep):
             self._check_notebook(step, path)
         if isinstance(step, IntegrationStep):
@@ -465,10 +478,12 @@ def compile_workflow(
     roles: Collection[str] | Mapping[str, Any],
     check_model: ModelCheck | None = None,
     base_dir: pathlib.Path | None = None,
+    trusted: bool = False,
 ) -> CompiledWorkflow:
     """Check ``spec`` and build its graph; raise ``WorkflowError`` listing every problem.
 
     ``base_dir`` is the workflow file's folder, where ``notebook:`` paths are looked for
-    (the working directory when None, as when the workflow runs).
+    (the working directory when None, as when the workflow runs). ``trusted``: the file is
+    part of gorgon-nb, so it needs no consent to run code (see ``trust``).
     """
-    return _Compiler(spec, source, roles, check_model, base_dir).compile()
+    return _Compiler(spec, source, roles, check_model, base_dir, trusted).compile()

@@ -126,14 +126,14 @@ class RunTree:
 @dataclass
 class RunOptions:
     model: str | None = None  # forces every LLM step onto this model
-    allow_shell: bool = False
+    allow_code: bool = False  # the caller's consent to run code (see trust.py)
     parent_run_id: str | None = None
     base_dir: Path | None = None
     depth: int = 0  # sub-workflow nesting
     tree: RunTree | None = None  # shared with the sub-workflows of a run; a new run starts its own
 
     def to_record(self) -> dict[str, Any]:
-        return {"model": self.model, "allow_shell": self.allow_shell}
+        return {"model": self.model, "allow_code": self.allow_code}
 
 
 @dataclass

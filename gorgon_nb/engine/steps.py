@@ -32,6 +32,7 @@ from gorgon_nb.engine.llm import ask_model, parse_json_answer
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.supervisor import supervise
 from gorgon_nb.engine.templating import Expression, Names, Template, TemplateError, render_deadline
+from gorgon_nb.engine.trust import notebook_function, refusal
 from gorgon_nb.errors import ExecutionError, GorgonError, StepError, StepTimeoutError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, WORKFLOW_DEPTH, LimitExceededError
@@ -323,6 +324,10 @@ async def _python(run: StepRun, context: dict[str, Any], scope: Scope, item: int
     step = run.node.step
     assert isinstance(step, PythonStep)
     function = _import_function(step.python, run.ex.options.base_dir)
+    if notebook_function(step.python) and not run.ex.options.allow_code \
+            and getattr(function, "__module__", None) != "__main__":
+        raise StepError(f"{step.python} is not a function defined in this notebook (it comes from "
+                        f"{getattr(function, '__module__', None) or 'elsewhere'}), so it runs only with code allowed")
     args = render_value(run.node.templates["args"], context)
     try:
         if inspect.iscoroutinefunction(function):
@@ -360,9 +365,8 @@ def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
 async def _shell(run: StepRun, context: dict[str, Any], scope: Scope, item: int | None) -> Any:
     step = run.node.step
     assert isinstance(step, ShellStep)
-    if not run.ex.options.allow_shell:
-        raise StepError("shell steps are off: the workflow allows them, but this run was not started with "
-                        "--allow-shell (CLI) or allow_shell=True (Python). Allow them only for workflows you trust.")
+    if not run.ex.options.allow_code:  # checked before the run started; this is a second lock
+        raise StepError("shell steps run only when the run is started with code allowed")
     templates = run.node.templates
     command = _text(templates["shell"], context)
     cwd = _text(templates["cwd"], context) or None
@@ -399,7 +403,9 @@ async def _workflow(run: StepRun, context: dict[str, Any], scope: Scope, item: i
     parent = Workflow(ex.compiled.spec, ex.compiled.source, ex.options.base_dir)
     workflow, compiled = ex.tree.sub_workflow(parent.resolve_sub_workflow(step.workflow), ex.services.config)
     inputs = bind_inputs(compiled.spec, render_value(run.node.templates["inputs"], context))
-    options = RunOptions(model=ex.options.model, allow_shell=ex.options.allow_shell,
+    if compiled.code_uses and not ex.options.allow_code:
+        raise StepError(refusal(workflow.id, compiled.code_uses).for_surface("python"))
+    options = RunOptions(model=ex.options.model, allow_code=ex.options.allow_code,
                          parent_run_id=ex.result.run_id, base_dir=workflow.base_dir, depth=ex.options.depth + 1,
                          tree=ex.tree)
     child = Execution(compiled, inputs, ex.services, options)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.format import STATUS_LABELS, format_cost, format_duration, format_time, preview
 from gorgon_nb.magics.display import HELP, Table, Text
 
+ALLOW_CODE = ("--allow-code", "--allow-shell")  # the older spelling still works
+
 if TYPE_CHECKING:
     from gorgon_nb.magics.magics import GorgonMagics
 
@@ -111,12 +113,13 @@ def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None
 
     options = parse("%gorgon resume", words, [(("run_id",), {"metavar": "RUN"}),
                                               (("--max-usd",), {"type": float}), (("--max-tokens",), {"type": int}),
-                                              (("--model",), {}), (("--allow-shell",), {"action": "store_true"}),
+                                              (("--model",), {}), (ALLOW_CODE, {"dest": "allow_code",
+                                                                                  "action": "store_true"}),
                                               (("--background",), {"action": "store_true"}), (("--out",), {})])
     runner = magics._runner()
     record, workflow = runner.stored_workflow(options.run_id)
     execution = runner.resume_execution(record.run_id, max_usd=options.max_usd, max_tokens=options.max_tokens,
-                                        model=options.model, allow_shell=options.allow_shell)
+                                        model=options.model, allow_code=options.allow_code)
     view = RunView.from_result(record, _store(magics).events(record.run_id))  # what happened before, then live
     magics.watch(execution, options.background, options.out, title=workflow.name, view=view)
 
@@ -136,12 +139,13 @@ def cmd_fork(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
                                             (("--from",), {"dest": "from_step", "required": True}),
                                             (("-v", "--var"), {"dest": "inputs", "action": "append", "type": _input,
                                                                "default": []}),
-                                            (("--model",), {}), (("--allow-shell",), {"action": "store_true"}),
+                                            (("--model",), {}), (ALLOW_CODE, {"dest": "allow_code",
+                                                                                "action": "store_true"}),
                                             (("--background",), {"action": "store_true"}), (("--out",), {})])
     runner = magics._runner()
     record, workflow = runner.stored_workflow(options.run_id)
     execution = runner.fork_execution(record.run_id, options.from_step, resolve_inputs(options.inputs, magics._ns),
-                                      model=options.model, allow_shell=options.allow_shell)
+                                      model=options.model, allow_code=options.allow_code)
     magics.watch(execution, options.background, options.out,
                  title=f"{workflow.name} (fork of {record.run_id} from '{options.from_step}')")
 

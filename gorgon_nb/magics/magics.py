@@ -72,7 +72,7 @@ class GorgonMagics(Magics):
 
     def _run(self, workflow: Any, args: RunArgs) -> Any:
         inputs = resolve_inputs(args.inputs, self._ns)
-        execution = self._runner().execution(workflow, inputs, model=args.model, allow_shell=args.allow_shell)
+        execution = self._runner().execution(workflow, inputs, model=args.model, allow_code=args.allow_code)
         return self.watch(execution, args.background, args.out, title=workflow.name)
 
     def watch(self, execution: Any, background: bool, out: str | None, *, title: str, view: Any = None) -> None:

@@ -41,7 +41,7 @@ class RunArgs:
     model: str | None = None
     background: bool = False
     out: str | None = None
-    allow_shell: bool = False
+    allow_code: bool = False
     define: bool = False
 
 
@@ -69,7 +69,8 @@ def _run_options(parser: argparse.ArgumentParser, *, cell: bool) -> None:
     parser.add_argument("--model", help="use this model for every LLM step")
     parser.add_argument("--background", action="store_true", help="return at once; the view keeps updating")
     parser.add_argument("--out", help="also put the result in this notebook variable")
-    parser.add_argument("--allow-shell", action="store_true", help="let shell steps run")
+    parser.add_argument("--allow-code", "--allow-shell", dest="allow_code", action="store_true",
+                        help="let the workflow run code (shell, notebook and python steps) if it says allow_code: true")
     if cell:
         parser.add_argument("--name", help="name the workflow; '%%gorgon run NAME' runs it again")
         parser.add_argument("--define", action="store_true", help="check and name the workflow without running it")

@@ -96,7 +96,10 @@ def parse_source(text: str, *, path: str | None = None, format: str | None = Non
     if fmt == "json":
         _check_json_nesting(text, where)
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_pairs)
+        except _DuplicateKey as exc:
+            raise WorkflowError([Problem(f"the key '{exc.key}' is written twice in one object", file=where,
+                                         hint=_DUPLICATE_HINT)]) from None
         except json.JSONDecodeError as exc:
             raise WorkflowError(
                 [Problem(f"invalid JSON: {exc.msg} (column {exc.colno})", file=where, line=exc.lineno,
@@ -127,6 +130,8 @@ def parse_source(text: str, *, path: str | None = None, format: str | None = Non
         loader.dispose()
     locations = Locations()
     if node is not None:
+        if duplicates := _duplicate_keys(node, where):
+            raise WorkflowError(duplicates)
         _walk(node, locations)
     return data, SourceText(text, "yaml", path, locations)
 
@@ -251,6 +256,52 @@ def _measure_yaml(text: str, where: str, loader: Any) -> None:
                 YAML_VALUES.exceeded(f"with its aliases expanded the workflow holds {total:,} values or more"),
                 file=where, line=line,
                 hint=f"each alias (*name) repeats all its anchor (&name) holds; {YAML_VALUES.how_to_raise}")])
+
+
+_DUPLICATE_HINT = "a key written twice keeps only one of its values; keep the one you mean and delete the other"
+
+
+def _duplicate_keys(root: yaml.Node, where: str) -> list[Problem]:
+    """A key written twice in one mapping: YAML keeps the last silently, so what a reader sees
+    first is not what runs. Each mapping is looked at once, whatever aliases point at it."""
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    pending: list[yaml.Node] = [root]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+            continue
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            pending.append(value_node)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":  # a merge key may repeat
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in first:
+                problems.append(Problem(f"the key '{key_node.value}' is written twice in one mapping (first on line "
+                                        f"{first[key_node.value]})", file=where, line=line, hint=_DUPLICATE_HINT))
+            else:
+                first[key_node.value] = line
+    return sorted(problems, key=lambda problem: problem.line or 0)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
 
 
 def _locations_or_empty(text: str) -> Locations:

@@ -392,7 +392,8 @@ class WorkflowSpec(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     budget: Budget | None = None
     timeout: Duration | None = None
-    allow_shell: StrictBool = False
+    allow_code: StrictBool = False  # the file's consent to run code on this machine (see engine/trust.py)
+    allow_shell: StrictBool = False  # the older spelling of allow_code
     outputs: dict[str, Any] | None = None
     steps: list[Step] = Field(min_length=1)
 

@@ -48,6 +48,11 @@ _OPENING = frozenset(b"[{")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _cache_buster(name: str, given: list[bytes]) -> bool:
+    """JupyterLab's own ``?1796669727395`` (the time, in ms) that keeps a browser from caching a GET."""
+    return name.isascii() and name.isdigit() and given == [b""]
+
+
 class ApiError(web.HTTPError):
     """An answer other than 200, with the message the client is shown."""
 
@@ -177,7 +182,7 @@ def parse_query(arguments: Mapping[str, list[bytes]], model: type[M], hint: str)
     """Tornado's ``request.query_arguments`` as ``model``, or a 400 that says what is wrong."""
     values: dict[str, str] = {}
     for name, given in arguments.items():
-        if name in QUERY_PASSED:
+        if name in QUERY_PASSED or _cache_buster(name, given):
             continue
         if name not in model.model_fields:
             raise ApiError(400, f"unknown query parameter '{shown(name)}'; {hint}")

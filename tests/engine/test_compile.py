@@ -120,11 +120,15 @@ def test_duplicate_ids_and_self_reference(config: Config, tmp_path: Path) -> Non
     assert "duplicate step id 'a'" in [p.message for p in found]
 
 
-def test_shell_steps_need_the_workflow_to_allow_them(config: Config, tmp_path: Path) -> None:
+def test_shell_steps_need_the_workflow_to_allow_code(config: Config, tmp_path: Path) -> None:
     problem = only("id: x\nsteps:\n  - id: a\n    shell: echo hi\n", config, tmp_path)
-    assert problem.message == "shell steps are disabled in this workflow"
-    assert "allow_shell: true" in problem.hint and "--allow-shell" in problem.hint
-    Workflow.from_yaml("id: x\nallow_shell: true\nsteps:\n  - id: a\n    shell: echo hi\n").compile(config)
+    assert problem.field == "a.shell" and problem.line == 4
+    assert problem.message == ("this step runs the shell command 'echo hi', which runs code on this machine, and "
+                               "the workflow does not allow code")
+    assert "allow_code: true" in problem.hint and "--allow-code" in problem.hint
+    for consent in ("allow_code", "allow_shell"):  # allow_shell: the older spelling
+        compiled = Workflow.from_yaml(f"id: x\n{consent}: true\nsteps:\n  - id: a\n    shell: echo hi\n").compile(config)
+        assert [str(use) for use in compiled.code_uses] == ["step 'a' runs the shell command 'echo hi'"]
 
 
 def test_template_syntax_error(config: Config, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stepfuncs
 
-from gorgon_nb.errors import InputError
+from gorgon_nb.errors import InputError, UsageError
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunStatus, StepStatus
 from gorgon_nb.runner import Runner
@@ -23,12 +23,14 @@ def _reset() -> None:
 
 
 def wf(text: str) -> Workflow:
-    return Workflow.from_yaml(text)
+    """The workflow of ``text``, which may call the test's own functions (stepfuncs): it allows
+    code, added as its last key so that the text's line numbers stay as written."""
+    return Workflow.from_yaml(text.rstrip("\n") + "\nallow_code: true\n")
 
 
 async def run(runner: Runner, text: str, inputs: dict[str, Any] | None = None, **options: Any):
     events: list[Event] = []
-    result = await runner.arun(wf(text), inputs, on_event=events.append, **options)
+    result = await runner.arun(wf(text), inputs, on_event=events.append, allow_code=True, **options)
     return result, events
 
 
@@ -257,7 +259,7 @@ async def test_cancelling_a_run_records_it(runner: Runner, store: Store) -> None
         if event.kind == "step_started" and event.step == "nap":
             started.set()
 
-    task = asyncio.create_task(runner.arun(wf(text), on_event=on_event))
+    task = asyncio.create_task(runner.arun(wf(text), on_event=on_event, allow_code=True))
     await asyncio.wait_for(started.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -271,26 +273,27 @@ async def test_cancelling_a_run_records_it(runner: Runner, store: Store) -> None
 
 
 async def test_shell_needs_both_the_workflow_and_the_caller(runner: Runner) -> None:
+    # allow_shell is the older spelling of allow_code, in the file and from the caller
     text = "id: sh\nallow_shell: true\nsteps:\n  - id: hello\n    shell: echo hello {{ inputs.who }}\n" \
            "inputs: {who: world}\n"
-    result, _ = await run(runner, text)
-    assert result.status is RunStatus.FAILED
-    assert "--allow-shell" in (result.steps["hello"].error or "")
-    result, _ = await run(runner, text, allow_shell=True)
+    with pytest.raises(UsageError, match="step 'hello' runs the shell command 'echo hello"):
+        await runner.arun(Workflow.from_yaml(text))
+    assert runner.store is not None and runner.store.list_runs() == []  # refused before it started
+    result = await runner.arun(Workflow.from_yaml(text), allow_shell=True)
     assert result.outputs["hello"] == "hello world"
-    failing = "id: sh\nallow_shell: true\nsteps:\n  - id: bad\n    shell: 'echo oops >&2; exit 3'\n"
-    result, _ = await run(runner, failing, allow_shell=True)
+    failing = "id: sh\nsteps:\n  - id: bad\n    shell: 'echo oops >&2; exit 3'\n"
+    result, _ = await run(runner, failing)
     assert result.steps["bad"].error == "command exited with status 3: oops"
 
 
 async def test_sub_workflow(runner: Runner, store: Store, tmp_path: Path) -> None:
     (tmp_path / "child.yaml").write_text(
-        "id: child\ninputs: {x: {type: integer}}\nsteps:\n  - id: double\n    python: stepfuncs:add\n"
+        "id: child\nallow_code: true\ninputs: {x: {type: integer}}\nsteps:\n  - id: double\n    python: stepfuncs:add\n"
         "    args: {a: '{{ inputs.x }}', b: '{{ inputs.x }}'}\n")
     parent = tmp_path / "parent.yaml"
-    parent.write_text("id: parent\nsteps:\n  - id: sub\n    workflow: child.yaml\n    inputs: {x: 21}\n"
+    parent.write_text("id: parent\nallow_code: true\nsteps:\n  - id: sub\n    workflow: child.yaml\n    inputs: {x: 21}\n"
                       "  - id: show\n    python: stepfuncs:echo\n    args: {value: '{{ steps.sub.output.double }}'}\n")
-    result = await runner.arun(Workflow.from_file(parent))
+    result = await runner.arun(Workflow.from_file(parent), allow_code=True)
     assert result.ok, result.error
     assert result.outputs["show"] == 42
     children = [r for r in store.list_runs() if r.workflow_id == "child"]

@@ -126,10 +126,10 @@ async def test_a_provider_that_stays_down_fails_the_run_and_keeps_the_record(
         runner: Runner, server: LLMServer, store: Store) -> None:
     server.add_fault(Fault("status", status=503), times=10)
     workflow = Workflow.from_dict({
-        "id": "down", "defaults": {"model": "openai:gpt-5.5", "retry": {"attempts": 3, "backoff": 0}},
+        "id": "down", "allow_code": True, "defaults": {"model": "openai:gpt-5.5", "retry": {"attempts": 3, "backoff": 0}},
         "steps": [{"id": "first", "python": "stepfuncs:echo", "args": {"value": "kept"}},
                   {"id": "ask", "agent": "planner", "task": "Plan", "depends_on": "first"}]})
-    result, _ = await run(runner, workflow)
+    result, _ = await run(runner, workflow, allow_code=True)
     assert result.status is RunStatus.FAILED
     assert result.steps["ask"].error_type == "ProviderUnavailable"
     assert result.steps["ask"].attempts == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import psutil
@@ -11,15 +12,21 @@ import pytest
 
 from gorgon_nb.config import Config
 from gorgon_nb.errors import WorkflowError
-from gorgon_nb.model.run import RunStatus, StepStatus
+from gorgon_nb.model.run import RunResult, RunStatus, StepStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing.notebooks import write_notebook
 from gorgon_nb.workflow import Workflow
 
 
 def workflow(folder: Path, text: str) -> Workflow:
-    (folder / "wf.yaml").write_text(text)
+    """``text`` as a workflow file in ``folder``; a notebook step runs code, which it allows
+    (as its last key, so the lines stay as written)."""
+    (folder / "wf.yaml").write_text(text.rstrip("\n") + "\nallow_code: true\n")
     return Workflow.from_file(folder / "wf.yaml")
+
+
+async def arun(runner: Runner, workflow: Workflow, inputs: dict[str, Any] | None = None) -> RunResult:
+    return await runner.arun(workflow, inputs, allow_code=True)
 
 
 async def test_the_output_is_the_glued_values(runner: Runner, tmp_path: Path, home: Path) -> None:
@@ -29,7 +36,7 @@ async def test_the_output_is_the_glued_values(runner: Runner, tmp_path: Path, ho
                    "glue('region', region)\nglue('count', len(rows) * weeks)\nglue('count', len(rows) * weeks + 1)",
                    parameters="region = 'none'\nweeks = 1")
     (tmp_path / "reports" / "rows.csv").write_text("a\nb\n")
-    result = await runner.arun(workflow(tmp_path, """id: nb
+    result = await arun(runner, workflow(tmp_path, """id: nb
 inputs:
   region: {type: string}
   weeks: {type: integer, default: 3}
@@ -52,7 +59,7 @@ steps:
 
 async def test_a_failing_cell_fails_the_step_naming_it(runner: Runner, tmp_path: Path, home: Path) -> None:
     write_notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('bad input')")
-    result = await runner.arun(workflow(tmp_path, "id: nb\nsteps:\n  - id: check\n    notebook: bad.ipynb\n"))
+    result = await arun(runner, workflow(tmp_path, "id: nb\nsteps:\n  - id: check\n    notebook: bad.ipynb\n"))
     assert result.status is RunStatus.FAILED
     step = result.steps["check"]
     assert step.status is StepStatus.FAILED and step.error_type == "StepError"
@@ -65,7 +72,7 @@ async def test_the_step_timeout_stops_the_kernel(runner: Runner, tmp_path: Path)
     write_notebook(tmp_path / "slow.ipynb", "import os\nopen('pid', 'w').write(str(os.getpid()))",
                    "import time\ntime.sleep(60)")
     began = time.monotonic()
-    result = await runner.arun(workflow(tmp_path, "id: nb\nsteps:\n  - id: slow\n    notebook: slow.ipynb\n"
+    result = await arun(runner, workflow(tmp_path, "id: nb\nsteps:\n  - id: slow\n    notebook: slow.ipynb\n"
                                                   "    timeout: 3\n"))
     assert time.monotonic() - began < 15
     assert result.steps["slow"].error == "step 'slow' passed its timeout of 3s"
@@ -75,7 +82,7 @@ async def test_the_step_timeout_stops_the_kernel(runner: Runner, tmp_path: Path)
 
 async def test_each_item_gets_a_notebook_of_its_own(runner: Runner, tmp_path: Path, home: Path) -> None:
     write_notebook(tmp_path / "square.ipynb", "from gorgon_nb import glue\nglue('square', n * n)", parameters="n = 0")
-    result = await runner.arun(workflow(tmp_path, """id: nb
+    result = await arun(runner, workflow(tmp_path, """id: nb
 steps:
   - id: sq
     for_each: [2, 3]

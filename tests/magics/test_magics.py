@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,9 @@ def test_unknown_workflow_and_command(ip: InteractiveShell) -> None:
 
 
 def test_a_failed_run_fails_the_cell_and_keeps_what_finished(ip: InteractiveShell) -> None:
-    body = "steps:\n  - id: ok\n    agent: planner\n  - id: boom\n    python: no_such_module_here:f\n    depends_on: ok\n"
-    _, error = cell(ip, "", body)
+    body = "allow_code: true\nsteps:\n  - id: ok\n    agent: planner\n  - id: boom\n    python: no_such_module_here:f\n" \
+           "    depends_on: ok\n"
+    _, error = cell(ip, "--allow-code", body)
     assert "failed: step 'boom' failed: cannot import module 'no_such_module_here'" in error_text(error)
     result = ip.user_ns["_gorgon"]
     assert result.steps["ok"].status is StepStatus.SUCCEEDED and result.outputs["ok"]
@@ -149,6 +151,16 @@ def test_background_returns_at_once_and_the_result_fills_in(ip: InteractiveShell
     assert result.run_id not in active_runs
 
 
+@pytest.fixture
+def interruptible() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in the main thread, as in a kernel, whatever else this
+    process (another test, a library) made of it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("interruptible")
 def test_interrupting_a_cell_cancels_and_records_the_run(ip: InteractiveShell) -> None:
     body = ("steps:\n  - id: first\n    agent: planner\n"
             "  - id: nap\n    python: asyncio:sleep\n    args: {delay: 20}\n    depends_on: first\n")

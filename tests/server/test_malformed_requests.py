@@ -287,6 +287,9 @@ async def test_a_request_in_the_limits_is_taken(jp_fetch: Fetch, jp_serverapp: A
     token = jp_serverapp.identity_provider.token  # Jupyter's own query parameter, taken as ever
     limited = await call(jp_fetch, "jobs", params={"limit": "500", "token": token})
     assert limited.code == 200 and body(limited) == {"jobs": []}
+    for route in ("chat/roles", "chat/sessions", "runs"):  # JupyterLab's GETs end in ?<the time in ms>
+        busted = await call(jp_fetch, route, params={"1796669727395": ""})
+        assert busted.code == 200, (route, busted.body)
 
 
 # -- what the server sends is JSON ------------------------------------------------------------
