@@ -421,7 +421,8 @@ def run_workflow(block: Block, checkout: Checkout, monkeypatch: pytest.MonkeyPat
     workflow = Workflow.from_yaml(block.text, path=checkout.root / f"readme-line{block.line}.yaml")
     workflow.validate(runner.config)
     inputs = {name: SAMPLE_INPUTS[spec.type] for name, spec in workflow.spec.inputs.items() if spec.is_required}
-    result = runner.run(workflow, inputs)
+    # a workflow that says allow_code runs as its reader is told to run it: with code allowed
+    result = runner.run(workflow, inputs, allow_code=workflow.spec.allow_code)
     assert result.ok, f"README.md:{block.line}: {result.status}: {result.error}"
     assert result.outputs and all(result.outputs.values()), result.outputs
 
