@@ -9,6 +9,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from gorgon_nb.secrets import redact
+
 __all__ = ["output_html", "output_markdown", "output_text"]
 
 
@@ -22,25 +24,27 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+# Every form of an output is scrubbed of secrets: a model that echoes a key shows it nowhere.
+
 def output_html(value: Any) -> str:
     """A step's output as HTML: text as Markdown, anything else as indented JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return _markdown().render(value)
-    return f'<pre class="gorgon-json">{html.escape(_as_json(value))}</pre>'
+        return redact(_markdown().render(value))
+    return f'<pre class="gorgon-json">{redact(html.escape(_as_json(value)))}</pre>'
 
 
 def output_text(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else _as_json(value)
+    return redact(value if isinstance(value, str) else _as_json(value))
 
 
 def output_markdown(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
-    return f"```json\n{_as_json(value)}\n```"
+        return redact(value)
+    return f"```json\n{redact(_as_json(value))}\n```"
 

@@ -114,7 +114,9 @@ def _print_output(value: Any, console: Console, max_lines: int | None = None) ->
     if value is None:
         console.print("[dim](no output)[/]")
         return
-    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    from gorgon_nb.secrets import redact
+
+    text = redact(value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str))
     lines = text.splitlines()
     if max_lines is not None and len(lines) > max_lines:
         text = "\n".join(lines[:max_lines]) + f"\n\n… {len(lines) - max_lines} more lines"

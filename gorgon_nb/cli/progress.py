@@ -20,6 +20,7 @@ from rich.text import Text
 from gorgon_nb.cli.output import GAP, STYLES, Column, fit_table
 from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
+from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
     from gorgon_nb.model.events import Event
@@ -142,7 +143,7 @@ class Progress:
         if kind == "step_started":
             row.status, row.started, row.tail, row.note = "running", time.monotonic(), "", ""
         elif kind == "text_delta":
-            row.tail = (row.tail + data["text"])[-400:]
+            row.tail = redact(row.tail + data["text"])[-400:]
         elif kind == "step_retry":  # the attempt's streamed text is void
             row.note = f"retry {data['attempt']}: {preview(data['error'], 60)}"
             row.tail = ""

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tornado import web
 
+from gorgon_nb.secrets import redact
+
 __all__ = ["BODY_LIMIT", "DEPTH_LIMIT", "FRAME_LIMIT", "ApiError", "EmptyBody", "Query", "dumps", "finite",
            "parse_body", "parse_query", "read_json", "shown"]
 
@@ -218,8 +220,9 @@ def finite(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """``value`` as JSON that every parser takes: no NaN or Infinity (written as null)."""
+    """``value`` as JSON that every parser takes: no NaN or Infinity (written as null), and no
+    secret (every answer, feed frame and chat frame goes through here)."""
     try:
-        return json.dumps(value, allow_nan=False, default=str)
+        return redact(json.dumps(value, allow_nan=False, default=str))
     except ValueError:  # a non-finite number, from a row stored before it was refused
-        return json.dumps(finite(value), allow_nan=False, default=str)
+        return redact(json.dumps(finite(value), allow_nan=False, default=str))

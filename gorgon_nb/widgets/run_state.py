@@ -21,6 +21,7 @@ from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.render import output_html
+from gorgon_nb.secrets import redact
 
 __all__ = ["LIVE_STATUSES", "TEXT_TAIL", "RunState", "StepState", "approval_view", "layer_levels"]
 
@@ -323,7 +324,7 @@ class RunState:
         if source is not None and source != step.last_source:
             piece = ("\n" if step.text else "") + f"[{source}] {piece}"
             step.last_source = source
-        step.text = (step.text + piece)[-TEXT_TAIL:]
+        step.text = redact(step.text + piece)[-TEXT_TAIL:]  # a key split over two pieces is caught whole
         if step.status == "pending":
             step.status, step.started = "running", step.started or event.ts
 
