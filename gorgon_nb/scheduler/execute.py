@@ -98,13 +98,18 @@ async def execute_job(job: Job, root: Path, *, pool: KernelPool | None = None,
 
     ``job.timeout`` bounds the whole notebook (the kernel is killed: TIMED_OUT);
     ``cancelled()`` is checked about every 0.3 s (true: the kernel is killed: CANCELLED).
-    A notebook that cannot be run (outside ``root``, missing) is FAILED with the reason.
+    A notebook that cannot be run (outside ``root``, missing), or whose executed copy would
+be written outside ``root`` (a ``gorgon-jobs`` link out of it), is FAILED with the reason.
     """
+    from gorgon_nb.scheduler.service import output_folder_problem
+
     started = time.time()
     try:
         source = resolve_notebook(root, job.notebook)
     except UsageError as exc:
         return Outcome(JobState.FAILED, None, error=str(exc), started_at=started, ended_at=time.time())
+    if problem := output_folder_problem(root, job):  # a gorgon-jobs link out of the root: nothing is written
+        return Outcome(JobState.FAILED, None, error=problem, started_at=started, ended_at=time.time())
     output = output_path_for(root, job)
     outcome = await run_notebook(source, output, job.parameters, timeout=job.timeout, pool=pool,
                                  cancelled=cancelled)

@@ -14,9 +14,8 @@ come, parameters of at most 64 KiB as JSON (``scheduler/service.py`` has the lim
 
 With ``[scheduler] enabled = true`` the server runs the scheduler loop (``ServerScheduler``)
 on its own event loop: schedules fire and jobs run while JupyterLab runs, without a
-``gorgon scheduler`` in a terminal. It runs a job only when its executed notebook would be
-written under the job's root (``RootBoundBackend``): a ``gorgon-jobs`` folder that is a link
-out of the root fails the job with the reason, and nothing is written.
+``gorgon scheduler`` in a terminal. A job whose ``gorgon-jobs`` folder is a link out of its
+root fails with the reason, and nothing is written (``scheduler.execute.execute_job``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +59,11 @@ from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, p
 
 if TYPE_CHECKING:
     from gorgon_nb.config import SchedulerSettings
-    from gorgon_nb.scheduler.loop import Backend as JobBackend
     from gorgon_nb.scheduler.model import Job, Schedule
     from gorgon_nb.server.handlers import Backend
     from gorgon_nb.store import Store
 
-__all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "JobsQuery", "RootBoundBackend",
+__all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "JobsQuery",
            "ScheduleActionHandler", "ScheduleBody", "ScheduleHandler", "SchedulesHandler", "ServerFiles",
            "ServerScheduler", "jobs_payload"]
 
@@ -361,32 +358,6 @@ class JobCancelHandler(JobsBaseHandler):
 # -- the scheduler in the server --------------------------------------------------------------
 
 
-class RootBoundBackend:
-    """A scheduler backend that runs a job only when its executed notebook would be written
-    under the job's root; otherwise the job fails at once with the reason (a ``gorgon-jobs``
-    folder that is a link out of the root, say), and nothing is written."""
-
-    def __init__(self, inner: JobBackend) -> None:
-        self.inner = inner
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def execute(self, job: Job, cancelled: Any) -> Any:
-        from gorgon_nb.scheduler.execute import Outcome
-        from gorgon_nb.scheduler.service import output_folder_problem
-
-        problem = await asyncio.to_thread(output_folder_problem, job.root, job)
-        if problem is None:
-            return await self.inner.execute(job, cancelled)
-        now = time.time()
-        return Outcome(JobState.FAILED, None, error=problem, started_at=now, ended_at=now)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-
 class ServerScheduler:
     """The scheduler loop as a task on the Jupyter server's event loop.
 
@@ -413,7 +384,7 @@ class ServerScheduler:
         from gorgon_nb.scheduler.loop import Scheduler, backend_for
 
         try:
-            backend = RootBoundBackend(backend_for(self.settings.dask, self.settings.pool))
+            backend = backend_for(self.settings.dask, self.settings.pool)
             store = await asyncio.to_thread(self.backend.get)
             scheduler = Scheduler(store, backend=backend, concurrency=self.settings.concurrency)
             self.log.info("gorgon_nb.server: scheduler %s started", scheduler.owner)

@@ -204,6 +204,19 @@ async def test_a_file_that_is_not_a_notebook_fails_the_job(root: Path) -> None:
 
 
 @in_module_loop
+async def test_a_gorgon_jobs_link_out_of_the_root_fails_the_job_and_nothing_is_written(
+        root: Path, pool: KernelPool, tmp_path: Path) -> None:
+    write_notebook(root / "r.ipynb", "x = 1")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "gorgon-jobs").symlink_to(elsewhere, target_is_directory=True)
+    outcome = await execute_job(job("r.ipynb", root), root, pool=pool)
+    assert outcome.state is JobState.FAILED and outcome.output_path is None
+    assert outcome.error is not None and "leads outside the root" in outcome.error
+    assert list(elsewhere.rglob("*")) == []
+
+
+@in_module_loop
 async def test_an_unknown_kernel_fails_the_job(root: Path, pool: KernelPool) -> None:
     path = write_notebook(root / "r.ipynb", "x <- 1")
     notebook = nbformat.read(path, as_version=4)
