@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
+from gorgon_nb.chat import ChatError, ChatService
 from gorgon_nb.config import Config
 from gorgon_nb.errors import WorkflowError
+from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.runner import Runner
-from gorgon_nb.workflow import Workflow
+from gorgon_nb.store import Store
+from gorgon_nb.workflow import Workflow, list_workflows
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 GORGON = Path(sys.executable).with_name("gorgon")
@@ -225,3 +230,48 @@ def test_hostile_files_among_your_workflows_leave_the_listing_fast(home: Path) -
     assert done.code == 0, done.text
     assert "alias_top" in done.text and "cannot load" in done.text
     assert "dev_plan_build_test_review" in done.text  # the others are still listed
+
+
+# -- the magics and the server ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.file)
+def test_the_magics(case: Case, ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``%gorgon run FILE`` in a real IPython shell: the same message, as a cell error."""
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(CORPUS)  # where hostile_steps.py is found
+    with capture_output() as shown:
+        outcome = ip.run_cell(f"%gorgon run {CORPUS / case.file} --allow-code")
+    error = outcome.error_before_exec or outcome.error_in_exec
+    if case.load is None and case.run_code == 0:
+        assert error is None, error
+        return
+    assert isinstance(error, MagicError), error
+    message = _flat(str(error))
+    assert (case.run or case.load or "") in message, message
+    assert "Traceback" not in shown.stdout + shown.stderr
+    _names_its_limit(message)
+
+
+async def test_the_chat_lists_and_refuses_them(home: Path, store: Store) -> None:
+    """Every corpus file in GORGON_HOME/workflows: the chat's list of workflows still comes,
+    and a /run of one that does not load is refused with its message."""
+    (home / "workflows").mkdir()
+    for case in CASES:
+        if not case.env:
+            (home / "workflows" / case.file).write_bytes((CORPUS / case.file).read_bytes())
+    service = ChatService(Runner(store=store))
+    session = service.create_session()
+    listed = list_workflows()
+    refused_ones = 0
+    for case in CASES:
+        name = Path(case.file).stem
+        if case.env or case.load is None or name not in listed:
+            continue
+        with pytest.raises(ChatError) as refused:
+            await service.send(session.id, f"/run {name}")
+        assert "Traceback" not in str(refused.value) and "internal error" not in str(refused.value)
+        refused_ones += 1
+    assert refused_ones >= 20, refused_ones  # most of the corpus is listed, and each is refused
+    assert service.messages(session.id) == []
