@@ -26,8 +26,8 @@ translated into these at the boundary that meets them.
     │   ├── ApprovalRejectedError   a person rejected the step (or its approval timed out so)
     │   ├── StepError               a python or shell step failed
     │   ├── IntegrationError        GitHub, Notion or Slack refused or failed (``retryable``, ``retry_after``)
-    │   └── StoreError              the SQLite store could not be read or written
-    └── ControlSignal               not failures: signals the executor handles itself
+    │   ├── StoreError              the SQLite store could not be read or written
+    │   └── LimitExceededError      a run passed a limit of model/limits.py (steps per run, for_each items, depth)
 
 The same error reaches people through four front doors: Python, a notebook's magics, the
 ``gorgon`` command and the JupyterLab sidebar. Where a message says what to do next, the
@@ -56,11 +56,11 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "ContextLengthError",
-    "ControlSignal",
     "ExecutionError",
     "GorgonError",
     "InputError",
     "IntegrationError",
+    "LimitExceededError",
     "ModelNotFoundError",
     "NotFoundError",
     "OutputFormatError",
@@ -284,8 +284,9 @@ class StoreError(ExecutionError):
     """The store could not be read or written."""
 
 
-class ControlSignal(GorgonError):
-    """Not a failure: a signal that the executor handles itself."""
+class LimitExceededError(ExecutionError):
+    """A run passed one of the limits of ``model/limits.py`` (steps per run, ``for_each``
+    items, sub-workflow depth). It stops the run whatever the step's ``on_failure`` says."""
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

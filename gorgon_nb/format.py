@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from gorgon_nb.model.run import RunResult, StepResult
-from gorgon_nb.model.usage import Usage, format_cost, format_tokens
+from gorgon_nb.model.usage import format_cost, format_tokens
 
 __all__ = [
     "STATUS_LABELS",
@@ -78,10 +78,6 @@ def step_label(step: StepResult) -> str:
 def run_summary_line(run: RunResult) -> str:
     spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
     return f"run {run.run_id} · {format_duration(run.duration)} · {spent}"
-
-
-def usage_cells(usage: Usage) -> tuple[str, str]:
-    return format_tokens(usage), format_cost(usage)
 
 
 def _cell(value: Any) -> str:

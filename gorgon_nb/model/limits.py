@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from gorgon_nb.errors import ConfigError, ExecutionError
+from gorgon_nb.errors import ConfigError, LimitExceededError
 
 __all__ = [
     "FILE_BYTES",
@@ -54,11 +54,6 @@ __all__ = [
     "Limit",
     "LimitExceededError",
 ]
-
-
-class LimitExceededError(ExecutionError):
-    """A run passed one of the limits of this module (steps per run, ``for_each`` items,
-    sub-workflow depth). It stops the run whatever the step's ``on_failure`` says."""
 
 
 @dataclass(frozen=True)

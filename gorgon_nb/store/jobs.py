@@ -167,11 +167,6 @@ class JobTable(StoreParts):
                            (schedule_id,))
         return int(rows[0]["n"])
 
-    def running_jobs(self, owner: str | None = None) -> list[Job]:
-        if owner is None:
-            return [_job(r) for r in self._query("SELECT * FROM jobs WHERE state = 'running'")]
-        return [_job(r) for r in self._query("SELECT * FROM jobs WHERE state = 'running' AND owner = ?", (owner,))]
-
     def claim_job(self, owner: str, now: float | None = None) -> Job | None:
         """The oldest job due to start, now running for ``owner``; None when none is due."""
         now = time.time() if now is None else now
