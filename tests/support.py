@@ -19,6 +19,24 @@ SCRUBBED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC
             "GORGON_CONFIG", "OLLAMA_HOST", "GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN")
 
 
+# The README's "Validation" example: four problems, on lines 6, 7, 10 and 13.
+BROKEN_WORKFLOW = """\
+id: broken
+inputs:
+  topic: {type: string}
+steps:
+  - id: plan
+    agent: planer
+    task: "{{ inputs.topik }}"
+  - id: build
+    agent: builder
+    contxt: "{{ steps.plan.output }}"
+  - id: test
+    agent: tester
+    context: "{{ steps.biuld.output }}"
+"""
+
+
 def env_without_keys() -> dict[str, str]:
     """The environment for a subprocess, with the same scrubbing as the ``home`` fixture."""
     return {k: v for k, v in os.environ.items() if k not in SCRUBBED}

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from support import BROKEN_WORKFLOW
 from test_cli import FEATURE, WORKFLOWS, Done, gorgon
 
 import gorgon_nb
@@ -174,7 +175,7 @@ def test_every_listing_and_inspection_command_speaks_json(home: Path, scheduled:
 
 def test_validate_json_lists_the_problems_and_exits_2(home: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
-    broken.write_text(BROKEN)
+    broken.write_text(BROKEN_WORKFLOW)
     done = gorgon(home, "validate", str(broken), "--json")
     assert done.code == 2 and done.err == ""
     [entry] = json.loads(done.out)
@@ -207,27 +208,11 @@ def test_a_run_id_nobody_has_says_how_to_list_them_in_cli_words(home: Path) -> N
 
 # -- every problem, whichever command meets it -----------------------------------------------
 
-BROKEN = """id: broken
-inputs:
-  topic: {type: string}
-steps:
-  - id: plan
-    agent: planer
-    task: "{{ inputs.topik }}"
-  - id: build
-    agent: builder
-    contxt: "{{ steps.plan.output }}"
-    task: Build it
-  - id: test
-    agent: tester
-    context: "{{ steps.biuld.output }}"
-    task: Test it
-"""
-PROBLEMS = [(6, "plan.agent"), (7, "plan.task"), (10, "build.contxt"), (14, "test.context")]
+PROBLEMS = [(6, "plan.agent"), (7, "plan.task"), (10, "build.contxt"), (13, "test.context")]
 
 
 def test_run_reports_every_problem_that_validate_reports(home: Path, tmp_path: Path) -> None:
-    (tmp_path / "broken.yaml").write_text(BROKEN)
+    (tmp_path / "broken.yaml").write_text(BROKEN_WORKFLOW)
     validated = gorgon(home, "validate", "broken.yaml", cwd=tmp_path)
     ran = gorgon(home, "run", "broken.yaml", "-v", "topic=x", cwd=tmp_path)
     assert validated.code == ran.code == 2

@@ -41,7 +41,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from packaging.requirements import Requirement
 from readme_blocks import MARKERS, Block, Command, read_blocks, shell_commands, toml_leaves
-from support import REPO, env_without_keys
+from support import BROKEN_WORKFLOW, REPO, env_without_keys
 
 from gorgon_nb.config import Config, load_config
 from gorgon_nb.magics.parsing import parse_agent, parse_run
@@ -65,21 +65,7 @@ PLACEHOLDERS = ("RUN", "RUN_ID")
 
 # The files an output sample's command reads: the README shows the output, not the input.
 OUTPUT_FILES = {
-    "broken.yaml": """\
-id: broken
-inputs:
-  topic: {type: string}
-steps:
-  - id: plan
-    agent: planer
-    task: "{{ inputs.topik }}"
-  - id: build
-    agent: builder
-    contxt: "{{ steps.plan.output }}"
-  - id: test
-    agent: tester
-    context: "{{ steps.biuld.output }}"
-""",
+    "broken.yaml": BROKEN_WORKFLOW,
 }
 
 # The workflows behind the README's RUN placeholders: one that a person can stop at a gate,
