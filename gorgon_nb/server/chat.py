@@ -18,7 +18,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError, NotFoundError
@@ -30,8 +30,8 @@ from gorgon_nb.server.inputs import (
     Query,
     dumps,
     parse_body,
-    problems,
     read_json,
+    validated,
 )
 
 if TYPE_CHECKING:
@@ -83,10 +83,7 @@ def read_frame(raw: str | bytes) -> SendFrame | StopFrame:
     model = FRAMES.get(data.get("type")) if isinstance(data, dict) else None
     if model is None:
         raise ApiError(400, f'the frame must be a JSON object whose "type" is "send" or "stop"; {FRAME_HINT}')
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(400, f"bad frame: {problems(exc)}; {FRAME_HINT}") from None
+    return validated(model, data, "frame", FRAME_HINT)
 
 
 class ChatHandler(GorgonHandler):

@@ -162,10 +162,7 @@ def parse_body(raw: bytes | None, model: type[M], hint: str, *, empty: str | Non
     data = read_json(raw or b"null", what="the request body", limit=BODY_LIMIT, hint=hint)
     if not isinstance(data, dict):
         raise ApiError(400, f"the request body must be a JSON object; {hint}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(400, f"bad request body: {problems(exc)}; {hint}") from None
+    return validated(model, data, "request body", hint)
 
 
 class EmptyBody(BaseModel):
@@ -194,10 +191,15 @@ def parse_query(arguments: Mapping[str, list[bytes]], model: type[M], hint: str)
             values[name] = given[0].decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(400, f"the query parameter {shown(name)} is not UTF-8 text; {hint}") from None
+    return validated(model, values, "query", hint)
+
+
+def validated(model: type[M], data: Any, what: str, hint: str) -> M:
+    """``data`` as ``model``, or a 400 naming each field that is wrong (never echoing a value)."""
     try:
-        return model.model_validate(values)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(400, f"bad query: {problems(exc)}; {hint}") from None
+        raise ApiError(400, f"bad {what}: {problems(exc)}; {hint}") from None
 
 
 def one_of(name: str, value: str, choices: Iterable[str]) -> str:
