@@ -66,7 +66,7 @@ async def gorgon_once(steps: int, folder: Path) -> tuple[float, float]:
     provider = TimedOffline()
     store = Store(folder / f"gorgon-{time.monotonic_ns()}.db")
     runner = Runner(load_config(), store)
-    runner.services.providers.register(provider)
+    runner.runtime.providers.register(provider)
     workflow = Workflow.from_dict(chain(steps))
     start = time.perf_counter()
     result = await runner.arun(workflow, model="offline")

@@ -11,17 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from gorgon_nb.config import Config, load_config
-from gorgon_nb.engine.compile import CompiledWorkflow
-from gorgon_nb.engine.executor import Continuation, EventCallback, Execution, RunOptions, Services
+from gorgon_nb.engine.compile import CompiledWorkflow, missing_config
+from gorgon_nb.engine.context import LoadedWorkflow
+from gorgon_nb.engine.executor import Continuation, EventCallback, Execution, RunOptions, Runtime
 from gorgon_nb.engine.inputs import bind_inputs
-from gorgon_nb.errors import Advice, ApprovalError, ConfigError, UsageError, WorkflowError
+from gorgon_nb.errors import (
+    Advice,
+    ApprovalError,
+    ConfigError,
+    StepError,
+    UsageError,
+    WorkflowError,
+)
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.source import parse_source
-from gorgon_nb.model.workflow import AgentStep, Budget, LLMStep, SupervisorStep
+from gorgon_nb.model.workflow import Budget, ModelOptions
 from gorgon_nb.providers.registry import parse_model_ref
 from gorgon_nb.store import Store
-from gorgon_nb.workflow import Workflow, every_problem, find_workflow
+from gorgon_nb.workflow import Workflow, every_problem, find_workflow, resolve_sub_workflow
 
 __all__ = ["Runner", "WorkflowLike", "arun", "current_user", "default_runner", "run"]
 
@@ -47,7 +55,7 @@ class Runner:
         self.config = config or load_config()
         self._store: Store | None = store if isinstance(store, Store) else None
         self._keep = store is not False
-        self._services: Services | None = None
+        self._runtime: Runtime | None = None
 
     @property
     def store(self) -> Store | None:
@@ -56,10 +64,16 @@ class Runner:
         return self._store
 
     @property
-    def services(self) -> Services:
-        if self._services is None:
-            self._services = Services(self.config, self.store)
-        return self._services
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime(self.config, self.store, load_workflow=self._load_sub_workflow,
+                                    run_notebook=_run_notebook)
+        return self._runtime
+
+    def _load_sub_workflow(self, ref: str, base_dir: Path | None) -> LoadedWorkflow:
+        """A ``workflow:`` step's workflow, found beside its parent or by name, and checked."""
+        workflow = Workflow.from_file(resolve_sub_workflow(ref, base_dir))
+        return LoadedWorkflow(workflow.id, workflow.base_dir, workflow.compile(self.config))
 
     def prepare(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None, *,
                 model: str | None = None,
@@ -86,12 +100,11 @@ class Runner:
         """What would stop the run part way fails now, before any step runs: code the caller did
         not allow (see ``engine.trust``), a model or a service that needs a key nobody set."""
         from gorgon_nb.engine.trust import refusal
-        from gorgon_nb.integrations import token_problems
 
         if compiled.code_uses and not allow_code:
             raise refusal(compiled.spec.id, compiled.code_uses)
 
-        missing = token_problems(compiled, self.config)
+        missing = missing_config(compiled, self.config)
         if missing:
             raise ConfigError("; ".join(f"{p.message} ({p.hint})" for p in missing))
         refs: set[str] = set()
@@ -100,7 +113,7 @@ class Runner:
         else:
             for node in compiled.all_nodes:
                 step = node.step
-                if isinstance(step, AgentStep | LLMStep | SupervisorStep) and not step.fallback_models:
+                if isinstance(step, ModelOptions) and not step.fallback_models:
                     refs.add(step.model or compiled.spec.defaults.model)
         for ref in sorted(refs):
             model, _ = parse_model_ref(ref, self.config)
@@ -130,7 +143,7 @@ class Runner:
         allow_code = allow_code or allow_shell
         loaded, compiled, bound = self.prepare(workflow, inputs, model=model, allow_code=allow_code)
         options = RunOptions(model=model, allow_code=allow_code, base_dir=loaded.base_dir)
-        return Execution(compiled, bound, self.services, options, run_id=run_id, subscribers=_subscribers(on_event))
+        return Execution(compiled, bound, self.runtime, options, run_id=run_id, subscribers=_subscribers(on_event))
 
     async def arun(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None,
                    **options: Any) -> RunResult:
@@ -197,7 +210,7 @@ class Runner:
         budget = _raised(compiled.spec.budget, max_usd, max_tokens)
         store.claim_run(record.run_id, owner)
         _reopen_approvals(store, record.run_id)
-        execution = Execution(compiled, record.inputs, self.services, options, run_id=record.run_id,
+        execution = Execution(compiled, record.inputs, self.runtime, options, run_id=record.run_id,
                               subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
         execution.result.started_at, execution.result.notices = record.started_at, list(record.notices)
         return execution
@@ -214,7 +227,7 @@ class Runner:
         continuation = Continuation("replay", recorded=store.recorded_calls(record.run_id), source=record,
                                     decisions=decisions)
         options = RunOptions(model=self._stored_options(record.run_id).get("model"), base_dir=workflow.base_dir)
-        return Execution(compiled, record.inputs, self.services, options, subscribers=_subscribers(on_event),
+        return Execution(compiled, record.inputs, self.runtime, options, subscribers=_subscribers(on_event),
                          continuation=continuation)
 
     def fork_execution(self, run_id: str, from_step: str, inputs: Mapping[str, Any] | None = None, *,
@@ -238,7 +251,7 @@ class Runner:
         bound = bind_inputs(compiled.spec, {**record.inputs, **(inputs or {})})
         options = RunOptions(model=model, allow_code=allow_code or allow_shell, base_dir=workflow.base_dir)
         self._preflight(compiled, model, options.allow_code)
-        return Execution(compiled, bound, self.services, options, subscribers=_subscribers(on_event),
+        return Execution(compiled, bound, self.runtime, options, subscribers=_subscribers(on_event),
                          continuation=Continuation("fork", kept, source=record))
 
     def _stored_options(self, run_id: str) -> dict[str, Any]:
@@ -286,9 +299,22 @@ class Runner:
             try:
                 return await make()
             finally:
-                await self.services.providers.aclose()
+                await self.runtime.providers.aclose()
 
         return run_sync(in_own_loop)
+
+
+async def _run_notebook(source: Path, output: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A ``notebook:`` step's notebook, executed into ``output``; the values it glued."""
+    from gorgon_nb.glued import read_glued
+    from gorgon_nb.scheduler.execute import run_notebook
+    from gorgon_nb.scheduler.model import JobState
+
+    outcome = await run_notebook(source, output, parameters)  # a cancel or timeout of the step kills the kernel
+    if outcome.state is not JobState.SUCCEEDED:
+        kept = f"; the executed notebook is {output}" if outcome.output_path else ""
+        raise StepError(f"{outcome.error}{kept}")
+    return read_glued(output)
 
 
 def current_user() -> str:

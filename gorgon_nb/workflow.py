@@ -144,26 +144,22 @@ class Workflow:
         The installed copy's folder counts; a copy elsewhere, or one in GORGON_HOME, does not."""
         return self.base_dir is not None and self.base_dir.resolve() == bundled_workflows_dir().resolve()
 
-    def resolve_sub_workflow(self, ref: str) -> Path:
-        """The file of a ``workflow:`` step's reference: beside this file, or a bundled/user name."""
-        if self.base_dir is not None and (self.base_dir / ref).is_file():
-            return self.base_dir / ref
-        return find_workflow(ref)
-
     def _sub_workflow_problems(self, config: Config, seen: set[Path]) -> list[Problem]:
-        from gorgon_nb.model.workflow import LoopStep, WorkflowStep
+        from gorgon_nb.model.kinds import kind_of
+        from gorgon_nb.steps.workflow import WorkflowStep
 
         problems: list[Problem] = []
         pending: list[tuple[tuple[str | int, ...], Any]] = [(("steps", i), s) for i, s in enumerate(self.spec.steps)]
         while pending:
             path, step = pending.pop(0)
-            if isinstance(step, LoopStep):
-                pending.extend(((*path, "loop", i), inner) for i, inner in enumerate(step.loop))
+            if (body := kind_of(step).body) is not None:
+                held = body(step)
+                pending.extend(((*path, held.field, i), inner) for i, inner in enumerate(held.steps))
             if not isinstance(step, WorkflowStep):
                 continue
             line = self.source.locations.line_of((*path, "workflow")) if self.source else None
             try:
-                file = self.resolve_sub_workflow(step.workflow).resolve()
+                file = resolve_sub_workflow(step.workflow, self.base_dir).resolve()
                 if file in seen:
                     if step.when is None:
                         problems.append(Problem(
@@ -181,14 +177,14 @@ class Workflow:
     def problems(self, config: Config | None = None) -> list[Problem]:
         """Every problem of the workflow, a missing GitHub, Notion or Slack token included."""
         from gorgon_nb.config import load_config
-        from gorgon_nb.integrations import token_problems
+        from gorgon_nb.engine.compile import missing_config
 
         config = config or load_config()
         try:
             compiled = self.compile(config)
         except WorkflowError as exc:
             return exc.problems
-        return token_problems(compiled, config)
+        return missing_config(compiled, config)
 
     def validate(self, config: Config | None = None) -> Workflow:
         self.compile(config)
@@ -257,6 +253,14 @@ def list_workflows(search: list[Path] | None = None) -> dict[str, Path]:
                 if file.suffix in WORKFLOW_SUFFIXES:
                     found[file.stem] = file
     return dict(sorted(found.items()))
+
+
+def resolve_sub_workflow(ref: str, base_dir: Path | None) -> Path:
+    """The file of a ``workflow:`` step's reference: beside its workflow's file (in
+    ``base_dir``), or a bundled or user workflow's name."""
+    if base_dir is not None and (base_dir / ref).is_file():
+        return base_dir / ref
+    return find_workflow(ref)
 
 
 def find_workflow(name_or_path: str | os.PathLike[str], *, search: list[Path] | None = None) -> Path:

@@ -116,7 +116,7 @@ async def test_analytics_profiles_the_csv_and_hands_the_numbers_on(
 ) -> None:
     data = sales_csv(tmp_path)
     recorder = Recorder()
-    runner.services.providers.register(recorder)
+    runner.runtime.providers.register(recorder)
     inputs = {**INPUTS["analytics_ingest_analyze_visualize_report"], "data_path": str(data)}
     result = await runner.arun("analytics_ingest_analyze_visualize_report", inputs)
     assert_complete(result)
@@ -133,7 +133,7 @@ async def test_analytics_profiles_the_csv_and_hands_the_numbers_on(
 
 async def test_analytics_without_a_file_skips_only_the_profile(runner: Runner) -> None:
     recorder = Recorder()
-    runner.services.providers.register(recorder)
+    runner.runtime.providers.register(recorder)
     result = await runner.arun(
         "analytics_ingest_analyze_visualize_report",
         INPUTS["analytics_ingest_analyze_visualize_report"],
@@ -192,7 +192,7 @@ class FailsVerificationOnce(Recorder):
 
 async def test_bug_fix_loop_feeds_the_testers_issues_into_the_next_fix(runner: Runner) -> None:
     provider = FailsVerificationOnce()
-    runner.services.providers.register(provider)
+    runner.runtime.providers.register(provider)
     result = await runner.arun("bug_fix_loop", INPUTS["bug_fix_loop"])
     assert_complete(result)
     assert result.steps["fix_and_verify"].attempts == 2
@@ -217,7 +217,7 @@ async def test_decision_support_assesses_every_option_in_order(
     runner: Runner, options: str | None, expected: list[str]
 ) -> None:
     recorder = Recorder()
-    runner.services.providers.register(recorder)
+    runner.runtime.providers.register(recorder)
     inputs = dict(INPUTS["decision_support"])
     if options is not None:
         inputs["options"] = options

@@ -13,23 +13,14 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from gorgon_nb.engine.templating import Template
 from gorgon_nb.errors import ApprovalError, ApprovalRejectedError, ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
 from gorgon_nb.model.run import StepStatus
-from gorgon_nb.model.workflow import (
-    AgentStep,
-    IntegrationStep,
-    LLMStep,
-    PythonStep,
-    ShellStep,
-    WorkflowStep,
-)
 
 if TYPE_CHECKING:
-    from gorgon_nb.engine.steps import StepRun
+    from gorgon_nb.engine.step_run import StepRun
 
-__all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "preview_of_step", "rejection", "wait_for_approval"]
+__all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "rejection", "wait_for_approval"]
 
 POLL_SECONDS = 0.3
 PREVIEW_LIMIT = 20_000  # characters: enough to judge, bounded for the store and the UI
@@ -47,7 +38,7 @@ async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: st
                             approvers: list[str], timeout: float | None, on_timeout: str) -> ApprovalRequest:
     """The decision on this step and round: asked now, or found from before a resume."""
     ex, result = run.ex, run.result
-    store = ex.services.store
+    store = ex.runtime.store
     if store is None:
         raise ExecutionError("approvals need the store: run with a store to use 'approval'")
     if ex.replaying:
@@ -87,38 +78,6 @@ def rejection(request: ApprovalRequest) -> ApprovalRejectedError:
     who = "the timeout" if request.timed_out else request.decided_by or "someone"
     comment = f": {request.comment}" if request.comment and not request.timed_out else ""
     return ApprovalRejectedError(f"'{request.title}' was rejected by {who}{comment}")
-
-
-def preview_of_step(run: StepRun, context: dict[str, Any]) -> str:
-    """What a step is about to do, for an approval asked before it runs."""
-    step, templates = run.node.step, run.node.templates
-
-    def text(name: str) -> str:
-        value = templates.get(name)
-        return value.render(context) if isinstance(value, Template) else str(value or "")
-
-    if isinstance(step, AgentStep):
-        parts = [f"The **{step.agent}** will be asked:", text("task") or "(no task)"]
-        if text("context"):
-            parts += ["With this context:", text("context")[:4000]]
-        return "\n\n".join(parts)
-    if isinstance(step, LLMStep):
-        return f"The model will be asked:\n\n{text('llm')}"
-    if isinstance(step, ShellStep):
-        where = f" in `{text('cwd')}`" if text("cwd") else ""
-        return f"This command will run{where}:\n\n```sh\n{text('shell')}\n```"
-    if isinstance(step, PythonStep | WorkflowStep | IntegrationStep):
-        from gorgon_nb.engine.steps import render_value
-
-        if isinstance(step, PythonStep):
-            target, field = step.python, "args"
-        elif isinstance(step, WorkflowStep):
-            target, field = f"workflow {step.workflow}", "inputs"
-        else:
-            target, field = f"{step.service} {step.action}", "with"
-        values = render_value(templates.get(field), context)
-        return f"`{target}` will be called with:\n\n```json\n{json.dumps(values, indent=2, default=str)}\n```"
-    return f"Step '{step.id}' will run."
 
 
 def preview_of_output(output: Any) -> str:

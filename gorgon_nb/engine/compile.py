@@ -22,26 +22,14 @@ from gorgon_nb.engine.templating import (
     compile_expression,
     compile_template,
 )
-from gorgon_nb.engine.trust import CELL, CodeUse, code_use
+from gorgon_nb.engine.trust import CELL, CodeUse
 from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
+from gorgon_nb.model.kinds import Body, kind_of
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, RUN_STEPS
 from gorgon_nb.model.source import Path, SourceText
-from gorgon_nb.model.workflow import (
-    AgentStep,
-    ApprovalStep,
-    IntegrationStep,
-    LLMStep,
-    LoopStep,
-    NotebookStep,
-    PythonStep,
-    ShellStep,
-    Step,
-    SupervisorStep,
-    WorkflowSpec,
-    WorkflowStep,
-)
+from gorgon_nb.model.workflow import ApprovalPolicy, ModelOptions, StepBase, WorkflowSpec
 
-__all__ = ["CompiledWorkflow", "Graph", "Node", "compile_workflow", "step_templates"]
+__all__ = ["CompiledWorkflow", "Graph", "KindChecks", "Node", "compile_workflow", "missing_config"]
 
 ModelCheck = Callable[[str], str | None]
 
@@ -50,14 +38,14 @@ ModelCheck = Callable[[str], str | None]
 class Node:
     """One step in the graph, its templates compiled and its dependencies known."""
 
-    step: Step
+    step: StepBase
     path: Path
     deps: tuple[str, ...] = ()
-    templates: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)  # the kind's templated fields, compiled
     when: Expression | None = None
     for_each: Expression | None = None
-    until: Expression | None = None
-    body: Graph | None = None
+    expressions: dict[str, Expression] = field(default_factory=dict)  # the kind's conditions (until)
+    body: Graph | None = None  # the steps it holds (a loop's body)
 
     @property
     def id(self) -> str:
@@ -96,27 +84,20 @@ class CompiledWorkflow:
         return walk(self.graph)
 
 
-def step_templates(step: Step) -> dict[str, Any]:
-    """The templated fields of a step, by field name (nested values for args/env/inputs)."""
-    if isinstance(step, AgentStep):
-        return {"task": step.task, "context": step.context, "system": step.system}
-    if isinstance(step, LLMStep):
-        return {"llm": step.llm, "system": step.system}
-    if isinstance(step, PythonStep):
-        return {"args": step.args}
-    if isinstance(step, ShellStep):
-        return {"shell": step.shell, "cwd": step.cwd or "", "env": step.env}
-    if isinstance(step, WorkflowStep):
-        return {"inputs": step.inputs}
-    if isinstance(step, NotebookStep):
-        return {"notebook": step.notebook, "parameters": step.parameters}
-    if isinstance(step, ApprovalStep):
-        return {"approval": step.approval, "preview": step.preview}
-    if isinstance(step, SupervisorStep):
-        return {"supervisor": step.supervisor, "context": step.context}
-    if isinstance(step, IntegrationStep):
-        return {"with": step.with_}
-    return {}
+class KindChecks:
+    """What a kind's compile-time check sees of the workflow: the roles, the file's folder,
+    and where to report a problem of the step (a field path under the step, as in the file)."""
+
+    def __init__(self, compiler: _Compiler, step_id: str, path: Path) -> None:
+        self._compiler = compiler
+        self._step_id = step_id
+        self._path = path
+        self.roles = compiler.roles
+        self.base_dir = compiler.base_dir or pathlib.Path.cwd()  # where the run will look
+
+    def problem(self, where: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        label = ".".join([self._step_id, *(str(part) for part in where if isinstance(part, str))])
+        self._compiler.problem((*self._path, *where), label, message, hint)
 
 
 def content_hash(text: str) -> str:
@@ -166,24 +147,25 @@ class _Compiler:
         text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
         return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs, tuple(self.code_uses))
 
-    def _check_size(self, steps: list[Step], path: Path) -> None:
-        """The most steps the workflow can run, loops' rounds multiplied out, within the limit."""
+    def _check_size(self, steps: list[StepBase], path: Path) -> None:
+        """The most steps the workflow can run, bodies' rounds multiplied out, within the limit."""
         limit = RUN_STEPS.get()
         total = 0
         for index, step in enumerate(steps):
             count = _most_steps(step)
-            if isinstance(step, LoopStep) and count > limit:
-                body = (count - 1) // step.max_rounds
-                self.problem((*path, index, "max_rounds"), f"{step.id}.max_rounds", RUN_STEPS.exceeded(
-                    f"loop '{step.id}' can run {count:,} steps ({step.max_rounds} rounds of up to {body:,})"),
-                    f"lower max_rounds here or in the loops inside, or {RUN_STEPS.how_to_raise}")
+            body = _body(step)
+            if body is not None and count > limit:
+                each = (count - 1) // body.rounds
+                self.problem((*path, index, body.rounds_field), f"{step.id}.{body.rounds_field}", RUN_STEPS.exceeded(
+                    f"{step.kind} '{step.id}' can run {count:,} steps ({body.rounds} rounds of up to {each:,})"),
+                    f"lower {body.rounds_field} here or in the loops inside, or {RUN_STEPS.how_to_raise}")
                 return
             total += count
         if total > limit:
             self.problem(path, "steps", RUN_STEPS.exceeded(f"the workflow can run {total:,} steps"),
                          f"lower loops' max_rounds or for_each lists, or {RUN_STEPS.how_to_raise}")
 
-    def _collect_ids(self, steps: list[Step], path: Path, loop_id: str | None) -> None:
+    def _collect_ids(self, steps: list[StepBase], path: Path, loop_id: str | None) -> None:
         for index, step in enumerate(steps):
             here = (*path, index)
             if step.id in self.scope:
@@ -193,10 +175,10 @@ class _Compiler:
             self.scope[step.id] = here
             if loop_id is not None:
                 self.loop_of[step.id] = loop_id
-            if isinstance(step, LoopStep):
-                self._collect_ids(step.loop, (*here, "loop"), step.id)
+            if (body := _body(step)) is not None:
+                self._collect_ids(body.steps, (*here, body.field), step.id)
 
-    def _graph(self, steps: list[Step], path: Path, loop_id: str | None) -> Graph:
+    def _graph(self, steps: list[StepBase], path: Path, loop_id: str | None) -> Graph:
         local = {step.id for step in steps}
         nodes: dict[str, Node] = {}
         for index, step in enumerate(steps):
@@ -210,10 +192,10 @@ class _Compiler:
                 dependants[dep].append(key)
         return Graph({key: nodes[key] for key in order}, {k: tuple(v) for k, v in dependants.items()})
 
-    def _node(self, step: Step, path: Path, local: set[str], loop_id: str | None) -> Node:
-        sid = step.id
+    def _node(self, step: StepBase, path: Path, local: set[str], loop_id: str | None) -> Node:
+        sid, kind = step.id, kind_of(step)
         extra_names = {step.as_} if step.for_each is not None else set()
-        templates, refs = self._templates(step_templates(step), path, sid, extra_names, loop_id)
+        templates, refs = self._templates(kind.templates(step), path, sid, extra_names, loop_id)
         node = Node(step, path, templates=templates)
         node.when, when_refs = self._expression(step.when, (*path, "when"), f"{sid}.when", set(), loop_id)
         node.for_each, each_refs = self._expression(
@@ -223,19 +205,13 @@ class _Compiler:
                          FOR_EACH_ITEMS.exceeded(f"for_each lists {len(step.for_each):,} items"),
                          FOR_EACH_ITEMS.how_to_raise)
         refs = refs | when_refs | each_refs
-        if isinstance(step, AgentStep) and step.agent not in self.roles:
-            self.problem((*path, "agent"), f"{sid}.agent", f"unknown role '{step.agent}'",
-                         f"{did_you_mean(step.agent, self.roles)} (roles of your own go under [roles] in the config file)")
-        if isinstance(step, SupervisorStep):
-            for index, role in enumerate(step.roles):
-                if role not in self.roles or role == "supervisor":
-                    self.problem((*path, "roles", index), f"{sid}.roles", f"'{role}' cannot be delegated to",
-                                 did_you_mean(role, [r for r in self.roles if r != "supervisor"]))
-        if isinstance(step, AgentStep | LLMStep | SupervisorStep) and self.check_model:
+        if kind.check is not None:
+            kind.check(step, KindChecks(self, sid, path))
+        if isinstance(step, ModelOptions) and self.check_model:
             for ref_field, ref in [("model", step.model), *(("fallback_models", m) for m in step.fallback_models)]:
                 if ref and (message := self.check_model(ref)):
                     self.problem((*path, ref_field), f"{sid}.{ref_field}", message)
-        if step.approval is not None and not isinstance(step, ApprovalStep):
+        if isinstance(step.approval, ApprovalPolicy):
             policy = step.approval
             for name in ("title", "preview"):
                 value = getattr(policy, name)
@@ -243,31 +219,31 @@ class _Compiler:
                     _, approval_refs = self._templates(value, (*path, "approval", name), f"{sid}.approval.{name}",
                                                        extra_names | {"output"}, loop_id)
                     refs = refs | approval_refs
-            if policy.max_revisions and not (policy.mode == "after" and isinstance(step, AgentStep | LLMStep)):
+            if policy.max_revisions and not (policy.mode == "after" and kind.revisable):
                 self.problem((*path, "approval", "max_revisions"), f"{sid}.approval.max_revisions",
                              "only an agent or llm step approved 'after' can be sent back for revisions",
                              "remove max_revisions, or use mode: after on an agent or llm step")
         if step.schema_ is not None:
             self._check_schema(step.schema_, (*path, "schema"), f"{sid}.schema")
-        if not self.trusted and (does := code_use(step, self.base_dir, cell=self.cell)) is not None:
+        does = kind.code_use(step, self.base_dir, self.cell) if kind.code_use and not self.trusted else None
+        if does is not None:
             self.code_uses.append(CodeUse(f"{loop_id}.{sid}" if loop_id else sid, does))
             if not self.allows_code:
                 self.problem((*path, step.kind), f"{sid}.{step.kind}",
                              f"this step {does}, which runs code on this machine, and the workflow does not allow code",
                              "if you trust this workflow, add 'allow_code: true' at its top, and allow code when you "
                              "run it (--allow-code; allow_code=True in Python)")
-        if isinstance(step, NotebookStep):
-            self._check_notebook(step, path)
-        if isinstance(step, IntegrationStep):
-            self._check_integration(step, path)
-        if isinstance(step, LoopStep) and step.for_each is not None:
-            self.problem((*path, "for_each"), f"{sid}.for_each", "a loop step cannot take for_each",
-                         "put the loop in a workflow of its own and map a 'workflow:' step over the items")
-        if isinstance(step, LoopStep):
-            node.body = self._graph(step.loop, (*path, "loop"), sid)
+        body = _body(step)
+        if body is not None:
+            node.body = self._graph(body.steps, (*path, body.field), sid)
+        for name, value in kind.expressions(step).items():  # seen from inside the body, if any
+            scope_id = sid if body is not None else loop_id
+            expression, expression_refs = self._expression(value, (*path, name), f"{sid}.{name}", set(), scope_id)
+            if expression is not None:
+                node.expressions[name] = expression
+            refs = refs | expression_refs
+        if node.body is not None:
             body_ids = set(node.body.nodes)
-            node.until, until_refs = self._expression(step.until, (*path, "until"), f"{sid}.until", set(), sid)
-            refs = refs | until_refs
             for inner in node.body:
                 refs = refs | References(members=frozenset(self._outer_refs(inner, body_ids)))
         deps = set(step.depends_on)
@@ -286,41 +262,6 @@ class _Compiler:
         node.deps = tuple(sorted(d for d in deps if d in local and d != sid))
         return node
 
-    def _check_notebook(self, step: NotebookStep, path: Path) -> None:
-        """A notebook named without templates must exist (relative to the workflow's folder)."""
-        ref, label = step.notebook, f"{step.id}.notebook"
-        if "{{" in ref or "{%" in ref:
-            return
-        if not ref.endswith(".ipynb"):
-            self.problem((*path, "notebook"), label, f"'{ref}' is not a notebook", "give the path of a .ipynb file")
-            return
-        base = self.base_dir or pathlib.Path.cwd()
-        if not (base / ref).is_file():
-            self.problem((*path, "notebook"), label, f"no notebook at {ref}",
-                         f"the path is relative to the workflow file's folder ({base})")
-
-    def _check_integration(self, step: IntegrationStep, path: Path) -> None:
-        """The action exists, its parameters are known and complete, and a write is not approved after."""
-        from gorgon_nb.integrations import actions
-
-        known = actions(step.service)
-        found = known.get(step.action)
-        if found is None:
-            self.problem((*path, step.service), f"{step.id}.{step.service}", f"unknown {step.service} action "
-                         f"'{step.action}'", did_you_mean(step.action, known))
-            return
-        for key in step.with_:
-            if key not in found.params:
-                self.problem((*path, "with", key), f"{step.id}.with.{key}", f"{step.action} takes no '{key}'",
-                             did_you_mean(key, found.params))
-        missing = [name for name in found.required if name not in step.with_]
-        if missing:
-            self.problem((*path, "with"), f"{step.id}.with", f"{step.action} needs {', '.join(missing)}",
-                         f"give {'them' if len(missing) > 1 else 'it'} under 'with:' (it takes: {', '.join(found.params)})")
-        if found.write and step.approval is not None and step.approval.mode == "after":
-            self.problem((*path, "approval"), f"{step.id}.approval", f"{step.action} writes, so it can only be "
-                         "approved before it runs", "use approval: before (what writes get by default)")
-
     def _check_schema(self, schema: dict[str, Any], path: Path, label: str) -> None:
         import jsonschema
 
@@ -337,7 +278,7 @@ class _Compiler:
         refs = References()
         for value in node.templates.values():
             refs = refs | _refs_of(value)
-        for expr in (node.when, node.for_each, node.until):
+        for expr in (node.when, node.for_each, *node.expressions.values()):
             if expr is not None:
                 refs = refs | expr.refs
         found.update(("steps", ref) for ref in refs.of("steps") if ref not in body_ids)
@@ -454,10 +395,16 @@ def _find_cycle(stuck: list[str], nodes: dict[str, Node]) -> list[str]:
         seen.append(current)
 
 
-def _most_steps(step: Step) -> int:
+def _body(step: StepBase) -> Body | None:
+    kind = kind_of(step)
+    return kind.body(step) if kind.body is not None else None
+
+
+def _most_steps(step: StepBase) -> int:
     """The steps a step can run at most: a loop's rounds times its body, a literal for_each's items."""
-    if isinstance(step, LoopStep):
-        return 1 + step.max_rounds * sum(_most_steps(inner) for inner in step.loop)
+    body = _body(step)
+    if body is not None:
+        return 1 + body.rounds * sum(_most_steps(inner) for inner in body.steps)
     return max(len(step.for_each), 1) if isinstance(step.for_each, list) else 1
 
 
@@ -487,3 +434,19 @@ def compile_workflow(
     part of gorgon-nb, so it needs no consent to run code (see ``trust``).
     """
     return _Compiler(spec, source, roles, check_model, base_dir, trusted).compile()
+
+
+def missing_config(compiled: CompiledWorkflow, config: Any) -> list[Problem]:
+    """What the config lacks for the workflow's steps to run (a GitHub, Notion or Slack token),
+    each problem once, at the first step that needs it."""
+    problems: dict[str, Problem] = {}
+    source = compiled.source
+    for node in compiled.all_nodes:
+        step, kind = node.step, kind_of(node.step)
+        problem = kind.needs(step, config) if kind.needs is not None else None
+        if problem is None or problem.message in problems:
+            continue
+        line = source.locations.line_of((*node.path, step.kind)) if source else None
+        problems[problem.message] = Problem(problem.message, f"{step.id}.{step.kind}", problem.hint,
+                                            source.path if source else None, line)
+    return list(problems.values())

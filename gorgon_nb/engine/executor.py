@@ -17,22 +17,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from gorgon_nb.config import Config
 from gorgon_nb.engine.budget import BudgetTracker
 from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
+from gorgon_nb.engine.context import LoadedWorkflow, NotebookRunner, WorkflowLoader, render_value
 from gorgon_nb.engine.resilience import CircuitBreaker
-from gorgon_nb.engine.steps import StepFailure, describe_error, render_value, run_node
+from gorgon_nb.engine.step_run import StepFailure, StepRun, describe_error, run_node
 from gorgon_nb.engine.templating import Expression, Names, TemplateError, render_deadline
-from gorgon_nb.errors import BudgetExceededError, GorgonError, RunTimeoutError, StepError
+from gorgon_nb.errors import (
+    BudgetExceededError,
+    ExecutionError,
+    GorgonError,
+    RunTimeoutError,
+    StepError,
+)
 from gorgon_nb.integrations import Connections
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
-from gorgon_nb.model.limits import RUN_STEPS, LimitExceededError
+from gorgon_nb.model.limits import RUN_STEPS, WORKFLOW_DEPTH, LimitExceededError
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
-from gorgon_nb.model.workflow import AgentStep, Budget, LoopStep
+from gorgon_nb.model.workflow import Budget
 from gorgon_nb.providers.registry import ProviderRegistry
 from gorgon_nb.secrets import redact
 from gorgon_nb.store import Store
@@ -40,10 +47,7 @@ from gorgon_nb.store.base import new_id
 from gorgon_nb.store.control import HEARTBEAT_SECONDS
 from gorgon_nb.store.sqlite import RecordedCall
 
-if TYPE_CHECKING:
-    from gorgon_nb.workflow import Workflow
-
-__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "RunTree", "Services", "new_run_id"]
+__all__ = ["Continuation", "EventCallback", "Execution", "RunOptions", "RunTree", "Runtime", "new_run_id"]
 
 EventCallback = Callable[[Event], None]
 logger = logging.getLogger("gorgon_nb")
@@ -53,12 +57,17 @@ def new_run_id() -> str:
     return new_id()
 
 
-class Services:
-    """What all runs of a process share: providers, service clients, circuit breakers, concurrency limits."""
+class Runtime:
+    """What all runs of a process share: the config and store, providers, the GitHub, Notion
+    and Slack clients, circuit breakers, concurrency limits, and what the layer above gives
+    the engine to find sub-workflows and run notebooks (see ``engine.context``)."""
 
-    def __init__(self, config: Config, store: Store | None) -> None:
+    def __init__(self, config: Config, store: Store | None, *, load_workflow: WorkflowLoader | None = None,
+                 run_notebook: NotebookRunner | None = None) -> None:
         self.config = config
         self.store = store
+        self.load_workflow = load_workflow
+        self.run_notebook = run_notebook
         self.providers = ProviderRegistry(config)
         self.integrations = Connections(config)
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -98,7 +107,7 @@ class RunTree:
     def __init__(self) -> None:
         self.steps = 0
         self.passed: str | None = None  # the message of the limit the run passed, once it did
-        self.sub_workflows: dict[Path, tuple[Workflow, CompiledWorkflow]] = {}
+        self.sub_workflows: dict[tuple[str, Path | None], LoadedWorkflow] = {}
 
     def charge(self, steps: int = 1) -> None:
         """Count ``steps`` more; raise ``LimitExceededError`` past the limit (``charge(0)``:
@@ -113,13 +122,13 @@ class RunTree:
         self.passed = self.passed or message
         return LimitExceededError(self.passed)
 
-    def sub_workflow(self, file: Path, config: Config) -> tuple[Workflow, CompiledWorkflow]:
-        key = file.resolve()
+    def sub_workflow(self, ref: str, base_dir: Path | None, runtime: Runtime) -> LoadedWorkflow:
+        key = (ref, base_dir)
         if key not in self.sub_workflows:
-            from gorgon_nb.workflow import Workflow
-
-            workflow = Workflow.from_file(file)
-            self.sub_workflows[key] = workflow, workflow.compile(config)
+            if runtime.load_workflow is None:
+                raise ExecutionError("this process cannot run sub-workflows: no workflow loader was given "
+                                     "to the engine")
+            self.sub_workflows[key] = runtime.load_workflow(ref, base_dir)
         return self.sub_workflows[key]
 
 
@@ -177,12 +186,12 @@ class Continuation:
 class Execution:
     """One run of a compiled workflow."""
 
-    def __init__(self, compiled: CompiledWorkflow, inputs: dict[str, Any], services: Services,
+    def __init__(self, compiled: CompiledWorkflow, inputs: dict[str, Any], runtime: Runtime,
                  options: RunOptions, *, run_id: str | None = None,
                  subscribers: list[EventCallback] | None = None, continuation: Continuation | None = None,
                  budget: Budget | None = None) -> None:
         self.compiled = compiled
-        self.services = services
+        self.runtime = runtime
         self.options = options
         self.subscribers = list(subscribers or [])
         spec = compiled.spec
@@ -193,8 +202,8 @@ class Execution:
         )
         self.continuation = continuation
         spent = continuation.spent if continuation and continuation.mode == "resume" else None
-        self.budget = BudgetTracker(budget or spec.budget, spent, daily_usd=services.config.daily_usd,
-                                    spent_today=services.spent_today)
+        self.budget = BudgetTracker(budget or spec.budget, spent, daily_usd=runtime.config.daily_usd,
+                                    spent_today=runtime.spent_today)
         self._seq = continuation.seq if continuation else 0
         self._positions: dict[str, int] = {}
         self._noticed: set[str] = set()
@@ -232,14 +241,14 @@ class Execution:
         status = RunStatus.WAITING if self._waiting else RunStatus.RUNNING
         if status is not self.result.status and not self.result.status.finished:
             self.result.status = status
-            if self.services.store is not None:
-                self.services.store.set_run_status(self.result.run_id, str(status))
+            if self.runtime.store is not None:
+                self.runtime.store.set_run_status(self.result.run_id, str(status))
 
     # -- events ---------------------------------------------------------------------------
 
     def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None, **data: Any) -> None:
         """Persist and deliver an event; ``save``'s step row goes in the same transaction."""
-        store = self.services.store
+        store = self.runtime.store
         if kind in EPHEMERAL_EVENTS:
             if not self.subscribers:
                 return
@@ -271,7 +280,7 @@ class Execution:
     # -- the run ----------------------------------------------------------------------------
 
     async def execute(self) -> RunResult:
-        run, spec, store = self.result, self.compiled.spec, self.services.store
+        run, spec, store = self.result, self.compiled.spec, self.runtime.store
         run.started_at = run.started_at or time.time()
         source = self.continuation.source if self.continuation else None
         restored = self.continuation.restored if self.continuation else {}
@@ -335,7 +344,7 @@ class Execution:
 
     async def _watch(self, task: asyncio.Task[Any] | None) -> None:
         """Heartbeat for the store, and stop the run when someone asks it to."""
-        store = self.services.store
+        store = self.runtime.store
         assert store is not None
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -348,9 +357,9 @@ class Execution:
         run = self.result
         run.ended_at = time.time()
         run.usage = sum((s.usage for s in run.steps.values() if "." not in s.key), Usage())
-        if self.services.store is not None:
-            self.services.store.finish_run(run, derived_outputs=self.compiled.outputs is None)
-            self.services.store.cancel_approvals(run.run_id)
+        if self.runtime.store is not None:
+            self.runtime.store.finish_run(run, derived_outputs=self.compiled.outputs is None)
+            self.runtime.store.cancel_approvals(run.run_id)
         self.emit("run_finished", status=str(run.status), error=run.error, error_type=run.error_type,
                   usage=run.usage.to_dict(), outputs=run.outputs if run.ok else None)
 
@@ -412,6 +421,41 @@ class Execution:
             raise failure
         return done
 
+    async def run_body(self, run: StepRun, round_: int,
+                       variables: dict[str, Any]) -> tuple[dict[str, StepResult], dict[str, Any]]:
+        """Round ``round_`` of the steps ``run``'s step holds (a loop's body), and what templates
+        see after it; the steps' keys are the step's own with the round: ``fix[2].build``."""
+        body = run.node.body
+        assert body is not None
+        scope = run.scope.child(**variables)
+        results = await self.run_graph(body, scope, prefix=f"{run.result.key}[{round_}].")
+        return results, scope.context()
+
+    async def run_child(self, run: StepRun, ref: str, inputs: dict[str, Any]) -> RunResult:
+        """Run the sub-workflow ``ref`` (as a step of ``run`` wrote it) as a child run of this one."""
+        from gorgon_nb.engine.inputs import bind_inputs
+        from gorgon_nb.engine.trust import refusal
+
+        if self.options.depth + 1 > WORKFLOW_DEPTH.get():
+            raise self.tree.refuse(WORKFLOW_DEPTH.message(
+                f"'{ref}' would run {self.options.depth + 1} sub-workflows deep (does it run itself?)"))
+        self.tree.charge(0)  # past the steps-per-run limit already: not even worth loading it
+        loaded = self.tree.sub_workflow(ref, self.options.base_dir, self.runtime)
+        compiled: CompiledWorkflow = loaded.compiled
+        bound = bind_inputs(compiled.spec, inputs)
+        if compiled.code_uses and not self.options.allow_code:
+            raise StepError(refusal(loaded.id, compiled.code_uses).for_surface("python"))
+        options = RunOptions(model=self.options.model, allow_code=self.options.allow_code,
+                             parent_run_id=self.result.run_id, base_dir=loaded.base_dir, depth=self.options.depth + 1,
+                             tree=self.tree)
+        child = Execution(compiled, bound, self.runtime, options)
+        self.notice(f"{run.result.key}: started sub-workflow '{loaded.id}' as run {child.result.run_id}")
+        outcome = await child.execute()
+        run.add_usage(outcome.usage)
+        if not outcome.ok and outcome.error_type == LimitExceededError.__name__:
+            raise self.tree.refuse(outcome.error or "")  # the whole run stops, with the limit's words
+        return outcome
+
     def _skip_reason(self, node: Node, done: dict[str, StepResult], scope: Scope, key: str) -> str | None:
         step = node.step
         if step.when is None:
@@ -437,7 +481,7 @@ class Execution:
     def new_step(self, node: Node, key: str) -> StepResult:
         step = node.step
         return StepResult(key=key, step_id=step.id, kind=step.kind,
-                          role=step.agent if isinstance(step, AgentStep) else None)
+                          role=step.role)
 
     def _failed_result(self, node: Node, key: str, exc: BaseException) -> StepResult:
         result = self.new_step(node, key)
@@ -459,8 +503,8 @@ def _graph_description(graph: Graph, prefix: str = "") -> list[dict[str, Any]]:
     for node in graph:
         step = node.step
         out.append({"key": prefix + node.id, "id": node.id, "kind": step.kind,
-                    "role": step.agent if isinstance(step, AgentStep) else None,
+                    "role": step.role,
                     "name": step.name or node.id, "deps": [prefix + d for d in node.deps]})
-        if isinstance(step, LoopStep) and node.body is not None:
+        if node.body is not None:
             out[-1]["body"] = _graph_description(node.body)
     return out

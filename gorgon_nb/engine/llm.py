@@ -13,38 +13,31 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
-from gorgon_nb.model.workflow import AgentStep, LLMStep, SupervisorStep
+from gorgon_nb.model.workflow import ModelOptions
 from gorgon_nb.providers.base import Completion, LLMRequest, Message
 from gorgon_nb.providers.pricing import price_usage, unit_prices
 from gorgon_nb.providers.registry import ModelRef, parse_model_ref
 from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
-    from gorgon_nb.engine.steps import StepRun
+    from gorgon_nb.engine.step_run import StepRun
 
-__all__ = ["ask", "ask_model", "hash_request", "parse_json_answer"]
+__all__ = ["ask", "hash_request", "parse_json_answer"]
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
 
 
-async def ask_model(run: StepRun, system: str, prompt: str, item: int | None = None) -> Any:
-    """Ask the step's model as the step says; for ``output: json`` parse, validate and re-ask."""
-    step = run.node.step
-    assert isinstance(step, AgentStep | LLMStep)
-    return await ask(run, system, prompt, item, role=step.agent if isinstance(step, AgentStep) else None,
-                     json_schema=(step.schema_ or {}) if step.output == "json" else None,
-                     json_retries=step.json_retries)
-
-
 async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *, role: str | None,
-              json_schema: dict[str, Any] | None = None, json_retries: int = 2,
+              json_schema: dict[str, Any] | None = None, json_retries: int | None = None,
               delegation: int | None = None, stream: bool = True) -> Any:
     """One question to the step's model: text back, or JSON when ``json_schema`` is given
     (``{}`` for any JSON), re-asked with the error until it is valid. ``delegation`` tags the
     streamed text of a supervisor's delegate; ``stream=False`` streams nothing (a plan is
-    not an answer)."""
+    not an answer). ``json_retries``: the step's own when None."""
     step = run.node.step
-    assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
+    assert isinstance(step, ModelOptions)
+    if json_retries is None:
+        json_retries = step.json_retries
     defaults = run.ex.compiled.spec.defaults
     want_json = json_schema is not None
     if want_json:
@@ -78,7 +71,7 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
                    stream: bool = True) -> Completion:
     """Call the step's model, falling back to the next model when one fails for good."""
     ex, step = run.ex, run.node.step
-    assert isinstance(step, AgentStep | LLMStep | SupervisorStep)
+    assert isinstance(step, ModelOptions)
     spec = ex.compiled.spec
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
@@ -90,7 +83,7 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
                 error=redact(str(exc)), error_type=type(exc).__name__, **tags)
 
     for index, ref in enumerate(refs):
-        model, notice = parse_model_ref(ref, ex.services.config)
+        model, notice = parse_model_ref(ref, ex.runtime.config)
         if notice and not ex.replaying:
             ex.notice(notice, once="offline")
         request_hash = hash_request(model, request)
@@ -133,8 +126,8 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
     run.result.model = str(model)
     if ex.replaying:  # a replay costs nothing; its own record keeps it replayable and resumable
         usage.cost_usd, usage.unpriced_calls = 0.0, 0
-        if ex.services.store is not None:
-            ex.services.store.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage, item=item,
+        if ex.runtime.store is not None:
+            ex.runtime.store.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage, item=item,
                                           request_hash=request_hash, response=recorded.text,
                                           finish_reason=recorded.finish_reason)
     run.add_usage(usage)
@@ -146,10 +139,10 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
                    item: int | None, request_hash: str, on_delta: Callable[[str], None] | None) -> Completion:
     ex = run.ex
-    services = ex.services
-    settings = services.providers.settings(model.provider)
-    provider = services.providers.get(model.provider)
-    breaker = services.breaker(model.provider)
+    runtime = ex.runtime
+    settings = runtime.providers.settings(model.provider)
+    provider = runtime.providers.get(model.provider)
+    breaker = runtime.breaker(model.provider)
     breaker.check()  # fail before waiting for a turn when the provider is known to be down
     prices = None
     if ex.budget.budget.max_usd is not None or ex.budget.daily_usd is not None:
@@ -157,7 +150,7 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
         if prices is None:
             ex.notice(f"the price of {model} is unknown, so dollar budgets cannot limit its calls "
                       "(max_tokens still applies)", "warning", once=f"unpriced:{model}")
-    async with services.limit(model.provider):
+    async with runtime.limit(model.provider):
         prompt_text = request.system + "".join(m.content for m in request.messages)
         reservation = await ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
         try:
@@ -193,8 +186,8 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     ex.budget.settle(reservation, usage)
     breaker.record_success()
     run.add_usage(usage)
-    if services.store is not None:  # at once: a run killed after this call need not pay for it again
-        services.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
+    if runtime.store is not None:  # at once: a run killed after this call need not pay for it again
+        runtime.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
                                    item=item, request_hash=request_hash, response=completion.text,
                                    finish_reason=completion.finish_reason)
     return completion

@@ -23,7 +23,8 @@ Workflows bundled with gorgon-nb are part of it, as trusted as the rest of it: t
 no consent (their python steps call gorgon-nb's own functions).
 
 Both consents are checked before the first step runs (a sub-workflow's when it starts),
-and a refusal names each step that needs them.
+and a refusal names each step that needs them. Each kind says what of it needs them
+(``StepKind.code_use``, see ``model.kinds``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ import pathlib
 from dataclasses import dataclass
 
 from gorgon_nb.errors import Advice, UsageError
-from gorgon_nb.model.workflow import NotebookStep, PythonStep, ShellStep, Step, WorkflowStep
 
-__all__ = ["CELL", "SAFE_FUNCTIONS", "CodeUse", "code_use", "notebook_function", "refusal"]
+__all__ = ["CELL", "SAFE_FUNCTIONS", "CodeUse", "notebook_function", "outside_folder", "refusal"]
 
 CELL = "<cell>"  # the source path of a %%gorgon cell's workflow
 
@@ -60,21 +60,6 @@ class CodeUse:
         return f"step '{self.step}' {self.does}"
 
 
-def code_use(step: Step, base_dir: pathlib.Path | None, *, cell: bool) -> str | None:
-    """What ``step`` would do that needs both consents; None when it needs none."""
-    if isinstance(step, ShellStep):
-        return f"runs the shell command {_short(step.shell)}"
-    if isinstance(step, NotebookStep):
-        return f"runs the notebook {step.notebook}"
-    if isinstance(step, PythonStep):
-        if step.python in SAFE_FUNCTIONS or (cell and notebook_function(step.python)):
-            return None
-        return f"calls {step.python}"
-    if isinstance(step, WorkflowStep) and _outside(step.workflow, base_dir):
-        return f"runs the workflow {step.workflow}, outside this workflow's folder"
-    return None
-
-
 def refusal(workflow_id: str, uses: tuple[CodeUse, ...] | list[CodeUse]) -> UsageError:
     """The error for a run started without the caller's consent to the code ``uses`` need."""
     listed = "; ".join(str(use) for use in uses[:3]) + (f"; and {len(uses) - 3} more" if len(uses) > 3 else "")
@@ -92,15 +77,10 @@ def notebook_function(ref: str) -> bool:
     return ref.partition(":")[0] == "__main__"
 
 
-def _outside(ref: str, base_dir: pathlib.Path | None) -> bool:
+def outside_folder(ref: str, base_dir: pathlib.Path | None) -> bool:
     """A sub-workflow given as a path (not a name) that leads out of the workflow's folder."""
     path = pathlib.Path(ref).expanduser()
     if not path.is_absolute() and len(path.parts) == 1 and not path.suffix:
         return False  # a bundled or installed workflow's name
     base = (base_dir or pathlib.Path.cwd()).resolve()
     return not (base / path).resolve().is_relative_to(base)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    line = " ".join(text.split())
-    return repr(line if len(line) <= limit else line[: limit - 1] + "…")

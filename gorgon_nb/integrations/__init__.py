@@ -34,7 +34,6 @@ from gorgon_nb.errors import IntegrationError, Problem
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config, IntegrationSettings
-    from gorgon_nb.engine.compile import CompiledWorkflow
 
 __all__ = [
     "SERVICES",
@@ -46,7 +45,6 @@ __all__ = [
     "actions",
     "find_action",
     "service_statuses",
-    "token_problems",
 ]
 
 
@@ -157,23 +155,6 @@ def missing_token(service: str, config: Config) -> Problem | None:
     settings, info = config.integrations[service], SERVICES[service]
     return Problem(f"{info.title} steps need a token: set {settings.token_env}", service,
                    f"or put token = \"...\" under [integrations.{service}] in the config file. It is {info.token_help}")
-
-
-def token_problems(compiled: CompiledWorkflow, config: Config) -> list[Problem]:
-    """A problem for each service the workflow's steps use without a token, at its first step."""
-    from gorgon_nb.model.workflow import IntegrationStep
-
-    problems: dict[str, Problem] = {}
-    for node in compiled.all_nodes:
-        step = node.step
-        if not isinstance(step, IntegrationStep) or step.service in problems:
-            continue
-        if (problem := missing_token(step.service, config)) is not None:
-            source = compiled.source
-            line = source.locations.line_of((*node.path, step.service)) if source else None
-            problems[step.service] = Problem(problem.message, f"{step.id}.{step.service}", problem.hint,
-                                             source.path if source else None, line)
-    return list(problems.values())
 
 
 class Connections:

@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gorgon_nb.errors import Problem, did_you_mean
+from gorgon_nb.model.kinds import all_kinds, find_kind, kind_key
 from gorgon_nb.model.source import SourceText
 from gorgon_nb.model.workflow import (
-    STEP_KINDS,
     Budget,
     Defaults,
     InputSpec,
@@ -40,8 +40,8 @@ def partial_spec(data: dict[str, Any], exc: ValidationError, source: SourceText 
         if loc[0] != "steps":
             bad_keys.add(str(loc[0]))
         elif len(loc) > 1 and isinstance(loc[1], int):
-            # loc is ("steps", i, kind_tag, field, ...) for a field; ("steps", i) for the kind itself
-            bad_fields.setdefault(loc[1], set()).add(str(loc[3]) if len(loc) > 3 else "")
+            # loc is ("steps", i, field, ...) for a field; ("steps", i) for the kind itself
+            bad_fields.setdefault(loc[1], set()).add(str(loc[2]) if len(loc) > 2 else "")
     if "id" in bad_keys:
         return None
     trimmed = {k: v for k, v in data.items() if k not in bad_keys}
@@ -114,7 +114,7 @@ def _field_label(path: tuple[str | int, ...], step_id: str | None) -> str:
 
 
 def _clean_loc(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, ...], type[BaseModel], str | None]:
-    """Drop the union tags pydantic puts after each step index; find the model at the end."""
+    """The path of an error's location, the model that holds its last key, and its step's id."""
     path: list[str | int] = []
     model: type[BaseModel] = WorkflowSpec
     step_id: str | None = None
@@ -127,9 +127,10 @@ def _clean_loc(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, 
         node = _child(node, part)
         if isinstance(part, int) and len(path) > 1 and path[-2] in ("steps", "loop"):
             step_id = node.get("id") if isinstance(node, dict) and isinstance(node.get("id"), str) else None
-            if i + 1 < len(parts) and parts[i + 1] in STEP_KINDS:
-                model = STEP_KINDS[str(parts[i + 1])]
-                i += 1
+            keys = kind_key(node) if isinstance(node, dict) else []
+            kind = find_kind(keys[0]) if len(keys) == 1 else None
+            if kind is not None:
+                model = kind.model
         elif isinstance(part, str):
             if part in _NESTED_MODELS:
                 model = _NESTED_MODELS[part]
@@ -170,9 +171,10 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
         return f"missing required key '{key}'", ""
     if kind == "step_kind":
         raw = error.get("input")
-        kinds = ", ".join(STEP_KINDS)
+        known = all_kinds()
+        kinds = ", ".join(known)
         if isinstance(raw, dict):
-            present = [k for k in STEP_KINDS if k in raw]
+            present = [k for k in known if k in raw]
             if len(present) > 1:
                 return f"a step can only be one kind, but this one has {' and '.join(present)}", "keep one of them"
             services = [k for k in _SERVICE_KINDS if k in raw]

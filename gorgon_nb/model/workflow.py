@@ -2,8 +2,10 @@
 
 A step's kind is the one *kind key* it holds (``agent: planner``, ``llm: "prompt"``,
 ``python: pkg.mod:func``, ``shell: "cmd"``, ``workflow: other.yaml``, ``notebook: report.ipynb``,
-``loop: [steps]``, ``github: create_issue``, ``notion: create_page``, ``slack: post_message``);
-everything else about a step is an option shared by the kinds that can use it.
+``loop: [steps]``, ``github: create_issue``, ``notion: create_page``, ``slack: post_message``,
+``checkpoint: name``); everything else about a step is an option of ``StepBase`` shared by
+every kind. Each kind's own model lives with the kind, in ``gorgon_nb.steps`` (see
+``model.kinds``).
 """
 
 from __future__ import annotations
@@ -15,38 +17,28 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
+    SerializeAsAny,
     StrictBool,
-    Tag,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from gorgon_nb.model.kinds import find_kind, kind_key
 from gorgon_nb.model.limits import RETRY_BACKOFF
 
 __all__ = [
-    "STEP_KINDS",
-    "AgentStep",
     "ApprovalPolicy",
-    "ApprovalStep",
     "Budget",
     "Defaults",
-    "GitHubStep",
     "InputSpec",
-    "IntegrationStep",
-    "LLMStep",
-    "LoopStep",
-    "NotebookStep",
-    "NotionStep",
-    "PythonStep",
+    "ModelOptions",
     "RetryPolicy",
-    "ShellStep",
-    "SlackStep",
     "Step",
-    "SupervisorStep",
+    "StepBase",
     "WorkflowSpec",
-    "WorkflowStep",
     "parse_duration",
 ]
 
@@ -170,7 +162,10 @@ def _approval_shorthand(value: Any) -> Any:
 Approval = Annotated[ApprovalPolicy, BeforeValidator(_approval_shorthand)]
 
 
-class _StepBase(_Strict):
+class StepBase(_Strict):
+    """The options every kind of step has; each kind's model (in ``gorgon_nb.steps``) adds its own."""
+
+    kind: str
     id: str = Field(pattern=IDENT)
     name: str = ""
     description: str = ""
@@ -192,8 +187,15 @@ class _StepBase(_Strict):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @property
+    def role(self) -> str | None:
+        """The role that does the step's work, for the displays (an agent's)."""
+        return None
 
-class _ModelOptions(BaseModel):
+
+class ModelOptions(BaseModel):
+    """The options of a step that calls a model (a mixin: a step with these calls a model)."""
+
     model: str | None = None
     fallback_models: list[str] = Field(default_factory=list)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -201,184 +203,22 @@ class _ModelOptions(BaseModel):
     json_retries: int = Field(2, ge=0, le=5)
 
 
-class AgentStep(_StepBase, _ModelOptions):
-    """A role (planner, builder, ...) doing ``task`` with ``context``."""
-
-    agent: str
-    task: str = ""
-    context: str = ""
-    system: str = Field("", description="extra instructions appended to the role's prompt")
-    kind: Literal["agent"] = "agent"
-
-
-class LLMStep(_StepBase, _ModelOptions):
-    """A raw prompt to a model, with no role."""
-
-    llm: str
-    system: str = ""
-    kind: Literal["llm"] = "llm"
-
-
-class PythonStep(_StepBase):
-    """Calls ``module:function`` with ``args``; its return value is the output."""
-
-    python: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    args: dict[str, Any] = Field(default_factory=dict)
-    kind: Literal["python"] = "python"
-
-
-class ShellStep(_StepBase):
-    """Runs a command; stdout is the output. Off unless the workflow and the caller allow it."""
-
-    shell: str
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    kind: Literal["shell"] = "shell"
-
-
-class WorkflowStep(_StepBase):
-    """Runs another workflow (a path relative to this file, or a bundled name)."""
-
-    workflow: str
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    kind: Literal["workflow"] = "workflow"
-
-
-class NotebookStep(_StepBase):
-    """Runs a Jupyter notebook with papermill, on a fresh kernel, in the notebook's folder.
-
-    ``notebook`` is a path relative to the workflow file's folder (templates allowed);
-    ``parameters`` are injected after the notebook's ``parameters`` cell, as papermill
-    does. The output is the dict of values the notebook glued (``gorgon_nb.glue``). The
-    executed copy is kept at ``GORGON_HOME/notebooks/<run id>/<step>.ipynb`` (``<step>-<i>``
-    for each item of a ``for_each``). A cell that raises fails the step, naming the cell.
-    """
-
-    notebook: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    kind: Literal["notebook"] = "notebook"
-
-
-class LoopStep(_StepBase):
-    """Runs ``loop`` (a list of steps) again and again until ``until`` holds, at most ``max_rounds``."""
-
-    loop: list[Step] = Field(min_length=1)
-    until: str | StrictBool
-    max_rounds: int = Field(3, ge=1, le=100)
-    kind: Literal["loop"] = "loop"
-
-
-class SupervisorStep(_StepBase, _ModelOptions):
-    """A supervisor takes ``supervisor`` (the task), decides which roles to ask (at most
-    ``max_delegations``, in parallel), then writes the answer from what they said. With
-    nothing worth delegating it answers alone."""
-
-    supervisor: str
-    context: str = ""
-    roles: list[str] = Field(default_factory=list, description="who it may ask; empty: every role")
-    max_delegations: int = Field(3, ge=0, le=8)
-    kind: Literal["supervisor"] = "supervisor"
-
-
-class ApprovalStep(_StepBase):
-    """A gate of its own: the run waits here until a person approves ``approval`` (the title).
-
-    Its output is the decision: ``{approved, by, comment, at}``; a rejection fails the step
-    (``on_failure`` decides what then). ``timeout`` bounds the wait, ``on_timeout`` decides.
-    """
-
-    approval: str  # type: ignore[assignment]
-    preview: str = ""
-    approvers: list[str] = Field(default_factory=list)
-    on_timeout: Literal["approve", "reject"] = "reject"
-    kind: Literal["approval"] = "approval"
-
-
-class IntegrationStep(_StepBase):
-    """An action on GitHub, Notion or Slack: the kind key names the action, ``with`` its params.
-
-    Actions that write (create, commit, post, update) wait for a person's approval, shown
-    exactly what will be written where, unless ``auto_approve: true`` (or the config's
-    ``[integrations.SERVICE] auto_approve``) says otherwise. Reads run freely.
-    """
-
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    auto_approve: StrictBool = False
-    kind: Literal["github", "notion", "slack"]
-
-    @property
-    def service(self) -> str:
-        return self.kind
-
-    @property
-    def action(self) -> str:
-        return str(getattr(self, self.kind))
-
-
-class GitHubStep(IntegrationStep):
-    github: str
-    kind: Literal["github"] = "github"
-
-
-class NotionStep(IntegrationStep):
-    notion: str
-    kind: Literal["notion"] = "notion"
-
-
-class SlackStep(IntegrationStep):
-    slack: str
-    kind: Literal["slack"] = "slack"
-
-
-STEP_KINDS: dict[str, type[_StepBase]] = {
-    "agent": AgentStep,
-    "llm": LLMStep,
-    "python": PythonStep,
-    "shell": ShellStep,
-    "workflow": WorkflowStep,
-    "notebook": NotebookStep,
-    "loop": LoopStep,
-    "supervisor": SupervisorStep,
-    "approval": ApprovalStep,
-    "github": GitHubStep,
-    "notion": NotionStep,
-    "slack": SlackStep,
-}
-
-
-def step_kind(value: Any) -> str | None:
-    """The kind of a raw step mapping: the single kind key it holds."""
-    if isinstance(value, BaseModel):
-        return getattr(value, "kind", None)
+def _step(value: Any, handler: ValidatorFunctionWrapHandler) -> StepBase:
+    """A raw step mapping validated as the model of the kind it names (see ``model.kinds``)."""
+    if isinstance(value, StepBase):
+        return value
     if not isinstance(value, dict):
-        return None
-    # "approval" is also an option of every other kind: it names the kind only when alone.
-    found = [key for key in STEP_KINDS if key in value and key != "approval"]
-    if not found and "approval" in value:
-        return "approval"
-    return found[0] if len(found) == 1 else None
+        raise PydanticCustomError("step_kind", "a step needs exactly one kind key")
+    keys = kind_key(value)
+    if len(keys) != 1:
+        raise PydanticCustomError("step_kind", "a step needs exactly one kind key")
+    kind = find_kind(keys[0])
+    assert kind is not None
+    return kind.model.model_validate({**value, "kind": kind.key})
 
 
-Step = Annotated[
-    Annotated[AgentStep, Tag("agent")]
-    | Annotated[LLMStep, Tag("llm")]
-    | Annotated[PythonStep, Tag("python")]
-    | Annotated[ShellStep, Tag("shell")]
-    | Annotated[WorkflowStep, Tag("workflow")]
-    | Annotated[NotebookStep, Tag("notebook")]
-    | Annotated[LoopStep, Tag("loop")]
-    | Annotated[SupervisorStep, Tag("supervisor")]
-    | Annotated[ApprovalStep, Tag("approval")]
-    | Annotated[GitHubStep, Tag("github")]
-    | Annotated[NotionStep, Tag("notion")]
-    | Annotated[SlackStep, Tag("slack")],
-    Discriminator(
-        step_kind,
-        custom_error_type="step_kind",
-        custom_error_message="a step needs exactly one kind key",
-    ),
-]
-LoopStep.model_rebuild()
+# A step of any kind, registered ones of plugins included; serialized with its own fields.
+Step = Annotated[SerializeAsAny[StepBase], WrapValidator(_step)]
 
 
 class WorkflowSpec(_Strict):

@@ -285,7 +285,7 @@ async def test_parallel_steps_that_each_fail_once_all_succeed(
     assert sorted(s.attempts for s in result.steps.values()) == [1] * (10 - times) + [2] * times
     assert [r["error_type"] for r in retries(events)] == [error_type] * times
     assert len(server.requests) == 10 + times
-    assert runner.services.breaker("openai").state == "closed"
+    assert runner.runtime.breaker("openai").state == "closed"
 
 
 async def test_a_provider_that_stays_down_opens_the_breaker_and_later_calls_fail_at_once(
@@ -310,7 +310,7 @@ async def test_a_provider_that_stays_down_opens_the_breaker_and_later_calls_fail
 async def test_an_open_breaker_falls_through_to_the_fallback_model(runner: Runner, server: LLMServer) -> None:
     server.add_fault(Fault("status", status=503, protocol="openai"), times=1000)
     await run(runner, one_step(retry={"attempts": 5, "backoff": 0}))
-    assert runner.services.breaker("openai").state == "open"
+    assert runner.runtime.breaker("openai").state == "open"
     result, _ = await run(runner, one_step(fallback_models=["anthropic:claude-sonnet-5-5"]))
     assert result.ok, result.error
     assert result.steps["ask"].model == "anthropic:claude-sonnet-5-5"

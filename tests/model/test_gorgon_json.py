@@ -16,7 +16,9 @@ from gorgon_nb.model import gorgon_json
 from gorgon_nb.model.gorgon_builtins import extract, format_text
 from gorgon_nb.model.gorgon_params import Names, rewrite
 from gorgon_nb.model.source import SourceText, parse_source
-from gorgon_nb.model.workflow import AgentStep, LLMStep, PythonStep
+from gorgon_nb.steps.agent import AgentStep
+from gorgon_nb.steps.llm import LLMStep
+from gorgon_nb.steps.python import PythonStep
 from gorgon_nb.workflow import Workflow, bundled_workflows_dir
 
 FIXTURES = Path(__file__).parent / "gorgon_fixtures"

@@ -15,9 +15,9 @@ from gorgon_nb.config import load_config
 from gorgon_nb.engine.compile import content_hash
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunStatus
-from gorgon_nb.model.workflow import AgentStep
 from gorgon_nb.runner import Runner
 from gorgon_nb.secrets import redact
+from gorgon_nb.steps.agent import AgentStep
 from gorgon_nb.store import Store
 from gorgon_nb.testing import Fault, LLMServer, ServiceServer
 from gorgon_nb.workflow import Workflow

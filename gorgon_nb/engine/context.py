@@ -1,0 +1,202 @@
+"""What a step kind's handler may use: ``StepContext``, one call of one step.
+
+A handler sees this and its step's model, never the run's execution: the config and the
+roles, its templated fields rendered for this call, events and notices, the model, the
+approvals, the write journal, the GitHub, Notion and Slack clients, and ways to run a
+child workflow, a notebook or a loop's body. What runs a child workflow or a notebook
+comes from the layer above the engine (``Runtime``), so the engine imports none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gorgon_nb.engine.templating import Expression, Template, TemplateError
+from gorgon_nb.errors import ExecutionError
+from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.run import RunResult, StepResult
+from gorgon_nb.model.usage import Usage
+
+if TYPE_CHECKING:
+    from gorgon_nb.config import Config
+    from gorgon_nb.engine.step_run import StepRun
+    from gorgon_nb.integrations import Connections
+    from gorgon_nb.roles import Role
+    from gorgon_nb.store.writes import WriteTable
+
+__all__ = ["LoadedWorkflow", "NotebookRunner", "StepContext", "WorkflowLoader", "render_value"]
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    """A sub-workflow ready to run: its id, its folder, and its compiled graph."""
+
+    id: str
+    base_dir: Path | None
+    compiled: Any  # engine.compile.CompiledWorkflow
+
+
+# What the layer above gives the engine: finding and checking a sub-workflow (``ref`` as a
+# step wrote it, relative to ``base_dir``), and running a notebook (source, the executed
+# copy, parameters) into the values it glued.
+WorkflowLoader = Callable[[str, "Path | None"], LoadedWorkflow]
+NotebookRunner = Callable[[Path, Path, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def render_value(value: Any, variables: dict[str, Any]) -> Any:
+    """Render templates inside a value; a sole ``{{ expr }}`` keeps its native type."""
+    if isinstance(value, Template):
+        return value.value(variables)
+    if isinstance(value, dict):
+        return {key: render_value(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, variables) for item in value]
+    return value
+
+
+class StepContext:
+    """One call of a step's handler: the step's fields rendered with ``variables``
+    (inputs, steps, the ``for_each`` item, loop variables), for item ``item``."""
+
+    def __init__(self, run: StepRun, variables: dict[str, Any], item: int | None = None) -> None:
+        self._run = run
+        self.variables = variables
+        self.item = item
+
+    def with_variables(self, item: int | None = None, **more: Any) -> StepContext:
+        return StepContext(self._run, {**self.variables, **more}, item)
+
+    # -- who and where --------------------------------------------------------------------
+
+    @property
+    def key(self) -> str:
+        """The step's key in the run: ``build``, or ``fix[2].build`` in a loop's second round."""
+        return self._run.result.key
+
+    @property
+    def run_id(self) -> str:
+        return self._run.ex.result.run_id
+
+    @property
+    def config(self) -> Config:
+        return self._run.ex.runtime.config
+
+    @property
+    def roles(self) -> dict[str, Role]:
+        return self.config.roles
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The workflow file's folder (None for a workflow that has no file)."""
+        return self._run.ex.options.base_dir
+
+    @property
+    def allow_code(self) -> bool:
+        """Whether the caller consented to running code (see ``engine.trust``)."""
+        return self._run.ex.options.allow_code
+
+    @property
+    def replaying(self) -> bool:
+        return self._run.ex.replaying
+
+    @property
+    def integrations(self) -> Connections:
+        return self._run.ex.runtime.integrations
+
+    @property
+    def journal(self) -> WriteTable | None:
+        """The store's write journal (None when the run keeps no store)."""
+        return self._run.ex.runtime.store
+
+    # -- fields ----------------------------------------------------------------------------
+
+    def text(self, name: str) -> str:
+        """A templated field rendered as text ("" when empty)."""
+        value = self._run.node.templates.get(name)
+        return value.render(self.variables) if isinstance(value, Template) else str(value or "")
+
+    def value(self, name: str) -> Any:
+        """A templated field rendered with native types (lists, dicts, numbers) kept."""
+        return render_value(self._run.node.templates.get(name), self.variables)
+
+    def holds(self, name: str, literal: Any) -> bool:
+        """Whether a condition (``until``) holds; ``literal`` when it is a plain true/false."""
+        expression = self._run.node.expressions.get(name)
+        if not isinstance(expression, Expression):
+            return bool(literal)
+        try:
+            return bool(expression.evaluate(self.variables))
+        except TemplateError as exc:
+            raise ExecutionError(f"'{name}' could not be evaluated: {exc}") from None
+
+    @property
+    def feedback(self) -> dict[str, Any] | None:
+        """A reviewer's comment and the previous answer, when a person sent the step back."""
+        return self.variables.get("__feedback__")
+
+    # -- what happens ----------------------------------------------------------------------
+
+    def emit(self, kind: Any, **data: Any) -> None:
+        self._run.ex.emit(kind, self.key, **data)
+
+    def notice(self, message: str, level: str = "info") -> None:
+        self._run.ex.notice(message, level)
+
+    def add_usage(self, usage: Usage) -> None:
+        self._run.add_usage(usage)
+
+    @property
+    def attempts(self) -> int:
+        return self._run.result.attempts
+
+    @attempts.setter
+    def attempts(self, number: int) -> None:
+        self._run.result.attempts = number
+
+    def expect(self, values: dict[str, Any]) -> None:
+        """What this call must still find when it runs (what its approved preview showed)."""
+        self._run.expected[self.item] = values
+
+    @property
+    def expected(self) -> dict[str, Any]:
+        return self._run.expected.get(self.item, {})
+
+    # -- what a handler can ask for ----------------------------------------------------------
+
+    async def ask(self, system: str, prompt: str, *, role: str | None = None,
+                  json_schema: dict[str, Any] | None = None, json_retries: int | None = None,
+                  delegation: int | None = None, stream: bool = True) -> Any:
+        """A question to the step's model (see ``engine.llm.ask``)."""
+        from gorgon_nb.engine.llm import ask
+
+        return await ask(self._run, system, prompt, self.item, role=role, json_schema=json_schema,
+                         json_retries=json_retries, delegation=delegation, stream=stream)
+
+    async def approval(self, kind: GateKind, round_: int, title: str, preview: str, *, approvers: list[str],
+                       timeout: float | None, on_timeout: str) -> ApprovalRequest:
+        """A person's decision (see ``engine.approvals``)."""
+        from gorgon_nb.engine.approvals import wait_for_approval
+
+        return await wait_for_approval(self._run, kind, round_, title, preview, approvers=approvers,
+                                       timeout=timeout, on_timeout=on_timeout)
+
+    async def run_workflow(self, ref: str, inputs: dict[str, Any]) -> RunResult:
+        """Run a sub-workflow to its end, as a child run of this one."""
+        return await self._run.ex.run_child(self._run, ref, inputs)
+
+    async def run_notebook(self, source: Path, output: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Execute a notebook into ``output``; the values it glued (``StepError`` when it fails)."""
+        runner = self._run.ex.runtime.run_notebook
+        if runner is None:
+            raise ExecutionError("this process cannot run notebooks: no notebook runner was given to the engine")
+        return await runner(source, output, parameters)
+
+    async def run_body(self, round_: int, **variables: Any) -> tuple[dict[str, StepResult], StepContext]:
+        """Run round ``round_`` of the steps the step holds (a loop's body), seeing ``variables``
+        beside what the step sees; their results, and a context that sees them too (for the
+        step's conditions)."""
+        results, seen = await self._run.ex.run_body(self._run, round_, variables)
+        return results, StepContext(self._run, seen, self.item)

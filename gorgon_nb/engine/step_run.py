@@ -1,0 +1,247 @@
+"""Running one step of any kind: its status and events, its approval, ``for_each``, timeouts,
+retries and replay, as its kind's traits say (see ``model.kinds``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gorgon_nb.engine.approvals import preview_of_output, rejection, wait_for_approval
+from gorgon_nb.engine.compile import Node
+from gorgon_nb.engine.context import StepContext
+from gorgon_nb.engine.resilience import retrying
+from gorgon_nb.engine.templating import Expression, TemplateError, compile_template, render_deadline
+from gorgon_nb.errors import GorgonError, StepError, StepTimeoutError
+from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.kinds import StepKind, kind_of
+from gorgon_nb.model.limits import FOR_EACH_ITEMS, LimitExceededError
+from gorgon_nb.model.run import StepResult, StepStatus
+from gorgon_nb.model.usage import Usage
+from gorgon_nb.model.workflow import RetryPolicy
+from gorgon_nb.secrets import redact
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.executor import Execution, Scope
+
+__all__ = ["StepFailure", "StepRun", "describe_error", "run_node"]
+
+_ONCE = RetryPolicy(attempts=1)
+
+
+class StepFailure(Exception):
+    """Internal control flow, never seen outside the engine: a step failed with
+    ``on_failure: fail``, so the run stops; carries the step's result and its error."""
+
+    def __init__(self, result: StepResult, error: BaseException) -> None:
+        super().__init__(result.error)
+        self.result = result
+        self.error = error
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, StepFailure):  # a step inside a loop's body
+        return f"step '{exc.result.key}' failed: {exc.result.error}"
+    if isinstance(exc, GorgonError | TemplateError):
+        return redact(str(exc))
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+class StepRun:
+    """One execution of a node: collects its usage and streams its text."""
+
+    def __init__(self, ex: Execution, node: Node, result: StepResult, scope: Scope) -> None:
+        self.ex = ex
+        self.node = node
+        self.scope = scope  # what the step's templates see (a loop's body sees it too)
+        self.kind: StepKind = kind_of(node.step)
+        self.result = result
+        # by item: what a write must still find when it runs (what its approved preview was made from)
+        self.expected: dict[int | None, dict[str, Any]] = {}
+
+    def add_usage(self, usage: Usage) -> None:
+        self.result.usage = self.result.usage + usage
+
+    def delta_callback(self, item: int | None, delegation: int | None = None) -> Callable[[str], None] | None:
+        """A callback for streamed text, or None (do not stream) when nobody listens."""
+        if not self.ex.subscribers:
+            return None
+        key, emit = self.result.key, self.ex.emit
+        tags: dict[str, Any] = {name: value for name, value in (("item", item), ("delegation", delegation))
+                                if value is not None}
+        return lambda text: emit("text_delta", key, None, text=text, **tags)
+
+
+async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
+    """Run a node; returns its result, or raises ``StepFailure`` when the run must stop."""
+    step = node.step
+    result = ex.new_step(node, key)
+    result.status, result.started_at = StepStatus.RUNNING, time.time()
+    ex.result.steps[key] = result
+    ex.emit("step_started", key, save=result)
+    run = StepRun(ex, node, result, scope)
+    try:
+        result.output = await _gated(run, scope)
+    except asyncio.CancelledError:
+        result.status, result.ended_at, result.error = StepStatus.CANCELLED, time.time(), "cancelled"
+        ex.emit("step_failed", key, save=result, error="cancelled", error_type="Cancelled")
+        raise
+    except Exception as exc:  # every failure is recorded; the policy decides what happens next
+        result.ended_at = time.time()
+        result.error, result.error_type = describe_error(exc), type(exc).__name__
+        if step.on_failure == "fail" or ex.is_run_stopping(exc):
+            result.status = StepStatus.FAILED
+            ex.emit("step_failed", key, save=result, error=result.error,
+                    error_type=result.error_type, usage=result.usage.to_dict())
+            raise StepFailure(result, exc) from None
+        if step.on_failure == "skip":
+            result.status = StepStatus.SKIPPED
+            ex.emit("step_finished", key, save=result, status="skipped",
+                    reason=f"failed: {result.error}")
+            return result
+        result.status, result.output = StepStatus.FAILED, step.default
+        ex.emit("step_failed", key, save=result, error=result.error,
+                error_type=result.error_type, usage=result.usage.to_dict(), continued=True)
+        return result
+    result.status, result.ended_at = StepStatus.SUCCEEDED, time.time()
+    ex.emit("step_finished", key, save=result, status="succeeded", output=result.output,
+            usage=result.usage.to_dict(), model=result.model)
+    return result
+
+
+async def _gated(run: StepRun, scope: Scope) -> Any:
+    """The step's output, with its approval asked before it runs or after, as configured."""
+    step, ex, kind = run.node.step, run.ex, run.kind
+    policy = kind.approval(step, ex.runtime.config)
+    if policy is None:
+        return await _run_once(run, scope, {})
+    shown = None  # what the step will do, read live (what a GitHub, Notion or Slack write will change)
+    if kind.show is not None and policy.mode == "before" and not ex.replaying:
+        shown = await kind.show(step, _contexts(run, scope))
+    title = _render(policy.title, scope) or (shown[0] if shown else _title(run, policy.mode))
+
+    async def ask(gate: GateKind, round_: int, preview: str) -> ApprovalRequest:
+        return await wait_for_approval(run, gate, round_, title, preview, approvers=policy.approvers,
+                                       timeout=policy.timeout, on_timeout=policy.on_timeout)
+
+    if policy.mode == "before":
+        preview = _render(policy.preview, scope) or (shown[1] if shown else _preview(run, scope))
+        decision = await ask("before", 1, preview)
+        if not decision.approved:
+            raise rejection(decision)
+        return await _run_once(run, scope, {})
+    output = await _run_once(run, scope, {})
+    for round_ in range(1, policy.max_revisions + 2):
+        preview = _render(policy.preview, scope, output=output) or preview_of_output(output)
+        decision = await ask("after", round_, preview)
+        if decision.approved:
+            return output
+        if round_ > policy.max_revisions:
+            raise rejection(decision)
+        # sent back: the step runs again with the reviewer's words and its previous answer
+        feedback = {"__feedback__": {"comment": decision.comment or "(no comment)", "previous": output,
+                                     "by": decision.decided_by}}
+        output = await _run_once(run, scope, feedback)
+    raise AssertionError("unreachable")
+
+
+def _contexts(run: StepRun, scope: Scope) -> list[StepContext]:
+    """A context for each item of a ``for_each`` step, or the one of a step without items."""
+    items = _items(run, scope)
+    if items is None:
+        return [StepContext(run, scope.context())]
+    return [StepContext(run, scope.context(**{run.node.step.as_: item}), index) for index, item in enumerate(items)]
+
+
+def _preview(run: StepRun, scope: Scope) -> str:
+    if run.kind.preview is None:
+        return f"Step '{run.node.step.id}' will run."
+    return run.kind.preview(run.node.step, StepContext(run, scope.context()))
+
+
+def _title(run: StepRun, mode: str) -> str:
+    step = run.node.step
+    return f"Approve {step.name or step.id} before it runs" if mode == "before" else \
+        f"Approve the output of {step.name or step.id}"
+
+
+def _render(template: str | None, scope: Scope, **extra: Any) -> str:
+    return compile_template(template).render(scope.context(**extra)) if template else ""
+
+
+def _items(run: StepRun, scope: Scope) -> list[Any] | None:
+    """The items of a ``for_each`` step (None when it has none), checked to be a list."""
+    step, node = run.node.step, run.node
+    if node.for_each is None and not isinstance(step.for_each, list):
+        return None
+    items = node.for_each.evaluate(scope.context()) if isinstance(node.for_each, Expression) else step.for_each
+    if isinstance(items, dict):
+        items = list(items.items())
+    if not isinstance(items, list | tuple):
+        raise StepError(f"for_each must give a list, but gave {type(items).__name__}: {str(items)[:80]!r}")
+    return list(items)
+
+
+async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
+    items = _items(run, scope)
+    if items is not None:
+        if len(items) > FOR_EACH_ITEMS.get():
+            raise run.ex.tree.refuse(FOR_EACH_ITEMS.message(
+                f"for_each of step '{run.node.step.id}' gave {len(items):,} items"))
+        run.ex.tree.charge(max(len(items), 1))
+        return await _for_each(run, scope, items, extra)
+    run.ex.tree.charge()
+    return await _retried(StepContext(run, scope.context(**extra)))
+
+
+async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[str, Any]) -> list[Any]:
+    step = run.node.step
+    limit = asyncio.Semaphore(step.max_parallel or max(1, len(items)))
+
+    async def one(index: int, item: Any) -> Any:
+        async with limit:
+            return await _retried(StepContext(run, scope.context(**extra, **{step.as_: item}), index))
+
+    tasks = [asyncio.ensure_future(one(i, item)) for i, item in enumerate(items)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except LimitExceededError:  # the run stops: the other items must not go on starting work
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _retried(ctx: StepContext) -> Any:
+    """Run the kind's handler, with the timeout, retries and replay its traits ask for."""
+    run = ctx._run
+    step, kind, ex = run.node.step, run.kind, run.ex
+    if ex.replaying and kind.replay == "recorded":
+        return ex.replayed_output(run.result.key, ctx.item)  # no side effect happens twice
+    timeout = step.timeout or ex.compiled.spec.defaults.timeout
+    because = f"the step's timeout of {timeout:g}s" if timeout else ""
+    if kind.attempts == "per_model_call":  # a template still may not render past the timeout
+        with render_deadline(timeout, because):
+            return await kind.run(step, ctx)
+    if kind.attempts == "own":
+        with render_deadline(None, ""):
+            return await kind.run(step, ctx)
+
+    async def attempt(number: int) -> Any:
+        run.result.attempts = number
+        try:
+            async with asyncio.timeout(timeout):
+                with render_deadline(timeout, because):
+                    return await kind.run(step, ctx)
+        except TimeoutError:
+            raise StepTimeoutError(f"step '{step.id}' passed its timeout of {timeout:g}s") from None
+        except StepError as exc:
+            exc.retryable = step.retry is not None  # a failing function is retried only on request
+            raise
+
+    def on_retry(number: int, delay: float, exc: BaseException) -> None:
+        ex.emit("step_retry", run.result.key, attempt=number, delay=round(delay, 3), error=str(exc),
+                error_type=type(exc).__name__)
+
+    return await retrying(attempt, step.retry or kind.default_retry or _ONCE, on_retry=on_retry)

@@ -1,0 +1,89 @@
+"""``python: module:function``: calls a function with ``args``; its return value is the output."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from gorgon_nb.engine.llm import parse_json_answer
+from gorgon_nb.engine.trust import SAFE_FUNCTIONS, notebook_function
+from gorgon_nb.errors import GorgonError, StepError
+from gorgon_nb.model.kinds import StepKind
+from gorgon_nb.model.workflow import StepBase
+
+if TYPE_CHECKING:
+    from gorgon_nb.engine.context import StepContext
+
+__all__ = ["KIND", "PythonStep"]
+
+
+class PythonStep(StepBase):
+    """Calls ``module:function`` with ``args``; its return value is the output."""
+
+    python: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    args: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["python"] = "python"
+
+
+async def run(step: PythonStep, ctx: StepContext) -> Any:
+    function = _import_function(step.python, ctx.base_dir)
+    if notebook_function(step.python) and not ctx.allow_code \
+            and getattr(function, "__module__", None) != "__main__":
+        raise StepError(f"{step.python} is not a function defined in this notebook (it comes from "
+                        f"{getattr(function, '__module__', None) or 'elsewhere'}), so it runs only with code allowed")
+    args = ctx.value("args")
+    try:
+        if inspect.iscoroutinefunction(function):
+            value = await function(**args)
+        else:  # a thread keeps the event loop (and every other step) moving meanwhile
+            value = await asyncio.to_thread(function, **args)
+    except GorgonError:
+        raise
+    except Exception as exc:
+        raise StepError(f"{step.python} raised {type(exc).__name__}: {exc}") from exc
+    if step.output == "json" and isinstance(value, str):
+        value = parse_json_answer(value, step.schema_)
+    return value
+
+
+def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
+    module_name, _, name = ref.partition(":")
+    added = base_dir is not None and str(base_dir) not in sys.path
+    if added:  # modules next to the workflow file import without installing them
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StepError(f"cannot import module '{module_name}': {exc}. Install it, or put it next to "
+                        "the workflow file or on PYTHONPATH.") from None
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise StepError(f"module '{module_name}' has no function '{name}'")
+    return function
+
+
+def code_use(step: PythonStep, base_dir: Path | None, cell: bool) -> str | None:
+    if step.python in SAFE_FUNCTIONS or (cell and notebook_function(step.python)):
+        return None
+    return f"calls {step.python}"
+
+
+def preview(step: PythonStep, ctx: StepContext) -> str:
+    return f"`{step.python}` will be called with:\n\n```json\n{json.dumps(ctx.value('args'), indent=2, default=str)}\n```"
+
+
+KIND = StepKind(
+    key="python", model=PythonStep, run=run, code_use=code_use, preview=preview,
+    templates=lambda step: {"args": step.args},
+)
