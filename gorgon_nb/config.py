@@ -53,7 +53,7 @@ from gorgon_nb.roles import Role, load_roles
 
 __all__ = ["Config", "IntegrationSettings", "ProviderSettings", "gorgon_home", "load_config"]
 
-ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline"]
+ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline", "plugin"]
 
 
 class ProviderSettings(BaseModel):

@@ -20,14 +20,15 @@ that fails to load is reported by name and the others still load.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import logging
 import pkgutil
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal
+
+from gorgon_nb.plugins import PluginProblem, load_group
 
 if TYPE_CHECKING:
     import pathlib
@@ -35,10 +36,8 @@ if TYPE_CHECKING:
     from gorgon_nb.errors import Problem
     from gorgon_nb.model.workflow import ApprovalPolicy, RetryPolicy, StepBase
 
-__all__ = ["BUILTIN_PACKAGE", "ENTRY_POINT_GROUP", "Body", "PluginProblem", "StepKind", "all_kinds", "find_kind",
+__all__ = ["BUILTIN_PACKAGE", "ENTRY_POINT_GROUP", "Body", "StepKind", "all_kinds", "find_kind",
            "kind_key", "kind_of", "plugin_problems", "register"]
-
-logger = logging.getLogger("gorgon_nb")
 
 BUILTIN_PACKAGE = "gorgon_nb.steps"
 ENTRY_POINT_GROUP = "gorgon_nb.steps"
@@ -104,18 +103,6 @@ class StepKind:
     origin: str = field(default="gorgon-nb", compare=False)  # the package it comes from
 
 
-@dataclass(frozen=True)
-class PluginProblem:
-    """A plugin (of steps or providers) that could not be loaded, and why."""
-
-    name: str
-    value: str
-    error: str
-
-    def __str__(self) -> str:
-        return f"plugin '{self.name}' ({self.value}) could not be loaded: {self.error}"
-
-
 _kinds: dict[str, StepKind] = {}
 _lock = threading.RLock()
 _builtins_loaded = False
@@ -161,18 +148,18 @@ def _load_plugins() -> None:
     with _lock:
         if _plugins_loaded:
             return
-        for point in entry_points(group=ENTRY_POINT_GROUP):
+
+        def accept(loaded: Any) -> list[StepKind]:
+            return [loaded] if isinstance(loaded, StepKind) else _kinds_of(loaded)
+
+        found, problems = load_group(ENTRY_POINT_GROUP, accept)
+        for point, kind in found:
+            origin = point.dist.name if point.dist else point.value
             try:
-                loaded = point.load()
-                kinds = [loaded] if isinstance(loaded, StepKind) else _kinds_of(loaded)
-                if not kinds:
-                    raise TypeError("it names no StepKind (nor a module with KIND or KINDS)")
-                for kind in kinds:
-                    register(StepKind(**{**kind.__dict__, "origin": point.dist.name if point.dist else point.value}))
-            except Exception as exc:  # a broken plugin must not break the others, nor the built-in kinds
-                problem = PluginProblem(point.name, point.value, f"{type(exc).__name__}: {exc}")
-                _plugin_problems.append(problem)
-                logger.warning("%s", problem)
+                register(dataclasses.replace(kind, origin=origin))
+            except ValueError as exc:  # a key taken already: the first one keeps it
+                problems.append(PluginProblem(ENTRY_POINT_GROUP, point.name, point.value, str(exc)))
+        _plugin_problems.extend(problems)
         _plugins_loaded = True
 
 

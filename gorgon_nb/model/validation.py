@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gorgon_nb.errors import Problem, did_you_mean
-from gorgon_nb.model.kinds import all_kinds, find_kind, kind_key
+from gorgon_nb.model.kinds import all_kinds, find_kind, kind_key, plugin_problems
 from gorgon_nb.model.source import SourceText
 from gorgon_nb.model.workflow import (
     Budget,
@@ -181,7 +181,8 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
             if services:
                 return (f"{services[0]} steps are not supported by this version of gorgon-nb",
                         f"supported kinds: {kinds}")
-        return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner')"
+        broken = "".join(f"; {problem}" for problem in plugin_problems())
+        return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner'){broken}"
     if kind == "literal_error":
         return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}", ""
     if kind == "string_pattern_mismatch" and key == "id":  # a workflow's id may also have - and .

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gorgon_nb.config import Config, ProviderSettings
 from gorgon_nb.errors import ConfigError, did_you_mean
 from gorgon_nb.providers.base import Provider
+from gorgon_nb.providers.plugins import plugin_problems, plugin_providers, plugin_settings
 
 __all__ = ["ModelRef", "ProviderRegistry", "ProviderStatus", "check_model_ref", "parse_model_ref", "provider_statuses", "resolve_auto"]
 
@@ -66,7 +67,7 @@ def parse_model_ref(ref: str, config: Config) -> tuple[ModelRef, str | None]:
         return resolve_auto(config)
     provider, sep, model = ref.partition(":")
     if not sep:
-        if ref in config.providers:  # "anthropic" alone: that provider's default model
+        if ref in config.providers or plugin_settings(ref, config):  # "anthropic" alone: its default model
             settings = config.providers[ref]
             if not settings.model:
                 raise ConfigError(f"provider '{ref}' has no default model; write {ref}:MODEL")
@@ -78,7 +79,7 @@ def parse_model_ref(ref: str, config: Config) -> tuple[ModelRef, str | None]:
             f"unknown model '{ref}': write provider:model, for example anthropic:claude-sonnet-5-5, "
             f"openai:gpt-5.5 or ollama:llama3.1 (providers: {', '.join(sorted(config.providers))})"
         )
-    if provider not in config.providers:
+    if provider not in config.providers and plugin_settings(provider, config) is None:
         hint = did_you_mean(provider, config.providers)
         raise ConfigError(
             f"unknown provider '{provider}' in model '{ref}'; {hint}. "
@@ -111,6 +112,8 @@ def provider_statuses(config: Config) -> list[ProviderStatus]:
     """Which providers can be used now, and what to do about the others."""
     statuses = []
     for name, settings in config.providers.items():
+        if settings.kind == "plugin":
+            continue  # listed with the other plugins below
         if settings.kind == "offline":
             ready, detail = True, "ready (canned answers, no key needed)"
         elif settings.kind == "openai-compatible":
@@ -122,6 +125,14 @@ def provider_statuses(config: Config) -> list[ProviderStatus]:
         else:
             ready, detail = False, f"not configured: set {settings.api_key_env}"
         statuses.append(ProviderStatus(name, settings.kind, settings.model or "-", ready, detail))
+    for name, (package, plugin) in plugin_providers().items():
+        if name in config.providers and config.providers[name].kind != "plugin":
+            continue  # the config's provider of that name is the one used
+        needs = plugin.api_key_env and not config.env.get(plugin.api_key_env)
+        detail = f"from {package}" + (f"; set {plugin.api_key_env}" if needs else "")
+        statuses.append(ProviderStatus(name, "plugin", plugin.model or "-", not needs, detail))
+    for problem in plugin_problems():
+        statuses.append(ProviderStatus(problem.name, "plugin", "-", False, f"broken: {problem}"))
     return statuses
 
 
@@ -154,6 +165,8 @@ class ProviderRegistry:
         return self._providers[name]
 
     def _create(self, settings: ProviderSettings) -> Provider:
+        if settings.kind == "plugin":
+            return plugin_providers()[settings.name][1].create(settings, self.config)
         if settings.kind == "offline":
             from gorgon_nb.providers.offline import OfflineProvider
 
