@@ -145,16 +145,15 @@ class Workflow:
         return self.base_dir is not None and self.base_dir.resolve() == bundled_workflows_dir().resolve()
 
     def _sub_workflow_problems(self, config: Config, seen: set[Path]) -> list[Problem]:
-        from gorgon_nb.model.kinds import kind_of
+        from gorgon_nb.model.kinds import body_of
         from gorgon_nb.steps.workflow import WorkflowStep
 
         problems: list[Problem] = []
         pending: list[tuple[tuple[str | int, ...], Any]] = [(("steps", i), s) for i, s in enumerate(self.spec.steps)]
         while pending:
             path, step = pending.pop(0)
-            if (body := kind_of(step).body) is not None:
-                held = body(step)
-                pending.extend(((*path, held.field, i), inner) for i, inner in enumerate(held.steps))
+            if (body := body_of(step)) is not None:
+                pending.extend(((*path, body.field, i), inner) for i, inner in enumerate(body.steps))
             if not isinstance(step, WorkflowStep):
                 continue
             line = self.source.locations.line_of((*path, "workflow")) if self.source else None

@@ -24,7 +24,7 @@ from gorgon_nb.engine.templating import (
 )
 from gorgon_nb.engine.trust import CELL, CodeUse
 from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
-from gorgon_nb.model.kinds import Body, kind_of
+from gorgon_nb.model.kinds import all_kinds, body_of, kind_of
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, RUN_STEPS
 from gorgon_nb.model.source import Path, SourceText
 from gorgon_nb.model.workflow import ApprovalPolicy, ModelOptions, StepBase, WorkflowSpec
@@ -127,6 +127,7 @@ class _Compiler:
         self.problems: list[Problem] = []
         self.scope: dict[str, Path] = {}  # every step id in the workflow -> its path
         self.loop_of: dict[str, str] = {}  # body step id -> the loop step that holds it
+        self.body_names: dict[str, frozenset[str]] = {}  # loop step id -> the names its body may use
 
     def problem(self, path: Path, field_name: str, message: str, hint: str = "") -> None:
         line = self.source.locations.line_of(path) if self.source else None
@@ -153,7 +154,7 @@ class _Compiler:
         total = 0
         for index, step in enumerate(steps):
             count = _most_steps(step)
-            body = _body(step)
+            body = body_of(step)
             if body is not None and count > limit:
                 each = (count - 1) // body.rounds
                 self.problem((*path, index, body.rounds_field), f"{step.id}.{body.rounds_field}", RUN_STEPS.exceeded(
@@ -175,7 +176,8 @@ class _Compiler:
             self.scope[step.id] = here
             if loop_id is not None:
                 self.loop_of[step.id] = loop_id
-            if (body := _body(step)) is not None:
+            if (body := body_of(step)) is not None:
+                self.body_names[step.id] = kind_of(step).body_names
                 self._collect_ids(body.steps, (*here, body.field), step.id)
 
     def _graph(self, steps: list[StepBase], path: Path, loop_id: str | None) -> Graph:
@@ -233,7 +235,7 @@ class _Compiler:
                              f"this step {does}, which runs code on this machine, and the workflow does not allow code",
                              "if you trust this workflow, add 'allow_code: true' at its top, and allow code when you "
                              "run it (--allow-code; allow_code=True in Python)")
-        body = _body(step)
+        body = body_of(step)
         if body is not None:
             node.body = self._graph(body.steps, (*path, body.field), sid)
         for name, value in kind.expressions(step).items():  # seen from inside the body, if any
@@ -327,16 +329,18 @@ class _Compiler:
 
     def _check_refs(self, refs: References, path: Path, label: str, extra: set[str], loop_id: str | None) -> None:
         known = {"inputs", "steps", *extra, *JINJA_GLOBALS}
-        if loop_id is not None:
-            known.add("loop")
+        holder = loop_id
+        while holder is not None:  # what the steps holding this one give their bodies (a loop's "loop")
+            known |= self.body_names.get(holder, frozenset())
+            holder = self.loop_of.get(holder)
         for name in sorted(refs.names - known):
             hint = ""
             if name in self.spec.inputs:
                 hint = f"inputs are written inputs.{name}"
             elif name in self.scope:
                 hint = f"step outputs are written steps.{name}.output"
-            elif name == "loop":
-                hint = "'loop' is only defined inside a loop step's body"
+            elif (holders := [k.key for k in all_kinds().values() if name in k.body_names]):
+                hint = f"'{name}' is only defined inside the body of a {' or '.join(holders)} step"
             else:
                 hint = "templates can use inputs.NAME, steps.ID.output" + (f", {', '.join(sorted(extra))}" if extra else "")
             self.problem(path, label, f"unknown name '{name}' in template", hint)
@@ -395,14 +399,9 @@ def _find_cycle(stuck: list[str], nodes: dict[str, Node]) -> list[str]:
         seen.append(current)
 
 
-def _body(step: StepBase) -> Body | None:
-    kind = kind_of(step)
-    return kind.body(step) if kind.body is not None else None
-
-
 def _most_steps(step: StepBase) -> int:
     """The steps a step can run at most: a loop's rounds times its body, a literal for_each's items."""
-    body = _body(step)
+    body = body_of(step)
     if body is not None:
         return 1 + body.rounds * sum(_most_steps(inner) for inner in body.steps)
     return max(len(step.for_each), 1) if isinstance(step.for_each, list) else 1

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from gorgon_nb.errors import Problem
     from gorgon_nb.model.workflow import ApprovalPolicy, RetryPolicy, StepBase
 
-__all__ = ["BUILTIN_PACKAGE", "ENTRY_POINT_GROUP", "Body", "StepKind", "all_kinds", "find_kind",
+__all__ = ["BUILTIN_PACKAGE", "ENTRY_POINT_GROUP", "Body", "StepKind", "all_kinds", "body_keys", "body_of", "find_kind",
            "kind_key", "kind_of", "plugin_problems", "register"]
 
 BUILTIN_PACKAGE = "gorgon_nb.steps"
@@ -88,7 +88,9 @@ class StepKind:
     run: Callable[[Any, Any], Awaitable[Any]]
     templates: Callable[[Any], dict[str, Any]] = _no_templates  # templated fields by name
     expressions: Callable[[Any], dict[str, Any]] = _no_templates  # conditions by name (a loop's until)
-    body: Callable[[Any], Body] | None = None
+    body: str | None = None  # the key holding steps it runs itself (a loop's "loop")
+    rounds: str | None = None  # the key bounding how often it runs them ("max_rounds")
+    body_names: frozenset[str] = frozenset()  # names the body's templates may use besides inputs and steps
     check: Callable[[Any, Any], None] | None = None  # compile-time checks past the model's own
     needs: Callable[[Any, Any], Problem | None] | None = None  # what the config lacks to run it (a token)
     code_use: Callable[[Any, pathlib.Path | None, bool], str | None] | None = None  # see engine.trust
@@ -183,6 +185,20 @@ def find_kind(key: str) -> StepKind | None:
     if key not in _kinds:
         _load_plugins()
     return _kinds.get(key)
+
+
+def body_of(step: StepBase) -> Body | None:
+    """The steps ``step`` holds and how often it may run them (None for a kind that holds none)."""
+    kind = kind_of(step)
+    if kind.body is None:
+        return None
+    rounds = int(getattr(step, kind.rounds)) if kind.rounds else 1
+    return Body(list(getattr(step, kind.body)), kind.body, rounds, kind.rounds or "")
+
+
+def body_keys() -> set[str]:
+    """The keys that hold steps in a step (``loop``), across every kind."""
+    return {kind.body for kind in all_kinds().values() if kind.body}
 
 
 def kind_of(step: StepBase) -> StepKind:

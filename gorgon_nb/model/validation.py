@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gorgon_nb.errors import Problem, did_you_mean
-from gorgon_nb.model.kinds import all_kinds, find_kind, kind_key, plugin_problems
+from gorgon_nb.model.kinds import all_kinds, body_keys, find_kind, kind_key, plugin_problems
 from gorgon_nb.model.source import SourceText
 from gorgon_nb.model.workflow import (
     Budget,
@@ -106,7 +106,7 @@ def problems_from_validation(exc: ValidationError, data: Any, source: SourceText
 def _field_label(path: tuple[str | int, ...], step_id: str | None) -> str:
     """``build.tsk`` for a field of step ``build``; ``defaults.model`` elsewhere."""
     dotted = lambda parts: ".".join(str(p) for p in parts)  # noqa: E731
-    starts = [i + 1 for i, part in enumerate(path) if isinstance(part, int) and i and path[i - 1] in ("steps", "loop")]
+    starts = [i + 1 for i, part in enumerate(path) if isinstance(part, int) and i and path[i - 1] in ("steps", *body_keys())]
     if step_id is None or not starts:
         return dotted(path)
     rest = path[starts[-1]:]
@@ -125,7 +125,7 @@ def _clean_loc(loc: tuple[str | int, ...], data: Any) -> tuple[tuple[str | int, 
         part = parts[i]
         path.append(part)
         node = _child(node, part)
-        if isinstance(part, int) and len(path) > 1 and path[-2] in ("steps", "loop"):
+        if isinstance(part, int) and len(path) > 1 and path[-2] in ("steps", *body_keys()):
             step_id = node.get("id") if isinstance(node, dict) and isinstance(node.get("id"), str) else None
             keys = kind_key(node) if isinstance(node, dict) else []
             kind = find_kind(keys[0]) if len(keys) == 1 else None
@@ -189,6 +189,6 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
         dotted = re.fullmatch(str(error.get("ctx", {}).get("pattern", "")), "a-b.c")
         allowed = "letters, digits, _, - and ." if dotted else "letters, digits and _"
         return f"{error['input']!r} is not a valid id", f"use {allowed}, starting with a letter or _"
-    if kind == "too_short" and key in ("steps", "loop"):
+    if kind == "too_short" and key in ("steps", *body_keys()):
         return f"'{key}' needs at least one step", ""
     return error["msg"][0].lower() + error["msg"][1:], ""

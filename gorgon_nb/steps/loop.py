@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, StrictBool
 
 from gorgon_nb.engine.templating import Names
-from gorgon_nb.model.kinds import Body, StepKind
+from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import Step, StepBase
 
 if TYPE_CHECKING:
@@ -53,6 +53,6 @@ def check(step: LoopStep, checks: KindChecks) -> None:
 KIND = StepKind(
     key="loop", model=LoopStep, run=run, check=check,
     expressions=lambda step: {"until": step.until},
-    body=lambda step: Body(step.loop, "loop", step.max_rounds, "max_rounds"),
+    body="loop", rounds="max_rounds", body_names=frozenset({"loop"}),
     replay="rerun", attempts="own",
 )
