@@ -9,8 +9,6 @@ comes from the layer above the engine (``Runtime``), so the engine imports none 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,23 +25,7 @@ if TYPE_CHECKING:
     from gorgon_nb.roles import Role
     from gorgon_nb.store.writes import WriteTable
 
-__all__ = ["LoadedWorkflow", "NotebookRunner", "StepContext", "WorkflowLoader", "render_value"]
-
-
-@dataclass(frozen=True)
-class LoadedWorkflow:
-    """A sub-workflow ready to run: its id, its folder, and its compiled graph."""
-
-    id: str
-    base_dir: Path | None
-    compiled: Any  # engine.compile.CompiledWorkflow
-
-
-# What the layer above gives the engine: finding and checking a sub-workflow (``ref`` as a
-# step wrote it, relative to ``base_dir``), and running a notebook (source, the executed
-# copy, parameters) into the values it glued.
-WorkflowLoader = Callable[[str, "Path | None"], LoadedWorkflow]
-NotebookRunner = Callable[[Path, Path, dict[str, Any]], Awaitable[dict[str, Any]]]
+__all__ = ["StepContext", "render_value"]
 
 
 def render_value(value: Any, variables: dict[str, Any]) -> Any:
