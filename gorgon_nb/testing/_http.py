@@ -1,4 +1,5 @@
-"""Just enough HTTP/1.1 for the loopback LLM server, on asyncio streams in a thread.
+"""Just enough HTTP/1.1 for the loopback servers (``LLMServer``, ``ServiceServer``), on
+asyncio streams in a thread, and the queue of faults both keep.
 
 The standard library's ``http.server`` spends a thread per connection; here every
 connection is a coroutine on one event loop, so hundreds of slow requests in flight are
@@ -14,11 +15,20 @@ import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
-__all__ = ["Closed", "HTTPRequest", "LoopServer", "ResponseWriter", "Served", "read_request"]
+__all__ = [
+    "Closed",
+    "FaultQueue",
+    "HTTPRequest",
+    "LoopServer",
+    "ResponseWriter",
+    "Served",
+    "read_request",
+]
 
 _request_ids = itertools.count(1)
+T = TypeVar("T")
 
 
 class Closed(Exception):
@@ -31,6 +41,7 @@ class HTTPRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""  # the target after "?", still URL-encoded
 
     @property
     def keep_alive(self) -> bool:
@@ -61,7 +72,8 @@ async def read_request(reader: asyncio.StreamReader) -> HTTPRequest | None:
         body = b"".join(parts)
     else:
         body = await reader.readexactly(int(headers.get("content-length") or 0))
-    return HTTPRequest(method.upper(), target.split("?", 1)[0], headers, body)
+    path, _, query = target.partition("?")
+    return HTTPRequest(method.upper(), path, headers, body, query)
 
 
 class ResponseWriter:
@@ -231,3 +243,40 @@ class Served:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(eq=False)  # removed by identity
+class _Queued(Generic[T]):
+    item: T
+    uses: int
+
+
+class FaultQueue(Generic[T]):
+    """Faults that each apply to the next ``times`` requests they match, earliest first.
+
+    Not locked: a server calls it under the lock that also guards its request log.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[_Queued[T]] = []
+
+    def add(self, item: T, times: int) -> None:
+        self._queued.append(_Queued(item, times))
+
+    def take(self, applies: Callable[[T], bool]) -> T | None:
+        """The first item that ``applies`` to a request, with one of its uses spent."""
+        for queued in self._queued:
+            if applies(queued.item):
+                queued.uses -= 1
+                if queued.uses == 0:
+                    self._queued.remove(queued)
+                return queued.item
+        return None
+
+    @property
+    def pending(self) -> list[T]:
+        """Each queued item once for every use it has left."""
+        return [queued.item for queued in self._queued for _ in range(queued.uses)]
+
+    def clear(self) -> None:
+        self._queued.clear()

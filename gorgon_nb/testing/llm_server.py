@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gorgon_nb.testing import _wire
-from gorgon_nb.testing._http import Closed, HTTPRequest, LoopServer, ResponseWriter, Served
+from gorgon_nb.testing._http import (
+    Closed,
+    FaultQueue,
+    HTTPRequest,
+    LoopServer,
+    ResponseWriter,
+    Served,
+)
 from gorgon_nb.testing._wire import TokenCounts, WireProtocol
 
 __all__ = ["Fault", "FaultKind", "LLMServer", "RecordedRequest", "Responder", "main"]
@@ -130,7 +137,7 @@ class LLMServer(Served):
         self.chunk_words = chunk_words
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._faults: list[list[Any]] = []  # [fault, uses left]
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._ids = itertools.count(1)
         self._http = LoopServer(self._dispatch, host, port)
 
@@ -151,14 +158,14 @@ class LLMServer(Served):
     @property
     def pending_faults(self) -> list[Fault]:
         with self._lock:
-            return [f for f, uses in self._faults for _ in range(uses)]
+            return self._faults.pending
 
     def add_fault(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` matching requests (after earlier faults)."""
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append([fault, times])
+            self._faults.add(fault, times)
 
     def reset(self) -> None:
         with self._lock:
@@ -167,14 +174,7 @@ class LLMServer(Served):
 
     def _take_fault(self, protocol: WireProtocol, path: str) -> Fault | None:
         with self._lock:
-            for entry in self._faults:
-                fault: Fault = entry[0]
-                if fault.matches(protocol, path):
-                    entry[1] -= 1
-                    if entry[1] == 0:
-                        self._faults.remove(entry)
-                    return fault
-        return None
+            return self._faults.take(lambda fault: fault.matches(protocol, path))
 
     def _update(self, record: RecordedRequest, **changes: Any) -> None:
         # Records are read from other threads; change them only under the lock.
