@@ -1,6 +1,6 @@
 """Tools for testing code that calls outside services: loopback servers speaking the
 OpenAI and Anthropic APIs (``LLMServer``) and the GitHub, Notion and Slack APIs
-(``ServiceServer``).
+(``ServiceServer``; each fake API has its own module: ``github``, ``notion``, ``slack``).
 
 The names are loaded on first use so that ``python -m gorgon_nb.testing.llm_server``
 does not import the module twice (runpy warns when a package has already imported the
@@ -13,15 +13,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gorgon_nb.testing.github import GitHubState
     from gorgon_nb.testing.llm_server import Fault, FaultKind, LLMServer, RecordedRequest, Responder
-    from gorgon_nb.testing.services import (
-        GitHubState,
-        NotionState,
-        ServiceFault,
-        ServiceRequest,
-        ServiceServer,
-        SlackState,
-    )
+    from gorgon_nb.testing.notion import NotionState
+    from gorgon_nb.testing.service_server import ServiceFault, ServiceRequest, ServiceServer
+    from gorgon_nb.testing.slack import SlackState
 
 _MODULES = {
     "Fault": "gorgon_nb.testing.llm_server",
@@ -29,12 +25,12 @@ _MODULES = {
     "LLMServer": "gorgon_nb.testing.llm_server",
     "RecordedRequest": "gorgon_nb.testing.llm_server",
     "Responder": "gorgon_nb.testing.llm_server",
-    "GitHubState": "gorgon_nb.testing.services",
-    "NotionState": "gorgon_nb.testing.services",
-    "ServiceFault": "gorgon_nb.testing.services",
-    "ServiceRequest": "gorgon_nb.testing.services",
-    "ServiceServer": "gorgon_nb.testing.services",
-    "SlackState": "gorgon_nb.testing.services",
+    "GitHubState": "gorgon_nb.testing.github",
+    "NotionState": "gorgon_nb.testing.notion",
+    "ServiceFault": "gorgon_nb.testing.service_server",
+    "ServiceRequest": "gorgon_nb.testing.service_server",
+    "ServiceServer": "gorgon_nb.testing.service_server",
+    "SlackState": "gorgon_nb.testing.slack",
 }
 
 __all__ = [
