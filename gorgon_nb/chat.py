@@ -31,6 +31,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gorgon_nb.errors import ConfigError, GorgonError, UsageError, did_you_mean
 from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, run_markdown
+from gorgon_nb.model.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    DelegationFinished,
+    DelegationStarted,
+    Notice,
+    RunResumed,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepRetry,
+    StepStarted,
+    TextDelta,
+)
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.secrets import redact
 from gorgon_nb.store.chat import ChatMessage, ChatSession
@@ -293,40 +307,40 @@ class Reply:
     def store(self) -> Store:
         return self.service.store
 
-    def _target(self, event: Event) -> ChatMessage | None:
-        index = event.data.get("delegation")
-        return self.message if index is None else self.delegates.get(index)
+    def _target(self, delegation: int | None) -> ChatMessage | None:
+        return self.message if delegation is None else self.delegates.get(delegation)
 
     def on_event(self, event: Event) -> None:
-        if event.kind == "text_delta":
-            message = self._target(event)
-            if message is None:
-                return
-            message.content += event.data["text"]
-            self.service._broadcast(self.session_id, {"type": "delta", "message_id": message.id,
-                                                      "text": event.data["text"]})
-            if time.monotonic() - self._saved.get(message.id, 0.0) > SAVE_EVERY:
-                self._saved[message.id] = time.monotonic()
-                self.store.update_message(message)
-        elif event.kind == "step_retry":  # the failed attempt's words are void
-            message = self._target(event)
-            if message is not None and message.content:
-                message.content = ""
+        match event.payload:
+            case TextDelta() as delta:
+                message = self._target(delta.delegation)
+                if message is None:
+                    return
+                message.content += delta.text
+                self.service._broadcast(self.session_id, {"type": "delta", "message_id": message.id,
+                                                          "text": delta.text})
+                if time.monotonic() - self._saved.get(message.id, 0.0) > SAVE_EVERY:
+                    self._saved[message.id] = time.monotonic()
+                    self.store.update_message(message)
+            case StepRetry() as retry:  # the failed attempt's words are void
+                message = self._target(retry.delegation)
+                if message is not None and message.content:
+                    message.content = ""
+                    self.service._changed(message)
+            case DelegationStarted() as started:
+                self.delegates[started.index] = self.service._add(ChatMessage(
+                    "", self.session_id, 0, "agent", "", agent=started.role, status="streaming",
+                    parent_id=self.message.id, run_id=self.message.run_id,
+                    meta={"delegation": {"index": started.index, "role": started.role, "task": started.task}}))
+            case DelegationFinished() as finished:
+                message = self.delegates[finished.index]
+                if finished.error is not None:
+                    message.status, message.meta["error"] = "error", finished.error
+                else:
+                    message.status, message.content = "done", str(finished.output)
                 self.service._changed(message)
-        elif event.kind == "delegation_started":
-            self.delegates[event.data["index"]] = self.service._add(ChatMessage(
-                "", self.session_id, 0, "agent", "", agent=event.data["role"], status="streaming",
-                parent_id=self.message.id, run_id=self.message.run_id,
-                meta={"delegation": {k: event.data[k] for k in ("index", "role", "task")}}))
-        elif event.kind == "delegation_finished":
-            message = self.delegates[event.data["index"]]
-            if "error" in event.data:
-                message.status, message.meta["error"] = "error", event.data["error"]
-            else:
-                message.status, message.content = "done", str(event.data["output"])
-            self.service._changed(message)
-        elif event.kind == "notice":
-            self.message.meta.setdefault("notices", []).append(event.data["message"])
+            case Notice() as notice:
+                self.message.meta.setdefault("notices", []).append(notice.message)
 
     async def answer(self, execution: Execution) -> None:
         message = self.message
@@ -364,12 +378,14 @@ class Reply:
 
     def on_workflow_event(self, event: Event) -> None:
         meta = self.message.meta
-        if event.kind in ("run_started", "run_resumed"):
-            meta["steps"] = {node["key"]: "pending" for node in event.data["graph"]}
-        elif event.kind in ("step_started", "step_finished", "step_failed") and event.step in meta["steps"]:
-            meta["steps"][event.step] = event.data.get("status", "failed" if event.kind == "step_failed" else "running")
-        elif event.kind in ("approval_requested", "approval_decided"):
-            approval = event.data["approval"]
+        payload = event.payload
+        if isinstance(payload, RunStarted | RunResumed):
+            meta["steps"] = {node["key"]: "pending" for node in payload.graph}
+        elif isinstance(payload, StepStarted | StepFinished | StepFailed) and event.step in meta["steps"]:
+            meta["steps"][event.step] = (payload.status if isinstance(payload, StepFinished)
+                                         else "failed" if isinstance(payload, StepFailed) else "running")
+        elif isinstance(payload, ApprovalRequested | ApprovalDecided):
+            approval = payload.approval
             if approval["status"] == "pending":
                 meta["waiting"] = approval["title"]
             else:
@@ -377,7 +393,7 @@ class Reply:
         else:
             return
         self.message.content = self._progress()
-        self.service._changed(self.message, save=event.kind != "step_started")
+        self.service._changed(self.message, save=not isinstance(payload, StepStarted))
 
     def _progress(self) -> str:
         meta = self.message.meta

@@ -60,16 +60,17 @@ def drive(console: Console, args: argparse.Namespace, title: str,
           start: Callable[[Callable[[Event], None]], Execution], runner: Runner) -> int:
     """Run an execution with live progress (unless --quiet or --json) and end with its summary."""
     from gorgon_nb.cli.progress import Progress
+    from gorgon_nb.model.events import RunResumed, RunStarted
 
     show_progress = not (args.quiet or args.json)
     progress = Progress(console, live=None if show_progress else False)
     run_ids: list[str] = []
 
     def on_event(event: Event) -> None:
-        if event.kind in ("run_started", "run_resumed") and not run_ids:
+        if isinstance(event.payload, RunStarted | RunResumed) and not run_ids:
             run_ids.append(event.run_id)
             if show_progress:
-                verb = "resumed" if event.kind == "run_resumed" else "run"
+                verb = "resumed" if isinstance(event.payload, RunResumed) else "run"
                 console.print(f"[bold]{escape(title)}[/] · {verb} [bold]{event.run_id}[/]")
         if show_progress:
             progress.on_event(event)

@@ -19,11 +19,23 @@ from rich.text import Text
 
 from gorgon_nb.cli.output import GAP, STYLES, Column, fit_table
 from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
+from gorgon_nb.model.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Notice,
+    RunResumed,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepRetry,
+    StepStarted,
+    TextDelta,
+)
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
-    from gorgon_nb.model.events import Event
+    from gorgon_nb.model.events import ApprovalData, Event, EventPayload, GraphNode
 
 __all__ = ["Progress"]
 
@@ -74,15 +86,16 @@ class Progress:
             self._live.__exit__(*exc)
 
     def on_event(self, event: Event) -> None:
-        data, key = event.data, event.step
-        if event.kind in ("run_started", "run_resumed"):
-            self._add_graph(data.get("graph", []))
-            for key, status in data.get("restored", {}).items():  # done before the resume
+        payload, key = event.payload, event.step
+        if isinstance(payload, RunStarted | RunResumed):
+            self._add_graph(payload.graph)
+            restored = payload.restored if isinstance(payload, RunResumed) else {}
+            for key, status in restored.items():  # done before the resume
                 self._row(key).status = status
-        elif event.kind == "approval_requested":
-            self._ask(event)
-        elif event.kind == "approval_decided":
-            approval = data["approval"]
+        elif isinstance(payload, ApprovalRequested):
+            self._ask(payload.approval, event.step or "")
+        elif isinstance(payload, ApprovalDecided):
+            approval = payload.approval
             row = self.rows.get(event.step or "")
             if row is not None:
                 row.status, row.note = "running", ""
@@ -90,12 +103,12 @@ class Progress:
             comment = f": {approval['comment']}" if approval.get("comment") and not approval.get("timed_out") else ""
             self._print(Text(f"{approval['status']} by {who}{comment}",
                              style="green" if approval["status"] == "approved" else "red"))
-        elif event.kind == "notice":
-            self.notices.append(data["message"])
-            self._print(Text(f"note: {data['message']}", style="yellow" if data.get("level") == "warning" else "dim"))
+        elif isinstance(payload, Notice):
+            self.notices.append(payload.message)
+            self._print(Text(f"note: {payload.message}", style="yellow" if payload.level == "warning" else "dim"))
         elif key is not None:
-            self._update(self._row(key), event)
-        if self._live is not None and event.kind != "text_delta":
+            self._update(self._row(key), payload)
+        if self._live is not None and not isinstance(payload, TextDelta):
             self._live.update(self._render())
         elif self._live is not None:
             self._live.refresh()
@@ -116,8 +129,7 @@ class Progress:
             self.rows[key] = row
         return row
 
-    def _ask(self, event: Event) -> None:
-        approval, key = event.data["approval"], event.step or ""
+    def _ask(self, approval: ApprovalData, key: str) -> None:
         row = self._row(key)
         row.status, row.note = "waiting", f"waiting for approval: {approval['title']}"
         lines = [line for line in str(approval.get("preview") or "").splitlines() if line.strip()][:6]
@@ -130,7 +142,7 @@ class Progress:
             text.append(f"\n  approvers: {', '.join(approval['approvers'])}", style="dim")
         self._print(text)
 
-    def _add_graph(self, graph: list[dict[str, Any]], path: str = "") -> None:
+    def _add_graph(self, graph: list[GraphNode], path: str = "") -> None:
         for node in graph:
             label = f"{node['role']}" if node.get("role") else node["kind"]
             self._labels[path + node["id"]] = label
@@ -138,25 +150,26 @@ class Progress:
                 self.rows.setdefault(node["key"], _Row(node["key"], label))
             self._add_graph(node.get("body") or [], path + node["id"] + ".")
 
-    def _update(self, row: _Row, event: Event) -> None:
-        data, kind = event.data, event.kind
-        if kind == "step_started":
-            row.status, row.started, row.tail, row.note = "running", time.monotonic(), "", ""
-        elif kind == "text_delta":
-            row.tail = redact(row.tail + data["text"])[-400:]
-        elif kind == "step_retry":  # the attempt's streamed text is void
-            row.note = f"retry {data['attempt']}: {preview(data['error'], 60)}"
-            row.tail = ""
-        elif kind in ("step_finished", "step_failed"):
-            row.status = data.get("status", "failed") if kind == "step_finished" else (
-                "cancelled" if data.get("error_type") == "Cancelled" else "failed")
-            row.ended = time.monotonic()
-            row.usage = Usage.from_dict(data.get("usage"))
-            row.model = data.get("model") or row.model
-            row.note = data.get("reason", "") if row.status == "skipped" else (
-                preview(data.get("error"), 70) if row.status == "failed" else "")
-            if not self.live_mode:
-                self._print(self._line(row))
+    def _update(self, row: _Row, payload: EventPayload) -> None:
+        match payload:
+            case StepStarted():
+                row.status, row.started, row.tail, row.note = "running", time.monotonic(), "", ""
+            case TextDelta():
+                row.tail = redact(row.tail + payload.text)[-400:]
+            case StepRetry():  # the attempt's streamed text is void
+                row.note = f"retry {payload.attempt}: {preview(payload.error, 60)}"
+                row.tail = ""
+            case StepFinished():
+                row.status, row.model = payload.status, payload.model or row.model
+                self._ended(row, payload.usage, (payload.reason or "") if payload.status == "skipped" else "")
+            case StepFailed():
+                row.status = "cancelled" if payload.error_type == "Cancelled" else "failed"
+                self._ended(row, payload.usage, preview(payload.error, 70) if row.status == "failed" else "")
+
+    def _ended(self, row: _Row, usage: Usage | None, note: str) -> None:
+        row.ended, row.usage, row.note = time.monotonic(), usage or Usage(), note
+        if not self.live_mode:
+            self._print(self._line(row))
 
     def _print(self, renderable: Any) -> None:
         if self._live is not None:

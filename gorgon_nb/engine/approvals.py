@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import ApprovalError, ApprovalRejectedError, ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.events import ApprovalData, ApprovalDecided, ApprovalRequested
 from gorgon_nb.model.run import StepStatus
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ POLL_SECONDS = 0.3
 PREVIEW_LIMIT = 20_000  # characters: enough to judge, bounded for the store and the UI
 
 
-def approval_data(request: ApprovalRequest) -> dict[str, Any]:
+def approval_data(request: ApprovalRequest) -> ApprovalData:
     return {"id": request.id, "kind": request.kind, "round": request.round, "title": request.title,
             "preview": request.preview, "approvers": request.approvers, "status": str(request.status),
             "timeout_at": request.timeout_at, "on_timeout": request.on_timeout,
@@ -50,13 +51,13 @@ async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: st
     if request.pending:
         result.status = StepStatus.WAITING
         ex.waiting(+1)
-        ex.emit("approval_requested", result.key, save=result, approval=approval_data(request))
+        ex.emit(ApprovalRequested(approval=approval_data(request)), result.key, save=result)
         try:
             request = await _until_decided(store, request)
         finally:
             ex.waiting(-1)
         result.status = StepStatus.RUNNING
-    ex.emit("approval_decided", result.key, save=result, approval=approval_data(request))
+    ex.emit(ApprovalDecided(approval=approval_data(request)), result.key, save=result)
     return request
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.engine.templating import Expression, Template, TemplateError
 from gorgon_nb.errors import ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.events import EventPayload
 from gorgon_nb.model.run import RunResult, StepResult
 from gorgon_nb.model.usage import Usage
 
@@ -121,8 +122,9 @@ class StepContext:
 
     # -- what happens ----------------------------------------------------------------------
 
-    def emit(self, kind: Any, **data: Any) -> None:
-        self._run.ex.emit(kind, self.key, **data)
+    def emit(self, payload: EventPayload) -> None:
+        """An event of this step (a supervisor's ``DelegationStarted``, ...)."""
+        self._run.ex.emit(payload, self.key)
 
     def notice(self, message: str, level: str = "info") -> None:
         self._run.ex.notice(message, level)

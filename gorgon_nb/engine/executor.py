@@ -29,7 +29,18 @@ from gorgon_nb.errors import (
     StepError,
 )
 from gorgon_nb.model.approval import ApprovalRequest
-from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventKind
+from gorgon_nb.model.events import (
+    EPHEMERAL_EVENTS,
+    Event,
+    EventPayload,
+    GraphNode,
+    Notice,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+)
 from gorgon_nb.model.limits import WORKFLOW_DEPTH, LimitExceededError
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
@@ -150,16 +161,16 @@ class Execution:
 
     # -- events ---------------------------------------------------------------------------
 
-    def emit(self, kind: EventKind, step: str | None = None, save: StepResult | None = None, **data: Any) -> None:
+    def emit(self, payload: EventPayload, step: str | None = None, save: StepResult | None = None) -> None:
         """Persist and deliver an event; ``save``'s step row goes in the same transaction."""
         store = self.runtime.store
-        if kind in EPHEMERAL_EVENTS:
+        if isinstance(payload, EPHEMERAL_EVENTS):
             if not self.subscribers:
                 return
-            event = Event(kind, self.result.run_id, step, data)
+            event = Event(payload, self.result.run_id, step)
         else:
             self._seq += 1
-            event = Event(kind, self.result.run_id, step, data, self._seq)
+            event = Event(payload, self.result.run_id, step, self._seq)
             if store is not None:
                 with store.transaction():
                     if save is not None:
@@ -179,7 +190,7 @@ class Execution:
                 return
             self._noticed.add(once)
         self.result.notices.append(message)
-        self.emit("notice", message=message, level=level)
+        self.emit(Notice(message=message, level=level))
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -200,15 +211,15 @@ class Execution:
         run.steps.update(restored)
         scope = Scope(run.inputs, {k: step_view(v) for k, v in restored.items() if "." not in k})
         if self.continuation and self.continuation.mode == "resume":
-            self.emit("run_resumed", workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
-                      graph=_graph_description(self.compiled.graph),
-                      restored={k: str(v.status) for k, v in restored.items()})
+            self.emit(RunResumed(workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
+                                 graph=_graph_description(self.compiled.graph),
+                                 restored={k: str(v.status) for k, v in restored.items()}))
         else:
-            lineage: dict[str, Any] = {}
-            if source is not None:
-                lineage["replay_of" if self.replaying else "fork_of"] = source.run_id
-            self.emit("run_started", workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
-                      graph=_graph_description(self.compiled.graph), **lineage)
+            source_id = source.run_id if source is not None else None
+            self.emit(RunStarted(workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
+                                 graph=_graph_description(self.compiled.graph),
+                                 replay_of=source_id if self.replaying else None,
+                                 fork_of=None if self.replaying else source_id))
         watcher = asyncio.create_task(self._watch(asyncio.current_task())) if store is not None else None
         try:
             async with asyncio.timeout(spec.timeout):
@@ -264,8 +275,8 @@ class Execution:
         if self.runtime.store is not None:
             self.runtime.store.finish_run(run, derived_outputs=self.compiled.outputs is None)
             self.runtime.store.cancel_approvals(run.run_id)
-        self.emit("run_finished", status=str(run.status), error=run.error, error_type=run.error_type,
-                  usage=run.usage.to_dict(), outputs=run.outputs if run.ok else None)
+        self.emit(RunFinished(status=str(run.status), error=run.error, error_type=run.error_type,
+                              usage=run.usage, outputs=run.outputs if run.ok else None))
 
     def _outputs(self, scope: Scope) -> dict[str, Any]:
         if self.compiled.outputs is None:
@@ -379,7 +390,7 @@ class Execution:
         result = self.new_step(node, key)
         result.status, result.started_at, result.ended_at = StepStatus.SKIPPED, time.time(), time.time()
         self.result.steps[key] = result
-        self.emit("step_finished", key, save=result, status="skipped", reason=reason)
+        self.emit(StepFinished(status="skipped", reason=reason), key, save=result)
         return result
 
     def new_step(self, node: Node, key: str) -> StepResult:
@@ -391,7 +402,7 @@ class Execution:
         result = self.new_step(node, key)
         result.status, result.error, result.error_type = StepStatus.FAILED, describe_error(exc), type(exc).__name__
         self.result.steps[result.key] = result
-        self.emit("step_failed", result.key, save=result, error=result.error, error_type=result.error_type)
+        self.emit(StepFailed(error=result.error, error_type=result.error_type), result.key, save=result)
         return result
 
     def is_run_stopping(self, exc: BaseException) -> bool:
@@ -402,8 +413,8 @@ class Execution:
         return isinstance(exc, BudgetExceededError | LimitExceededError)
 
 
-def _graph_description(graph: Graph, prefix: str = "") -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _graph_description(graph: Graph, prefix: str = "") -> list[GraphNode]:
+    out: list[GraphNode] = []
     for node in graph:
         step = node.step
         out.append({"key": prefix + node.id, "id": node.id, "kind": step.kind,

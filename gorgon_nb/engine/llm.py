@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
+from gorgon_nb.model.events import StepRetry
 from gorgon_nb.model.workflow import ModelOptions
 from gorgon_nb.providers.base import Completion, LLMRequest, Message
 from gorgon_nb.providers.pricing import price_usage, unit_prices
@@ -58,8 +59,8 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
         except OutputFormatError as exc:
             if attempt == json_retries:
                 raise OutputFormatError(f"{exc} (still invalid after {json_retries} re-asks)") from None
-            run.ex.emit("step_retry", run.result.key, attempt=attempt + 1, delay=0.0, error=redact(str(exc)),
-                        error_type="OutputFormatError")
+            run.ex.emit(StepRetry(attempt=attempt + 1, delay=0.0, error=redact(str(exc)),
+                                  error_type="OutputFormatError"), run.result.key)
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
             completion = await complete(run, dataclasses.replace(request, messages=messages), item, delegation,
@@ -76,11 +77,10 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
     policy = step.retry or spec.defaults.retry
     on_delta = run.delta_callback(item, delegation) if stream else None
-    tags: dict[str, Any] = {} if delegation is None else {"delegation": delegation}
     timeout = step.timeout or spec.defaults.timeout
     def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
-        ex.emit("step_retry", run.result.key, attempt=attempt, delay=round(delay, 3),
-                error=redact(str(exc)), error_type=type(exc).__name__, **tags)
+        ex.emit(StepRetry(attempt=attempt, delay=round(delay, 3), error=redact(str(exc)),
+                          error_type=type(exc).__name__, delegation=delegation), run.result.key)
 
     for index, ref in enumerate(refs):
         model, notice = parse_model_ref(ref, ex.runtime.config)

@@ -15,6 +15,7 @@ from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.templating import Expression, TemplateError, compile_template, render_deadline
 from gorgon_nb.errors import GorgonError, StepError, StepTimeoutError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.events import StepFailed, StepFinished, StepRetry, StepStarted, TextDelta
 from gorgon_nb.model.kinds import StepKind, kind_of
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, LimitExceededError
 from gorgon_nb.model.run import StepResult, StepStatus
@@ -68,9 +69,7 @@ class StepRun:
         if not self.ex.subscribers:
             return None
         key, emit = self.result.key, self.ex.emit
-        tags: dict[str, Any] = {name: value for name, value in (("item", item), ("delegation", delegation))
-                                if value is not None}
-        return lambda text: emit("text_delta", key, None, text=text, **tags)
+        return lambda text: emit(TextDelta(text=text, item=item, delegation=delegation), key)
 
 
 async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
@@ -79,34 +78,33 @@ async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepRes
     result = ex.new_step(node, key)
     result.status, result.started_at = StepStatus.RUNNING, time.time()
     ex.result.steps[key] = result
-    ex.emit("step_started", key, save=result)
+    ex.emit(StepStarted(), key, save=result)
     run = StepRun(ex, node, result, scope)
     try:
         result.output = await _gated(run, scope)
     except asyncio.CancelledError:
         result.status, result.ended_at, result.error = StepStatus.CANCELLED, time.time(), "cancelled"
-        ex.emit("step_failed", key, save=result, error="cancelled", error_type="Cancelled")
+        ex.emit(StepFailed(error="cancelled", error_type="Cancelled"), key, save=result)
         raise
     except Exception as exc:  # every failure is recorded; the policy decides what happens next
         result.ended_at = time.time()
         result.error, result.error_type = describe_error(exc), type(exc).__name__
         if step.on_failure == "fail" or ex.is_run_stopping(exc):
             result.status = StepStatus.FAILED
-            ex.emit("step_failed", key, save=result, error=result.error,
-                    error_type=result.error_type, usage=result.usage.to_dict())
+            ex.emit(StepFailed(error=result.error, error_type=result.error_type, usage=result.usage), key,
+                    save=result)
             raise StepFailure(result, exc) from None
         if step.on_failure == "skip":
             result.status = StepStatus.SKIPPED
-            ex.emit("step_finished", key, save=result, status="skipped",
-                    reason=f"failed: {result.error}")
+            ex.emit(StepFinished(status="skipped", reason=f"failed: {result.error}"), key, save=result)
             return result
         result.status, result.output = StepStatus.FAILED, step.default
-        ex.emit("step_failed", key, save=result, error=result.error,
-                error_type=result.error_type, usage=result.usage.to_dict(), continued=True)
+        ex.emit(StepFailed(error=result.error, error_type=result.error_type, usage=result.usage, continued=True),
+                key, save=result)
         return result
     result.status, result.ended_at = StepStatus.SUCCEEDED, time.time()
-    ex.emit("step_finished", key, save=result, status="succeeded", output=result.output,
-            usage=result.usage.to_dict(), model=result.model)
+    ex.emit(StepFinished(status="succeeded", output=result.output, usage=result.usage, model=result.model), key,
+            save=result)
     return result
 
 
@@ -241,7 +239,7 @@ async def _retried(ctx: StepContext) -> Any:
             raise
 
     def on_retry(number: int, delay: float, exc: BaseException) -> None:
-        ex.emit("step_retry", run.result.key, attempt=number, delay=round(delay, 3), error=str(exc),
-                error_type=type(exc).__name__)
+        ex.emit(StepRetry(attempt=number, delay=round(delay, 3), error=str(exc), error_type=type(exc).__name__),
+                run.result.key)
 
     return await retrying(attempt, step.retry or kind.default_retry or _ONCE, on_retry=on_retry)

@@ -37,7 +37,7 @@ from gorgon_nb.errors import did_you_mean
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import AgentArgs
 from gorgon_nb.magics.session import NotebookRun
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, StepRetry, TextDelta
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost
 from gorgon_nb.secrets import redact
@@ -152,9 +152,9 @@ class StreamingAnswer:
         self.handle = display(Markdown(f"{self.heading} …"), display_id=True)
 
     def apply(self, event: Event) -> None:
-        if event.kind == "text_delta":
-            self.text += event.data["text"]
-        elif event.kind == "step_retry":
+        if isinstance(event.payload, TextDelta):
+            self.text += event.payload.text
+        elif isinstance(event.payload, StepRetry):
             self.text = ""  # the failed attempt's words are void
 
     def flush(self) -> bool:

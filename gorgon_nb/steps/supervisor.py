@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from gorgon_nb.errors import ExecutionError, did_you_mean
+from gorgon_nb.model.events import DelegationFinished, DelegationStarted
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import ModelOptions, StepBase
 from gorgon_nb.steps._prompts import with_feedback
@@ -89,15 +90,15 @@ async def run(step: SupervisorStep, ctx: StepContext) -> str:
 
 
 async def _delegate(ctx: StepContext, index: int, role: str, sub_task: str, task: str, background: str) -> str:
-    ctx.emit("delegation_started", index=index, role=role, task=sub_task)
+    ctx.emit(DelegationStarted(index=index, role=role, task=sub_task))
     try:
         answer = await ctx.ask(ctx.roles[role].system_prompt,
                                f"Task: {sub_task}\n\nThis is part of a larger task: {task}{background}",
                                role=role, delegation=index)
     except ExecutionError as exc:  # the supervisor answers with what the others said
-        ctx.emit("delegation_finished", index=index, role=role, error=str(exc))
+        ctx.emit(DelegationFinished(index=index, role=role, error=str(exc)))
         return f"(the {role} could not answer: {exc})"
-    ctx.emit("delegation_finished", index=index, role=role, output=answer)
+    ctx.emit(DelegationFinished(index=index, role=role, output=answer))
     return str(answer)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from gorgon_nb.errors import Advice, NotFoundError, StoreError, UsageError
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, payload_data
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.secrets import redact
@@ -190,7 +190,8 @@ class Store(ApprovalTable, RunControl, ChatTable, JobTable, WriteTable):
     def append_event(self, event: Event) -> None:
         self._write(
             "INSERT INTO events (run_id, seq, ts, kind, step, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (event.run_id, event.seq, event.ts, event.kind, event.step, _dumps(_stored_data(event.data))),
+            (event.run_id, event.seq, event.ts, event.kind, event.step,
+             _dumps(_stored_data(payload_data(event.payload)))),
         )
 
     def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage, *,
@@ -266,9 +267,10 @@ class Store(ApprovalTable, RunControl, ChatTable, JobTable, WriteTable):
         return [_run_from_row(row) for row in self._query(sql, params)]
 
     def events(self, run_id: str, after: int = 0) -> list[Event]:
+        """The run's stored events in order, as typed payloads (a kind unknown here is left out)."""
         rows = self._query("SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after))
-        return [Event(row["kind"], row["run_id"], row["step"], json.loads(row["data"]), row["seq"], row["ts"])
-                for row in rows]
+        events = (Event.from_dict({**row, "data": json.loads(row["data"])}) for row in rows)
+        return [event for event in events if event is not None]
 
     def run_source(self, run_id: str) -> tuple[str | None, str | None, dict[str, Any]]:
         """The workflow text a run executed, its format, and the run's options."""

@@ -13,11 +13,27 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    DelegationFinished,
+    DelegationStarted,
+    Event,
+    GraphNode,
+    Notice,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepRetry,
+    StepStarted,
+    TextDelta,
+)
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.render import output_html
@@ -101,7 +117,7 @@ class StepState:
         }
 
 
-def approval_view(data: dict[str, Any]) -> dict[str, Any]:
+def approval_view(data: Mapping[str, Any]) -> dict[str, Any]:
     """An approval as the frontend shows it: its preview rendered (raw HTML escaped)."""
     return {
         "id": str(data.get("id") or ""),
@@ -120,7 +136,7 @@ def approval_view(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def layer_levels(graph: Iterable[dict[str, Any]]) -> dict[str, int]:
+def layer_levels(graph: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Each step's layer: 0 without deps, else one more than its deepest dep."""
     deps = {node["key"]: list(node.get("deps") or ()) for node in graph}
     levels: dict[str, int] = {}
@@ -150,7 +166,7 @@ class RunState:
         self.notices: list[str] = []
         self.order: list[str] = []
         self.steps: dict[str, StepState] = {}
-        self._bodies: dict[str, list[dict[str, Any]]] = {}
+        self._bodies: dict[str, list[GraphNode]] = {}
         self.changed: set[str] = set()
 
     # -- reading ----------------------------------------------------------------------------
@@ -246,7 +262,7 @@ class RunState:
         self.changed.add("steps")
         return step
 
-    def _register_bodies(self, graph: list[dict[str, Any]], path: str = "") -> None:
+    def _register_bodies(self, graph: list[GraphNode], path: str = "") -> None:
         for node in graph:
             if node.get("body"):
                 self._bodies[path + node["id"]] = node["body"]
@@ -255,26 +271,47 @@ class RunState:
     # -- events ------------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        handler = getattr(self, f"_on_{event.kind}", None)
-        if handler is not None:
-            handler(event, event.data)
+        match event.payload:
+            case RunStarted() as payload:
+                self._start(event, payload)
+            case RunResumed() as payload:
+                self._on_run_resumed(event, payload)
+            case StepStarted():
+                self._on_step_started(event)
+            case TextDelta() as payload:
+                self._on_text_delta(event, payload)
+            case DelegationStarted() as payload:
+                self._on_delegation_started(event, payload)
+            case StepRetry() as payload:
+                self._on_step_retry(event, payload)
+            case StepFinished() as payload:
+                self._on_step_finished(event, payload)
+            case StepFailed() as payload:
+                self._on_step_failed(event, payload)
+            case ApprovalRequested() as payload:
+                self._on_approval_requested(event, payload)
+            case ApprovalDecided() as payload:
+                self._on_approval_decided(event, payload)
+            case Notice() as payload:
+                self._on_notice(payload)
+            case RunFinished() as payload:
+                self._on_run_finished(event, payload)
+            case DelegationFinished():
+                pass  # a delegate's end is not shown: its step's own events follow
 
-    def _on_run_started(self, event: Event, data: dict[str, Any]) -> None:
-        self._start(event, data)
-
-    def _on_run_resumed(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_run_resumed(self, event: Event, payload: RunResumed) -> None:
         """A run going on in a new process: the steps done before keep their status."""
-        self._start(event, data)
-        for key, status in (data.get("restored") or {}).items():
+        self._start(event, payload)
+        for key, status in payload.restored.items():
             step = self.add_step(key)
             step.status = str(status)
             step.output_html = "<p><em>kept from before the run was resumed</em></p>"
 
-    def _start(self, event: Event, data: dict[str, Any]) -> None:
+    def _start(self, event: Event, payload: RunStarted | RunResumed) -> None:
         self.run_id = event.run_id or self.run_id
-        self.workflow_name = data.get("name") or data.get("workflow_id") or self.workflow_name
+        self.workflow_name = payload.name or payload.workflow_id or self.workflow_name
         self.status, self.started_at, self.ended_at = "running", event.ts, 0.0
-        graph: list[dict[str, Any]] = data.get("graph") or []
+        graph = payload.graph
         self._bodies.clear()
         self._register_bodies(graph)
         levels = layer_levels(graph)
@@ -307,15 +344,15 @@ class RunState:
         self.changed.add("steps")
         return self.add_step(event.step)
 
-    def _on_step_started(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_step_started(self, event: Event) -> None:
         if (step := self._step(event)) is not None:
             step.status, step.started, step.ended = "running", event.ts, None
             step.text, step.error, step.last_source = "", "", None
 
-    def _on_text_delta(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_text_delta(self, event: Event, payload: TextDelta) -> None:
         if (step := self._step(event)) is None:
             return
-        piece, item, delegation = str(data.get("text") or ""), data.get("item"), data.get("delegation")
+        piece, item, delegation = payload.text, payload.item, payload.delegation
         source = f"item {item}" if item is not None else None  # several items stream into one step
         if delegation is not None:  # and a supervisor's delegates into theirs
             source = ((f"{source} · " if source else "") + step.delegates.get(delegation, f"delegate {delegation}"))
@@ -328,82 +365,79 @@ class RunState:
         if step.status == "pending":
             step.status, step.started = "running", step.started or event.ts
 
-    def _on_delegation_started(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_delegation_started(self, event: Event, payload: DelegationStarted) -> None:
         if (step := self._step(event)) is not None:
-            step.delegates[data["index"]] = data["role"]
+            step.delegates[payload.index] = payload.role
 
-    def _on_step_retry(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_step_retry(self, event: Event, payload: StepRetry) -> None:
         if (step := self._step(event)) is not None:
             step.retries += 1
-            attempt = data.get("attempt") or step.retries + 1
+            attempt = payload.attempt or step.retries + 1
             step.text, step.last_source = (
-                f"retrying (attempt {attempt}) after: {data.get('error') or 'an error'}\n",
+                f"retrying (attempt {attempt}) after: {payload.error or 'an error'}\n",
                 None,
             )
 
-    def _finish(self, step: StepState, event: Event, status: str) -> None:
+    def _finish(self, step: StepState, event: Event, status: str, usage: Usage | None) -> None:
         step.status, step.ended = status, event.ts
         step.started = step.started if step.started is not None else event.ts
-        if "usage" in event.data:
-            step.usage = Usage.from_dict(event.data["usage"])
+        if usage is not None:
+            step.usage = usage
         self.changed.update({"total_tokens", "total_cost"})
 
-    def _on_step_finished(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_step_finished(self, event: Event, payload: StepFinished) -> None:
         if (step := self._step(event)) is None:
             return
-        status = str(data.get("status") or "succeeded")
-        self._finish(step, event, status)
+        status = str(payload.status or "succeeded")
+        self._finish(step, event, status, payload.usage)
         step.error = ""
         if status == "skipped":
             step.output, step.output_html = (
                 None,
-                f"<p><em>skipped: {html.escape(str(data.get('reason') or ''))}</em></p>",
+                f"<p><em>skipped: {html.escape(str(payload.reason or ''))}</em></p>",
             )
         else:
-            step.set_output(data.get("output"))
+            step.set_output(payload.output)
             step.text = ""
 
-    def _on_step_failed(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_step_failed(self, event: Event, payload: StepFailed) -> None:
         if (step := self._step(event)) is None:
             return
         self._finish(
-            step, event, "cancelled" if data.get("error_type") == "Cancelled" else "failed"
+            step, event, "cancelled" if payload.error_type == "Cancelled" else "failed", payload.usage
         )
-        step.error = str(data.get("error") or "failed")
-        if data.get("output") is not None:
-            step.set_output(data["output"])
+        step.error = str(payload.error or "failed")
 
-    def _on_approval_requested(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_approval_requested(self, event: Event, payload: ApprovalRequested) -> None:
         if (step := self._step(event)) is None:
             return
-        step.status, step.approval = "waiting", approval_view(data.get("approval") or {})
+        step.status, step.approval = "waiting", approval_view(payload.approval)
         step.started = step.started if step.started is not None else event.ts
         step.text, step.last_source = "", None  # a revision streams its new answer afresh
         if not self.finished:
             self.status = "waiting"
             self.changed.add("status")
 
-    def _on_approval_decided(self, event: Event, data: dict[str, Any]) -> None:
+    def _on_approval_decided(self, event: Event, payload: ApprovalDecided) -> None:
         if (step := self._step(event)) is None:
             return
-        step.approval = approval_view(data.get("approval") or {})
+        step.approval = approval_view(payload.approval)
         if step.status == "waiting":
             step.status = "running"  # it runs on, or its step fails, in the next events
         if self.status == "waiting" and not any(s.status == "waiting" for s in self.steps.values()):
             self.status = "running"
             self.changed.add("status")
 
-    def _on_notice(self, event: Event, data: dict[str, Any]) -> None:
-        message = str(data.get("message") or "")
-        self.notices.append(f"warning: {message}" if data.get("level") == "warning" else message)
+    def _on_notice(self, payload: Notice) -> None:
+        message = payload.message
+        self.notices.append(f"warning: {message}" if payload.level == "warning" else message)
         self.changed.add("notices")
 
-    def _on_run_finished(self, event: Event, data: dict[str, Any]) -> None:
-        self.status = str(data.get("status") or "succeeded")
-        self.error = str(data.get("error") or "")
+    def _on_run_finished(self, event: Event, payload: RunFinished) -> None:
+        self.status = str(payload.status or "succeeded")
+        self.error = str(payload.error or "")
         self.ended_at = event.ts
-        if data.get("usage") is not None:
-            self.usage = Usage.from_dict(data["usage"])
+        self.usage = payload.usage
         for step in self.steps.values():
             if step.awaiting_decision and step.approval is not None:  # the store closes it too
                 step.approval = {**step.approval, "status": "cancelled"}

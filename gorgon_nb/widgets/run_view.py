@@ -45,7 +45,7 @@ from gorgon_nb.format import (
     text_table,
 )
 from gorgon_nb.model.approval import COMMENT_LIMIT
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, RunStarted
 from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.render import output_markdown, output_text
@@ -114,7 +114,7 @@ class RunView(anywidget.AnyWidget):
         view = cls(result.workflow_name or result.workflow_id, result.run_id)
         status = observed_status(result, owners) if owners is not None else result.status
         replay = list(events or ())
-        if any(event.kind == "run_started" for event in replay):
+        if any(isinstance(event.payload, RunStarted) for event in replay):
             for event in replay:
                 view.apply(event)
             if not view._state.finished:  # events may stop short of run_finished

@@ -10,7 +10,7 @@ import pytest
 import stepfuncs
 
 from gorgon_nb.errors import InputError, UsageError
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, TextDelta
 from gorgon_nb.model.run import RunStatus, StepStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
@@ -314,7 +314,7 @@ async def test_events_are_persisted_in_order_without_text_deltas(runner: Runner,
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
     assert [e.kind for e in stored] == [k for k in kinds(events) if k != "text_delta"]
     assert stored[0].kind == "run_started" and stored[-1].kind == "run_finished"
-    deltas = "".join(e.data["text"] for e in events if e.kind == "text_delta")
+    deltas = "".join(e.payload.text for e in events if isinstance(e.payload, TextDelta))
     assert deltas == result.outputs["a"]
 
 

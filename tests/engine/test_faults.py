@@ -13,7 +13,7 @@ import pytest
 from gorgon_nb.config import load_config
 from gorgon_nb.engine.resilience import CircuitBreaker
 from gorgon_nb.errors import CircuitOpenError, ConfigError
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, StepRetry
 from gorgon_nb.model.run import RunStatus, StepStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
@@ -55,8 +55,8 @@ async def run(runner: Runner, workflow: Workflow, **options: Any) -> tuple[Any, 
     return result, events
 
 
-def retries(events: list[Event]) -> list[dict[str, Any]]:
-    return [e.data for e in events if e.kind == "step_retry"]
+def retries(events: list[Event]) -> list[StepRetry]:
+    return [e.payload for e in events if isinstance(e.payload, StepRetry)]
 
 
 @pytest.mark.parametrize("model", ["openai:gpt-5.5", "anthropic:claude-sonnet-5-5"])
@@ -66,7 +66,7 @@ async def test_server_errors_then_success(runner: Runner, server: LLMServer, mod
     assert result.ok, result.error
     assert result.outputs["ask"] == "Loopback reply to: Task: Plan a picnic"
     assert result.steps["ask"].attempts == 3
-    assert [r["error_type"] for r in retries(events)] == ["ProviderUnavailable", "ProviderUnavailable"]
+    assert [r.error_type for r in retries(events)] == ["ProviderUnavailable", "ProviderUnavailable"]
     assert len(server.requests) == 3
 
 
@@ -75,8 +75,8 @@ async def test_rate_limit_waits_as_long_as_retry_after_asks(runner: Runner, serv
     result, events = await run(runner, one_step())
     assert result.ok
     [retry] = retries(events)
-    assert retry["error_type"] == "RateLimitError"
-    assert retry["delay"] >= 1.0  # backoff is 0 here: the header alone sets the wait
+    assert retry.error_type == "RateLimitError"
+    assert retry.delay >= 1.0  # backoff is 0 here: the header alone sets the wait
 
 
 @pytest.mark.parametrize("model", ["openai:gpt-5.5", "anthropic:claude-sonnet-5-5"])
@@ -87,10 +87,10 @@ async def test_truncated_stream_is_retried_and_its_text_discarded(runner: Runner
     assert result.ok, result.error
     assert result.outputs["ask"] == "Loopback reply to: Task: Plan a picnic"
     [retry] = retries(events)
-    assert retry["error_type"] == "ProviderUnavailable"
+    assert retry.error_type == "ProviderUnavailable"
     # openai wraps the cut in APIConnectionError, and so does anthropic since 2.17 (before, a
     # bare httpx2 error escaped): either way the message says the stream was cut off.
-    assert "cut off" in retry["error"] and "Cannot connect" not in retry["error"]
+    assert "cut off" in retry.error and "Cannot connect" not in retry.error
     assert all(r.stream for r in server.requests)
 
 
@@ -111,8 +111,8 @@ async def test_a_first_token_later_than_the_provider_timeout_is_retried(
     assert result.ok, result.error
     assert result.outputs["ask"] == "Loopback reply to: Task: Plan a picnic"
     [retry] = retries(events)
-    assert retry["error_type"] == "ProviderUnavailable"
-    assert "did not answer in time" in retry["error"]
+    assert retry.error_type == "ProviderUnavailable"
+    assert "did not answer in time" in retry.error
     assert [r.fault for r in server.requests] == ["slow_first_token", None]
 
 
@@ -189,7 +189,7 @@ async def test_invalid_json_is_asked_again_with_the_error(runner: Runner, server
     result, events = await run(runner, one_step(output="json", schema=schema))
     assert result.ok, result.error
     assert result.outputs["ask"] == {"steps": ["buy bread", "find a park"]}
-    assert [r["error_type"] for r in retries(events)] == ["OutputFormatError"]
+    assert [r.error_type for r in retries(events)] == ["OutputFormatError"]
     second = server.requests[1].body["messages"]
     assert second[-2]["content"] == "Sure! Here it is: {broken"
     assert "not valid JSON" in second[-1]["content"]
@@ -283,7 +283,7 @@ async def test_parallel_steps_that_each_fail_once_all_succeed(
     assert result.ok, result.error
     assert result.outputs == {f"r{i}": f"Loopback reply to: Task: Review part {i}" for i in range(10)}
     assert sorted(s.attempts for s in result.steps.values()) == [1] * (10 - times) + [2] * times
-    assert [r["error_type"] for r in retries(events)] == [error_type] * times
+    assert [r.error_type for r in retries(events)] == [error_type] * times
     assert len(server.requests) == 10 + times
     assert runner.runtime.breaker("openai").state == "closed"
 

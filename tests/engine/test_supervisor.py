@@ -12,7 +12,7 @@ import pytest
 
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import WorkflowError
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import DelegationFinished, DelegationStarted, Event, TextDelta
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
@@ -35,15 +35,16 @@ async def run(runner: Runner, workflow: Workflow, **options: Any) -> tuple[Any, 
 async def test_offline_supervisor_delegates_then_answers(runner: Runner, store: Store) -> None:
     result, events = await run(runner, supervised("Plan and build a CSV loader, then review it"))
     assert result.status == RunStatus.SUCCEEDED
-    started = [e.data for e in events if e.kind == "delegation_started"]
-    assert [d["role"] for d in started] == ["planner", "builder", "reviewer"]
-    assert [d["index"] for d in started] == [0, 1, 2]
-    finished = {e.data["index"]: e.data for e in events if e.kind == "delegation_finished"}
-    assert set(finished) == {0, 1, 2} and all(d["output"] for d in finished.values())
+    started = [e.payload for e in events if isinstance(e.payload, DelegationStarted)]
+    assert [d.role for d in started] == ["planner", "builder", "reviewer"]
+    assert [d.index for d in started] == [0, 1, 2]
+    finished = {e.payload.index: e.payload for e in events if isinstance(e.payload, DelegationFinished)}
+    assert set(finished) == {0, 1, 2} and all(d.output for d in finished.values())
     # the delegates' streamed text is tagged; the plan (JSON) is not streamed at all
-    tagged = {e.data.get("delegation") for e in events if e.kind == "text_delta"}
+    deltas = [e for e in events if isinstance(e.payload, TextDelta)]
+    tagged = {e.to_dict()["data"].get("delegation") for e in deltas}
     assert tagged == {None, 0, 1, 2}
-    untagged = "".join(e.data["text"] for e in events if e.kind == "text_delta" and "delegation" not in e.data)
+    untagged = "".join(e.to_dict()["data"]["text"] for e in deltas if "delegation" not in e.to_dict()["data"])
     assert untagged == result.outputs["lead"] and "delegations" not in untagged
     # one plan call, three delegates, one synthesis: five recorded calls
     assert len(store.recorded_calls(result.run_id)) == 5
@@ -63,7 +64,7 @@ async def test_delegations_are_bounded_and_limited_to_the_allowed_roles(runner: 
     result, events = await run(runner, supervised("Plan and build a CSV loader, then review it",
                                                   max_delegations=2, roles=["builder", "reviewer"]))
     assert result.ok
-    roles = [e.data["role"] for e in events if e.kind == "delegation_started"]
+    roles = [e.payload.role for e in events if isinstance(e.payload, DelegationStarted)]
     assert 1 <= len(roles) <= 2 and set(roles) <= {"builder", "reviewer"}
 
 
@@ -127,8 +128,8 @@ async def test_delegates_run_in_parallel_through_the_sdk(sdk_runner: Runner, ser
     assert result.ok, result.error
     assert result.outputs["lead"] == "Synthesis: both answered"
     assert len(server.requests) == 4 and sorted(asked) == ["PLANNER-ANSWER", "TESTER-ANSWER"]
-    assert [e.data["output"] for e in events if e.kind == "delegation_finished"] \
-        and {e.data["output"] for e in events if e.kind == "delegation_finished"} == {"PLANNER-ANSWER", "TESTER-ANSWER"}
+    outputs = [e.payload.output for e in events if isinstance(e.payload, DelegationFinished)]
+    assert outputs and set(outputs) == {"PLANNER-ANSWER", "TESTER-ANSWER"}
 
 
 async def test_a_failing_delegate_does_not_sink_the_answer(sdk_runner: Runner, server: LLMServer) -> None:
@@ -142,7 +143,7 @@ async def test_a_failing_delegate_does_not_sink_the_answer(sdk_runner: Runner, s
     server.responder = respond
     result, events = await run(sdk_runner, supervised("Ship a CSV loader", model="openai:gpt-5.5"))
     assert result.ok, result.error
-    finished = [e.data for e in events if e.kind == "delegation_finished"]
+    finished = [e.to_dict()["data"] for e in events if isinstance(e.payload, DelegationFinished)]
     assert len(finished) == 2 and sum("error" in d for d in finished) == 1
     assert result.outputs["lead"] == "Synthesis: something is missing"
     assert "could not answer" in server.requests[-1].prompt

@@ -52,9 +52,9 @@ async def test_a_custom_providers_key_echoed_in_errors_reaches_no_surface(
             assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {VLLM_KEY}"] * 2
             assert result.status is RunStatus.FAILED
             shown = [result.error or "", result.steps["ask"].error or "", stored.error or "",
-                     stored.steps["ask"].error or "", json.dumps([e.data for e in events])]
+                     stored.steps["ask"].error or "", json.dumps([e.to_dict()["data"] for e in events])]
             assert "bad request, Authorization: Bearer ***" in (result.steps["ask"].error or "")
-            assert any("upstream saw Authorization: Bearer ***" in json.dumps(e.data) for e in events
+            assert any("upstream saw Authorization: Bearer ***" in json.dumps(e.to_dict()["data"]) for e in events
                        if e.kind == "step_retry")
             assert all(VLLM_KEY not in text for text in shown)
             on_disk = store_bytes(db)

@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from gorgon_nb.errors import NotFoundError, StoreError, UsageError
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, Notice, RunFinished, RunStarted, StepFinished
 from gorgon_nb.model.run import RunResult, RunStatus, StepResult, StepStatus
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.runner import Runner
@@ -175,16 +175,27 @@ def test_run_step_and_event_round_trip(store: Store) -> None:
     store.save_step(run.run_id, plan, position=0)
 
     events = [
-        Event("run_started", run.run_id, None, {"inputs": run.inputs}, 1, started),
         Event(
-            "step_finished",
+            RunStarted(workflow_id="round_trip", name="Round trip", inputs=run.inputs, graph=[]),
+            run.run_id,
+            None,
+            1,
+            started,
+        ),
+        Event(
+            StepFinished(status="succeeded", output="the plan", usage=Usage(calls=1), model=None),
             run.run_id,
             "plan",
-            {"output": "the plan", "usage": {"calls": 1}},
             2,
             started + 1,
         ),
-        Event("run_finished", run.run_id, None, {"status": "failed"}, 3, started + 3),
+        Event(
+            RunFinished(status="failed", error=None, error_type=None, usage=Usage(), outputs=None),
+            run.run_id,
+            None,
+            3,
+            started + 3,
+        ),
     ]
     for event in events:
         store.append_event(event)
@@ -345,7 +356,7 @@ def _writer(path: str, name: str, barrier: Any, results: Any) -> None:
                 run = new_run(f"{name}{i:06d}", workflow_id=name)
                 store.create_run(run, source=None, source_format=None)
                 for seq in range(1, EVENTS_PER_RUN + 1):
-                    store.append_event(Event("notice", run.run_id, None, {"i": i, "seq": seq}, seq))
+                    store.append_event(Event(Notice(message=f"{i}.{seq}", level="info"), run.run_id, None, seq))
                 store.save_step(
                     run.run_id,
                     StepResult(
@@ -385,9 +396,9 @@ def test_two_processes_share_one_database(tmp_path: Path) -> None:
         assert rows(store, "SELECT COUNT(*) FROM steps") == [(2 * RUNS_PER_PROCESS,)]
         every_migration = len(migrations.pending(Database(memory=True)))  # all of them, for an empty database
         assert rows(store, "SELECT COUNT(*) FROM _sqlite_migrations") == [(every_migration,)]
-        assert [e.data["seq"] for e in store.events("right000042")] == list(
-            range(1, EVENTS_PER_RUN + 1)
-        )
+        assert [e.payload for e in store.events("right000042")] == [
+            Notice(message=f"42.{seq}", level="info") for seq in range(1, EVENTS_PER_RUN + 1)
+        ]
 
 
 def test_opening_waits_for_a_writer_instead_of_failing(tmp_path: Path) -> None:

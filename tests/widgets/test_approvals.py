@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from widget_runs import FEATURE, WaitingRun, Watched, watch
 
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import Event, RunResumed, StepStarted
 from gorgon_nb.runner import Runner
 from gorgon_nb.widgets import RunView
 from gorgon_nb.widgets.run_state import approval_view
@@ -118,17 +118,17 @@ async def test_a_resumed_run_keeps_the_steps_done_before(runner: Runner) -> None
     view = RunView()
     view.apply(
         Event(
-            "run_resumed",
+            RunResumed(
+                workflow_id="dev_plan_build_test_review",
+                name="Plan, build, test, review",
+                inputs={},
+                graph=started.payload.graph,
+                restored={"plan": "succeeded", "build": "succeeded"},
+            ),
             started.run_id,
-            None,
-            {
-                "name": "Plan, build, test, review",
-                "graph": started.data["graph"],
-                "restored": {"plan": "succeeded", "build": "succeeded"},
-            },
         )
     )
-    view.apply(Event("step_started", started.run_id, "test", {}))
+    view.apply(Event(StepStarted(), started.run_id, "test"))
     view.flush()
     assert (view.run_id, view.status) == (started.run_id, "running")
     statuses = {s["key"]: s["status"] for s in view.steps}

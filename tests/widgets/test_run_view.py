@@ -11,7 +11,14 @@ import pytest
 from markdown_it import MarkdownIt
 from widget_runs import FEATURE, Watched, watch
 
-from gorgon_nb.model.events import Event
+from gorgon_nb.model.events import (
+    Event,
+    Notice,
+    RunStarted,
+    StepRetry,
+    StepStarted,
+    TextDelta,
+)
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.runner import Runner
 from gorgon_nb.widgets import HistoryView, RunView
@@ -111,7 +118,7 @@ async def test_flush_sends_only_changes(dev_run: Watched) -> None:
     sent: list[str] = []
     view.observe(lambda change: sent.append(change["name"]), names=["notices", "steps", "status"])
     view.apply(
-        Event("notice", view.run_id, None, {"message": "budget nearly spent", "level": "warning"})
+        Event(Notice(message="budget nearly spent", level="warning"), view.run_id)
     )
     assert view.flush() is True
     assert sent == ["notices"]
@@ -141,20 +148,21 @@ async def test_streamed_text_keeps_the_tail_while_running(dev_run: Watched) -> N
     view = RunView()
     run_id = dev_run.result.run_id
     view.apply(dev_run.events[0])  # the real run_started, with its graph
-    view.apply(Event("step_started", run_id, "plan", {}))
-    view.apply(Event("text_delta", run_id, "plan", {"text": "a" * 1000}))
-    view.apply(Event("text_delta", run_id, "plan", {"text": "b" * 1000}))
+    view.apply(Event(StepStarted(), run_id, "plan"))
+    view.apply(Event(TextDelta(text="a" * 1000), run_id, "plan"))
+    view.apply(Event(TextDelta(text="b" * 1000), run_id, "plan"))
     assert view.flush()
     plan = next(s for s in view.steps if s["key"] == "plan")
     assert plan["status"] == "running" and view.status == "running"
     assert plan["text"] == ("a" * 1000 + "b" * 1000)[-TEXT_TAIL:]
     assert [s["status"] for s in view.steps[1:]] == ["pending"] * 3
 
-    view.apply(Event("text_delta", run_id, "plan", {"text": "\nlast line"}))
+    view.apply(Event(TextDelta(text="\nlast line"), run_id, "plan"))
     assert view.flush()
     assert view.steps[0]["text"].endswith("b\nlast line")
-    view.apply(Event("step_retry", run_id, "plan", {"attempt": 2, "error": "overloaded"}))
-    view.apply(Event("text_delta", run_id, "plan", {"text": "fresh"}))
+    view.apply(Event(StepRetry(attempt=2, delay=0.0, error="overloaded", error_type="ProviderUnavailable"),
+                     run_id, "plan"))
+    view.apply(Event(TextDelta(text="fresh"), run_id, "plan"))
     view.flush()
     assert view.steps[0]["text"] == "retrying (attempt 2) after: overloaded\nfresh"
 
@@ -168,9 +176,9 @@ async def test_streamed_text_keeps_the_tail_while_running(dev_run: Watched) -> N
 def test_items_streaming_into_one_step_are_marked() -> None:
     view = RunView()
     graph = [{"key": "assess", "id": "assess", "kind": "agent", "role": "analyst", "deps": []}]
-    view.apply(Event("run_started", "r", None, {"name": "each", "graph": graph}))
+    view.apply(Event(RunStarted(workflow_id="each", name="each", inputs={}, graph=graph), "r"))
     for item, text in [(0, "first"), (1, "second"), (0, " more")]:
-        view.apply(Event("text_delta", "r", "assess", {"text": text, "item": item}))
+        view.apply(Event(TextDelta(text=text, item=item), "r", "assess"))
     view.flush()
     assert view.steps[0]["text"] == "[item 0] first\n[item 1] second\n[item 0]  more"
 
@@ -218,7 +226,7 @@ async def test_loop_rounds_sit_on_their_loops_level(loop_run: Watched) -> None:
 
     # a second round is placed after the first, not at the end of the list
     run_id = loop_run.result.run_id
-    view.apply(Event("step_started", run_id, "fix_and_verify[2].fix", {}))
+    view.apply(Event(StepStarted(), run_id, "fix_and_verify[2].fix"))
     view.flush()
     keys = [s["key"] for s in view.steps]
     assert keys.index("fix_and_verify[2].fix") == keys.index("fix_and_verify[1].verify") + 1
