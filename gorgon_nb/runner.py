@@ -12,8 +12,9 @@ from typing import Any
 
 from gorgon_nb.config import Config, load_config
 from gorgon_nb.engine.compile import CompiledWorkflow, missing_config
-from gorgon_nb.engine.executor import Continuation, EventCallback, Execution
+from gorgon_nb.engine.executor import Execution
 from gorgon_nb.engine.inputs import bind_inputs
+from gorgon_nb.engine.run_state import Continuation, EventCallback
 from gorgon_nb.engine.runtime import LoadedWorkflow, RunOptions, Runtime
 from gorgon_nb.errors import (
     Advice,

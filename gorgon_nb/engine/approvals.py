@@ -19,7 +19,7 @@ from gorgon_nb.model.events import ApprovalData, ApprovalDecided, ApprovalReques
 from gorgon_nb.model.run import StepStatus
 
 if TYPE_CHECKING:
-    from gorgon_nb.engine.step_run import StepRun
+    from gorgon_nb.engine.run_state import StepRun
 
 __all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "rejection", "wait_for_approval"]
 
@@ -38,7 +38,7 @@ def approval_data(request: ApprovalRequest) -> ApprovalData:
 async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: str, preview: str, *,
                             approvers: list[str], timeout: float | None, on_timeout: str) -> ApprovalRequest:
     """The decision on this step and round: asked now, or found from before a resume."""
-    ex, result = run.ex, run.result
+    ex, result = run.state, run.result
     store = ex.runtime.store
     if store is None:
         raise ExecutionError("approvals need the store: run with a store to use 'approval'")

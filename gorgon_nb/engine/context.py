@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gorgon_nb.engine.approvals import wait_for_approval
+from gorgon_nb.engine.llm import ask
+from gorgon_nb.engine.run_state import StepRun
 from gorgon_nb.engine.templating import Expression, Template, TemplateError
 from gorgon_nb.errors import ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
@@ -21,7 +24,6 @@ from gorgon_nb.model.usage import Usage
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config
-    from gorgon_nb.engine.step_run import StepRun
     from gorgon_nb.integrations import Connections
     from gorgon_nb.roles import Role
     from gorgon_nb.store.writes import WriteTable
@@ -61,11 +63,11 @@ class StepContext:
 
     @property
     def run_id(self) -> str:
-        return self._run.ex.result.run_id
+        return self._run.state.result.run_id
 
     @property
     def config(self) -> Config:
-        return self._run.ex.runtime.config
+        return self._run.state.runtime.config
 
     @property
     def roles(self) -> dict[str, Role]:
@@ -74,25 +76,25 @@ class StepContext:
     @property
     def base_dir(self) -> Path | None:
         """The workflow file's folder (None for a workflow that has no file)."""
-        return self._run.ex.options.base_dir
+        return self._run.state.options.base_dir
 
     @property
     def allow_code(self) -> bool:
         """Whether the caller consented to running code (see ``engine.trust``)."""
-        return self._run.ex.options.allow_code
+        return self._run.state.options.allow_code
 
     @property
     def replaying(self) -> bool:
-        return self._run.ex.replaying
+        return self._run.state.replaying
 
     @property
     def integrations(self) -> Connections:
-        return self._run.ex.runtime.integrations
+        return self._run.state.runtime.integrations
 
     @property
     def journal(self) -> WriteTable | None:
         """The store's write journal (None when the run keeps no store)."""
-        return self._run.ex.runtime.store
+        return self._run.state.runtime.store
 
     # -- fields ----------------------------------------------------------------------------
 
@@ -124,10 +126,10 @@ class StepContext:
 
     def emit(self, payload: EventPayload) -> None:
         """An event of this step (a supervisor's ``DelegationStarted``, ...)."""
-        self._run.ex.emit(payload, self.key)
+        self._run.state.emit(payload, self.key)
 
     def notice(self, message: str, level: str = "info") -> None:
-        self._run.ex.notice(message, level)
+        self._run.state.notice(message, level)
 
     def add_usage(self, usage: Usage) -> None:
         self._run.add_usage(usage)
@@ -154,26 +156,24 @@ class StepContext:
                   json_schema: dict[str, Any] | None = None, json_retries: int | None = None,
                   delegation: int | None = None, stream: bool = True) -> Any:
         """A question to the step's model (see ``engine.llm.ask``)."""
-        from gorgon_nb.engine.llm import ask
-
         return await ask(self._run, system, prompt, self.item, role=role, json_schema=json_schema,
                          json_retries=json_retries, delegation=delegation, stream=stream)
 
     async def approval(self, kind: GateKind, round_: int, title: str, preview: str, *, approvers: list[str],
                        timeout: float | None, on_timeout: str) -> ApprovalRequest:
         """A person's decision (see ``engine.approvals``)."""
-        from gorgon_nb.engine.approvals import wait_for_approval
-
         return await wait_for_approval(self._run, kind, round_, title, preview, approvers=approvers,
                                        timeout=timeout, on_timeout=on_timeout)
 
     async def run_workflow(self, ref: str, inputs: dict[str, Any]) -> RunResult:
         """Run a sub-workflow to its end, as a child run of this one."""
-        return await self._run.ex.run_child(self._run, ref, inputs)
+        run_child = self._run.state.run_child
+        assert run_child is not None, "the executor gives every run a way to run a child"
+        return await run_child(self._run, ref, inputs)
 
     async def run_notebook(self, source: Path, output: Path, parameters: dict[str, Any]) -> dict[str, Any]:
         """Execute a notebook into ``output``; the values it glued (``StepError`` when it fails)."""
-        runner = self._run.ex.runtime.run_notebook
+        runner = self._run.state.runtime.run_notebook
         if runner is None:
             raise ExecutionError("this process cannot run notebooks: no notebook runner was given to the engine")
         return await runner(source, output, parameters)
@@ -182,5 +182,8 @@ class StepContext:
         """Run round ``round_`` of the steps the step holds (a loop's body), seeing ``variables``
         beside what the step sees; their results, and a context that sees them too (for the
         step's conditions)."""
-        results, seen = await self._run.ex.run_body(self._run, round_, variables)
-        return results, StepContext(self._run, seen, self.item)
+        run, run_graph = self._run, self._run.state.run_graph
+        assert run.node.body is not None and run_graph is not None
+        scope = run.scope.child(**variables)
+        results = await run_graph(run.node.body, scope, f"{run.result.key}[{round_}].")
+        return results, StepContext(run, scope.context(), self.item)

@@ -21,7 +21,7 @@ from gorgon_nb.providers.registry import ModelRef, parse_model_ref
 from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
-    from gorgon_nb.engine.step_run import StepRun
+    from gorgon_nb.engine.run_state import StepRun
 
 __all__ = ["ask", "hash_request", "parse_json_answer"]
 
@@ -39,7 +39,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
     assert isinstance(step, ModelOptions)
     if json_retries is None:
         json_retries = step.json_retries
-    defaults = run.ex.compiled.spec.defaults
+    defaults = run.state.compiled.spec.defaults
     want_json = json_schema is not None
     if want_json:
         prompt += _json_instructions(json_schema)
@@ -59,7 +59,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
         except OutputFormatError as exc:
             if attempt == json_retries:
                 raise OutputFormatError(f"{exc} (still invalid after {json_retries} re-asks)") from None
-            run.ex.emit(StepRetry(attempt=attempt + 1, delay=0.0, error=redact(str(exc)),
+            run.state.emit(StepRetry(attempt=attempt + 1, delay=0.0, error=redact(str(exc)),
                                   error_type="OutputFormatError"), run.result.key)
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
@@ -71,7 +71,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
 async def complete(run: StepRun, request: LLMRequest, item: int | None, delegation: int | None = None,
                    stream: bool = True) -> Completion:
     """Call the step's model, falling back to the next model when one fails for good."""
-    ex, step = run.ex, run.node.step
+    ex, step = run.state, run.node.step
     assert isinstance(step, ModelOptions)
     spec = ex.compiled.spec
     refs = [ex.options.model] if ex.options.model else [step.model or spec.defaults.model, *step.fallback_models]
@@ -115,7 +115,7 @@ def hash_request(model: ModelRef, request: LLMRequest) -> str:
 def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None,
               on_delta: Callable[[str], None] | None) -> Completion | None:
     """An answer this call already has: from before a resume, or from the replayed run."""
-    ex = run.ex
+    ex = run.state
     recorded = ex.take_recorded((run.result.key, item, request_hash))
     if recorded is None:
         if ex.replaying:
@@ -138,7 +138,7 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
 
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
                    item: int | None, request_hash: str, on_delta: Callable[[str], None] | None) -> Completion:
-    ex = run.ex
+    ex = run.state
     runtime = ex.runtime
     settings = runtime.providers.settings(model.provider)
     provider = runtime.providers.get(model.provider)

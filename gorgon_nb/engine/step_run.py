@@ -5,74 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gorgon_nb.engine.approvals import preview_of_output, rejection, wait_for_approval
 from gorgon_nb.engine.compile import Node
 from gorgon_nb.engine.context import StepContext
 from gorgon_nb.engine.resilience import retrying
-from gorgon_nb.engine.templating import Expression, TemplateError, compile_template, render_deadline
-from gorgon_nb.errors import GorgonError, StepError, StepTimeoutError
+from gorgon_nb.engine.run_state import RunState, Scope, StepFailure, StepRun, describe_error
+from gorgon_nb.engine.templating import Expression, compile_template, render_deadline
+from gorgon_nb.errors import StepError, StepTimeoutError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
-from gorgon_nb.model.events import StepFailed, StepFinished, StepRetry, StepStarted, TextDelta
-from gorgon_nb.model.kinds import StepKind, kind_of
+from gorgon_nb.model.events import StepFailed, StepFinished, StepRetry, StepStarted
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, LimitExceededError
 from gorgon_nb.model.run import StepResult, StepStatus
-from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import RetryPolicy
-from gorgon_nb.secrets import redact
 
-if TYPE_CHECKING:
-    from gorgon_nb.engine.executor import Execution, Scope
-
-__all__ = ["StepFailure", "StepRun", "describe_error", "run_node"]
+__all__ = ["run_node"]
 
 _ONCE = RetryPolicy(attempts=1)
 
 
-class StepFailure(Exception):
-    """Internal control flow, never seen outside the engine: a step failed with
-    ``on_failure: fail``, so the run stops; carries the step's result and its error."""
-
-    def __init__(self, result: StepResult, error: BaseException) -> None:
-        super().__init__(result.error)
-        self.result = result
-        self.error = error
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, StepFailure):  # a step inside a loop's body
-        return f"step '{exc.result.key}' failed: {exc.result.error}"
-    if isinstance(exc, GorgonError | TemplateError):
-        return redact(str(exc))
-    return redact(f"{type(exc).__name__}: {exc}")
-
-
-class StepRun:
-    """One execution of a node: collects its usage and streams its text."""
-
-    def __init__(self, ex: Execution, node: Node, result: StepResult, scope: Scope) -> None:
-        self.ex = ex
-        self.node = node
-        self.scope = scope  # what the step's templates see (a loop's body sees it too)
-        self.kind: StepKind = kind_of(node.step)
-        self.result = result
-        # by item: what a write must still find when it runs (what its approved preview was made from)
-        self.expected: dict[int | None, dict[str, Any]] = {}
-
-    def add_usage(self, usage: Usage) -> None:
-        self.result.usage = self.result.usage + usage
-
-    def delta_callback(self, item: int | None, delegation: int | None = None) -> Callable[[str], None] | None:
-        """A callback for streamed text, or None (do not stream) when nobody listens."""
-        if not self.ex.subscribers:
-            return None
-        key, emit = self.result.key, self.ex.emit
-        return lambda text: emit(TextDelta(text=text, item=item, delegation=delegation), key)
-
-
-async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepResult:
+async def run_node(ex: RunState, node: Node, scope: Scope, key: str) -> StepResult:
     """Run a node; returns its result, or raises ``StepFailure`` when the run must stop."""
     step = node.step
     result = ex.new_step(node, key)
@@ -110,7 +63,7 @@ async def run_node(ex: Execution, node: Node, scope: Scope, key: str) -> StepRes
 
 async def _gated(run: StepRun, scope: Scope) -> Any:
     """The step's output, with its approval asked before it runs or after, as configured."""
-    step, ex, kind = run.node.step, run.ex, run.kind
+    step, ex, kind = run.node.step, run.state, run.kind
     policy = kind.approval(step, ex.runtime.config)
     if policy is None:
         return await _run_once(run, scope, {})
@@ -185,11 +138,11 @@ async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
     items = _items(run, scope)
     if items is not None:
         if len(items) > FOR_EACH_ITEMS.get():
-            raise run.ex.tree.refuse(FOR_EACH_ITEMS.message(
+            raise run.state.tree.refuse(FOR_EACH_ITEMS.message(
                 f"for_each of step '{run.node.step.id}' gave {len(items):,} items"))
-        run.ex.tree.charge(max(len(items), 1))
+        run.state.tree.charge(max(len(items), 1))
         return await _for_each(run, scope, items, extra)
-    run.ex.tree.charge()
+    run.state.tree.charge()
     return await _retried(StepContext(run, scope.context(**extra)))
 
 
@@ -214,7 +167,7 @@ async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[st
 async def _retried(ctx: StepContext) -> Any:
     """Run the kind's handler, with the timeout, retries and replay its traits ask for."""
     run = ctx._run
-    step, kind, ex = run.node.step, run.kind, run.ex
+    step, kind, ex = run.node.step, run.kind, run.state
     if ex.replaying and kind.replay == "recorded":
         return ex.replayed_output(run.result.key, ctx.item)  # no side effect happens twice
     timeout = step.timeout or ex.compiled.spec.defaults.timeout
