@@ -1,16 +1,8 @@
 /**
- * The gorgon-nb server API (gorgon_nb/server/API.md): its types, and requests whose
- * failures become messages a person can act on.
+ * The shapes of the gorgon-nb server API (gorgon_nb/server/API.md): what its answers and
+ * feed frames hold, and what its requests take. Only the client (client.ts) talks to the
+ * server; the panels read these shapes.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
-
-export const API_PATH = 'gorgon/api';
-
-const MISSING_HINT =
-  'This Jupyter server has no gorgon-nb API (or an older one than this sidebar). ' +
-  'Enable it with `jupyter server extension enable gorgon_nb.server`, or reinstall ' +
-  'gorgon-nb in the environment that runs JupyterLab, then restart JupyterLab.';
 
 export interface ITokens {
   input: number;
@@ -201,122 +193,58 @@ export interface ISchedulerState {
   owner: string | null;
 }
 
-/**
- * Why a request failed, in words for the panel: `disabled` (no gorgon API on this
- * server), `network` (the server cannot be reached) or `server` (the API answered with an
- * error, whose message it wrote).
- */
-export class GorgonApiError extends Error {
-  constructor(
-    message: string,
-    readonly kind: 'disabled' | 'network' | 'server',
-    readonly status: number | null = null
-  ) {
-    super(message);
-  }
+// -- what the requests take --------------------------------------------------------------------
+
+/** `GET runs`: the server's defaults are the 50 newest, every status, chat turns left out. */
+export interface IRunsQuery {
+  limit?: number;
+  status?: RunStatus;
+  workflow?: string;
+  chat?: boolean;
 }
 
-let settings: ServerConnection.ISettings | null = null;
+export type ApprovalStatusFilter = 'pending' | 'all' | 'approved' | 'rejected' | 'cancelled';
 
-export function serverSettings(): ServerConnection.ISettings {
-  if (!settings) {
-    settings = ServerConnection.makeSettings();
-  }
-  return settings;
+/** `GET approvals`: the server's defaults are the pending ones, 100 at most. */
+export interface IApprovalsQuery {
+  status?: ApprovalStatusFilter;
+  run?: string;
+  limit?: number;
 }
 
-/**
- * Call `<base_url>gorgon/api/<path>` and decode its JSON answer (`undefined` for 204).
- */
-export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const config = serverSettings();
-  const url = URLExt.join(config.baseUrl, API_PATH, path);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, config);
-  } catch (error) {
-    throw new GorgonApiError(
-      `Cannot reach the Jupyter server (${(error as Error).message}): ` +
-        'check that JupyterLab is still running.',
-      'network'
-    );
-  }
-  if (response.status === 204) {
-    return undefined as T;
-  }
-  const text = await response.text();
-  let body: any = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
-  if (response.ok) {
-    return body as T;
-  }
-  throw errorFromResponse(response.status, response.statusText, body);
+/** `GET jobs`: the server's defaults are the 50 newest of every schedule and state. */
+export interface IJobsQuery {
+  limit?: number;
+  /** An id, a prefix or a name. */
+  schedule?: string;
+  state?: JobState;
 }
 
-function errorFromResponse(status: number, statusText: string, body: any): GorgonApiError {
-  if (body && body.api === 'gorgon' && typeof body.message === 'string') {
-    return new GorgonApiError(body.message, 'server', status);
-  }
-  if (status === 404) {
-    return new GorgonApiError(MISSING_HINT, 'disabled', status);
-  }
-  if (status === 403 || status === 401) {
-    return new GorgonApiError(
-      `The Jupyter server refused the request (${status} ${statusText}): ` +
-        'your login may have expired; reload the page and log in again.',
-      'server',
-      status
-    );
-  }
-  const detail = body && typeof body.message === 'string' ? `: ${body.message}` : '';
-  return new GorgonApiError(
-    `The Jupyter server answered ${status} ${statusText}${detail}. ` +
-      "The server's log has the details.",
-    'server',
-    status
-  );
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export function postJSON<T>(path: string, body: unknown): Promise<T> {
-  return requestAPI<T>(path, { method: 'POST', body: JSON.stringify(body) });
-}
-
-export function deleteAPI(path: string): Promise<void> {
-  return requestAPI<void>(path, { method: 'DELETE' });
-}
+export type Decision = 'approve' | 'reject';
 
 /**
- * The WebSocket address of `path`, with the token as JupyterLab's own kernel
- * connections add it (only when the settings ask for it; otherwise the login cookie
- * authenticates the socket).
+ * The body of `POST schedules`: a notebook and exactly one of `every`, `cron` or `at`.
+ * Durations are seconds or texts like `30s`, `15m`, `2h`, `1d`; `parameters` are papermill's,
+ * as an object or as `key=value` lines typed as `gorgon schedule -p` types them.
  */
-export function socketUrl(path: string): string {
-  const config = serverSettings();
-  let url = URLExt.join(config.wsUrl, API_PATH, path);
-  if (config.appendToken && config.token !== '') {
-    url += `${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(config.token)}`;
-  }
-  return url;
+export interface IScheduleRequest {
+  notebook: string;
+  every?: string | number;
+  cron?: string;
+  at?: string;
+  timezone?: string;
+  parameters?: Record<string, unknown> | string[];
+  retries?: number;
+  backoff?: string | number;
+  timeout?: string | number;
+  missed?: 'skip' | 'catch_up';
+  overlap?: 'skip' | 'queue';
+  keep?: number;
+  name?: string;
 }
 
-/**
- * After a socket failed: what the REST side says about the API, or null when it answers.
- */
-export async function diagnose(): Promise<GorgonApiError | null> {
-  try {
-    await requestAPI('approvals?limit=1');
-    return null;
-  } catch (error) {
-    return error instanceof GorgonApiError
-      ? error
-      : new GorgonApiError(errorMessage(error), 'server');
-  }
-}
+/** What a cancel did: `cancelled` at once, or `requested` of the process that runs it. */
+export type CancelResult = 'cancelled' | 'requested';
+
+/** A frame the chat socket takes: a message to send, or stop the answer being written. */
+export type ChatRequest = { type: 'send'; text: string } | { type: 'stop' };

@@ -6,7 +6,8 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IApproval, errorMessage, GorgonApiError, postJSON } from './api';
+import { Decision, IApproval } from './api';
+import { GorgonApiError, GorgonClient, errorMessage } from './client';
 import { FeedStatus, Notice, ServerHtml, WithCode } from './components';
 import { EventFeed } from './events';
 import { formatAgo, formatTime, shortId } from './format';
@@ -15,6 +16,7 @@ import { formatAgo, formatTime, shortId } from './format';
 const COMMENT_LIMIT = 5000;
 
 export interface IApprovalsContext {
+  client: GorgonClient;
   feed: EventFeed;
   openRun: (runId: string) => void;
   rendermime: IRenderMimeRegistry;
@@ -108,14 +110,11 @@ function ApprovalCard(props: {
   const [busy, setBusy] = React.useState(false);
   const [problem, setProblem] = React.useState<string | null>(null);
 
-  const decide = async (decision: 'approve' | 'reject') => {
+  const decide = async (decision: Decision) => {
     setBusy(true);
     setProblem(null);
     try {
-      await postJSON<IApproval>(`approvals/${encodeURIComponent(approval.id)}`, {
-        decision,
-        comment: comment.trim() || null
-      });
+      await props.context.client.decide(approval.id, decision, comment.trim() || null);
       props.onDecided();
     } catch (error) {
       const status = error instanceof GorgonApiError ? error.status : null;

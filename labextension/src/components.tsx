@@ -5,7 +5,7 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import * as React from 'react';
 
-import { GorgonApiError } from './api';
+import { GorgonApiError } from './client';
 import { EventFeed } from './events';
 
 /** A status word in a coloured pill; `data-status` carries it for styling and tests. */

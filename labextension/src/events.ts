@@ -5,20 +5,14 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  diagnose,
-  GorgonApiError,
-  IApproval,
-  IJob,
-  IRunSummary,
-  ISchedule,
-  ISchedulerState
-} from './api';
+import { IApproval, IJob, IRunSummary, ISchedule, ISchedulerState } from './api';
+import { GorgonApiError, GorgonClient } from './client';
 import { ReconnectingSocket, SocketState } from './socket';
 
 export class EventFeed implements IDisposable {
-  constructor() {
-    this._socket = new ReconnectingSocket('events');
+  constructor(client: GorgonClient) {
+    this._client = client;
+    this._socket = client.eventsSocket();
     this._socket.received.connect(this._onMessage, this);
     this._socket.stateChanged.connect(this._onState, this);
   }
@@ -82,7 +76,7 @@ export class EventFeed implements IDisposable {
     Signal.clearData(this);
   }
 
-  private _onMessage(_: ReconnectingSocket, data: any): void {
+  private _onMessage(_: ReconnectingSocket<never>, data: any): void {
     switch (data?.type) {
       case 'runs':
         this._runs = Array.isArray(data.runs) ? data.runs : [];
@@ -108,13 +102,13 @@ export class EventFeed implements IDisposable {
     this._changed.emit();
   }
 
-  private _onState(_: ReconnectingSocket, state: SocketState): void {
+  private _onState(_: ReconnectingSocket<never>, state: SocketState): void {
     if (state === 'open') {
       this._problem = null;
     } else if (state === 'reconnecting' && this._socket.failures === 1) {
       // ask the REST side why, once per outage: a 404 means the API is missing, a network
       // error that the server is gone
-      void diagnose().then(problem => {
+      void this._client.diagnose().then(problem => {
         if (this._socket.state !== 'open') {
           this._problem = problem;
           this._changed.emit();
@@ -124,7 +118,8 @@ export class EventFeed implements IDisposable {
     this._changed.emit();
   }
 
-  private _socket: ReconnectingSocket;
+  private _client: GorgonClient;
+  private _socket: ReconnectingSocket<never>;
   private _runs: IRunSummary[] | null = null;
   private _approvals: IApproval[] | null = null;
   private _jobs: IJob[] | null = null;

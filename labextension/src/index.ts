@@ -11,6 +11,7 @@ import { ApprovalsPanel } from './approvals';
 import { ICodeActions } from './chat/markdown';
 import { ChatModel } from './chat/model';
 import { ChatPanel } from './chat/panel';
+import { GorgonClient } from './client';
 import { EventFeed } from './events';
 import { JobsPanel } from './jobs';
 import { RunsPanel } from './runs';
@@ -68,7 +69,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
-    const feed = new EventFeed();
+    // the one client of the server's gorgon API: every panel's requests and sockets go through it
+    const client = new GorgonClient();
+    const feed = new EventFeed(client);
     const sidebar = new GorgonSidebar();
     const saved: ISavedState = { session: null, tab: null };
     // nothing is saved before the previous state is read, or it would be overwritten
@@ -85,15 +88,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.activateById(sidebar.id);
     };
 
-    const chatModel = new ChatModel(session => {
+    const chatModel = new ChatModel(client, session => {
       saved.session = session;
       save();
     });
     const actions = codeActions(app, tracker);
     const chat = new ChatPanel(chatModel, { rendermime, feed, actions, openRun, openApprovals });
-    const approvals = new ApprovalsPanel({ feed, openRun, rendermime });
-    const runs = new RunsPanel({ feed, openApprovals, rendermime });
+    const approvals = new ApprovalsPanel({ client, feed, openRun, rendermime });
+    const runs = new RunsPanel({ client, feed, openApprovals, rendermime });
     const jobs = new JobsPanel({
+      client,
       feed,
       openRun,
       openFile: async (path: string) => {

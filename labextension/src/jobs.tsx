@@ -6,15 +6,8 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { HTMLSelect, ReactWidget, caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  deleteAPI,
-  errorMessage,
-  IJob,
-  ISchedule,
-  JobState,
-  postJSON,
-  GorgonApiError
-} from './api';
+import { IJob, ISchedule, IScheduleRequest, JobState } from './api';
+import { GorgonApiError, GorgonClient, errorMessage } from './client';
 import { FeedStatus, Notice, StatusBadge, WithCode } from './components';
 import { EventFeed } from './events';
 import {
@@ -28,6 +21,7 @@ import {
 } from './format';
 
 export interface IJobsContext {
+  client: GorgonClient;
   feed: EventFeed;
   /** Open a file of the server's root in JupyterLab (`docmanager:open`). */
   openFile: (path: string) => Promise<void>;
@@ -144,6 +138,7 @@ function JobsView(props: { context: IJobsContext }): JSX.Element {
         </div>
         {creating && (
           <ScheduleForm
+            client={props.context.client}
             initialNotebook={props.context.currentNotebook() ?? ''}
             onCreated={() => setCreating(false)}
             onCancel={() => setCreating(false)}
@@ -214,7 +209,6 @@ function useAction(): [boolean, string | null, (work: () => Promise<unknown>) =>
 function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext }): JSX.Element {
   const { schedule, context } = props;
   const [busy, problem, act] = useAction();
-  const path = `schedules/${encodeURIComponent(schedule.id)}`;
   const trigger = triggerText(schedule);
   const remove = async () => {
     const answer = await showDialog({
@@ -225,7 +219,7 @@ function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext }): JSX
       buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (answer.button.accept) {
-      await act(() => deleteAPI(path));
+      await act(() => context.client.deleteSchedule(schedule.id));
     }
   };
   const parameters = parametersText(schedule.parameters ?? {});
@@ -277,7 +271,7 @@ function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext }): JSX
           className="jp-Button jp-mod-styled jp-mod-accept jp-gorgon-small-button jp-gorgon-run-now"
           disabled={busy}
           title="Queue a job of this schedule now, whatever its trigger says"
-          onClick={() => void act(() => postJSON(`${path}/run`, {}))}
+          onClick={() => void act(() => context.client.runSchedule(schedule.id))}
         >
           Run now
         </button>
@@ -290,7 +284,11 @@ function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext }): JSX
               : 'Stop firing until resumed'
           }
           onClick={() =>
-            void act(() => postJSON(`${path}/${schedule.paused ? 'resume' : 'pause'}`, {}))
+            void act(() =>
+              schedule.paused
+                ? context.client.resumeSchedule(schedule.id)
+                : context.client.pauseSchedule(schedule.id)
+            )
           }
         >
           {schedule.paused ? 'Resume' : 'Pause'}
@@ -370,10 +368,7 @@ function JobRow(props: { job: IJob; context: IJobsContext }): JSX.Element {
   const cancel = () =>
     act(async () => {
       try {
-        const { result } = await postJSON<{ result: string }>(
-          `jobs/${encodeURIComponent(job.id)}/cancel`,
-          {}
-        );
+        const result = await context.client.cancelJob(job.id);
         setNotice(
           result === 'cancelled'
             ? 'Cancelled before it started.'
@@ -531,8 +526,21 @@ const TRIGGER_HINTS: Record<TriggerKind, string> = {
   at: ''
 };
 
+/** The request's one trigger field: `{every: "1h"}`, `{cron: "0 8 * * MON"}` or `{at: ...}`. */
+function trigger(kind: TriggerKind, when: string): Pick<IScheduleRequest, TriggerKind> {
+  switch (kind) {
+    case 'every':
+      return { every: when };
+    case 'cron':
+      return { cron: when };
+    case 'at':
+      return { at: when };
+  }
+}
+
 /** A new schedule: a notebook, when, and its parameters as key=value lines. */
 function ScheduleForm(props: {
+  client: GorgonClient;
   initialNotebook: string;
   /** The new schedule is in the feed's next update. */
   onCreated: (schedule: ISchedule) => void;
@@ -555,9 +563,9 @@ function ScheduleForm(props: {
       .map(line => line.trim())
       .filter(Boolean);
     try {
-      const schedule = await postJSON<ISchedule>('schedules', {
+      const schedule = await props.client.createSchedule({
         notebook: notebook.trim(),
-        [kind]: when.trim(),
+        ...trigger(kind, when.trim()),
         ...(kind === 'every' ? {} : { timezone: zone }),
         parameters: lines
       });

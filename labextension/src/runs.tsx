@@ -5,12 +5,14 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget, caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IApproval, IRun, IRunSummary, IStep, errorMessage, postJSON, requestAPI } from './api';
+import { IApproval, IRun, IRunSummary, IStep } from './api';
+import { GorgonClient, errorMessage } from './client';
 import { ErrorNotice, FeedStatus, Notice, ServerHtml, StatusBadge, WithCode } from './components';
 import { EventFeed } from './events';
 import { formatAgo, formatDuration, formatTime, formatTokens, plural, shortId } from './format';
 
 export interface IRunsContext {
+  client: GorgonClient;
   feed: EventFeed;
   /** Show the Approvals tab. */
   openApprovals: () => void;
@@ -98,7 +100,7 @@ export class RunsPanel extends ReactWidget {
       return;
     }
     try {
-      const { run } = await requestAPI<{ run: IRun }>(`runs/${encodeURIComponent(runId)}`);
+      const run = await this._context.client.getRun(runId);
       if (this._selected === runId) {
         this._detail = run;
         this._error = null;
@@ -119,10 +121,7 @@ export class RunsPanel extends ReactWidget {
       return;
     }
     try {
-      const { result } = await postJSON<{ result: string }>(
-        `runs/${encodeURIComponent(run.run_id)}/cancel`,
-        {}
-      );
+      const result = await this._context.client.cancelRun(run.run_id);
       this._notice =
         result === 'cancelled'
           ? 'Cancelled.'

@@ -1,10 +1,9 @@
 /**
- * A WebSocket to the gorgon API that reconnects with backoff when it drops.
+ * A WebSocket that reconnects with backoff when it drops, and speaks JSON. It knows no
+ * address of its own: the client (client.ts) opens it at one of the API's sockets.
  */
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
-
-import { serverSettings, socketUrl } from './api';
 
 /**
  * `connecting` before the first open, `open`, `reconnecting` after a drop (a new
@@ -18,9 +17,12 @@ const MAX_DELAY = 15_000; // ms
 // server that accepts and drops at once is not asked again twice a second
 const STABLE = 5_000; // ms
 
-export class ReconnectingSocket implements IDisposable {
-  constructor(path: string) {
-    this._path = path;
+/** `TSend`: the frames the server takes on this socket. */
+export class ReconnectingSocket<TSend = unknown> implements IDisposable {
+  /** `Socket`: the WebSocket class the server settings name. */
+  constructor(url: string, Socket: typeof WebSocket) {
+    this._url = url;
+    this._Socket = Socket;
     this._connect();
   }
 
@@ -46,7 +48,7 @@ export class ReconnectingSocket implements IDisposable {
     return this._state === 'closed';
   }
 
-  send(data: unknown): boolean {
+  send(data: TSend): boolean {
     if (this._ws?.readyState !== WebSocket.OPEN) {
       return false;
     }
@@ -79,8 +81,7 @@ export class ReconnectingSocket implements IDisposable {
   }
 
   private _connect(): void {
-    const Socket = serverSettings().WebSocket;
-    const ws = new Socket(socketUrl(this._path));
+    const ws = new this._Socket(this._url);
     this._ws = ws;
     let openedAt = 0;
     ws.onopen = () => {
@@ -119,7 +120,8 @@ export class ReconnectingSocket implements IDisposable {
     }
   }
 
-  private _path: string;
+  private _url: string;
+  private _Socket: typeof WebSocket;
   private _ws: WebSocket | null = null;
   private _state: SocketState = 'connecting';
   private _failures = 0;

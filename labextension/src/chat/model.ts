@@ -4,16 +4,8 @@
  */
 import { VDomModel } from '@jupyterlab/ui-components';
 
-import {
-  GorgonApiError,
-  IMessage,
-  IRole,
-  ISession,
-  IWorkflowInfo,
-  errorMessage,
-  postJSON,
-  requestAPI
-} from '../api';
+import { ChatRequest, IMessage, IRole, ISession, IWorkflowInfo } from '../api';
+import { GorgonApiError, GorgonClient, errorMessage } from '../client';
 import { ReconnectingSocket, SocketState } from '../socket';
 
 function asApiError(error: unknown): GorgonApiError {
@@ -22,14 +14,11 @@ function asApiError(error: unknown): GorgonApiError {
     : new GorgonApiError(errorMessage(error), 'server');
 }
 
-function sessionPath(id: string, ...rest: string[]): string {
-  return ['chat/sessions', encodeURIComponent(id), ...rest].join('/');
-}
-
 export class ChatModel extends VDomModel {
   /** `remember` keeps the open session's id (for the next page load). */
-  constructor(remember: (sessionId: string | null) => void) {
+  constructor(client: GorgonClient, remember: (sessionId: string | null) => void) {
     super();
+    this._client = client;
     this._remember = remember;
   }
 
@@ -71,8 +60,7 @@ export class ChatModel extends VDomModel {
 
   async refreshSessions(): Promise<void> {
     try {
-      const { sessions } = await requestAPI<{ sessions: ISession[] }>('chat/sessions');
-      this.sessions = sessions;
+      this.sessions = await this._client.listSessions();
       this.sessionsError = null;
     } catch (error) {
       this.sessionsError = asApiError(error);
@@ -108,7 +96,7 @@ export class ChatModel extends VDomModel {
 
   async create(): Promise<void> {
     try {
-      const session = await postJSON<ISession>('chat/sessions', {});
+      const session = await this._client.createSession();
       this.sessions = [session, ...(this.sessions ?? []).filter(s => s.id !== session.id)];
       await this.select(session.id);
     } catch (error) {
@@ -122,10 +110,7 @@ export class ChatModel extends VDomModel {
       return;
     }
     try {
-      const session = await requestAPI<ISession>(sessionPath(id), {
-        method: 'PATCH',
-        body: JSON.stringify({ title: clean })
-      });
+      const session = await this._client.renameSession(id, clean);
       this.sessions = (this.sessions ?? []).map(s => (s.id === id ? session : s));
     } catch (error) {
       this._fail('Could not rename the chat', error);
@@ -135,7 +120,7 @@ export class ChatModel extends VDomModel {
 
   async remove(id: string): Promise<void> {
     try {
-      await requestAPI<void>(sessionPath(id), { method: 'DELETE' });
+      await this._client.deleteSession(id);
     } catch (error) {
       this._fail('Could not delete the chat', error);
       return;
@@ -200,11 +185,11 @@ export class ChatModel extends VDomModel {
   private async _loadHints(): Promise<void> {
     try {
       const [roles, workflows] = await Promise.all([
-        requestAPI<{ roles: IRole[] }>('chat/roles'),
-        requestAPI<{ workflows: IWorkflowInfo[] }>('chat/workflows')
+        this._client.listRoles(),
+        this._client.listWorkflows()
       ]);
-      this.roles = roles.roles;
-      this.workflows = workflows.workflows;
+      this.roles = roles;
+      this.workflows = workflows;
       this.stateChanged.emit();
     } catch {
       // only the input's suggestions need them; the sessions' error says what is wrong
@@ -213,7 +198,7 @@ export class ChatModel extends VDomModel {
 
   private async _loadMessages(id: string): Promise<void> {
     try {
-      const { messages } = await requestAPI<{ messages: IMessage[] }>(sessionPath(id, 'messages'));
+      const messages = await this._client.listMessages(id);
       if (this.currentId === id) {
         this.messages = messages;
         this.messagesError = null;
@@ -227,7 +212,7 @@ export class ChatModel extends VDomModel {
   }
 
   private _openSocket(id: string): void {
-    const socket = new ReconnectingSocket(sessionPath(id, 'ws'));
+    const socket = this._client.chatSocket(id);
     this._socket = socket;
     let opened = false;
     socket.stateChanged.connect((_, state) => {
@@ -247,7 +232,7 @@ export class ChatModel extends VDomModel {
   }
 
   /** Send a request; the server answers each with the user's message or an error, in order. */
-  private _sendOn(socket: ReconnectingSocket | null, text: string): boolean {
+  private _sendOn(socket: ReconnectingSocket<ChatRequest> | null, text: string): boolean {
     if (!socket?.send({ type: 'send', text })) {
       return false;
     }
@@ -324,8 +309,9 @@ export class ChatModel extends VDomModel {
     this.stateChanged.emit();
   }
 
+  private _client: GorgonClient;
   private _remember: (sessionId: string | null) => void;
-  private _socket: ReconnectingSocket | null = null;
+  private _socket: ReconnectingSocket<ChatRequest> | null = null;
   private _queued: string[] = [];
   private _unanswered: string[] = [];
   private _returned: string | null = null;
