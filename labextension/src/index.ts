@@ -13,8 +13,8 @@ import { ChatModel } from './chat/model';
 import { ChatPanel } from './chat/panel';
 import { GorgonClient } from './client';
 import { EventFeed } from './events';
-import { JobsPanel } from './jobs';
-import { RunsPanel } from './runs';
+import { JobsPanel } from './jobs/panel';
+import { RunsPanel } from './runs/panel';
 import { GorgonSidebar, SIDEBAR_ID } from './sidebar';
 
 const STATE_KEY = 'gorgon-nb:sidebar';
