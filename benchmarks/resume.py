@@ -49,8 +49,8 @@ def killed_run(home: Path, n: int) -> str:
     with Store(home / "gorgon.db") as store:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            runs = store.list_runs(1, workflow_id="long_chain")
-            if runs and "stuck" in store.get_run(runs[0].run_id).steps:
+            runs = store.runs.recent(1, workflow_id="long_chain")
+            if runs and "stuck" in store.runs.get(runs[0].run_id).steps:
                 break
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)

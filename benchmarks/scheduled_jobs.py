@@ -25,8 +25,8 @@ from pathlib import Path
 import nbformat
 
 from gorgon_nb.glued import read_glued
+from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.scheduler.execute import execute_job
-from gorgon_nb.scheduler.model import Job, JobState
 from gorgon_nb.scheduler.pool import KernelPool
 
 TARGET = 3.0  # gorgon's per-job time should be at most a third of papermill's

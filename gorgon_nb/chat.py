@@ -140,7 +140,7 @@ class ChatService:
         self._answering: dict[str, asyncio.Task[None]] = {}
         self._workflows: dict[str, set[asyncio.Task[None]]] = defaultdict(set)
         self._live: dict[str, dict[str, ChatMessage]] = defaultdict(dict)  # streaming now, by session and id
-        self.store.interrupt_streaming()  # left streaming by a server that stopped
+        self.store.chat.interrupt_streaming()  # left streaming by a server that stopped
 
     def _current_runner(self) -> Runner:
         """The runner, made afresh when the config file changed (a server runs for days)."""
@@ -156,12 +156,12 @@ class ChatService:
     # -- sessions -------------------------------------------------------------------------
 
     def create_session(self, title: str | None = None) -> ChatSession:
-        return self.store.create_session((title or "").strip() or DEFAULT_TITLE)
+        return self.store.chat.create_session((title or "").strip() or DEFAULT_TITLE)
 
     async def delete_session(self, session_id: str) -> None:
-        self.store.get_session(session_id)
+        self.store.chat.get_session(session_id)
         await self.stop(session_id)
-        self.store.delete_session(session_id)
+        self.store.chat.delete_session(session_id)
 
     def message_json(self, message: ChatMessage) -> dict[str, Any]:
         role = self.runner.config.roles.get(message.agent or "")
@@ -170,7 +170,7 @@ class ChatService:
     def messages(self, session_id: str) -> list[dict[str, Any]]:
         """The session's messages, those streaming now with all their text so far."""
         live = self._live.get(session_id, {})
-        return [self.message_json(live.get(m.id, m)) for m in self.store.chat_messages(session_id)]
+        return [self.message_json(live.get(m.id, m)) for m in self.store.chat.messages(session_id)]
 
     def streaming(self, session_id: str) -> list[dict[str, Any]]:
         """The messages of the session being written now, with their text so far."""
@@ -180,7 +180,7 @@ class ChatService:
 
     def subscribe(self, session_id: str, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every change of the session; returns the unsubscribe."""
-        self.store.get_session(session_id)
+        self.store.chat.get_session(session_id)
         self._listeners[session_id].add(listener)
         return lambda: self._listeners[session_id].discard(listener)
 
@@ -196,13 +196,13 @@ class ChatService:
 
     def _changed(self, message: ChatMessage, *, save: bool = True) -> None:
         if save:
-            self.store.update_message(message)
+            self.store.chat.update_message(message)
         if message.status != "streaming":
             self._live[message.session_id].pop(message.id, None)
         self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
 
     def _add(self, message: ChatMessage) -> ChatMessage:
-        self.store.add_message(message)
+        self.store.chat.add_message(message)
         if message.status == "streaming":
             self._live[message.session_id][message.id] = message
         self._broadcast(message.session_id, {"type": "message", "message": self.message_json(message)})
@@ -217,7 +217,7 @@ class ChatService:
         """
         from gorgon_nb.workflow import list_workflows
 
-        session = self.store.get_session(session_id)
+        session = self.store.chat.get_session(session_id)
         workflows = list_workflows()
         runner = self._current_runner()
         request = parse_request(text, runner.config.roles, workflows)
@@ -240,7 +240,7 @@ class ChatService:
             raise ChatError(redact(exc.for_surface("sidebar"))) from None
         sent = self._add(ChatMessage("", session_id, 0, "user", text.strip()))
         if session.title == DEFAULT_TITLE:
-            self.store.rename_session(session_id, " ".join(text.split())[:60])
+            self.store.chat.rename_session(session_id, " ".join(text.split())[:60])
         if request.kind == "workflow":
             reply.message = self._add(ChatMessage(
                 "", session_id, 0, "workflow", "", agent=None, status="streaming", run_id=execution.result.run_id,
@@ -269,7 +269,7 @@ class ChatService:
             await self.stop(session_id)
 
     def _history(self, session_id: str) -> str:
-        said = [m for m in self.store.chat_messages(session_id)
+        said = [m for m in self.store.chat.messages(session_id)
                 if m.parent_id is None and m.role in ("user", "agent") and m.content and m.status != "error"]
         lines = [f"{'user' if m.role == 'user' else m.agent}: {m.content[:HISTORY_CHARS]}"
                  for m in said[-HISTORY_MESSAGES:]]
@@ -321,7 +321,7 @@ class Reply:
                                                           "text": delta.text})
                 if time.monotonic() - self._saved.get(message.id, 0.0) > SAVE_EVERY:
                     self._saved[message.id] = time.monotonic()
-                    self.store.update_message(message)
+                    self.store.chat.update_message(message)
             case StepRetry() as retry:  # the failed attempt's words are void
                 message = self._target(retry.delegation)
                 if message is not None and message.content:

@@ -35,7 +35,7 @@ core gives every form as ``Advice`` and each front door shows its own: ``str(err
 the Python form, ``error.for_surface("notebook")`` (``"cli"``, ``"sidebar"``) the others.
 
     raise NotFoundError(f"no run '{run_id}'. ", Advice(
-        python="Runner().store.list_runs() lists recent runs.",
+        python="Runner().store.runs.recent() lists recent runs.",
         notebook="Run %gorgon runs to list recent runs.",
         cli="Run 'gorgon runs' to list recent runs."))
 """

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from gorgon_nb.model.run import RunResult, StepResult
+from gorgon_nb.model.timestamps import format_time
 from gorgon_nb.model.usage import format_cost, format_tokens
 
 __all__ = [
@@ -50,16 +49,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
-
-
-def format_time(timestamp: float | None, *, now: float | None = None) -> str:
-    """A moment in the local time zone: the time alone when it is today, else with its date."""
-    if timestamp is None:
-        return "-"
-    moment = datetime.fromtimestamp(timestamp)
-    if moment.date() == datetime.fromtimestamp(time.time() if now is None else now).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def preview(value: Any, width: int = 80) -> str:

@@ -170,8 +170,8 @@ class Runner:
     def stored_workflow(self, run_id: str) -> tuple[RunResult, Workflow]:
         """A stored run and the exact workflow text it ran (not the file as it is now)."""
         store = self._require_store()
-        record = store.get_run(run_id)
-        text, fmt, _ = store.run_source(record.run_id)
+        record = store.runs.get(run_id)
+        text, fmt, _ = store.runs.source(record.run_id)
         path = record.source_path
         base_dir = Path(path).resolve().parent if path and not path.startswith("<") else Path.cwd()
         data, source = parse_source(text or "", path=path or "<stored run>", format=fmt)
@@ -196,7 +196,7 @@ class Runner:
                              "again, fork it: ", Advice(python=f"Runner().fork('{record.run_id}', 'STEP')",
                                                         notebook=f"%gorgon fork {record.run_id} --from STEP",
                                                         cli=f"gorgon fork {record.run_id} --from STEP"))
-        owner = store.owner(record.run_id)
+        owner = store.control.owner(record.run_id)
         if owner.alive:
             raise UsageError(f"run {record.run_id} is still running (process {owner.pid} on {owner.host}); "
                              "stop it first with: ", Advice(python=f"Runner().cancel('{record.run_id}')",
@@ -206,10 +206,10 @@ class Runner:
         options = RunOptions(model=model or self._stored_options(record.run_id).get("model"),
                              allow_code=allow_code or allow_shell, base_dir=workflow.base_dir)
         self._preflight(compiled, options.model, options.allow_code)
-        continuation = Continuation("resume", _reusable(record, compiled), store.recorded_calls(record.run_id),
-                                    store.max_seq(record.run_id), store.run_usage(record.run_id))
+        continuation = Continuation("resume", _reusable(record, compiled), store.runs.recorded_calls(record.run_id),
+                                    store.runs.last_seq(record.run_id), store.runs.usage(record.run_id))
         budget = _raised(compiled.spec.budget, max_usd, max_tokens)
-        store.claim_run(record.run_id, owner)
+        store.control.claim(record.run_id, owner)
         _reopen_approvals(store, record.run_id)
         execution = Execution(compiled, record.inputs, self.runtime, options, run_id=record.run_id,
                               subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
@@ -224,8 +224,8 @@ class Runner:
         if not record.status.finished:
             raise UsageError(f"run {record.run_id} has not ended ({record.status}); replay a finished run")
         compiled = workflow.compile(self.config)
-        decisions = {(a.step_key, a.round): a for a in store.list_approvals(status=None, run_id=record.run_id)}
-        continuation = Continuation("replay", recorded=store.recorded_calls(record.run_id), source=record,
+        decisions = {(a.step_key, a.round): a for a in store.approvals.recent(status=None, run_id=record.run_id)}
+        continuation = Continuation("replay", recorded=store.runs.recorded_calls(record.run_id), source=record,
                                     decisions=decisions)
         options = RunOptions(model=self._stored_options(record.run_id).get("model"), base_dir=workflow.base_dir)
         return Execution(compiled, record.inputs, self.runtime, options, subscribers=_subscribers(on_event),
@@ -256,7 +256,7 @@ class Runner:
                          continuation=Continuation("fork", kept, source=record))
 
     def _stored_options(self, run_id: str) -> dict[str, Any]:
-        return self._require_store().run_source(run_id)[2]
+        return self._require_store().runs.source(run_id)[2]
 
     async def aresume(self, run_id: str, **options: Any) -> RunResult:
         return await self.resume_execution(run_id, **options).execute()
@@ -280,20 +280,20 @@ class Runner:
     def cancel(self, run_id: str) -> str:
         """Stop a run from any process: ``"requested"`` (its process will stop it within seconds)
         or ``"cancelled"`` (no process ran it; it is marked cancelled now)."""
-        return self._require_store().request_cancel(run_id)
+        return self._require_store().control.request_cancel(run_id)
 
     def approve(self, ref: str, *, step: str | None = None, approve: bool = True, comment: str | None = None,
                 by: str | None = None) -> ApprovalRequest:
         """Decide an approval, named by its id or by its run (``step`` picks among several)."""
         store = self._require_store()
-        request = store.find_approval(ref, step)
+        request = store.approvals.find(ref, step)
         if not request.pending:
             raise ApprovalError(f"'{request.title}' was already {request.status} by {request.decided_by}")
-        return store.decide_approval(request.id, approve=approve, by=by or current_user(), comment=comment)
+        return store.approvals.decide(request.id, approve=approve, by=by or current_user(), comment=comment)
 
     def approvals(self, run_id: str | None = None, *, status: str | None = "pending") -> list[ApprovalRequest]:
         store = self._require_store()
-        return store.list_approvals(status=status, run_id=store.resolve_run_id(run_id) if run_id else None)
+        return store.approvals.recent(status=status, run_id=store.runs.resolve_id(run_id) if run_id else None)
 
     def _sync(self, make: Callable[[], Any]) -> Any:
         async def in_own_loop() -> Any:
@@ -308,8 +308,8 @@ class Runner:
 async def _run_notebook(source: Path, output: Path, parameters: dict[str, Any]) -> dict[str, Any]:
     """A ``notebook:`` step's notebook, executed into ``output``; the values it glued."""
     from gorgon_nb.glued import read_glued
+    from gorgon_nb.model.jobs import JobState
     from gorgon_nb.scheduler.execute import run_notebook
-    from gorgon_nb.scheduler.model import JobState
 
     outcome = await run_notebook(source, output, parameters)  # a cancel or timeout of the step kills the kernel
     if outcome.state is not JobState.SUCCEEDED:

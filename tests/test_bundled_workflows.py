@@ -103,7 +103,7 @@ async def test_bundled_workflow_validates_and_runs(
     assert all(
         str(o).startswith("[offline]") for o in result.outputs.values() if isinstance(o, str)
     )
-    stored = store.get_run(result.run_id)
+    stored = store.runs.get(result.run_id)
     assert stored.status is RunStatus.SUCCEEDED
     assert stored.outputs == json.loads(
         json.dumps(result.outputs)

@@ -100,8 +100,8 @@ async def test_the_supervisor_answers_with_visible_delegations(home: Path, store
     assert heard.messages()[answer["id"]]["status"] == "done"
     assert answer["meta"]["usage"]["tokens"] > 0
     # the session is named after its first request and the answer is a run of its own
-    assert store.get_session(session.id).title == "Plan and build a CSV loader, then review it"
-    run = store.get_run(answer["run_id"])
+    assert store.chat.get_session(session.id).title == "Plan and build a CSV loader, then review it"
+    run = store.runs.get(answer["run_id"])
     assert run.workflow_id == "chat" and run.ok
 
 
@@ -114,9 +114,9 @@ async def test_a_role_is_asked_directly_with_the_conversation_as_context(home: P
     await finished(service, session.id)
     last = service.messages(session.id)[-1]
     assert last["agent"] == "reviewer" and last["status"] == "done" and not last["parent_id"]
-    run = store.get_run(last["run_id"])
+    run = store.runs.get(last["run_id"])
     assert "What is a CSV file?" in run.inputs["context"]
-    assert store.get_session(session.id).title == "Review"  # a given title is kept
+    assert store.chat.get_session(session.id).title == "Review"  # a given title is kept
 
 
 async def test_one_answer_at_a_time_and_nothing_stored_when_refused(home: Path, store: Store) -> None:
@@ -144,7 +144,7 @@ async def test_stop_keeps_what_was_said(home: Path, store: Store) -> None:
     answer = service.messages(session.id)[-1]
     assert answer["status"] == "stopped"
     assert answer["content"] and answer["content"] == heard.deltas(answer["id"])
-    assert store.get_run(answer["run_id"]).status == "cancelled"
+    assert store.runs.get(answer["run_id"]).status == "cancelled"
     assert not await service.stop(session.id)  # nothing left to stop
 
 
@@ -169,7 +169,7 @@ async def test_a_workflow_runs_from_the_chat_and_shows_its_progress(home: Path, 
     assert message["role"] == "workflow" and message["status"] == "done"
     assert message["meta"]["inputs"] == {"feature_request": "Add a CSV export"}
     assert set(message["meta"]["steps"].values()) == {"succeeded"}
-    run = store.get_run(message["run_id"])
+    run = store.runs.get(message["run_id"])
     assert run.ok and run.workflow_id == "dev_plan_build_test_review"
     assert message["run_id"] in message["content"] and "succeeded" in message["content"]
     progress = [p["message"]["content"] for p in heard.payloads
@@ -194,7 +194,7 @@ async def test_a_server_that_died_leaves_no_message_streaming(home: Path, store:
     await service.send(session.id, "@planner plan a long trip")
     # the streamed text is saved at least every second: wait for the first save
     deadline = time.monotonic() + 30
-    while not store.chat_messages(session.id)[-1].content:
+    while not store.chat.messages(session.id)[-1].content:
         assert time.monotonic() < deadline, "the streamed text was never saved"
         await asyncio.sleep(0.1)
     again = ChatService(Runner(load_config(), store))  # the next server start
@@ -208,13 +208,13 @@ async def test_sessions_are_listed_renamed_and_deleted(home: Path, store: Store)
     first, second = service.create_session("first"), service.create_session()
     await service.send(second.id, "@planner hi")
     await finished(service, second.id)
-    listed = store.list_sessions()
+    listed = store.chat.sessions()
     assert [s.id for s in listed] == [second.id, first.id]
     assert listed[0].preview  # the start of the last message
-    store.rename_session(first.id, "renamed")
+    store.chat.rename_session(first.id, "renamed")
     await service.delete_session(second.id)
-    assert [(s.id, s.title) for s in store.list_sessions()] == [(first.id, "renamed")]
-    assert store.chat_messages(first.id) == []
+    assert [(s.id, s.title) for s in store.chat.sessions()] == [(first.id, "renamed")]
+    assert store.chat.messages(first.id) == []
 
 
 async def test_a_spent_budget_and_a_failing_provider_are_said_in_the_answer(
@@ -267,7 +267,7 @@ async def test_messages_being_written_come_with_their_text_so_far(home: Path, st
     [live] = service.streaming(session.id)
     listed = service.messages(session.id)[-1]
     assert live["status"] == listed["status"] == "streaming"
-    assert listed["content"] and listed["content"].startswith(store.chat_messages(session.id)[-1].content)
+    assert listed["content"] and listed["content"].startswith(store.chat.messages(session.id)[-1].content)
     await finished(service, session.id)
     assert service.streaming(session.id) == []
 
@@ -275,6 +275,7 @@ async def test_messages_being_written_come_with_their_text_so_far(home: Path, st
 def test_session_previews_are_plain_words(store: Store) -> None:
     from gorgon_nb.store.chat import ChatMessage
 
-    session = store.create_session("t")
-    store.add_message(ChatMessage("", session.id, 0, "agent", "## Plan\n\n- **Load** the [CSV](http://x) with `csv`"))
-    assert store.list_sessions()[0].preview == "Plan Load the CSV with csv"
+    session = store.chat.create_session("t")
+    store.chat.add_message(
+        ChatMessage("", session.id, 0, "agent", "## Plan\n\n- **Load** the [CSV](http://x) with `csv`"))
+    assert store.chat.sessions()[0].preview == "Plan Load the CSV with csv"

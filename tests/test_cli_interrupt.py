@@ -32,7 +32,7 @@ def test_ctrl_c_cancels_and_records_the_run(home: Path) -> None:
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 130, output
-    run = store.get_run(store.list_runs(1)[0].run_id)
+    run = store.runs.get(store.runs.recent(1)[0].run_id)
     assert run.status is RunStatus.CANCELLED
     assert run.steps["plan"].status is StepStatus.SUCCEEDED and run.steps["plan"].output
     assert run.steps["build"].status is StepStatus.CANCELLED
@@ -56,8 +56,8 @@ def test_resume_goes_on_after_ctrl_c_without_paying_again(home: Path) -> None:
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 130, output
-    run_id = store.list_runs(1)[0].run_id
-    before = store.get_run(run_id)
+    run_id = store.runs.recent(1)[0].run_id
+    before = store.runs.get(run_id)
     assert before.status is RunStatus.CANCELLED
     calls_before = _calls(store, run_id)
     assert calls_before.get("plan") == 1
@@ -66,7 +66,7 @@ def test_resume_goes_on_after_ctrl_c_without_paying_again(home: Path) -> None:
                              timeout=120, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["run_id"] == run_id
-    after = store.get_run(run_id)
+    after = store.runs.get(run_id)
     assert after.status is RunStatus.SUCCEEDED and after.error is None
     assert [s.status for s in after.steps.values()] == [StepStatus.SUCCEEDED] * 4
     plan, kept = before.steps["plan"], after.steps["plan"]
@@ -86,6 +86,6 @@ def _calls(store: Store, run_id: str) -> dict[str, int]:
 
 
 def _building(store: Store) -> bool:
-    runs = store.list_runs(1)
-    build = store.get_run(runs[0].run_id).steps.get("build") if runs else None
+    runs = store.runs.recent(1)
+    build = store.runs.get(runs[0].run_id).steps.get("build") if runs else None
     return build is not None and build.status is StepStatus.RUNNING

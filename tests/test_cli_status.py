@@ -121,11 +121,11 @@ def test_the_api_and_the_widgets_say_stopped_too(killed: Killed) -> None:
         assert detail["status"] == "stopped" and detail["stopped"] is True
         assert _left_by_the_process(detail["steps"])
 
-        history = HistoryView.from_runs(store.list_runs(), owners=store)
+        history = HistoryView.from_runs(store.runs.recent(), owners=store.control)
         assert [row["status"] for row in history.runs] == ["stopped"]
         assert "stopped" in history.to_text().splitlines()[1]
-        run = store.get_run(killed.run_id)
-        view = RunView.from_result(run, store.events(killed.run_id), owners=store)
+        run = store.runs.get(killed.run_id)
+        view = RunView.from_result(run, store.runs.events(killed.run_id), owners=store.control)
         assert view.status == "stopped"
         assert _left_by_the_process(view.steps)
         assert view.to_text().splitlines()[0].split(" · ")[2] == "stopped"
@@ -153,7 +153,7 @@ def test_a_live_run_is_not_stopped(home: Path, tmp_path: Path) -> None:
         assert re.search(rf"^{run_id}\s+gated\s+⏸ waiting\s", gorgon(home, "runs").out, re.M)
         with Store(home / "gorgon.db") as store:
             assert recent_runs(store)[0]["status"] == "waiting"
-            assert HistoryView.from_runs(store.list_runs(), owners=store).runs[0]["status"] == "waiting"
+            assert HistoryView.from_runs(store.runs.recent(), owners=store.control).runs[0]["status"] == "waiting"
         assert gorgon(home, "runs", "--status", "stopped").out.strip() == "no runs match"
     finally:
         process.kill()
@@ -189,8 +189,8 @@ def test_a_succeeded_run_reads_succeeded_in_every_surface(home: Path) -> None:
     assert "✓ succeeded" in gorgon(home, "show", ran["run_id"], "--brief").out.splitlines()[0]
     with Store(home / "gorgon.db") as store:
         assert recent_runs(store)[0]["status"] == "succeeded"
-        run = store.get_run(ran["run_id"])
-        view = RunView.from_result(run, store.events(run.run_id), owners=store)
+        run = store.runs.get(ran["run_id"])
+        view = RunView.from_result(run, store.runs.events(run.run_id), owners=store.control)
         assert view.status == "succeeded" and "**succeeded**" in view.to_markdown()
         assert HistoryView.from_runs([run]).to_text().splitlines()[1].startswith("succeeded")
 
@@ -204,11 +204,11 @@ def test_the_runs_reader_reads_what_the_store_reads(home: Path) -> None:
         assert gorgon(home, "run", "dev_plan_build_test_review", "-q", "-v", FEATURE).code == 0
     reader = RunReader(store_path())
     with Store(store_path()) as store:
-        assert reader.list_runs(5) == store.list_runs(5)
-        assert reader.list_runs(1, workflow_id="dev_plan_build_test_review") == store.list_runs(1)
-        assert reader.list_runs(5, status="failed") == []
-        assert reader.list_runs(5, not_workflow_id="dev_plan_build_test_review") == []
-    assert RunReader(home / "elsewhere.db").list_runs() == []
+        assert reader.recent(5) == store.runs.recent(5)
+        assert reader.recent(1, workflow_id="dev_plan_build_test_review") == store.runs.recent(1)
+        assert reader.recent(5, status="failed") == []
+        assert reader.recent(5, not_workflow_id="dev_plan_build_test_review") == []
+    assert RunReader(home / "elsewhere.db").recent() == []
     assert not (home / "elsewhere.db").exists()
 
 

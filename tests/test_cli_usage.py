@@ -256,7 +256,7 @@ def test_scheduling_says_whether_a_scheduler_will_start_the_jobs(home: Path, tmp
     assert alone.code == 0 and "no scheduler is running" in alone.flat and "gorgon scheduler" in alone.flat
     assert "gorgon-nb[lab]" not in alone.flat  # JupyterLab is installed here
     with Store(home / "gorgon.db") as store:  # as a running scheduler holds it
-        assert store.acquire_lease(LEASE, "elsewhere", ttl=600)
+        assert store.jobs.acquire_lease(LEASE, "elsewhere", ttl=600)
     served = gorgon(home, "schedule", "report.ipynb", "--every", "2h", "--root", str(tmp_path))
     assert served.code == 0 and "no scheduler" not in served.flat
 

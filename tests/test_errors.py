@@ -23,13 +23,13 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.workflow import Workflow, list_workflows
 
-LISTING = Advice(python="Runner().store.list_runs() lists recent runs.",
+LISTING = Advice(python="Runner().store.runs.recent() lists recent runs.",
                  notebook="Run %gorgon runs to list recent runs.", cli="Run 'gorgon runs' to list recent runs.")
 
 
 def test_each_surface_reads_its_own_form() -> None:
     error = NotFoundError("no run 'abc'. ", LISTING)
-    assert str(error) == error.for_surface("python") == "no run 'abc'. Runner().store.list_runs() lists recent runs."
+    assert str(error) == error.for_surface("python") == "no run 'abc'. Runner().store.runs.recent() lists recent runs."
     assert error.for_surface("notebook") == "no run 'abc'. Run %gorgon runs to list recent runs."
     assert error.for_surface("cli") == "no run 'abc'. Run 'gorgon runs' to list recent runs."
     assert error.without_advice() == "no run 'abc'."
@@ -75,20 +75,20 @@ def _raised(action: Callable[[], object]) -> GorgonError:
 
 
 CASES: list[tuple[str, Callable[[Runner], object], dict[Surface, str]]] = [
-    ("unknown run", lambda runner: runner.store.get_run("zzzzzz"), {  # type: ignore[union-attr]
-        "python": "no run 'zzzzzz'. Runner().store.list_runs() lists recent runs.",
+    ("unknown run", lambda runner: runner.store.runs.get("zzzzzz"), {  # type: ignore[union-attr]
+        "python": "no run 'zzzzzz'. Runner().store.runs.recent() lists recent runs.",
         "notebook": "no run 'zzzzzz'. Run %gorgon runs to list recent runs.",
         "cli": "no run 'zzzzzz'. Run 'gorgon runs' to list recent runs."}),
-    ("unknown approval", lambda runner: runner.store.get_approval("nosuchid"), {  # type: ignore[union-attr]
+    ("unknown approval", lambda runner: runner.store.approvals.get("nosuchid"), {  # type: ignore[union-attr]
         "python": "no approval 'nosuchid'. Runner().approvals() lists the pending ones.",
         "notebook": "no approval 'nosuchid'. Run %gorgon approvals to list the pending ones.",
         "cli": "no approval 'nosuchid'. Run 'gorgon approvals' to list the pending ones."}),
-    ("unknown schedule", lambda runner: runner.store.get_schedule("weekly"), {  # type: ignore[union-attr]
-        "python": "no schedule 'weekly'. Runner().store.list_schedules() lists them.",
+    ("unknown schedule", lambda runner: runner.store.jobs.get_schedule("weekly"), {  # type: ignore[union-attr]
+        "python": "no schedule 'weekly'. Runner().store.jobs.schedules() lists them.",
         "notebook": "no schedule 'weekly'. Run %gorgon schedules to list them.",
         "cli": "no schedule 'weekly'. Run 'gorgon schedules' to list them."}),
-    ("unknown job", lambda runner: runner.store.get_job("nojob"), {  # type: ignore[union-attr]
-        "python": "no job 'nojob'. Runner().store.list_jobs() lists recent jobs.",
+    ("unknown job", lambda runner: runner.store.jobs.get("nojob"), {  # type: ignore[union-attr]
+        "python": "no job 'nojob'. Runner().store.jobs.recent() lists recent jobs.",
         "notebook": "no job 'nojob'. Run %gorgon jobs to list recent jobs.",
         "cli": "no job 'nojob'. Run 'gorgon jobs' to list recent jobs."}),
     ("unknown workflow", lambda runner: Workflow.load("dev_plan_build_tst_review"), {
@@ -170,5 +170,5 @@ def test_a_cell_missing_an_input_says_how_to_pass_it_on_the_cell(ip: Interactive
 
 def test_the_store_on_its_own_says_python(tmp_path: Path) -> None:
     with Store(tmp_path / "own.db") as store, pytest.raises(NotFoundError) as caught:
-        store.get_run("zzzzzz")
-    assert str(caught.value).endswith("Runner().store.list_runs() lists recent runs.")
+        store.runs.get("zzzzzz")
+    assert str(caught.value).endswith("Runner().store.runs.recent() lists recent runs.")

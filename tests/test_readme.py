@@ -274,7 +274,7 @@ def failed_run(checkout: Checkout) -> PreparedRun:
     config.write_text(CHECKER)  # the checker is back
 
     def check(done: Done) -> None:
-        resumed = checkout.runner().store.get_run(failed.run_id)  # type: ignore[union-attr]
+        resumed = checkout.runner().store.runs.get(failed.run_id)  # type: ignore[union-attr]
         assert resumed.status is RunStatus.SUCCEEDED, done
         assert resumed.usage.calls == 3, "a resumed run asked plan or build again"  # only check was new
 
@@ -287,14 +287,14 @@ def waiting_run(checkout: Checkout) -> PreparedRun:
     store = checkout.runner().store
     assert store is not None
     deadline = time.monotonic() + 60
-    while not (waiting := store.list_runs(5, status="waiting")):
+    while not (waiting := store.runs.recent(5, status="waiting")):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.1)
     run_id = waiting[0].run_id
 
     def check(done: Done) -> None:
         process.wait(timeout=60)
-        assert store.get_run(run_id).status is RunStatus.CANCELLED, done
+        assert store.runs.get(run_id).status is RunStatus.CANCELLED, done
 
     return PreparedRun(run_id, check)
 

@@ -187,7 +187,8 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 def cmd_runs(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.cli.records import RunReader, store_path
 
-    listed = observed_runs(RunReader(store_path()), args.limit, status=args.status, workflow_id=args.workflow)
+    reader = RunReader(store_path())
+    listed = observed_runs(reader, reader, args.limit, status=args.status, workflow_id=args.workflow)
     if args.json:
         print_json([run_json(run, steps=False, status=status) for run, status in listed])
         return EXIT_OK
@@ -211,8 +212,8 @@ def cmd_runs(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     store = open_store()
-    run = store.get_run(args.run_id)
-    status = observed_status(run, store)
+    run = store.runs.get(args.run_id)
+    status = observed_status(run, store.control)
     if args.json:
         print_json(run_json(run, status=status))
         return EXIT_OK

@@ -60,7 +60,7 @@ def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
     runner = Runner()
     store = runner.store
     assert store is not None
-    run_id = store.resolve_run_id(args.run_id)
+    run_id = store.runs.resolve_id(args.run_id)
 
     def done(result: str, message: str, code: int = EXIT_OK) -> int:
         if args.json:
@@ -75,7 +75,7 @@ def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
         console.print(f"asked the process running {run_id} to stop…")
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        status = store.owner(run_id).status
+        status = store.control.owner(run_id).status
         if status == "cancelled":
             return done("cancelled", f"run {run_id} cancelled; what finished is kept: gorgon show {run_id}")
         if status not in ("running", "waiting"):  # it ended on its own before it saw the request
@@ -113,7 +113,7 @@ def cmd_approvals(args: argparse.Namespace, console: Console) -> int:
     store = runner.store
     assert store is not None
     found = runner.approvals(args.run, status=None if args.all else "pending")
-    alive = {run_id: store.owner(run_id).alive for run_id in {a.run_id for a in found if a.pending}}
+    alive = {run_id: store.control.owner(run_id).alive for run_id in {a.run_id for a in found if a.pending}}
     if args.json:
         print_json([_approval_json(a, alive.get(a.run_id, False)) for a in found])
         return EXIT_OK

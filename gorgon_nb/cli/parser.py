@@ -12,8 +12,8 @@ import difflib
 from collections.abc import Generator, Sequence
 from typing import Any, NoReturn
 
+from gorgon_nb.model.jobs import JobState
 from gorgon_nb.model.run import RunStatus
-from gorgon_nb.scheduler.model import JobState
 
 __all__ = ["CommandLineError", "GorgonParser", "build_parser", "parse_args", "unknown_command"]
 

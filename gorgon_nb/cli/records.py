@@ -55,7 +55,8 @@ def _run(row: sqlite3.Row) -> RunResult:
 
 
 class RunReader:
-    """``list_runs`` and ``owner`` as ``Store`` answers them (a ``RunRecords``), read-only."""
+    """Recent runs as ``store.runs`` gives them (a ``RunRecords``), and who runs one as
+    ``store.control`` tells (a ``RunOwners``), read-only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,8 +69,8 @@ class RunReader:
             self._store = Store(self.path)
         return self._store
 
-    def list_runs(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
-                  not_workflow_id: str | None = None) -> list[RunResult]:
+    def recent(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
+               not_workflow_id: str | None = None) -> list[RunResult]:
         if not self.path.is_file():
             return []
         where = [(f"{column} = ?", value) for column, value in (("status", status), ("workflow_id", workflow_id))
@@ -83,8 +84,8 @@ class RunReader:
                 rows = conn.execute(sql, (*(v for _, v in where), limit)).fetchall()
             return [_run(row) for row in rows]
         except (sqlite3.Error, ValueError, KeyError):  # a store that needs migrating, or a newer one
-            return self.store().list_runs(limit, status=status, workflow_id=workflow_id,
-                                          not_workflow_id=not_workflow_id)
+            return self.store().runs.recent(limit, status=status, workflow_id=workflow_id,
+                                            not_workflow_id=not_workflow_id)
 
     def owner(self, run_id: str) -> Owner:
-        return self.store().owner(run_id)
+        return self.store().control.owner(run_id)

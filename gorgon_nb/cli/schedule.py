@@ -53,7 +53,7 @@ def cmd_schedules(args: argparse.Namespace, console: Console) -> int:
             job = service.run_now(store, args.ref)
             result, message = job.to_dict(), f"queued job {job.id}"
         elif args.action == "delete":
-            deleted = store.delete_schedule(args.ref)
+            deleted = store.jobs.delete_schedule(args.ref)
             result, message = deleted.to_dict(), f"deleted schedule {deleted.id}"
         else:
             changed = getattr(service, args.action)(store, args.ref)
@@ -65,7 +65,7 @@ def cmd_schedules(args: argparse.Namespace, console: Console) -> int:
         else:
             console.print(message)
         return EXIT_OK
-    schedules = store.list_schedules()
+    schedules = store.jobs.schedules()
     if args.json:
         print_json([s.to_dict() for s in schedules])
         return EXIT_OK
@@ -84,15 +84,15 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
     if args.action and not args.ref:
         raise UsageError(f"gorgon jobs {args.action} needs a JOB id; gorgon jobs lists recent jobs")
     if args.action == "cancel":
-        job_id = store.get_job(args.ref).id
-        result = store.request_job_cancel(job_id)
+        job_id = store.jobs.get(args.ref).id
+        result = store.jobs.request_cancel(job_id)
         if args.json:
             print_json({"job_id": job_id, "result": result})
         else:
             console.print(f"job {job_id}: {'cancelled' if result == 'cancelled' else 'its kernel stops within seconds'}")
         return EXIT_OK
     if args.action == "show":
-        job = store.get_job(args.ref)
+        job = store.jobs.get(args.ref)
         if args.json:
             print_json(job.to_dict())
             return EXIT_OK
@@ -105,8 +105,8 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
                 value = format_duration(value)
             console.print(f"[bold]{key:>16}[/] {escape(str(value))}")
         return EXIT_OK
-    schedule_id = store.get_schedule(args.schedule).id if args.schedule else None
-    jobs = store.list_jobs(args.limit, schedule_id=schedule_id, state=args.state)
+    schedule_id = store.jobs.get_schedule(args.schedule).id if args.schedule else None
+    jobs = store.jobs.recent(args.limit, schedule_id=schedule_id, state=args.state)
     if args.json:
         print_json([j.to_dict() for j in jobs])
         return EXIT_OK

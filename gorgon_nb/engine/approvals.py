@@ -44,7 +44,7 @@ async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: st
         raise ExecutionError("approvals need the store: run with a store to use 'approval'")
     if ex.replaying:
         return ex.replayed_decision(result.key, round_)
-    request, _ = store.request_approval(ApprovalRequest(
+    request, _ = store.approvals.request(ApprovalRequest(
         id="", run_id=ex.result.run_id, step_key=result.key, kind=kind, title=title, round=round_,
         preview=preview[:PREVIEW_LIMIT], approvers=approvers, on_timeout=on_timeout,  # type: ignore[arg-type]
         timeout_at=time.time() + timeout if timeout else None))
@@ -66,12 +66,12 @@ async def _until_decided(store: Any, request: ApprovalRequest) -> ApprovalReques
         left = None if request.timeout_at is None else request.timeout_at - time.time()
         if left is not None and left <= 0:
             try:
-                return store.decide_approval(request.id, approve=request.on_timeout == "approve", by="timeout",
-                                             comment="no decision before the timeout", timed_out=True)
+                return store.approvals.decide(request.id, approve=request.on_timeout == "approve", by="timeout",
+                                              comment="no decision before the timeout", timed_out=True)
             except ApprovalError:  # a person decided in the last instant: theirs stands
-                return store.get_approval(request.id)
+                return store.approvals.get(request.id)
         await asyncio.sleep(POLL_SECONDS if left is None else min(POLL_SECONDS, left))
-        request = store.get_approval(request.id)
+        request = store.approvals.get(request.id)
     return request
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gorgon_nb.config import Config
     from gorgon_nb.integrations import Connections
     from gorgon_nb.roles import Role
-    from gorgon_nb.store.writes import WriteTable
+    from gorgon_nb.store.writes import WriteJournal
 
 __all__ = ["StepContext", "render_value"]
 
@@ -92,9 +92,10 @@ class StepContext:
         return self._run.state.runtime.integrations
 
     @property
-    def journal(self) -> WriteTable | None:
+    def journal(self) -> WriteJournal | None:
         """The store's write journal (None when the run keeps no store)."""
-        return self._run.state.runtime.store
+        store = self._run.state.runtime.store
+        return store.writes if store is not None else None
 
     # -- fields ----------------------------------------------------------------------------
 

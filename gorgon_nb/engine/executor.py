@@ -85,13 +85,13 @@ class Execution:
         restored = self.continuation.restored if self.continuation else {}
         if store is not None and not (self.continuation and self.continuation.mode == "resume"):
             text = self.compiled.source
-            store.create_run(run, source=text.text if text else spec.model_dump_json(by_alias=True),
-                             source_format=text.format if text else "json", options=self.options.to_record(),
-                             parent_run_id=self.options.parent_run_id, budget=self.state.budget.budget.model_dump(),
-                             replay_of=source.run_id if self.state.replaying and source else None,
-                             fork_of=source.run_id if source and not self.state.replaying else None)
+            store.runs.create(run, source=text.text if text else spec.model_dump_json(by_alias=True),
+                              source_format=text.format if text else "json", options=self.options.to_record(),
+                              parent_run_id=self.options.parent_run_id, budget=self.state.budget.budget.model_dump(),
+                              replay_of=source.run_id if self.state.replaying and source else None,
+                              fork_of=source.run_id if source and not self.state.replaying else None)
             for position, step in enumerate(restored.values()):  # a fork starts with the reused steps
-                store.save_step(run.run_id, step, position)
+                store.runs.save_step(run.run_id, step, position)
         run.steps.update(restored)
         scope = Scope(run.inputs, {k: step_view(v) for k, v in restored.items() if "." not in k})
         if self.continuation and self.continuation.mode == "resume":
@@ -147,7 +147,7 @@ class Execution:
         assert store is not None
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            if store.heartbeat(self.result.run_id) and task is not None:
+            if store.control.heartbeat(self.result.run_id) and task is not None:
                 self._cancel_requested = True
                 task.cancel()
                 return
@@ -157,8 +157,8 @@ class Execution:
         run.ended_at = time.time()
         run.usage = sum((s.usage for s in run.steps.values() if "." not in s.key), Usage())
         if self.runtime.store is not None:
-            self.runtime.store.finish_run(run, derived_outputs=self.compiled.outputs is None)
-            self.runtime.store.cancel_approvals(run.run_id)
+            self.runtime.store.runs.finish(run, derived_outputs=self.compiled.outputs is None)
+            self.runtime.store.approvals.cancel_pending(run.run_id)
         self.state.emit(RunFinished(status=str(run.status), error=run.error, error_type=run.error_type,
                               usage=run.usage, outputs=run.outputs if run.ok else None))
 

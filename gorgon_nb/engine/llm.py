@@ -127,9 +127,9 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
     if ex.replaying:  # a replay costs nothing; its own record keeps it replayable and resumable
         usage.cost_usd, usage.unpriced_calls = 0.0, 0
         if ex.runtime.store is not None:
-            ex.runtime.store.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage, item=item,
-                                          request_hash=request_hash, response=recorded.text,
-                                          finish_reason=recorded.finish_reason)
+            ex.runtime.store.runs.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage,
+                                               item=item, request_hash=request_hash, response=recorded.text,
+                                               finish_reason=recorded.finish_reason)
     run.add_usage(usage)
     if on_delta is not None:
         on_delta(recorded.text)
@@ -187,9 +187,9 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     breaker.record_success()
     run.add_usage(usage)
     if runtime.store is not None:  # at once: a run killed after this call need not pay for it again
-        runtime.store.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
-                                   item=item, request_hash=request_hash, response=completion.text,
-                                   finish_reason=completion.finish_reason)
+        runtime.store.runs.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
+                                        item=item, request_hash=request_hash, response=completion.text,
+                                        finish_reason=completion.finish_reason)
     return completion
 
 

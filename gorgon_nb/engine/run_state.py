@@ -28,8 +28,8 @@ from gorgon_nb.model.run import RunResult, RunStatus, StepResult
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.model.workflow import Budget
 from gorgon_nb.secrets import redact
-from gorgon_nb.store.base import new_id
-from gorgon_nb.store.sqlite import RecordedCall
+from gorgon_nb.store.database import new_id
+from gorgon_nb.store.runs import RecordedCall
 
 __all__ = ["Continuation", "EventCallback", "RunState", "Scope", "StepFailure", "StepRun", "describe_error",
            "new_run_id", "step_view"]
@@ -166,7 +166,7 @@ class RunState:
         if status is not self.result.status and not self.result.status.finished:
             self.result.status = status
             if self.runtime.store is not None:
-                self.runtime.store.set_run_status(self.result.run_id, str(status))
+                self.runtime.store.control.set_status(self.result.run_id, str(status))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -184,8 +184,8 @@ class RunState:
                 with store.transaction():
                     if save is not None:
                         position = self._positions.setdefault(save.key, len(self._positions))
-                        store.save_step(self.result.run_id, save, position)
-                    store.append_event(event)
+                        store.runs.save_step(self.result.run_id, save, position)
+                    store.runs.append_event(event)
         for callback in list(self.subscribers):
             try:
                 callback(event)

@@ -65,7 +65,7 @@ class Runtime:
         if self.store is None:
             return 0.0
         midnight = datetime.combine(date.today(), datetime.min.time()).timestamp()
-        return self.store.spent_since(midnight)
+        return self.store.runs.spent_since(midnight)
 
     def breaker(self, provider: str) -> CircuitBreaker:
         if provider not in self.breakers:

@@ -45,11 +45,11 @@ def cmd_runs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
                                             (("--status",), {"default": None, "choices": [s.value for s in RunStatus]}),
                                             (("--workflow",), {"default": None})])
     store = _store(magics)
-    runs = observed_runs(store, options.limit, status=options.status, workflow_id=options.workflow)
+    runs = observed_runs(store.runs, store.control, options.limit, status=options.status, workflow_id=options.workflow)
     if options.widget:
         from gorgon_nb.widgets import HistoryView
 
-        return HistoryView.from_runs([run for run, _ in runs], owners=store)
+        return HistoryView.from_runs([run for run, _ in runs], owners=store.control)
     rows = [[f"`{r.run_id}`", r.workflow_id, STATUS_LABELS.get(str(status), str(status)), format_time(r.started_at),
              format_duration(r.duration), f"{r.usage.total_tokens:,}", format_cost(r.usage)] for r, status in runs]
     return Table(["run", "workflow", "status", "started", "duration", "tokens", "cost"], rows, title="Recent runs",
@@ -61,9 +61,9 @@ def cmd_show(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
 
     options = parse("%gorgon show", words, [(("run_id",), {"metavar": "RUN"})])
     store = _store(magics)
-    run = store.get_run(options.run_id)
+    run = store.runs.get(options.run_id)
     # the events give the graph's exact layout; the store tells a run whose process is gone
-    return RunView.from_result(run, store.events(run.run_id), owners=store)
+    return RunView.from_result(run, store.runs.events(run.run_id), owners=store.control)
 
 
 def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
@@ -101,7 +101,7 @@ def cmd_approvals(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
     store = _store(magics)
     found = runner.approvals(options.run, status=None if options.all else "pending")
     rows = [[f"`{a.id}`", f"`{a.run_id}`", a.step_key, preview(a.title, 60), format_time(a.requested_at),
-             str(a.status) + ("" if not a.pending or store.owner(a.run_id).alive else " (run stopped)")]
+             str(a.status) + ("" if not a.pending or store.control.owner(a.run_id).alive else " (run stopped)")]
             for a in found]
     return Table(["approval", "run", "step", "title", "asked", "status"], rows, title="Approvals",
                  empty="nothing waits for approval",
@@ -120,7 +120,7 @@ def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None
     record, workflow = runner.stored_workflow(options.run_id)
     execution = runner.resume_execution(record.run_id, max_usd=options.max_usd, max_tokens=options.max_tokens,
                                         model=options.model, allow_code=options.allow_code)
-    view = RunView.from_result(record, _store(magics).events(record.run_id))  # what happened before, then live
+    view = RunView.from_result(record, _store(magics).runs.events(record.run_id))  # what happened before, then live
     magics.watch(execution, options.background, options.out, title=workflow.name, view=view)
 
 
@@ -155,7 +155,7 @@ def cmd_cancel(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text
 
     options = parse("%gorgon cancel", words, [(("run_id",), {"metavar": "RUN"})])
     store = _store(magics)
-    run_id = store.resolve_run_id(options.run_id)
+    run_id = store.runs.resolve_id(options.run_id)
     here = active_runs.get(run_id)
     if here is not None:  # started by this kernel: stop it here and now
         here.cancel()
@@ -220,11 +220,11 @@ def cmd_schedules(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
         if options.action == "run":
             return Text(f"Queued job `{service.run_now(store, options.ref).id}`.")
         if options.action == "delete":
-            return Text(f"Deleted schedule `{store.delete_schedule(options.ref).id}`.")
+            return Text(f"Deleted schedule `{store.jobs.delete_schedule(options.ref).id}`.")
         changed = getattr(service, options.action)(store, options.ref)
         return Text(f"Schedule `{changed.id}` {'paused' if changed.paused else 'resumed'}.")
     rows = [[f"`{s.id}`", s.name, f"`{s.notebook}`", s.trigger, "paused" if s.paused else format_time(s.next_run_at)]
-            for s in store.list_schedules()]
+            for s in store.jobs.schedules()]
     return Table(["schedule", "name", "notebook", "when", "next run"], rows, title="Schedules",
                  empty="no schedules yet", footer="`%gorgon schedules pause|resume|delete|run SCHEDULE`")
 
@@ -236,12 +236,12 @@ def cmd_jobs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table 
                                             (("--schedule",), {})])
     store = _store(magics)
     if options.action == "cancel":
-        result = store.request_job_cancel(options.ref or "")
+        result = store.jobs.request_cancel(options.ref or "")
         return Text(f"Job `{options.ref}` " + ("cancelled." if result == "cancelled" else "stops within seconds."))
-    schedule_id = store.get_schedule(options.schedule).id if options.schedule else None
+    schedule_id = store.jobs.get_schedule(options.schedule).id if options.schedule else None
     rows = [[f"`{j.id}`", f"`{j.notebook}`", STATUS_LABELS.get(str(j.state), str(j.state)), format_time(j.scheduled_for),
              format_duration(j.duration), "-" if j.cost_usd is None else f"${j.cost_usd:.4f}",
              preview(j.error or "", 60), f"`{j.output_path}`" if j.output_path else ""]
-            for j in store.list_jobs(options.limit, schedule_id=schedule_id)]
+            for j in store.jobs.recent(options.limit, schedule_id=schedule_id)]
     return Table(["job", "notebook", "state", "due", "duration", "cost", "error", "executed notebook"], rows,
                  title="Recent jobs", empty="no jobs yet", footer="`%gorgon jobs cancel JOB` stops one.")

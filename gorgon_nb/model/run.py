@@ -143,16 +143,16 @@ class _Owner(Protocol):
 
 
 class RunOwners(Protocol):
-    """What ``observed_status`` needs of a store: who runs a run (``Store.owner``)."""
+    """What ``observed_status`` needs of a store: who runs a run (``store.control``)."""
 
     def owner(self, run_id: str) -> _Owner: ...
 
 
-class RunRecords(RunOwners, Protocol):
-    """What ``observed_runs`` needs of a store (``Store`` is one)."""
+class RunRecords(Protocol):
+    """What ``observed_runs`` reads the runs from (``store.runs`` is one)."""
 
-    def list_runs(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
-                  not_workflow_id: str | None = None) -> list[RunResult]: ...
+    def recent(self, limit: int = 20, *, status: str | None = None, workflow_id: str | None = None,
+               not_workflow_id: str | None = None) -> list[RunResult]: ...
 
 
 def observed_status(run: RunResult, owners: RunOwners) -> RunStatus:
@@ -181,18 +181,18 @@ def observed_step_status(step: StepResult, run_status: RunStatus) -> str:
 _UNFINISHED_SCAN = 10_000  # unfinished runs are few; a filter on them reads this many at most
 
 
-def observed_runs(records: RunRecords, limit: int = 20, *, status: str | None = None,
+def observed_runs(records: RunRecords, owners: RunOwners, limit: int = 20, *, status: str | None = None,
                   workflow_id: str | None = None,
                   not_workflow_id: str | None = None) -> list[tuple[RunResult, RunStatus]]:
     """Recent runs, newest first, each with its ``observed_status``; ``status`` filters on that
     status, so ``stopped`` finds the runs shown as stopped and ``running`` only live ones."""
     wanted = RunStatus(status) if status else None
     if wanted is None or wanted.finished:
-        runs = records.list_runs(limit, status=status, workflow_id=workflow_id, not_workflow_id=not_workflow_id)
+        runs = records.recent(limit, status=status, workflow_id=workflow_id, not_workflow_id=not_workflow_id)
     else:
         stored = ("running", "waiting") if wanted is RunStatus.STOPPED else (str(wanted),)
-        runs = [run for each in stored for run in records.list_runs(
+        runs = [run for each in stored for run in records.recent(
             _UNFINISHED_SCAN, status=each, workflow_id=workflow_id, not_workflow_id=not_workflow_id)]
         runs.sort(key=lambda run: run.started_at or 0.0, reverse=True)
-    seen = [(run, observed_status(run, records)) for run in runs]
+    seen = [(run, observed_status(run, owners)) for run in runs]
     return [(run, now) for run, now in seen if wanted is None or now is wanted][:limit]

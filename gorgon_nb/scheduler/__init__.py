@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gorgon_nb.scheduler.model import Schedule
+    from gorgon_nb.model.jobs import Schedule
 
 __all__ = ["schedule"]
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import UsageError
+from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.scheduler.execute import Outcome, execute_job
-from gorgon_nb.scheduler.model import Job, JobState
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import NotFoundError, UsageError
-from gorgon_nb.scheduler.model import Job, JobState
+from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.scheduler.pool import KernelPool, kernel_problem, shutdown_kernel, start_kernel
 
 if TYPE_CHECKING:

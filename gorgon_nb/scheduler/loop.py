@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from gorgon_nb.scheduler.model import Job, JobState, Schedule
+from gorgon_nb.model.jobs import Job, JobState, Schedule
 from gorgon_nb.scheduler.service import job_for
 from gorgon_nb.scheduler.triggers import next_fire
 from gorgon_nb.store import Store
@@ -102,20 +102,20 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*self.running.values(), return_exceptions=True)
         if self.leader:
-            await asyncio.to_thread(self.store.release_lease, LEASE, self.owner)
+            await asyncio.to_thread(self.store.jobs.release_lease, LEASE, self.owner)
         await self.backend.close()
 
     async def tick(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        self.leader = await asyncio.to_thread(self.store.acquire_lease, LEASE, self.owner, self.lease_ttl, now)
+        self.leader = await asyncio.to_thread(self.store.jobs.acquire_lease, LEASE, self.owner, self.lease_ttl, now)
         if not self.leader:
             return
-        for job_id in await asyncio.to_thread(self.store.requeue_stale_jobs, now - self.lease_ttl):
+        for job_id in await asyncio.to_thread(self.store.jobs.requeue_stale, now - self.lease_ttl):
             log.warning("job %s: its scheduler stopped; queued again", job_id)
-        for schedule in await asyncio.to_thread(self.store.due_schedules, now):
+        for schedule in await asyncio.to_thread(self.store.jobs.due_schedules, now):
             await asyncio.to_thread(self._fire, schedule, now)
         while len(self.running) < self.concurrency:
-            job = await asyncio.to_thread(self.store.claim_job, self.owner, now)
+            job = await asyncio.to_thread(self.store.jobs.claim, self.owner, now)
             if job is None:
                 break
             self.running[job.id] = asyncio.create_task(self._run(job))
@@ -127,11 +127,11 @@ class Scheduler:
         jobs = []
         if late and schedule.missed == "skip":
             log.info("schedule %s: the run due at %s was missed; skipped", schedule.id, time.ctime(due))
-        elif schedule.overlap == "skip" and self.store.active_jobs(schedule.id):
+        elif schedule.overlap == "skip" and self.store.jobs.count_active(schedule.id):
             log.info("schedule %s: its last job still runs; this one is skipped", schedule.id)
         else:
             jobs.append(job_for(schedule, due))
-        self.store.fire(schedule, jobs, next_fire(schedule, now))
+        self.store.jobs.fire(schedule, jobs, next_fire(schedule, now))
 
     async def _run(self, job: Job) -> None:
         cancel = False
@@ -143,7 +143,7 @@ class Scheduler:
             nonlocal cancel
             while True:
                 await asyncio.sleep(min(self.lease_ttl / 3, 2.0))
-                cancel = await asyncio.to_thread(self.store.job_heartbeat, job.id, self.owner) or cancel
+                cancel = await asyncio.to_thread(self.store.jobs.heartbeat, job.id, self.owner) or cancel
 
         heart = asyncio.create_task(beat())
         try:
@@ -162,7 +162,7 @@ class Scheduler:
 
     def _requeue(self, job: Job) -> None:
         job.state, job.owner, job.started_at, job.heartbeat_at = JobState.QUEUED, None, None, None
-        self.store.save_job(job)
+        self.store.jobs.save(job)
 
     def _record(self, job: Job, outcome: Any) -> None:
         if outcome is not None:
@@ -171,30 +171,30 @@ class Scheduler:
             job.started_at = outcome.started_at or job.started_at
             job.ended_at = outcome.ended_at or time.time()
             if outcome.kernel_pid is not None:
-                job.run_ids = self.store.runs_of_process(outcome.kernel_host, outcome.kernel_pid,
+                job.run_ids = self.store.runs.started_by(outcome.kernel_host, outcome.kernel_pid,
                                                          job.started_at or 0.0, job.ended_at + 1)
-                costs = [self.store.get_run(run_id).usage.cost for run_id in job.run_ids]
+                costs = [self.store.runs.get(run_id).usage.cost for run_id in job.run_ids]
                 job.cost_usd = sum(c for c in costs if c is not None) if job.run_ids else None
-        job.cancel_requested = job.cancel_requested or self.store.get_job(job.id).cancel_requested
+        job.cancel_requested = job.cancel_requested or self.store.jobs.get(job.id).cancel_requested
         if job.state in (JobState.FAILED, JobState.TIMED_OUT) and job.attempt < job.max_attempts \
                 and not job.cancel_requested:
             log.info("job %s: attempt %d of %d %s; trying again", job.id, job.attempt, job.max_attempts, job.state)
             job.not_before = time.time() + job.backoff * 2 ** (job.attempt - 1)
             job.attempt += 1
             job.state, job.owner, job.heartbeat_at = JobState.QUEUED, None, None
-        self.store.save_job(job)
+        self.store.jobs.save(job)
         if job.schedule_id and job.state != JobState.QUEUED:
             self._prune(job.schedule_id)
 
     def _prune(self, schedule_id: str) -> None:
         """Executed notebooks beyond the schedule's ``keep`` newest are deleted."""
         try:
-            keep = self.store.get_schedule(schedule_id).keep
+            keep = self.store.jobs.get_schedule(schedule_id).keep
         except Exception:  # the schedule was deleted: its jobs keep what they have
             return
-        done = [j for j in self.store.list_jobs(1000, schedule_id=schedule_id) if j.output_path]
+        done = [j for j in self.store.jobs.recent(1000, schedule_id=schedule_id) if j.output_path]
         for old in done[keep:]:
             with contextlib.suppress(OSError):
                 (Path(old.root) / str(old.output_path)).unlink()
             old.output_path = None
-            self.store.save_job(old)
+            self.store.jobs.save(old)

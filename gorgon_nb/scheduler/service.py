@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gorgon_nb.errors import UsageError
-from gorgon_nb.scheduler.model import Job, Schedule
+from gorgon_nb.model.jobs import Job, Schedule
 from gorgon_nb.scheduler.triggers import (
     check_cron,
     next_fire,
@@ -211,7 +211,7 @@ def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = 
     schedule.next_run_at = next_fire(schedule, schedule.created_at)
     if schedule.next_run_at is None:
         raise UsageError(f"{at} is in the past: the schedule would never run")
-    return store.create_schedule(schedule)
+    return store.jobs.create_schedule(schedule)
 
 
 def job_for(schedule: Schedule, due: float) -> Job:
@@ -222,31 +222,31 @@ def job_for(schedule: Schedule, due: float) -> Job:
 
 def run_now(store: Store, ref: str) -> Job:
     """Queue a job of the schedule now, whatever its trigger says."""
-    schedule = store.get_schedule(ref)
+    schedule = store.jobs.get_schedule(ref)
     if problem := output_folder_problem(schedule.root):
         raise UsageError(problem)
-    return store.enqueue_job(job_for(schedule, time.time()))
+    return store.jobs.enqueue(job_for(schedule, time.time()))
 
 
 def pause(store: Store, ref: str) -> Schedule:
-    schedule = store.get_schedule(ref)
+    schedule = store.jobs.get_schedule(ref)
     schedule.paused = True
-    return store.update_schedule(schedule)
+    return store.jobs.update_schedule(schedule)
 
 
 def resume(store: Store, ref: str) -> Schedule:
     """Fire again from now on: what fell due while paused is not run."""
-    schedule = store.get_schedule(ref)
+    schedule = store.jobs.get_schedule(ref)
     schedule.paused = False
     schedule.next_run_at = next_fire(schedule, time.time())
-    return store.update_schedule(schedule)
+    return store.jobs.update_schedule(schedule)
 
 
 def scheduler_holder(store: Store) -> str | None:
     """Which scheduler holds the lease now (and so starts queued jobs), or None."""
     from gorgon_nb.scheduler.loop import LEASE
 
-    holder = store.lease_holder(LEASE)
+    holder = store.jobs.lease_holder(LEASE)
     return holder[0] if holder is not None and holder[1] > time.time() else None
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gorgon_nb.errors import UsageError
-from gorgon_nb.scheduler.model import Schedule
+from gorgon_nb.model.jobs import Schedule
 
 __all__ = ["DURATION_LIMIT", "EVERY_MINIMUM", "check_cron", "next_fire", "parse_at", "parse_duration",
            "parse_every", "plain_text", "zone"]

@@ -99,7 +99,7 @@ class SessionsHandler(ChatHandler):
     @authorized
     async def get(self) -> None:
         self.query(Query, NO_QUERY)
-        sessions = await self.in_thread(lambda store: [s.to_dict() for s in store.list_sessions()])
+        sessions = await self.in_thread(lambda store: [s.to_dict() for s in store.chat.sessions()])
         self.finish(dumps({"sessions": sessions}))
 
     @web.authenticated
@@ -125,7 +125,7 @@ class SessionHandler(ChatHandler):
         title = (body.title or "").strip()
         if not title:
             raise ApiError(400, f"the title is empty; {TITLE_HINT}")
-        session = await self.in_thread(lambda store: store.rename_session(session_id, title))
+        session = await self.in_thread(lambda store: store.chat.rename_session(session_id, title))
         self.finish(dumps(session.to_dict()))
 
     @web.authenticated
@@ -207,7 +207,7 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
             raise web.HTTPError(403, "not allowed to chat on this server")
         try:
             chat = await asyncio.to_thread(self.backend.chat)
-            await asyncio.to_thread(chat.store.get_session, session_id)
+            await asyncio.to_thread(chat.store.chat.get_session, session_id)
         except NotFoundError as exc:
             raise web.HTTPError(404, exc.for_surface("sidebar")) from None
         except GorgonError as exc:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def snapshot(store: Store, files: ServerFiles) -> list[dict[str, Any]]:
-    pending = store.list_approvals(status="pending", limit=LIST_LIMIT)
+    pending = store.approvals.recent(status="pending", limit=LIST_LIMIT)
     alive = {run_id: run_alive(store, run_id) for run_id in {a.run_id for a in pending}}
     return [{"type": "runs", "runs": recent_runs(store)},
             {"type": "approvals", "approvals": [approval_json(a, alive[a.run_id]) for a in pending]},

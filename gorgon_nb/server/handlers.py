@@ -192,7 +192,7 @@ def approval_json(request: ApprovalRequest, alive: bool) -> dict[str, Any]:
 
 def run_alive(store: Store, run_id: str) -> bool:
     try:
-        return store.owner(run_id).alive
+        return store.control.owner(run_id).alive
     except (GorgonError, IndexError):  # the run row is gone
         return False
 
@@ -252,8 +252,8 @@ class ApprovalsHandler(GorgonHandler):
         query = self.query(ApprovalsQuery, APPROVALS_HINT)
 
         def listed(store: Store) -> list[dict[str, Any]]:
-            run_id = store.resolve_run_id(query.run) if query.run else None
-            found = store.list_approvals(
+            run_id = store.runs.resolve_id(query.run) if query.run else None
+            found = store.approvals.recent(
                 status=None if query.status == "all" else query.status, run_id=run_id, limit=query.limit
             )
             alive = {r: run_alive(store, r) for r in {a.run_id for a in found}}
@@ -271,7 +271,7 @@ class ApprovalHandler(GorgonHandler):
         self.query(Query, "this route takes no query")
 
         def read(store: Store) -> dict[str, Any]:
-            request = store.get_approval(approval_id)
+            request = store.approvals.get(approval_id)
             return approval_json(request, run_alive(store, request.run_id))
 
         self.finish(dumps(await self.in_thread(read)))
@@ -284,9 +284,9 @@ class ApprovalHandler(GorgonHandler):
         by = decider_name(self.current_user)
 
         def decide(store: Store) -> dict[str, Any]:
-            request = store.get_approval(approval_id)
+            request = store.approvals.get(approval_id)
             try:
-                decided = store.decide_approval(
+                decided = store.approvals.decide(
                     approval_id, approve=body.approve, by=by, comment=body.text
                 )
             except ApprovalError as exc:

@@ -45,7 +45,7 @@ from pydantic import (
 from tornado import web
 
 from gorgon_nb.errors import GorgonError, NotFoundError, UsageError
-from gorgon_nb.scheduler.model import JobState
+from gorgon_nb.model.jobs import JobState
 from gorgon_nb.scheduler.service import (
     KEEP_LIMIT,
     NAME_LIMIT,
@@ -59,7 +59,7 @@ from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, p
 
 if TYPE_CHECKING:
     from gorgon_nb.config import SchedulerSettings
-    from gorgon_nb.scheduler.model import Job, Schedule
+    from gorgon_nb.model.jobs import Job, Schedule
     from gorgon_nb.server.handlers import Backend
     from gorgon_nb.store import Store
 
@@ -195,11 +195,11 @@ def job_json(job: Job, files: ServerFiles) -> dict[str, Any]:
 
 
 def schedule_json(store: Store, schedule: Schedule, files: ServerFiles) -> dict[str, Any]:
-    last = store.list_jobs(1, schedule_id=schedule.id)
+    last = store.jobs.recent(1, schedule_id=schedule.id)
     return {
         **schedule.to_dict(),
         "notebook_url_path": files.locate(schedule.root, schedule.notebook)[0],
-        "active": store.active_jobs(schedule.id),
+        "active": store.jobs.count_active(schedule.id),
         "last_job": {"id": last[0].id, "state": str(last[0].state), "ended_at": last[0].ended_at} if last else None,
     }
 
@@ -214,8 +214,8 @@ def scheduler_json(store: Store) -> dict[str, Any]:
 
 def jobs_payload(store: Store, files: ServerFiles) -> dict[str, Any]:
     """The feed's ``jobs`` update: the most recent jobs, every schedule, and the scheduler."""
-    return {"type": "jobs", "jobs": [job_json(j, files) for j in store.list_jobs(FEED_JOBS)],
-            "schedules": [schedule_json(store, s, files) for s in store.list_schedules()],
+    return {"type": "jobs", "jobs": [job_json(j, files) for j in store.jobs.recent(FEED_JOBS)],
+            "schedules": [schedule_json(store, s, files) for s in store.jobs.schedules()],
             "scheduler": scheduler_json(store)}
 
 
@@ -239,7 +239,7 @@ class SchedulesHandler(JobsBaseHandler):
     async def get(self) -> None:
         self.query(Query, NO_QUERY)
         files = self.files
-        listed = await self.in_thread(lambda store: [schedule_json(store, s, files) for s in store.list_schedules()])
+        listed = await self.in_thread(lambda store: [schedule_json(store, s, files) for s in store.jobs.schedules()])
         self.answer({"schedules": listed})
 
     @web.authenticated
@@ -275,14 +275,14 @@ class ScheduleHandler(JobsBaseHandler):
     async def get(self, ref: str) -> None:
         self.query(Query, NO_QUERY)
         files = self.files
-        self.answer(await self.in_thread(lambda store: schedule_json(store, store.get_schedule(ref), files)))
+        self.answer(await self.in_thread(lambda store: schedule_json(store, store.jobs.get_schedule(ref), files)))
 
     @web.authenticated
     @authorized
     async def delete(self, ref: str) -> None:
         self.query(Query, NO_QUERY)
         parse_body(self.request.body, EmptyBody, "send no body", empty="{}")
-        deleted = await self.in_thread(lambda store: store.delete_schedule(ref))
+        deleted = await self.in_thread(lambda store: store.jobs.delete_schedule(ref))
         self.log.info("gorgon: deleted schedule %s (%s)", deleted.id, deleted.notebook)
         self.set_status(204)
         self.finish()
@@ -318,8 +318,8 @@ class JobsHandler(JobsBaseHandler):
         files = self.files
 
         def listed(store: Store) -> list[dict[str, Any]]:
-            schedule_id = store.get_schedule(query.schedule).id if query.schedule else None
-            jobs = store.list_jobs(query.limit, schedule_id=schedule_id, state=query.state or None)
+            schedule_id = store.jobs.get_schedule(query.schedule).id if query.schedule else None
+            jobs = store.jobs.recent(query.limit, schedule_id=schedule_id, state=query.state or None)
             return [job_json(j, files) for j in jobs]
 
         self.answer({"jobs": await self.in_thread(listed)})
@@ -333,7 +333,7 @@ class JobHandler(JobsBaseHandler):
     async def get(self, ref: str) -> None:
         self.query(Query, NO_QUERY)
         files = self.files
-        self.answer({"job": await self.in_thread(lambda store: job_json(store.get_job(ref), files))})
+        self.answer({"job": await self.in_thread(lambda store: job_json(store.jobs.get(ref), files))})
 
 
 class JobCancelHandler(JobsBaseHandler):
@@ -346,9 +346,9 @@ class JobCancelHandler(JobsBaseHandler):
         parse_body(self.request.body, EmptyBody, NO_BODY, empty="{}")
 
         def cancel(store: Store) -> str:
-            job = store.get_job(ref)
+            job = store.jobs.get(ref)
             try:
-                return store.request_job_cancel(job.id)
+                return store.jobs.request_cancel(job.id)
             except UsageError as exc:  # it ended already
                 raise ApiError(409, exc.for_surface("sidebar")) from None
 

@@ -72,9 +72,9 @@ def run_summary(run: RunResult, *, status: RunStatus, waiting: int) -> dict[str,
 
 def recent_runs(store: Store, limit: int = FEED_RUNS, *, status: str | None = None,
                 workflow: str | None = None, chat: bool = False) -> list[dict[str, Any]]:
-    runs = observed_runs(store, limit, status=status, workflow_id=workflow,
+    runs = observed_runs(store.runs, store.control, limit, status=status, workflow_id=workflow,
                          not_workflow_id=None if chat else CHAT_WORKFLOW_ID)
-    waiting = Counter(a.run_id for a in store.list_approvals(status="pending", limit=LIST_LIMIT))
+    waiting = Counter(a.run_id for a in store.approvals.recent(status="pending", limit=LIST_LIMIT))
     return [run_summary(run, status=now, waiting=waiting[run.run_id]) for run, now in runs]
 
 
@@ -89,9 +89,9 @@ def _step(step: StepResult, run_status: RunStatus) -> dict[str, Any]:
 
 
 def run_detail(store: Store, run_id: str) -> dict[str, Any]:
-    run = store.get_run(run_id)
-    approvals = store.list_approvals(status=None, run_id=run.run_id, limit=LIST_LIMIT)
-    status = observed_status(run, store)
+    run = store.runs.get(run_id)
+    approvals = store.approvals.recent(status=None, run_id=run.run_id, limit=LIST_LIMIT)
+    status = observed_status(run, store.control)
     stopped = status is RunStatus.STOPPED
     pending = sum(1 for a in approvals if str(a.status) == "pending")
     return {
@@ -136,9 +136,9 @@ class CancelHandler(GorgonHandler):
         parse_body(self.request.body, EmptyBody, NO_BODY, empty="{}")
 
         def cancel(store: Store) -> str:
-            resolved = store.resolve_run_id(run_id)
+            resolved = store.runs.resolve_id(run_id)
             try:
-                return store.request_cancel(resolved)
+                return store.control.request_cancel(resolved)
             except UsageError as exc:  # ended already
                 raise ApiError(409, str(exc)) from None
 

@@ -109,7 +109,7 @@ async def run(step: IntegrationStep, ctx: StepContext) -> Any:
     params = {**ctx.value("with"), **ctx.expected}
     journal = ctx.journal if found.write else None
     at = (ctx.run_id, ctx.key, ctx.item)
-    if journal is not None and (record := journal.write_record(*at)) is not None:
+    if journal is not None and (record := journal.get(*at)) is not None:
         if record.state == "done":
             ctx.notice(f"{ctx.key}: the {step.service} {step.action} was done before the run stopped; "
                        "its result is used, nothing was sent again")
@@ -121,18 +121,18 @@ async def run(step: IntegrationStep, ctx: StepContext) -> Any:
                 f"step: gorgon fork {ctx.run_id} --from {step.id}", service=step.service)
     client = await asyncio.to_thread(connections.client, step.service)
     if journal is not None:
-        journal.write_sending(*at, step.service, step.action)
+        journal.note_sending(*at, step.service, step.action)
     try:
         output = await asyncio.to_thread(connections.call, found, client, params)
     except IntegrationError as exc:
         if journal is not None and not exc.unsure:
-            journal.write_forget(*at)  # refused for sure: nothing was written
+            journal.forget(*at)  # refused for sure: nothing was written
         elif journal is not None and not found.idempotent:
             exc.retryable = False  # sending it again might write it twice
             exc.args = (f"{exc}. It may have been written anyway: check {step.service} before running it again",)
         raise
     if journal is not None:
-        journal.write_done(*at, output)
+        journal.note_done(*at, output)
     return output
 
 

@@ -1,4 +1,5 @@
-"""SQLite persistence for runs, steps, events and usage."""
+"""SQLite persistence: runs, approvals, chat, schedules and jobs, and the write journal,
+each a part of ``Store`` (see ``gorgon_nb.store.sqlite``)."""
 
 from gorgon_nb.store.sqlite import Store
 

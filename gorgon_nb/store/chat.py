@@ -1,4 +1,13 @@
-"""Chat sessions and their messages, kept so conversations survive a server restart."""
+"""Chat sessions and their messages, kept so conversations survive a server restart.
+
+Transaction rules:
+- The chat service of one Jupyter server writes its sessions and messages; a message's
+  ``seq`` is counted and the message inserted in one transaction, with its session's
+  ``updated_at``, so two messages added at once never share a place.
+- A message is written whole when added and rewritten whole when it changes (a streamed
+  answer grows in place); each such write is one statement.
+- A server that starts marks the messages an earlier one left streaming as interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +19,9 @@ from typing import Any
 
 from gorgon_nb.errors import NotFoundError
 from gorgon_nb.secrets import redact
-from gorgon_nb.store.base import StoreParts, new_id
+from gorgon_nb.store.database import Database, new_id
 
-__all__ = ["ChatMessage", "ChatSession", "ChatTable"]
+__all__ = ["ChatMessage", "ChatSession", "ChatStore"]
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MARKS = re.compile(r"[*_`#>|~]+|^\s*[-+]\s", re.MULTILINE)
@@ -64,24 +73,27 @@ def _message(row: dict[str, Any]) -> ChatMessage:
                        updated_at=row["updated_at"])
 
 
-class ChatTable(StoreParts):
-    """The chat methods of ``Store``."""
+class ChatStore:
+    """``store.chat``: the chat sessions and their messages."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def create_session(self, title: str) -> ChatSession:
         now = time.time()
         session = ChatSession(new_id(12), title, now, now)
-        self._write("INSERT INTO chat_sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                    (session.id, title, now, now))
+        self._db.write("INSERT INTO chat_sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                       (session.id, title, now, now))
         return session
 
     def get_session(self, session_id: str) -> ChatSession:
-        rows = self._query("SELECT * FROM chat_sessions WHERE id = ?", (session_id,))
+        rows = self._db.query("SELECT * FROM chat_sessions WHERE id = ?", (session_id,))
         if not rows:
             raise NotFoundError(f"no chat session '{session_id}'")
         return ChatSession(rows[0]["id"], rows[0]["title"], rows[0]["created_at"], rows[0]["updated_at"])
 
-    def list_sessions(self, limit: int = 200) -> list[ChatSession]:
-        rows = self._query(
+    def sessions(self, limit: int = 200) -> list[ChatSession]:
+        rows = self._db.query(
             "SELECT s.*, (SELECT content FROM chat_messages m WHERE m.session_id = s.id AND m.parent_id IS NULL "
             "ORDER BY seq DESC LIMIT 1) AS last FROM chat_sessions s ORDER BY updated_at DESC LIMIT ?", (limit,))
         return [ChatSession(r["id"], r["title"], r["created_at"], r["updated_at"], _plain(r["last"] or "")[:120])
@@ -89,43 +101,45 @@ class ChatTable(StoreParts):
 
     def rename_session(self, session_id: str, title: str) -> ChatSession:
         self.get_session(session_id)
-        self._write("UPDATE chat_sessions SET title = ?, updated_at = ? WHERE id = ?", (title, time.time(), session_id))
+        self._db.write("UPDATE chat_sessions SET title = ?, updated_at = ? WHERE id = ?",
+                       (title, time.time(), session_id))
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
         self.get_session(session_id)
-        self._write("DELETE FROM chat_sessions WHERE id = ?", (session_id,))
+        self._db.write("DELETE FROM chat_sessions WHERE id = ?", (session_id,))
 
     def add_message(self, message: ChatMessage) -> ChatMessage:
         """Store a new message at the end of its session (its id and seq are given here)."""
         now = time.time()
-        with self.transaction():
-            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE session_id = ?",
-                                    (message.session_id,)).fetchone()
+        with self._db.transaction():
+            row = self._db.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE session_id = ?",
+                                        (message.session_id,)).fetchone()
             message.id, message.seq = message.id or new_id(12), int(row[0])
             message.created_at = message.updated_at = now
-            self.conn.execute(
+            self._db.conn.execute(
                 "INSERT INTO chat_messages (id, session_id, seq, role, agent, content, status, parent_id, run_id, "
                 "meta, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (message.id, message.session_id, message.seq, message.role, message.agent, redact(message.content),
                  message.status, message.parent_id, message.run_id, json.dumps(message.meta), now, now))
-            self.conn.execute("UPDATE chat_sessions SET updated_at = ? WHERE id = ?", (now, message.session_id))
+            self._db.conn.execute("UPDATE chat_sessions SET updated_at = ? WHERE id = ?", (now, message.session_id))
         return message
 
     def update_message(self, message: ChatMessage) -> ChatMessage:
         message.updated_at = time.time()
-        self._write("UPDATE chat_messages SET content = ?, status = ?, run_id = ?, meta = ?, updated_at = ? WHERE id = ?",
-                    (redact(message.content), message.status, message.run_id, json.dumps(message.meta),
-                     message.updated_at, message.id))
+        self._db.write("UPDATE chat_messages SET content = ?, status = ?, run_id = ?, meta = ?, updated_at = ? "
+                       "WHERE id = ?",
+                       (redact(message.content), message.status, message.run_id, json.dumps(message.meta),
+                        message.updated_at, message.id))
         return message
 
-    def chat_messages(self, session_id: str) -> list[ChatMessage]:
+    def messages(self, session_id: str) -> list[ChatMessage]:
         self.get_session(session_id)
-        return [_message(r) for r in self._query("SELECT * FROM chat_messages WHERE session_id = ? ORDER BY seq",
-                                                 (session_id,))]
+        return [_message(r) for r in self._db.query("SELECT * FROM chat_messages WHERE session_id = ? ORDER BY seq",
+                                                    (session_id,))]
 
     def interrupt_streaming(self) -> int:
         """Messages left streaming by a server that stopped: mark them interrupted."""
-        with self.transaction():
-            return self.conn.execute("UPDATE chat_messages SET status = 'interrupted' WHERE status = 'streaming'"
-                                     ).rowcount
+        with self._db.transaction():
+            return self._db.conn.execute("UPDATE chat_messages SET status = 'interrupted' WHERE status = 'streaming'"
+                                         ).rowcount

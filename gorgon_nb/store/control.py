@@ -2,9 +2,16 @@
 
 The process running a run writes a heartbeat every ``HEARTBEAT_SECONDS``. A run is
 orphaned when its owner is gone: on the same host its pid no longer exists, elsewhere
-its heartbeat is older than ``STALE_SECONDS``. Only an orphaned run can be resumed, and
-a resume claims it with a compare-and-set on the old owner, so two processes resuming
-the same run at once cannot both win.
+its heartbeat is older than ``STALE_SECONDS``.
+
+Transaction rules:
+- Only the owner writes its run (status, heartbeat); anyone may ask it to stop by setting
+  ``cancel_requested``, which the owner reads back with each heartbeat.
+- Only an orphaned run can be resumed, and a resume claims it with one compare-and-set
+  ``UPDATE`` on the old owner, so of two processes resuming the same run at once exactly
+  one wins.
+- Cancelling a run nobody runs ends it here: the run, its unfinished steps and its pending
+  approvals change in one transaction, so no reader sees a cancelled run still waiting.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import time
 from dataclasses import dataclass
 
 from gorgon_nb.errors import UsageError
-from gorgon_nb.model.usage import Usage
-from gorgon_nb.store.base import StoreParts
+from gorgon_nb.store.approvals import ApprovalStore
+from gorgon_nb.store.database import Database
+from gorgon_nb.store.runs import RunStore
 
 __all__ = ["HEARTBEAT_SECONDS", "STALE_SECONDS", "Owner", "RunControl"]
 
@@ -59,18 +67,21 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-class RunControl(StoreParts):
-    """The ownership methods of ``Store``."""
+class RunControl:
+    """``store.control``: who owns each run, and the requests to stop one."""
+
+    def __init__(self, db: Database, runs: RunStore, approvals: ApprovalStore) -> None:
+        self._db, self._runs, self._approvals = db, runs, approvals
 
     def owner(self, run_id: str) -> Owner:
-        row = self._query("SELECT status, pid, host, heartbeat_at, cancel_requested FROM runs WHERE id = ?",
-                          (self.resolve_run_id(run_id),))[0]
+        row = self._db.query("SELECT status, pid, host, heartbeat_at, cancel_requested FROM runs WHERE id = ?",
+                             (self._runs.resolve_id(run_id),))[0]
         return Owner(row["status"], row["pid"], row["host"], row["heartbeat_at"], bool(row["cancel_requested"]))
 
-    def claim_run(self, run_id: str, previous: Owner) -> None:
+    def claim(self, run_id: str, previous: Owner) -> None:
         """Become the run's owner, if nobody claimed it since ``previous`` was read."""
-        with self.transaction():
-            changed = self.conn.execute(
+        with self._db.transaction():
+            changed = self._db.conn.execute(
                 "UPDATE runs SET status = 'running', pid = ?, host = ?, heartbeat_at = ?, cancel_requested = 0, "
                 "error = NULL, error_type = NULL, ended_at = NULL "
                 "WHERE id = ? AND pid IS ? AND host IS ? AND heartbeat_at IS ?",
@@ -81,47 +92,31 @@ class RunControl(StoreParts):
 
     def heartbeat(self, run_id: str) -> bool:
         """Say this process still runs ``run_id``; return whether a cancel was requested."""
-        with self.transaction():
-            self.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
-            row = self.conn.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        with self._db.transaction():
+            self._db.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
+            row = self._db.conn.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
         return bool(row and row[0])
 
-    def set_run_status(self, run_id: str, status: str) -> None:
-        self._write("UPDATE runs SET status = ? WHERE id = ? AND status IN ('running', 'waiting')", (status, run_id))
+    def set_status(self, run_id: str, status: str) -> None:
+        """Move an unfinished run between running and waiting (a run that ended stays ended)."""
+        self._db.write("UPDATE runs SET status = ? WHERE id = ? AND status IN ('running', 'waiting')",
+                       (status, run_id))
 
     def request_cancel(self, run_id: str) -> str:
         """Ask a run to stop: ``"requested"`` when its owner will see it, ``"cancelled"`` when
         nobody runs it (it is marked cancelled here and now)."""
-        run_id = self.resolve_run_id(run_id)
+        run_id = self._runs.resolve_id(run_id)
         owner = self.owner(run_id)
         if owner.status not in ("running", "waiting"):
             raise UsageError(f"run {run_id} already ended ({owner.status}); there is nothing to cancel")
         if owner.alive:
-            self._write("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+            self._db.write("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
             return "requested"
-        with self.transaction():
-            self.conn.execute("UPDATE runs SET status = 'cancelled', error = ?, error_type = 'Cancelled', "
-                              "ended_at = ? WHERE id = ?", ("cancelled while no process was running it",
-                                                           time.time(), run_id))
-            self.conn.execute("UPDATE steps SET status = 'cancelled' WHERE run_id = ? AND status IN "
-                              "('running', 'waiting')", (run_id,))
-            self.cancel_approvals(run_id)
+        with self._db.transaction():
+            self._db.conn.execute("UPDATE runs SET status = 'cancelled', error = ?, error_type = 'Cancelled', "
+                                  "ended_at = ? WHERE id = ?", ("cancelled while no process was running it",
+                                                               time.time(), run_id))
+            self._db.conn.execute("UPDATE steps SET status = 'cancelled' WHERE run_id = ? AND status IN "
+                                  "('running', 'waiting')", (run_id,))
+            self._approvals.cancel_pending(run_id)
         return "cancelled"
-
-    def max_seq(self, run_id: str) -> int:
-        row = self._query("SELECT MAX(seq) AS seq FROM events WHERE run_id = ?", (run_id,))[0]
-        return int(row["seq"] or 0)
-
-    def run_usage(self, run_id: str) -> Usage:
-        """What a run's model calls used, from its usage rows (calls of unfinished steps included)."""
-        row = self._query(
-            "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS i, COALESCE(SUM(output_tokens), 0) AS o, "
-            "COALESCE(SUM(cache_read_tokens), 0) AS cr, COALESCE(SUM(cache_write_tokens), 0) AS cw, "
-            "COALESCE(SUM(cost_usd), 0) AS cost, SUM(cost_usd IS NULL) AS unpriced FROM usage WHERE run_id = ?",
-            (run_id,))[0]
-        return Usage(row["i"], row["o"], row["cr"], row["cw"], row["calls"], row["cost"], row["unpriced"] or 0)
-
-    def spent_since(self, since: float) -> float:
-        """Dollars spent on priced calls since ``since``, by every run."""
-        row = self._query("SELECT COALESCE(SUM(cost_usd), 0) AS cost FROM usage WHERE ts >= ?", (since,))[0]
-        return float(row["cost"])

@@ -106,7 +106,7 @@ class RunView(anywidget.AnyWidget):
                     owners: RunOwners | None = None) -> RunView:
         """A finished view of a stored run.
 
-        With the run's stored ``events`` (``store.events(run_id)``) the view is rebuilt
+        With the run's stored ``events`` (``store.runs.events(run_id)``) the view is rebuilt
         exactly, dependencies included; from the result alone, steps that ran at the same
         time share a row. With ``owners`` (the store) a run whose process is gone shows as
         ``stopped``, as ``gorgon show`` and the sidebar show it.
@@ -291,6 +291,6 @@ def _decide_in_store(approval_id: str, approve: bool, comment: str | None) -> An
     from gorgon_nb.store import Store
 
     with Store(load_config().db_path) as store:
-        return store.decide_approval(
+        return store.approvals.decide(
             approval_id, approve=approve, by=current_user(), comment=comment
         )

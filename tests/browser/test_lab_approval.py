@@ -173,8 +173,8 @@ async def test_approve_in_the_widget_while_the_cell_blocks(
 
     run_id = (await view.locator(".gorgon-run-id").inner_text()).split()[-1]
     with Store(lab_server.home / "gorgon.db") as store:
-        decided = store.list_approvals(status=None, run_id=run_id)
-        assert store.get_run(run_id).status == "succeeded"
+        decided = store.approvals.recent(status=None, run_id=run_id)
+        assert store.runs.get(run_id).status == "succeeded"
     assert [(a.title, a.status, a.decided_by, a.comment) for a in decided] == [
         (TITLE, "approved", user, COMMENT)
     ], json.dumps([a.__dict__ for a in decided], default=str)

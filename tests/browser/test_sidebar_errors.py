@@ -58,14 +58,14 @@ async def test_jobs_that_no_scheduler_runs_are_said_and_cancelled_at_once(
     Jobs tab says why and how to start one, and Cancel ends the job before it starts."""
     from playwright.async_api import expect
 
-    from gorgon_nb.scheduler.model import Schedule
+    from gorgon_nb.model.jobs import Schedule
     from gorgon_nb.scheduler.service import run_now
     from gorgon_nb.store import Store
 
     nbformat.write(nbformat.v4.new_notebook(), lab_server.root / "waiting.ipynb")
     with Store(lab_server.home / "gorgon.db") as store:
-        schedule = store.create_schedule(Schedule(id="", root=str(lab_server.root), notebook="waiting.ipynb",
-                                                  cron="0 8 * * MON", timezone="Europe/Paris", next_run_at=2e9))
+        schedule = store.jobs.create_schedule(Schedule(id="", root=str(lab_server.root), notebook="waiting.ipynb",
+                                                       cron="0 8 * * MON", timezone="Europe/Paris", next_run_at=2e9))
         job = run_now(store, schedule.id)
     await open_lab(page, lab_server)
     jobs = await open_tab(page, "Jobs")

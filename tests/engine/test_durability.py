@@ -77,8 +77,8 @@ def until(check: Callable[[], Any], timeout: float = 60) -> Any:
 
 def latest(home: Path) -> RunResult | None:
     with Store(home / "gorgon.db") as store:
-        runs = store.list_runs(1)
-        return store.get_run(runs[0].run_id) if runs else None
+        runs = store.runs.recent(1)
+        return store.runs.get(runs[0].run_id) if runs else None
 
 
 def step_status(home: Path, key: str) -> str | None:
@@ -111,9 +111,9 @@ def test_killed_mid_run_and_resumed_elsewhere_calls_no_finished_step_again(
     assert counted["a"] == 1 and counted["b"] == 1 and counted["d"] == 1  # finished: never called again
     assert counted["c"] in (1, 2)  # in flight at the kill: its answer was never received
     with Store(home / "gorgon.db") as store:
-        seqs = [e.seq for e in store.events(run.run_id)]
+        seqs = [e.seq for e in store.runs.events(run.run_id)]
         assert seqs == list(range(1, len(seqs) + 1))  # one history, the resume's events after the first's
-        assert [e.kind for e in store.events(run.run_id)].count("run_resumed") == 1
+        assert [e.kind for e in store.runs.events(run.run_id)].count("run_resumed") == 1
 
 
 def test_killed_while_waiting_for_approval_honours_a_decision_taken_meanwhile(
@@ -129,7 +129,7 @@ def test_killed_while_waiting_for_approval_honours_a_decision_taken_meanwhile(
     assert "pending (run stopped)" in waiting.stdout
     shown = gorgon(home, "approvals", "--show")
     with Store(home / "gorgon.db") as store:
-        [asked] = store.list_approvals(run_id=run_id)
+        [asked] = store.approvals.recent(run_id=run_id)
     assert asked.preview and asked.preview.split()[-1] in shown.stdout  # the output to approve, shown
     approved = gorgon(home, "approve", run_id, "-m", "fine by me", "--by", "alice")
     assert approved.returncode == 0 and "approved 'Approve the output of b'" in approved.stdout
@@ -139,7 +139,7 @@ def test_killed_while_waiting_for_approval_honours_a_decision_taken_meanwhile(
     assert latest(home).status is RunStatus.SUCCEEDED  # type: ignore[union-attr]
     assert calls(server) == Counter({"a": 1, "b": 1, "c": 1})  # b's answer came from the record
     with Store(home / "gorgon.db") as store:
-        [decision] = store.list_approvals(status=None, run_id=run_id)
+        [decision] = store.approvals.recent(status=None, run_id=run_id)
         assert (decision.decided_by, decision.comment, str(decision.status)) == ("alice", "fine by me", "approved")
 
 
@@ -148,7 +148,7 @@ def _decide(home: str, approval_id: str, who: str, barrier: Any, results: Any) -
     with Store(Path(home) / "gorgon.db") as store:
         barrier.wait(30)
         try:
-            store.decide_approval(approval_id, approve=who == "alice", by=who)
+            store.approvals.decide(approval_id, approve=who == "alice", by=who)
             results.put((who, "decided"))
         except ApprovalError as exc:
             results.put((who, str(exc)))
@@ -159,8 +159,8 @@ def test_two_processes_deciding_at_once_exactly_one_wins(home: Path) -> None:
 
     with Store(home / "gorgon.db") as store:
         run = RunResult("race000001", "wf")
-        store.create_run(run, source=None, source_format=None)
-        request, _ = store.request_approval(ApprovalRequest("", run.run_id, "s", "gate", "Deploy?"))
+        store.runs.create(run, source=None, source_format=None)
+        request, _ = store.approvals.request(ApprovalRequest("", run.run_id, "s", "gate", "Deploy?"))
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
     deciders = [context.Process(target=_decide, args=(str(home), request.id, who, barrier, results))
@@ -175,7 +175,7 @@ def test_two_processes_deciding_at_once_exactly_one_wins(home: Path) -> None:
     loser = next(who for who in outcome if who not in winners)
     assert f"by {winners[0]}" in outcome[loser] and "your decision was not recorded" in outcome[loser]
     with Store(home / "gorgon.db") as store:
-        assert store.get_approval(request.id).decided_by == winners[0]
+        assert store.approvals.get(request.id).decided_by == winners[0]
 
 
 def test_budget_exceeded_then_resumed_with_more(server: LLMServer, home: Path, tmp_path: Path) -> None:
@@ -254,13 +254,13 @@ def test_cancel_says_so_when_the_run_ends_on_its_own_first(home: Path) -> None:
     # This process stands for the run's owner: alive, so the cancel is only requested, and
     # the run then succeeds before any check of the request.
     with Store(home / "gorgon.db") as store:
-        store.create_run(RunResult(run_id="ownrun0001", workflow_id="wf", started_at=time.time()),
-                         source="id: wf", source_format="yaml")
+        store.runs.create(RunResult(run_id="ownrun0001", workflow_id="wf", started_at=time.time()),
+                          source="id: wf", source_format="yaml")
         cancel = subprocess.Popen([GORGON, "cancel", "ownrun0001", "--wait", "120"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "GORGON_HOME": str(home)})
         assert cancel.stdout is not None
         assert cancel.stdout.readline().startswith("asked the process running ownrun0001 to stop")
-        store.set_run_status("ownrun0001", "succeeded")
+        store.control.set_status("ownrun0001", "succeeded")
         out, err = cancel.communicate(timeout=60)
     assert cancel.returncode == 1, err
     assert "run ownrun0001 ended (succeeded) before the cancel reached it" in " ".join(out.split())

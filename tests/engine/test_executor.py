@@ -104,7 +104,7 @@ steps:
     assert result.error == "step 'boom' failed: stepfuncs:fail raised ValueError: disk full"
     assert result.steps["slow"].status is StepStatus.SUCCEEDED  # already running: finished and kept
     assert "later" not in result.steps
-    stored = store.get_run(result.run_id)
+    stored = store.runs.get(result.run_id)
     assert stored.status is RunStatus.FAILED and stored.steps["slow"].output == "slept"
     assert stored.error == result.error
 
@@ -265,11 +265,11 @@ async def test_cancelling_a_run_records_it(runner: Runner, store: Store) -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     run_id = events[0].run_id
-    stored = store.get_run(run_id)
+    stored = store.runs.get(run_id)
     assert stored.status is RunStatus.CANCELLED
     assert stored.steps["quick"].status is StepStatus.SUCCEEDED
     assert stored.steps["nap"].status is StepStatus.CANCELLED
-    assert store.events(run_id)[-1].kind == "run_finished"
+    assert store.runs.events(run_id)[-1].kind == "run_finished"
 
 
 async def test_shell_needs_both_the_workflow_and_the_caller(runner: Runner) -> None:
@@ -278,7 +278,7 @@ async def test_shell_needs_both_the_workflow_and_the_caller(runner: Runner) -> N
            "inputs: {who: world}\n"
     with pytest.raises(UsageError, match="step 'hello' runs the shell command 'echo hello"):
         await runner.arun(Workflow.from_yaml(text))
-    assert runner.store is not None and runner.store.list_runs() == []  # refused before it started
+    assert runner.store is not None and runner.store.runs.recent() == []  # refused before it started
     result = await runner.arun(Workflow.from_yaml(text), allow_shell=True)
     assert result.outputs["hello"] == "hello world"
     failing = "id: sh\nsteps:\n  - id: bad\n    shell: 'echo oops >&2; exit 3'\n"
@@ -296,8 +296,8 @@ async def test_sub_workflow(runner: Runner, store: Store, tmp_path: Path) -> Non
     result = await runner.arun(Workflow.from_file(parent), allow_code=True)
     assert result.ok, result.error
     assert result.outputs["show"] == 42
-    children = [r for r in store.list_runs() if r.workflow_id == "child"]
-    assert len(children) == 1 and store.get_run(children[0].run_id).outputs == {"double": 42}
+    children = [r for r in store.runs.recent() if r.workflow_id == "child"]
+    assert len(children) == 1 and store.runs.get(children[0].run_id).outputs == {"double": 42}
 
 
 async def test_outputs_mapping(runner: Runner) -> None:
@@ -310,7 +310,7 @@ async def test_outputs_mapping(runner: Runner) -> None:
 async def test_events_are_persisted_in_order_without_text_deltas(runner: Runner, store: Store) -> None:
     result, events = await run(runner, "id: e\nsteps:\n  - id: a\n    agent: planner\n    task: plan a picnic\n")
     assert "text_delta" in kinds(events)
-    stored = store.events(result.run_id)
+    stored = store.runs.events(result.run_id)
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
     assert [e.kind for e in stored] == [k for k in kinds(events) if k != "text_delta"]
     assert stored[0].kind == "run_started" and stored[-1].kind == "run_finished"
@@ -365,7 +365,7 @@ steps:
     assert result.error_type == "BudgetExceededError"
     assert "Raise budget.max_tokens" in (result.error or "")
     assert result.usage.total_tokens <= 1200
-    stored = store.get_run(result.run_id)
+    stored = store.runs.get(result.run_id)
     done = [s.key for s in stored.steps.values() if s.status is StepStatus.SUCCEEDED]
     assert done and done[0] == "one"
     assert all(s.output for s in stored.steps.values() if s.status is StepStatus.SUCCEEDED)
@@ -404,7 +404,7 @@ async def test_bad_inputs_fail_before_any_run_is_recorded(runner: Runner, store:
     assert "missing required input 'n'" in message and "pass inputs={'n': <integer>}" in message
     assert "-v n=<integer>" in caught.value.for_surface("cli")
     assert "input 'flag' must be a boolean, got 'maybe'" in message
-    assert store.list_runs() == []
+    assert store.runs.recent() == []
 
 
 async def test_python_step_import_error(runner: Runner) -> None:

@@ -133,7 +133,7 @@ async def test_a_provider_that_stays_down_fails_the_run_and_keeps_the_record(
     assert result.status is RunStatus.FAILED
     assert result.steps["ask"].error_type == "ProviderUnavailable"
     assert result.steps["ask"].attempts == 3
-    stored = store.get_run(result.run_id)
+    stored = store.runs.get(result.run_id)
     assert stored.status is RunStatus.FAILED and stored.steps["first"].output == "kept"
     assert "Traceback" not in (stored.error or "")
 
@@ -171,7 +171,7 @@ async def test_a_missing_key_fails_before_any_step(server: LLMServer, home: Path
     (home / "config.toml").write_text('[providers.anthropic]\nmodel = "claude-sonnet-5-5"\n')
     with pytest.raises(ConfigError, match="set ANTHROPIC_API_KEY"):
         await Runner(load_config(), store).arun(one_step("anthropic"))
-    assert store.list_runs() == [] and server.requests == []
+    assert store.runs.recent() == [] and server.requests == []
 
 
 async def test_too_long_a_prompt_is_explained(runner: Runner, server: LLMServer) -> None:

@@ -47,9 +47,9 @@ async def test_offline_supervisor_delegates_then_answers(runner: Runner, store: 
     untagged = "".join(e.to_dict()["data"]["text"] for e in deltas if "delegation" not in e.to_dict()["data"])
     assert untagged == result.outputs["lead"] and "delegations" not in untagged
     # one plan call, three delegates, one synthesis: five recorded calls
-    assert len(store.recorded_calls(result.run_id)) == 5
+    assert len(store.runs.recorded_calls(result.run_id)) == 5
     # delegation events are kept with the run
-    kinds = [e.kind for e in store.events(result.run_id)]
+    kinds = [e.kind for e in store.runs.events(result.run_id)]
     assert kinds.count("delegation_started") == 3 and kinds.count("delegation_finished") == 3
 
 
@@ -71,7 +71,7 @@ async def test_delegations_are_bounded_and_limited_to_the_allowed_roles(runner: 
 async def test_no_delegations_allowed_means_one_call(runner: Runner, store: Store) -> None:
     result, events = await run(runner, supervised("Plan and build a CSV loader", max_delegations=0))
     assert result.ok and not [e for e in events if e.kind == "delegation_started"]
-    assert len(store.recorded_calls(result.run_id)) == 1
+    assert len(store.runs.recorded_calls(result.run_id)) == 1
 
 
 def test_unknown_roles_and_too_many_delegations_are_reported(config: Any) -> None:

@@ -54,11 +54,11 @@ class Person:
     def _watch(self) -> None:
         with Store(self.db) as store:
             while not self._stop.is_set():
-                for request in store.list_approvals(status="pending"):
+                for request in store.approvals.recent(status="pending"):
                     self.seen.append(request)
                     if self.meanwhile is not None:
                         self.meanwhile()
-                    store.decide_approval(request.id, approve=self.approve, by="alice", comment=self.comment)
+                    store.approvals.decide(request.id, approve=self.approve, by="alice", comment=self.comment)
                 time.sleep(0.05)
 
 

@@ -57,7 +57,7 @@ steps:
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     with Store(home / "gorgon.db") as store:
-        (run,) = store.list_runs(1)
+        (run,) = store.runs.recent(1)
         return run.run_id
 
 

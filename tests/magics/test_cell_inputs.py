@@ -60,7 +60,7 @@ def test_a_stored_cell_run_replays_and_forks(ip: InteractiveShell) -> None:
     assert run_cell(ip, f"%%gorgon -v feature_request=first\n{UNDECLARED}") is None
     run_id = ip.user_ns["_gorgon"].run_id
     assert run_cell(ip, f"%gorgon replay {run_id}") is None
-    assert ip.user_ns["_gorgon"].ok and ip.user_ns["_gorgon"].outputs == default_runner().store.get_run(run_id).outputs
+    assert ip.user_ns["_gorgon"].ok and ip.user_ns["_gorgon"].outputs == default_runner().store.runs.get(run_id).outputs
     assert run_cell(ip, f"%gorgon fork {run_id} --from build -v feature_request=second") is None
     forked = ip.user_ns["_gorgon"]
     assert forked.ok and forked.inputs == {"feature_request": "second"}

@@ -62,8 +62,8 @@ def wait_for(check: Any, timeout: float = 60) -> Any:
 
 def latest_run(home: Path) -> Any:
     with Store(home / "gorgon.db") as store:
-        runs = store.list_runs(1)
-        return store.get_run(runs[0].run_id) if runs else None
+        runs = store.runs.recent(1)
+        return store.runs.get(runs[0].run_id) if runs else None
 
 
 def test_interrupting_the_kernel_cancels_the_run(kernel: Any, home: Path) -> None:
@@ -113,7 +113,7 @@ def test_a_killed_kernel_leaves_a_run_the_next_kernel_resumes(home: Path) -> Non
     first.provisioner.process.wait()
 
     with Store(home / "gorgon.db") as store:
-        store.decide_approval(store.list_approvals()[0].id, approve=True, by="erin")  # while nothing runs it
+        store.approvals.decide(store.approvals.recent()[0].id, approve=True, by="erin")  # while nothing runs it
     second, client = start(home)
     try:
         reply = client.execute_interactive(f"%gorgon resume {waiting.run_id}", timeout=60)

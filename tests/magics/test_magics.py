@@ -178,7 +178,7 @@ def test_interrupting_a_cell_cancels_and_records_the_run(ip: InteractiveShell) -
     _, error = cell(ip, "", body)
     message = error_text(error)
     assert "interrupted and is recorded as cancelled" in message
-    stored = default_runner().store.get_run(ip.user_ns["_gorgon"].run_id)
+    stored = default_runner().store.runs.get(ip.user_ns["_gorgon"].run_id)
     assert stored.status is RunStatus.CANCELLED
     assert stored.steps["first"].status is StepStatus.SUCCEEDED
     assert stored.steps["nap"].status is StepStatus.CANCELLED
@@ -296,11 +296,11 @@ def test_a_run_killed_elsewhere_is_approved_and_resumed_in_the_notebook(ip: Inte
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = default_runner().store
     deadline = time.monotonic() + 30
-    while not store.list_approvals() and time.monotonic() < deadline:
+    while not store.approvals.recent() and time.monotonic() < deadline:
         time.sleep(0.05)
     process.kill()
     process.wait()
-    run_id = store.list_approvals()[0].run_id
+    run_id = store.approvals.recent()[0].run_id
     listed = ip.run_line_magic("gorgon", "approvals")._repr_markdown_()
     assert "pending (run stopped)" in listed
     ip.run_line_magic("gorgon", f"approve {run_id}")
@@ -335,7 +335,7 @@ def test_cancel_a_background_run_of_this_kernel(ip: InteractiveShell) -> None:
     said = ip.run_line_magic("gorgon", f"cancel {result.run_id}")
     assert "cancelled" in said.markdown
     assert result.status is RunStatus.CANCELLED
-    stored = default_runner().store.get_run(result.run_id)
+    stored = default_runner().store.runs.get(result.run_id)
     assert stored.status is RunStatus.CANCELLED and stored.steps["draft"].status is StepStatus.SUCCEEDED
 
 

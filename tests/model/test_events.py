@@ -74,7 +74,7 @@ SAMPLES: list[EventPayload] = [
 
 
 def new_run(store: Store, run_id: str) -> str:
-    store.create_run(RunResult(run_id=run_id, workflow_id="wf", started_at=time.time()), source=None,
+    store.runs.create(RunResult(run_id=run_id, workflow_id="wf", started_at=time.time()), source=None,
                      source_format=None)
     return run_id
 
@@ -94,8 +94,8 @@ def test_every_kind_round_trips_through_the_store(store: Store) -> None:
     run_id = new_run(store, "ev00000001")
     events = [Event(payload, run_id, "plan", seq, 100.0 + seq) for seq, payload in enumerate(SAMPLES, 1)]
     for event in events:
-        store.append_event(event)
-    assert store.events(run_id) == events
+        store.runs.append_event(event)
+    assert store.runs.events(run_id) == events
     assert [Event.from_dict(json.loads(json.dumps(event.to_dict()))) for event in events] == events
 
 
@@ -125,11 +125,11 @@ def test_the_json_has_the_keys_the_rows_have_always_had(payload: EventPayload, d
 
 def test_the_store_keeps_a_preview_of_long_outputs_and_the_names_of_a_runs_outputs(store: Store) -> None:
     run_id = new_run(store, "ev00000002")
-    store.append_event(Event(StepFinished(status="succeeded", output="x" * 2000, usage=Usage(), model=None),
+    store.runs.append_event(Event(StepFinished(status="succeeded", output="x" * 2000, usage=Usage(), model=None),
                              run_id, "a", 1))
-    store.append_event(Event(RunFinished(status="succeeded", error=None, error_type=None, usage=Usage(),
+    store.runs.append_event(Event(RunFinished(status="succeeded", error=None, error_type=None, usage=Usage(),
                                          outputs={"b": 2, "a": 1}), run_id, None, 2))
-    finished, ended = (event.payload for event in store.events(run_id))
+    finished, ended = (event.payload for event in store.runs.events(run_id))
     assert isinstance(finished, StepFinished) and finished.output_truncated
     assert finished.output == "x" * 500
     assert isinstance(ended, RunFinished) and ended.outputs == ["a", "b"]
@@ -141,7 +141,7 @@ def test_rows_of_other_versions_still_load(store: Store) -> None:
     stored_row(store, run_id, 2, "step_failed", {"error": "it broke"})  # fewer keys than today
     stored_row(store, run_id, 3, "step_paused", {"why": "a kind this version does not know"})
     stored_row(store, run_id, 4, "run_finished", {"status": "failed", "usage": {"calls": 2}})
-    assert [event.payload for event in store.events(run_id)] == [
+    assert [event.payload for event in store.runs.events(run_id)] == [
         Notice(message="hello", level="info"),
         StepFailed(error="it broke", error_type=None),
         RunFinished(status="failed", error=None, error_type=None, usage=Usage(calls=2), outputs=None),

@@ -16,8 +16,8 @@ from distributed import LocalCluster
 
 from gorgon_nb import read_glued
 from gorgon_nb.errors import UsageError
+from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.scheduler.dask_backend import DaskBackend
-from gorgon_nb.scheduler.model import Job, JobState
 from gorgon_nb.testing.notebooks import write_notebook
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the loop the module's client lives in

@@ -21,8 +21,8 @@ import pytest_asyncio
 
 from gorgon_nb import glue, read_glued
 from gorgon_nb.errors import NotFoundError, UsageError
+from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.scheduler.execute import Outcome, execute_job, output_path_for, resolve_notebook
-from gorgon_nb.scheduler.model import Job, JobState
 from gorgon_nb.scheduler.pool import KernelPool
 from gorgon_nb.testing.notebooks import write_notebook
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gorgon_nb.scheduler.model import FINISHED, Job, JobState
+from gorgon_nb.model.jobs import FINISHED, Job, JobState
 from gorgon_nb.store import Store
 from gorgon_nb.testing.notebooks import write_notebook
 
@@ -72,11 +72,11 @@ def wait_for(check: object, what: str) -> None:
 def test_two_schedulers_run_a_burst_of_jobs_exactly_once(
         home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
     store = Store(home / "gorgon.db")
-    jobs = [store.enqueue_job(Job("", str(root), "job.ipynb", parameters={"label": f"job{i}"})) for i in range(6)]
+    jobs = [store.jobs.enqueue(Job("", str(root), "job.ipynb", parameters={"label": f"job{i}"})) for i in range(6)]
     start_scheduler(home, schedulers)
     start_scheduler(home, schedulers)
-    wait_for(lambda: all(store.get_job(j.id).state in FINISHED for j in jobs), "every job to finish")
-    finished = [store.get_job(j.id) for j in jobs]
+    wait_for(lambda: all(store.jobs.get(j.id).state in FINISHED for j in jobs), "every job to finish")
+    finished = [store.jobs.get(j.id) for j in jobs]
     assert [j.state for j in finished] == [JobState.SUCCEEDED] * 6, [j.error for j in finished]
     assert sorted((root / "ran.log").read_text().split()) == sorted(f"job{i}" for i in range(6))
     for job in finished:
@@ -94,14 +94,14 @@ def test_two_schedulers_run_a_burst_of_jobs_exactly_once(
 def test_a_killed_schedulers_job_is_taken_over(
         home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
     store = Store(home / "gorgon.db")
-    job = store.enqueue_job(Job("", str(root), "job.ipynb", parameters={"label": "slow", "pause": 3.0}))
+    job = store.jobs.enqueue(Job("", str(root), "job.ipynb", parameters={"label": "slow", "pause": 3.0}))
     first = start_scheduler(home, schedulers)
-    wait_for(lambda: store.get_job(job.id).state == JobState.RUNNING, "the job to start")
-    owner = store.get_job(job.id).owner
+    wait_for(lambda: store.jobs.get(job.id).state == JobState.RUNNING, "the job to start")
+    owner = store.jobs.get(job.id).owner
     start_scheduler(home, schedulers)
     os.kill(first.pid, signal.SIGKILL)
-    wait_for(lambda: store.get_job(job.id).state in FINISHED, "the job to finish elsewhere")
-    done = store.get_job(job.id)
+    wait_for(lambda: store.jobs.get(job.id).state in FINISHED, "the job to finish elsewhere")
+    done = store.jobs.get(job.id)
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.owner != owner and done.attempt == 1
     assert "slow" in (root / "ran.log").read_text().split()
@@ -117,32 +117,32 @@ async def test_the_loop_records_runs_retries_and_cancels(home: Path, root: Path)
                         "[{'id': 'plan', 'agent': 'planner', 'task': 'Plan the night'}]})\nassert result.ok").name
     failing = write_notebook(root / "failing.ipynb", "x = 1", "raise ValueError('bad input')").name
     slow = write_notebook(root / "slow.ipynb", "import time\ntime.sleep(30)").name
-    ran = store.enqueue_job(Job("", str(root), workflow))
-    retried = store.enqueue_job(Job("", str(root), failing, max_attempts=2, backoff=0.1))
-    stopped = store.enqueue_job(Job("", str(root), slow))
+    ran = store.jobs.enqueue(Job("", str(root), workflow))
+    retried = store.jobs.enqueue(Job("", str(root), failing, max_attempts=2, backoff=0.1))
+    stopped = store.jobs.enqueue(Job("", str(root), slow))
     scheduler = Scheduler(store, backend=LocalBackend(2), concurrency=3, tick=0.1, lease_ttl=3)
     stop = asyncio.Event()
     loop_task = asyncio.create_task(scheduler.run(stop))
     try:
         deadline = time.monotonic() + WAIT
-        while store.get_job(stopped.id).state != JobState.RUNNING:
+        while store.jobs.get(stopped.id).state != JobState.RUNNING:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
-        assert store.request_job_cancel(stopped.id) == "requested"
-        while not all(store.get_job(j.id).state in FINISHED for j in (ran, retried, stopped)):
-            assert time.monotonic() < deadline, [store.get_job(j.id).state for j in (ran, retried, stopped)]
+        assert store.jobs.request_cancel(stopped.id) == "requested"
+        while not all(store.jobs.get(j.id).state in FINISHED for j in (ran, retried, stopped)):
+            assert time.monotonic() < deadline, [store.jobs.get(j.id).state for j in (ran, retried, stopped)]
             await asyncio.sleep(0.1)
     finally:
         stop.set()
         await loop_task
-    done = store.get_job(ran.id)
+    done = store.jobs.get(ran.id)
     assert done.state == JobState.SUCCEEDED and len(done.run_ids) == 1
-    assert store.get_run(done.run_ids[0]).workflow_id == "nightly" and done.cost_usd == 0.0
-    failed = store.get_job(retried.id)
+    assert store.runs.get(done.run_ids[0]).workflow_id == "nightly" and done.cost_usd == 0.0
+    failed = store.jobs.get(retried.id)
     assert (failed.state, failed.attempt) == (JobState.FAILED, 2)
     assert failed.exception and "ValueError: bad input" in failed.exception
     assert failed.failed_cell == 2 and failed.output_path  # counted from 1 in the notebook as written
-    cancelled = store.get_job(stopped.id)
+    cancelled = store.jobs.get(stopped.id)
     assert cancelled.state == JobState.CANCELLED and cancelled.duration is not None and cancelled.duration < 20
 
 
@@ -162,12 +162,12 @@ async def test_only_the_newest_executed_notebooks_are_kept(home: Path, root: Pat
         for _ in range(3):  # one after another, so "newest" is clear
             jobs.append(service.run_now(store, schedule.id))
             deadline = time.monotonic() + WAIT
-            while store.get_job(jobs[-1].id).state not in FINISHED:
+            while store.jobs.get(jobs[-1].id).state not in FINISHED:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
     finally:
         stop.set()
         await loop_task
-    first, *newest = [store.get_job(j.id) for j in jobs]
+    first, *newest = [store.jobs.get(j.id) for j in jobs]
     assert first.output_path is None and all(j.output_path and (root / j.output_path).is_file() for j in newest)
     assert len(list((root / "gorgon-jobs" / schedule.id).glob("*.ipynb"))) == 2

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gorgon_nb.errors import UsageError
+from gorgon_nb.model.jobs import Job, JobState, Schedule
 from gorgon_nb.scheduler import service
-from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.scheduler.triggers import next_fire, parse_at, parse_duration, zone
 from gorgon_nb.store import Store
 from gorgon_nb.testing.notebooks import write_notebook
@@ -54,7 +54,7 @@ def test_scheduling_checks_the_notebook_and_the_options(store: Store, root: Path
                                      parameters={"region": "EU"}, retries=2, timeout="10m", missed="catch-up")
     assert (made.notebook, made.every, made.timeout, made.missed) == ("reports/weekly.ipynb", 900, 600, "catch_up")
     assert made.next_run_at == pytest.approx(time.time() + 900, abs=5)
-    assert store.get_schedule(made.id).parameters == {"region": "EU"}
+    assert store.jobs.get_schedule(made.id).parameters == {"region": "EU"}
     for kwargs, says in [({"every": "1h", "cron": "* * * * *"}, "one of"), ({}, "one of"),
                          ({"cron": "every monday"}, "not a cron"), ({"at": "2001-01-01T00:00"}, "in the past"),
                          ({"every": "1h", "missed": "later"}, "missed is skip or catch-up")]:
@@ -67,7 +67,7 @@ def test_notebooks_outside_the_root_or_missing_are_refused(store: Store, root: P
     (root.parent / "outside.ipynb").write_text("{}")
     with pytest.raises(UsageError):
         service.schedule_notebook(store, notebook, root=root, every="1h")
-    assert store.list_schedules() == []
+    assert store.jobs.schedules() == []
 
 
 def test_a_notebook_whose_kernel_is_not_installed_is_refused_naming_the_installed_ones(
@@ -83,7 +83,7 @@ def test_a_notebook_whose_kernel_is_not_installed_is_refused_naming_the_installe
     assert "kernel 'ir' is not installed" in str(refused.value) and "python3" in str(refused.value)
     with pytest.raises(UsageError, match=r"cannot read the notebook 'reports/broken\.ipynb'"):
         service.schedule_notebook(store, "reports/broken.ipynb", root=root, every="1h")
-    assert store.list_schedules() == []
+    assert store.jobs.schedules() == []
 
 
 def test_parameters_are_typed_as_papermill_types_them() -> None:
@@ -102,21 +102,21 @@ def test_pause_resume_run_now_and_delete(store: Store, root: Path) -> None:
     job = service.run_now(store, "weekly")
     assert (job.state, job.schedule_id, job.root, job.notebook) == (JobState.QUEUED, made.id, str(root),
                                                                     "reports/weekly.ipynb")
-    store.delete_schedule("weekly")
-    assert store.list_schedules() == [] and store.get_job(job.id).schedule_id is None  # the job's record stays
+    store.jobs.delete_schedule("weekly")
+    assert store.jobs.schedules() == [] and store.jobs.get(job.id).schedule_id is None  # the job's record stays
 
 
 def test_a_firing_happens_once_even_when_two_schedulers_try(home: Path, root: Path) -> None:
     path = home / "shared.db"
     first, second = Store(path), Store(path)
-    schedule = first.create_schedule(Schedule("", str(root), "reports/weekly.ipynb", every=60, next_run_at=100.0,
-                                              created_at=40.0))
+    schedule = first.jobs.create_schedule(Schedule("", str(root), "reports/weekly.ipynb", every=60, next_run_at=100.0,
+                                                   created_at=40.0))
     results: list[bool] = []
     # each saw the schedule due at 100 before any of them fired it
-    seen = [(store, store.get_schedule(schedule.id)) for store in (first, second, first, second)]
+    seen = [(store, store.jobs.get_schedule(schedule.id)) for store in (first, second, first, second)]
 
     def fire(store: Store, due: Schedule) -> None:
-        results.append(store.fire(due, [service.job_for(due, 100.0)], 160.0))
+        results.append(store.jobs.fire(due, [service.job_for(due, 100.0)], 160.0))
 
     threads = [threading.Thread(target=fire, args=pair) for pair in seen]
     for thread in threads:
@@ -124,46 +124,46 @@ def test_a_firing_happens_once_even_when_two_schedulers_try(home: Path, root: Pa
     for thread in threads:
         thread.join()
     assert sorted(results) == [False, False, False, True]
-    assert len(first.list_jobs()) == 1 and first.get_schedule(schedule.id).next_run_at == 160.0
+    assert len(first.jobs.recent()) == 1 and first.jobs.get_schedule(schedule.id).next_run_at == 160.0
 
 
 def test_a_job_is_claimed_by_one_owner_and_cancelled_once(store: Store, root: Path) -> None:
     for _ in range(3):
-        store.enqueue_job(Job("", str(root), "reports/weekly.ipynb"))
-    claimed = [store.claim_job(owner) for owner in ("a", "b", "a", "b")]
+        store.jobs.enqueue(Job("", str(root), "reports/weekly.ipynb"))
+    claimed = [store.jobs.claim(owner) for owner in ("a", "b", "a", "b")]
     assert len({j.id for j in claimed if j}) == 3 and claimed[3] is None
-    queued = store.enqueue_job(Job("", str(root), "reports/weekly.ipynb"))
-    assert store.request_job_cancel(queued.id) == "cancelled"
-    assert store.claim_job("a") is None  # a cancelled job never starts
+    queued = store.jobs.enqueue(Job("", str(root), "reports/weekly.ipynb"))
+    assert store.jobs.request_cancel(queued.id) == "cancelled"
+    assert store.jobs.claim("a") is None  # a cancelled job never starts
     running = claimed[0]
     assert running is not None
-    assert store.request_job_cancel(running.id) == "requested" and store.job_heartbeat(running.id, "a")
+    assert store.jobs.request_cancel(running.id) == "requested" and store.jobs.heartbeat(running.id, "a")
     with pytest.raises(UsageError, match="already ended"):
-        store.request_job_cancel(queued.id)
+        store.jobs.request_cancel(queued.id)
 
 
 def test_the_lease_has_one_holder_until_it_expires(store: Store) -> None:
-    assert store.acquire_lease("scheduler", "a", ttl=10, now=0)
-    assert not store.acquire_lease("scheduler", "b", ttl=10, now=5)
-    assert store.acquire_lease("scheduler", "a", ttl=10, now=9)  # renewed: now until 19
-    assert not store.acquire_lease("scheduler", "b", ttl=10, now=15)
-    assert store.acquire_lease("scheduler", "b", ttl=10, now=20)  # a stopped renewing
-    store.release_lease("scheduler", "b")
-    assert store.acquire_lease("scheduler", "a", ttl=10, now=21)
+    assert store.jobs.acquire_lease("scheduler", "a", ttl=10, now=0)
+    assert not store.jobs.acquire_lease("scheduler", "b", ttl=10, now=5)
+    assert store.jobs.acquire_lease("scheduler", "a", ttl=10, now=9)  # renewed: now until 19
+    assert not store.jobs.acquire_lease("scheduler", "b", ttl=10, now=15)
+    assert store.jobs.acquire_lease("scheduler", "b", ttl=10, now=20)  # a stopped renewing
+    store.jobs.release_lease("scheduler", "b")
+    assert store.jobs.acquire_lease("scheduler", "a", ttl=10, now=21)
 
 
 def test_stale_running_jobs_go_back_to_the_queue(store: Store, root: Path) -> None:
-    job = store.enqueue_job(Job("", str(root), "reports/weekly.ipynb"))
-    claimed = store.claim_job("dead", now=100.0)
+    job = store.jobs.enqueue(Job("", str(root), "reports/weekly.ipynb"))
+    claimed = store.jobs.claim("dead", now=100.0)
     assert claimed is not None and claimed.id == job.id
-    assert store.requeue_stale_jobs(stale_before=50.0) == []
-    assert store.requeue_stale_jobs(stale_before=200.0) == [job.id]
-    assert store.claim_job("alive") is not None
+    assert store.jobs.requeue_stale(stale_before=50.0) == []
+    assert store.jobs.requeue_stale(stale_before=200.0) == [job.id]
+    assert store.jobs.claim("alive") is not None
 
 
 def _due(store: Store, root: Path, **options: object) -> Schedule:
-    return store.create_schedule(Schedule("", str(root), "reports/weekly.ipynb", every=3600, created_at=3600.0,
-                                          next_run_at=3600.0 * 100, **options))  # type: ignore[arg-type]
+    return store.jobs.create_schedule(Schedule("", str(root), "reports/weekly.ipynb", every=3600, created_at=3600.0,
+                                               next_run_at=3600.0 * 100, **options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("missed", "jobs"), [("skip", 0), ("catch_up", 1)])
@@ -173,10 +173,10 @@ async def test_runs_missed_while_down_follow_the_policy(store: Store, root: Path
     schedule = _due(store, root, missed=missed)
     down_until = 3600.0 * 103 + 120  # three more firings passed while no scheduler ran
     await Scheduler(store, concurrency=0, grace=60).tick(now=down_until)
-    assert len(store.list_jobs()) == jobs
-    assert store.get_schedule(schedule.id).next_run_at == 3600.0 * 104  # on with the rhythm, once
+    assert len(store.jobs.recent()) == jobs
+    assert store.jobs.get_schedule(schedule.id).next_run_at == 3600.0 * 104  # on with the rhythm, once
     await Scheduler(store, concurrency=0, grace=60).tick(now=down_until + 1)
-    assert len(store.list_jobs()) == jobs
+    assert len(store.jobs.recent()) == jobs
 
 
 @pytest.mark.parametrize(("overlap", "jobs"), [("skip", 1), ("queue", 2)])
@@ -188,7 +188,7 @@ async def test_a_firing_while_the_last_job_runs_follows_the_overlap_policy(
     scheduler = Scheduler(store, concurrency=0)
     await scheduler.tick(now=3600.0 * 100 + 1)
     await scheduler.tick(now=3600.0 * 101 + 1)  # the first job is still queued
-    assert len(store.list_jobs(schedule_id=schedule.id)) == jobs
+    assert len(store.jobs.recent(schedule_id=schedule.id)) == jobs
 
 
 async def test_a_paused_schedule_does_not_fire(store: Store, root: Path) -> None:
@@ -196,7 +196,7 @@ async def test_a_paused_schedule_does_not_fire(store: Store, root: Path) -> None
 
     schedule = _due(store, root, paused=True)
     await Scheduler(store, concurrency=0).tick(now=3600.0 * 100 + 1)
-    assert store.list_jobs() == [] and store.get_schedule(schedule.id).next_run_at == 3600.0 * 100
+    assert store.jobs.recent() == [] and store.jobs.get_schedule(schedule.id).next_run_at == 3600.0 * 100
 
 
 async def test_only_the_lease_holder_fires(store: Store, root: Path) -> None:
@@ -206,7 +206,7 @@ async def test_only_the_lease_holder_fires(store: Store, root: Path) -> None:
     holder, other = Scheduler(store, concurrency=0, lease_ttl=30), Scheduler(store, concurrency=0, lease_ttl=30)
     await holder.tick(now=3600.0 * 100 - 5)  # holds the lease for 30 s, just before the firing is due
     await other.tick(now=3600.0 * 100 + 1)
-    assert store.list_jobs() == [] and not other.leader
+    assert store.jobs.recent() == [] and not other.leader
 
 
 def test_the_commands_as_a_user_types_them(home: Path, root: Path) -> None:
@@ -240,4 +240,4 @@ def test_the_python_api(home: Path, root: Path) -> None:
     import gorgon_nb
 
     made = gorgon_nb.schedule("reports/weekly.ipynb", root=root, every="1h", parameters={"region": "EU"})
-    assert Store(home / "gorgon.db").get_schedule(made.id).parameters == {"region": "EU"}
+    assert Store(home / "gorgon.db").jobs.get_schedule(made.id).parameters == {"region": "EU"}

@@ -60,7 +60,7 @@ def test_the_terminal_never_prints_it(server: LLMServer, home: Path, tmp_path: P
 def test_the_run_view_a_notebook_keeps_never_shows_it(server: LLMServer, home: Path, store: Store) -> None:
     result = Runner(load_config(), store).run(Workflow.from_yaml(WORKFLOW))
     assert result.ok, result.error
-    view = RunView.from_result(result, store.events(result.run_id))
+    view = RunView.from_result(result, store.runs.events(result.run_id))
     for form in (view.to_text(), view.to_markdown(), json.dumps(view.steps)):
         assert KEY not in form and GITHUB not in form
     assert "Here you are: ***, and ***." in view.to_text()

@@ -48,7 +48,7 @@ async def test_a_custom_providers_key_echoed_in_errors_reaches_no_surface(
         db = home / "gorgon.db"
         with Store(db) as store:
             result = await Runner(load_config(), store).arun(workflow, on_event=events.append)
-            stored = store.get_run(result.run_id)
+            stored = store.runs.get(result.run_id)
             assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {VLLM_KEY}"] * 2
             assert result.status is RunStatus.FAILED
             shown = [result.error or "", result.steps["ask"].error or "", stored.error or "",
@@ -117,12 +117,12 @@ async def test_a_key_written_in_the_workflow_file_is_not_stored(
         runner = Runner(load_config(), store)
         result = await runner.arun(Workflow.from_yaml(text))
         assert result.ok, result.error
-        source, _, _ = store.run_source(result.run_id)
+        source, _, _ = store.runs.source(result.run_id)
         scrubbed = text
         for value in literal:
             scrubbed = scrubbed.replace(value, "REDACTED")
         assert source == scrubbed
-        assert store.get_run(result.run_id).workflow_hash == content_hash(text)  # of the original
+        assert store.runs.get(result.run_id).workflow_hash == content_hash(text)  # of the original
         # A plain word, not "***": the value that was a bare key still reads as YAML.
         _, stored = runner.stored_workflow(result.run_id)
         step = stored.spec.steps[0]

@@ -67,7 +67,7 @@ class Waiting:
     def stored(self) -> ApprovalRequest:
         store = self.runner.store
         assert store is not None
-        return store.get_approval(self.approval.id)
+        return store.approvals.get(self.approval.id)
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +87,7 @@ async def start_waiting() -> AsyncIterator[Callable[[str], Awaitable[Waiting]]]:
         store, run_id = runner.store, execution.result.run_id
         assert store is not None
         deadline = time.monotonic() + WAIT_SECONDS
-        while not (pending := store.list_approvals(run_id=run_id)):
+        while not (pending := store.approvals.recent(run_id=run_id)):
             assert not task.done(), f"the run ended without waiting: {task.result()}"
             assert time.monotonic() < deadline, "the run never asked for approval"
             await asyncio.sleep(0.05)

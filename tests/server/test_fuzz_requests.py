@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from gorgon_nb.config import load_config
-from gorgon_nb.scheduler.model import Schedule
+from gorgon_nb.model.jobs import Schedule
 from gorgon_nb.server.chat import SendFrame, StopFrame, TitleBody
 from gorgon_nb.server.handlers import STATUSES, ApprovalsQuery, DecisionBody
 from gorgon_nb.server.inputs import EmptyBody, Query
@@ -214,12 +214,12 @@ def ids(store: Store, jp_root_dir: Path) -> dict[str, st.SearchStrategy[str]]:
     """For each id in a path: a real one (a schedule, its job, ...) or any that fits the route."""
     write_notebook(jp_root_dir / "report.ipynb", "print(region)", parameters="region = 'US'")
     now = time.time()
-    schedule = store.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb", every=3600,
-                                              created_at=now, next_run_at=now + 3600, name="hourly"))
+    schedule = store.jobs.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb", every=3600,
+                                                   created_at=now, next_run_at=now + 3600, name="hourly"))
     from gorgon_nb.scheduler import service
 
     job = service.run_now(store, schedule.id)
-    session = store.create_session("fuzzed")
+    session = store.chat.create_session("fuzzed")
     return {"schedule": st.sampled_from([schedule.id, "hourly"]) | IDS, "job": st.just(job.id) | IDS,
             "session": st.just(session.id) | IDS, "run": IDS, "approval": IDS}
 
@@ -278,7 +278,7 @@ async def test_fuzzed_requests_never_get_a_500_and_the_feed_stays_json(
     assert any(200 <= code < 300 for code in answered) and any(400 <= code < 500 for code in answered), answered
     frames = [strict_json(raw) for raw in feed.frames]  # no NaN, no Infinity
     jobs = [frame for frame in frames if frame["type"] == "jobs"]
-    assert jobs and len(jobs[-1]["schedules"]) == len(store.list_schedules()), "the feed did not follow"
+    assert jobs and len(jobs[-1]["schedules"]) == len(store.jobs.schedules()), "the feed did not follow"
     print(f"{sum(answered.values())} requests in {took:.1f}s: {dict(sorted(answered.items()))}; "
           f"{len(frames)} feed frames")
 

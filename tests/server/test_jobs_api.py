@@ -20,8 +20,8 @@ import pytest
 from api_client import Fetch, body, call
 
 from gorgon_nb.config import load_config
+from gorgon_nb.model.jobs import Job, JobState, Schedule
 from gorgon_nb.scheduler import service
-from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.store import Store
 from gorgon_nb.testing.notebooks import write_notebook as notebook
 
@@ -44,9 +44,9 @@ def hourly(store: Store, jp_root_dir: Path) -> Schedule:
     """A schedule of reports/weekly.ipynb in the server's root, every hour from now."""
     write_notebook(jp_root_dir / "reports" / "weekly.ipynb")
     now = time.time()
-    return store.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="reports/weekly.ipynb",
-                                          parameters={"region": "EU"}, every=HOUR, created_at=now,
-                                          next_run_at=now + HOUR, name="weekly"))
+    return store.jobs.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="reports/weekly.ipynb",
+                                               parameters={"region": "EU"}, every=HOUR, created_at=now,
+                                               next_run_at=now + HOUR, name="weekly"))
 
 
 def ended(store: Store, job: Job, state: JobState, **fields: Any) -> Job:
@@ -54,7 +54,7 @@ def ended(store: Store, job: Job, state: JobState, **fields: Any) -> Job:
     job.state, job.started_at, job.ended_at = state, job.queued_at, job.queued_at + 2.5
     for name, value in fields.items():
         setattr(job, name, value)
-    return store.save_job(job)
+    return store.jobs.save(job)
 
 
 # -- schedules --------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ async def test_a_schedule_is_created_listed_and_deleted(jp_fetch: Fetch, jp_root
     assert (schedule["retries"], schedule["backoff"], schedule["timeout"], schedule["keep"]) == (2, 30, 600, 5)
     assert schedule["notebook_url_path"] == "reports/weekly.ipynb"
     assert schedule["active"] == 0 and schedule["last_job"] is None and not schedule["paused"]
-    assert store.get_schedule("weekly").id == schedule["id"]
+    assert store.jobs.get_schedule("weekly").id == schedule["id"]
 
     listed = body(await call(jp_fetch, "schedules"))["schedules"]
     assert [s["id"] for s in listed] == [schedule["id"]]
@@ -108,7 +108,7 @@ async def test_notebooks_outside_the_server_root_or_missing_are_refused(
     response = await call(jp_fetch, "schedules", method="POST", data={"notebook": notebook, "every": "1h"})
     assert response.code == 400, response.body
     assert says in body(response)["message"] and body(response)["api"] == "gorgon"
-    assert store.list_schedules() == []
+    assert store.jobs.schedules() == []
 
 
 @pytest.mark.parametrize(("data", "says"), [
@@ -136,7 +136,7 @@ async def test_bad_schedule_bodies_are_400(jp_fetch: Fetch, jp_root_dir: Path, d
 
 async def test_pause_resume_and_run_now(jp_fetch: Fetch, store: Store, hourly: Schedule) -> None:
     paused = body(await call(jp_fetch, "schedules", hourly.id, "pause", method="POST", data={}))
-    assert paused["paused"] and store.get_schedule(hourly.id).paused
+    assert paused["paused"] and store.jobs.get_schedule(hourly.id).paused
     resumed = body(await call(jp_fetch, "schedules", hourly.id, "resume", method="POST", data={}))
     assert not resumed["paused"] and resumed["next_run_at"] > time.time()
 
@@ -146,7 +146,7 @@ async def test_pause_resume_and_run_now(jp_fetch: Fetch, store: Store, hourly: S
     assert job["state"] == "queued" and job["schedule_id"] == hourly.id
     assert job["notebook"] == "reports/weekly.ipynb" and job["parameters"] == {"region": "EU"}
     assert job["notebook_url_path"] is None and job["duration"] is None
-    assert store.get_job(job["id"]).state == JobState.QUEUED
+    assert store.jobs.get(job["id"]).state == JobState.QUEUED
 
     [listed] = body(await call(jp_fetch, "schedules"))["schedules"]
     assert listed["active"] == 1
@@ -165,7 +165,7 @@ async def test_jobs_are_listed_newest_first_with_their_executed_notebooks(
     ended(store, failed, JobState.FAILED, output_path="reports/runs/weekly-2.ipynb",  # deleted since
           error="cell 2 raised ZeroDivisionError: division by zero", failed_cell=2,
           exception="ZeroDivisionError: division by zero")
-    elsewhere = store.enqueue_job(Job(id="", root=str(tmp_path), notebook="other.ipynb"))
+    elsewhere = store.jobs.enqueue(Job(id="", root=str(tmp_path), notebook="other.ipynb"))
     write_notebook(tmp_path / "other-run.ipynb")
     ended(store, elsewhere, JobState.SUCCEEDED, output_path="other-run.ipynb")
     waiting = service.run_now(store, hourly.id)
@@ -191,7 +191,7 @@ async def test_jobs_are_listed_newest_first_with_their_executed_notebooks(
     one = body(await call(jp_fetch, "jobs", first.id[:6]))["job"]  # a prefix will do
     assert one == done
 
-    store.delete_schedule(hourly.id)  # its jobs stay, on their own
+    store.jobs.delete_schedule(hourly.id)  # its jobs stay, on their own
     kept = body(await call(jp_fetch, "jobs"))["jobs"]
     assert [(j["id"], j["schedule_id"]) for j in kept if j["id"] != elsewhere.id] == [
         (waiting.id, None), (failed.id, None), (first.id, None)]
@@ -246,15 +246,15 @@ async def test_cancel_a_queued_job_at_once_a_running_one_by_request_an_ended_one
     queued = service.run_now(store, hourly.id)
     response = await call(jp_fetch, "jobs", queued.id, "cancel", method="POST", data={})
     assert body(response) == {"result": "cancelled"}
-    stored = store.get_job(queued.id)
+    stored = store.jobs.get(queued.id)
     assert stored.state == JobState.CANCELLED and stored.ended_at is not None
 
     service.run_now(store, hourly.id)
-    running = store.claim_job("a-scheduler")
+    running = store.jobs.claim("a-scheduler")
     assert running is not None
     response = await call(jp_fetch, "jobs", running.id, "cancel", method="POST", data={})
     assert body(response) == {"result": "requested"}
-    assert store.get_job(running.id).cancel_requested
+    assert store.jobs.get(running.id).cancel_requested
 
     again = await call(jp_fetch, "jobs", queued.id, "cancel", method="POST", data={})
     assert again.code == 409 and "already ended" in body(again)["message"]
@@ -282,7 +282,7 @@ async def test_the_feed_carries_jobs_and_schedules(
         first = await until(lambda p: True)
         assert first["jobs"] == [] and [s["id"] for s in first["schedules"]] == [hourly.id]
         assert first["scheduler"] == {"running": False, "owner": None}  # queued jobs would wait
-        store.acquire_lease("scheduler", "elsewhere:42:1", 30.0)
+        store.jobs.acquire_lease("scheduler", "elsewhere:42:1", 30.0)
         taken = await until(lambda p: p["scheduler"]["running"])
         assert taken["scheduler"] == {"running": True, "owner": "elsewhere:42:1"}
         job = service.run_now(store, hourly.id)
@@ -312,9 +312,9 @@ async def test_requests_need_authentication(
             body=json.dumps({"notebook": "reports/weekly.ipynb", "every": "1h"}) if method == "POST" else None,
             headers={"Authorization": "token not-the-token"})
         assert response.code == 403, (method, path)
-    assert not store.get_schedule(hourly.id).paused
-    assert store.get_job(job.id).state == JobState.QUEUED
-    assert len(store.list_schedules()) == 1
+    assert not store.jobs.get_schedule(hourly.id).paused
+    assert store.jobs.get(job.id).state == JobState.QUEUED
+    assert len(store.jobs.schedules()) == 1
 
 
 # -- the scheduler in the server --------------------------------------------------------------
@@ -339,12 +339,12 @@ async def test_the_server_runs_the_scheduler_when_enabled(
     assert current["state"] == "succeeded", current["error"]
     executed = nbformat.read(Path(current["root"]) / current["output_path"], as_version=4)
     assert any("EU" in output.get("text", "") for cell in executed.cells for output in cell.get("outputs", []))
-    holder = store.lease_holder("scheduler")
+    holder = store.jobs.lease_holder("scheduler")
     assert holder is not None and holder[1] > time.time()
 
     # stopping the server lets the lease go at once, for the next scheduler
     await jp_serverapp.cleanup_extensions()
-    holder = store.lease_holder("scheduler")
+    holder = store.jobs.lease_holder("scheduler")
     assert holder is not None and holder[1] < time.time()
 
 
@@ -353,5 +353,5 @@ async def test_the_scheduler_is_off_unless_enabled(
     assert jp_serverapp.web_app.settings["gorgon_backend"].scheduler is None
     job = body(await call(jp_fetch, "schedules", hourly.id, "run", method="POST", data={}))["job"]
     await asyncio.sleep(1.5)  # a scheduler would have claimed it
-    assert store.get_job(job["id"]).state == JobState.QUEUED
-    assert store.lease_holder("scheduler") is None
+    assert store.jobs.get(job["id"]).state == JobState.QUEUED
+    assert store.jobs.lease_holder("scheduler") is None

@@ -28,8 +28,8 @@ import gorgon_nb
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import UsageError
 from gorgon_nb.magics.errors import MagicError
+from gorgon_nb.model.jobs import Job, JobState, Schedule
 from gorgon_nb.scheduler import service
-from gorgon_nb.scheduler.model import Job, JobState, Schedule
 from gorgon_nb.server.inputs import BODY_LIMIT, DEPTH_LIMIT, FRAME_LIMIT
 from gorgon_nb.store import Store
 from gorgon_nb.testing.notebooks import write_notebook
@@ -54,8 +54,8 @@ def report(jp_root_dir: Path) -> Path:
 @pytest.fixture
 def hourly(store: Store, jp_root_dir: Path, report: Path) -> Schedule:
     now = time.time()
-    return store.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb", every=HOUR,
-                                          created_at=now, next_run_at=now + HOUR, name="hourly"))
+    return store.jobs.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb", every=HOUR,
+                                               created_at=now, next_run_at=now + HOUR, name="hourly"))
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,8 @@ async def test_malformed_requests_get_a_4xx_that_says_what_is_wrong_never_a_500(
     assert not wrong, f"{len(wrong)} of {len(MALFORMED)} malformed requests were answered wrongly:\n" + \
         "\n".join(wrong)
     # nothing was made or changed by them
-    assert [s.id for s in store.list_schedules()] == [hourly.id] and not store.get_schedule(hourly.id).paused
-    assert [j.id for j in store.list_jobs(10)] == [job.id] and store.get_job(job.id).state == JobState.QUEUED
+    assert [s.id for s in store.jobs.schedules()] == [hourly.id] and not store.jobs.get_schedule(hourly.id).paused
+    assert [j.id for j in store.jobs.recent(10)] == [job.id] and store.jobs.get(job.id).state == JobState.QUEUED
     assert [(s["id"], s["title"]) for s in body(await call(jp_fetch, "chat", "sessions"))["sessions"]] == [
         (session["id"], "kept")]
 
@@ -300,11 +300,11 @@ async def test_a_schedule_stored_with_infinity_before_it_was_refused_breaks_noth
         report: Path) -> None:
     """As a schedule made by ``every: Infinity`` before it was refused: its numbers are null
     in every answer and frame, which all parse as JSON."""
-    broken = store.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb",
-                                            every=math.inf, next_run_at=math.inf, backoff=math.inf,
-                                            parameters={"ratio": math.nan, "big": [math.inf]}, created_at=1.0))
-    store.enqueue_job(Job(id="", root=str(jp_root_dir), notebook="report.ipynb", schedule_id=broken.id,
-                          parameters={"ratio": -math.inf}, backoff=math.inf))
+    broken = store.jobs.create_schedule(Schedule(id="", root=str(jp_root_dir), notebook="report.ipynb",
+                                                 every=math.inf, next_run_at=math.inf, backoff=math.inf,
+                                                 parameters={"ratio": math.nan, "big": [math.inf]}, created_at=1.0))
+    store.jobs.enqueue(Job(id="", root=str(jp_root_dir), notebook="report.ipynb", schedule_id=broken.id,
+                           parameters={"ratio": -math.inf}, backoff=math.inf))
     listed = await call(jp_fetch, "schedules")
     assert listed.code == 200
     [shown] = body(listed)["schedules"]  # body() parses as JSON.parse does: no bare NaN or Infinity
@@ -388,10 +388,10 @@ async def test_a_gorgon_jobs_link_out_of_the_root_is_refused_when_scheduling_and
     message = body(refused)["message"]
     assert str(jp_root_dir.resolve() / "gorgon-jobs") in message and "outside the root" in message
     assert "remove the link" in message
-    assert [s.id for s in store.list_schedules()] == [hourly.id]
+    assert [s.id for s in store.jobs.schedules()] == [hourly.id]
     now = await call(jp_fetch, "schedules", hourly.id, "run", method="POST", data={})
     assert now.code == 400 and "outside the root" in body(now)["message"]
-    assert store.list_jobs(10) == [] and list(outside.iterdir()) == []
+    assert store.jobs.recent(10) == [] and list(outside.iterdir()) == []
 
 
 @pytest.fixture
@@ -403,9 +403,9 @@ def scheduler_on(home: Path) -> None:
 async def test_the_server_scheduler_fails_a_job_whose_gorgon_jobs_leads_out_of_the_root(
         scheduler_on: None, jp_fetch: Fetch, hourly: Schedule, store: Store, outside: Path) -> None:
     queued = service.job_for(hourly, time.time())  # queued before the link was made
-    job = store.enqueue_job(queued)
+    job = store.jobs.enqueue(queued)
     deadline = time.monotonic() + WAIT
-    while (current := store.get_job(job.id)).state in (JobState.QUEUED, JobState.RUNNING):
+    while (current := store.jobs.get(job.id)).state in (JobState.QUEUED, JobState.RUNNING):
         assert time.monotonic() < deadline, f"the job did not end: {current}"
         await asyncio.sleep(0.2)
     assert current.state == JobState.FAILED and current.output_path is None
@@ -440,4 +440,4 @@ def test_every_front_door_refuses_an_interval_under_a_minute(
                          timeout=120)
     assert cli.returncode != 0 and says in " ".join((cli.stdout + cli.stderr).split()), cli.stderr
     with Store(load_config().db_path) as opened:
-        assert opened.list_schedules() == []
+        assert opened.jobs.schedules() == []

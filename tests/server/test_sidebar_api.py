@@ -140,7 +140,7 @@ async def test_cancel_stops_a_waiting_run(jp_fetch: Fetch) -> None:
     task = asyncio.create_task(execution.execute())
     store = runner.store
     assert store is not None
-    while not store.list_approvals(run_id=execution.result.run_id):
+    while not store.approvals.recent(run_id=execution.result.run_id):
         await asyncio.sleep(0.05)
     waiting = body(await call(jp_fetch, "runs"))["runs"][0]
     assert waiting["status"] == "waiting" and waiting["waiting"] == 1 and not waiting["stopped"]

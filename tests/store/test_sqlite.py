@@ -35,10 +35,10 @@ def new_run(
 
 
 def add(store: Store, run: RunResult) -> RunResult:
-    store.create_run(run, source="id: wf", source_format="yaml")
+    store.runs.create(run, source="id: wf", source_format="yaml")
     if run.status is not RunStatus.RUNNING:
         run.ended_at = time.time()
-        store.finish_run(run)
+        store.runs.finish(run)
     return run
 
 
@@ -72,7 +72,7 @@ def test_migrations_are_recorded_and_never_applied_twice(tmp_path: Path) -> None
                 == first
             )
             assert migrations.pending(store.db) == []
-            assert [r.run_id for r in store.list_runs()] == ["keepme0001"]
+            assert [r.run_id for r in store.runs.recent()] == ["keepme0001"]
 
 
 def test_a_file_store_uses_wal_and_waits_when_busy(tmp_path: Path) -> None:
@@ -87,9 +87,9 @@ def test_memory_store_works() -> None:
     with Store(":memory:") as store:
         assert store.path is None
         add(store, new_run("mem0000001", status=RunStatus.SUCCEEDED))
-        assert store.get_run("mem").status is RunStatus.SUCCEEDED
+        assert store.runs.get("mem").status is RunStatus.SUCCEEDED
     with Store() as other:  # every in-memory store is its own database
-        assert other.list_runs() == []
+        assert other.runs.recent() == []
 
 
 def test_a_store_on_an_open_connection(tmp_path: Path) -> None:
@@ -141,10 +141,10 @@ def test_run_step_and_event_round_trip(store: Store) -> None:
         workflow_hash="abc123",
         source_path="/work/wf.yaml",
     )
-    store.create_run(
+    store.runs.create(
         run, source="id: round_trip\n", source_format="yaml", options={"model": "offline"}
     )
-    assert store.get_run("rt00000001").status is RunStatus.RUNNING
+    assert store.runs.get("rt00000001").status is RunStatus.RUNNING
 
     plan = StepResult(
         key="plan",
@@ -171,8 +171,8 @@ def test_run_step_and_event_round_trip(store: Store) -> None:
         started_at=started + 1,
         ended_at=started + 2,
     )
-    store.save_step(run.run_id, data, position=1)
-    store.save_step(run.run_id, plan, position=0)
+    store.runs.save_step(run.run_id, data, position=1)
+    store.runs.save_step(run.run_id, plan, position=0)
 
     events = [
         Event(
@@ -198,7 +198,7 @@ def test_run_step_and_event_round_trip(store: Store) -> None:
         ),
     ]
     for event in events:
-        store.append_event(event)
+        store.runs.append_event(event)
 
     run.status, run.error, run.error_type = (
         RunStatus.FAILED,
@@ -207,26 +207,26 @@ def test_run_step_and_event_round_trip(store: Store) -> None:
     )
     run.outputs, run.notices, run.ended_at = {"plan": "the plan"}, ["a notice"], started + 3
     run.usage = Usage(10, 20, 1, 2, 3, 0.5, 2)
-    store.finish_run(run)
+    store.runs.finish(run)
 
-    stored = store.get_run("rt00000001")
+    stored = store.runs.get("rt00000001")
     assert list(stored.steps) == ["plan", "loop[1].data"]  # by position
     assert stored.steps == {"plan": plan, "loop[1].data": data}
     stored.steps = run.steps = {}
     assert stored == run
     assert stored.cost == 0.5 and stored.duration == pytest.approx(3)
-    assert store.events(run.run_id) == events
-    assert store.events(run.run_id, after=2) == events[2:]
-    assert store.run_source("rt0000") == ("id: round_trip\n", "yaml", {"model": "offline"})
+    assert store.runs.events(run.run_id) == events
+    assert store.runs.events(run.run_id, after=2) == events[2:]
+    assert store.runs.source("rt0000") == ("id: round_trip\n", "yaml", {"model": "offline"})
 
 
 def test_saving_a_step_again_replaces_it(store: Store) -> None:
     add(store, new_run("re00000001"))
     step = StepResult(key="a", step_id="a", kind="llm", status=StepStatus.RUNNING)
-    store.save_step("re00000001", step)
+    store.runs.save_step("re00000001", step)
     step.status, step.output = StepStatus.SUCCEEDED, "done"
-    store.save_step("re00000001", step)
-    assert store.get_run("re00000001").steps == {"a": step}
+    store.runs.save_step("re00000001", step)
+    assert store.runs.get("re00000001").steps == {"a": step}
 
 
 def test_usage_gets_one_row_per_model_call(runner: Runner, store: Store) -> None:
@@ -259,7 +259,7 @@ steps:
         c[5] == 0.0 for c in calls
     )  # the offline provider is free: priced at zero, not unknown
     assert all(c[6] >= result.started_at for c in calls)
-    assert store.get_run(result.run_id).usage == result.usage
+    assert store.runs.get(result.run_id).usage == result.usage
 
 
 # -- finding runs ---------------------------------------------------------------------------
@@ -273,15 +273,15 @@ def three_runs(store: Store) -> Store:
 
 
 def test_resolve_run_id(three_runs: Store) -> None:
-    assert three_runs.resolve_run_id("abc1111111") == "abc1111111"
-    assert three_runs.resolve_run_id("abc2") == "abc2222222"
-    assert three_runs.resolve_run_id("x") == "xyz3333333"
-    assert three_runs.get_run("xyz").run_id == "xyz3333333"
+    assert three_runs.runs.resolve_id("abc1111111") == "abc1111111"
+    assert three_runs.runs.resolve_id("abc2") == "abc2222222"
+    assert three_runs.runs.resolve_id("x") == "xyz3333333"
+    assert three_runs.runs.get("xyz").run_id == "xyz3333333"
 
 
 def test_an_ambiguous_prefix_lists_the_candidates(three_runs: Store) -> None:
     with pytest.raises(UsageError) as caught:
-        three_runs.resolve_run_id("abc")
+        three_runs.runs.resolve_id("abc")
     assert type(caught.value) is UsageError
     message = str(caught.value)
     assert "'abc' matches several runs" in message and "give more of the id" in message
@@ -291,7 +291,7 @@ def test_an_ambiguous_prefix_lists_the_candidates(three_runs: Store) -> None:
 @pytest.mark.parametrize("wanted", ["nope", "abc1111111x", "ABC1111111x", "_bc"])
 def test_an_unknown_run_id_is_not_found(three_runs: Store, wanted: str) -> None:
     with pytest.raises(NotFoundError) as caught:
-        three_runs.get_run(wanted)
+        three_runs.runs.get(wanted)
     assert str(caught.value).startswith(f"no run '{wanted}'")
     assert "Run 'gorgon runs'" in caught.value.for_surface("cli")
     assert "%gorgon runs" in caught.value.for_surface("notebook")
@@ -299,7 +299,7 @@ def test_an_unknown_run_id_is_not_found(three_runs: Store, wanted: str) -> None:
 
 def test_a_prefix_with_an_underscore_finds_the_run(store: Store) -> None:
     add(store, new_run("nightly_2024_01"))
-    assert store.resolve_run_id("nightly_2024") == "nightly_2024_01"
+    assert store.runs.resolve_id("nightly_2024") == "nightly_2024_01"
 
 
 def test_list_runs_filters_and_orders_newest_first(store: Store) -> None:
@@ -316,30 +316,30 @@ def test_list_runs_filters_and_orders_newest_first(store: Store) -> None:
         )
     ]
     newest_first = [r.run_id for r in reversed(made)]
-    assert [r.run_id for r in store.list_runs()] == newest_first
-    assert [r.run_id for r in store.list_runs(2)] == newest_first[:2]
-    assert [r.run_id for r in store.list_runs(status="failed")] == ["run0000002", "run0000001"]
-    assert [r.run_id for r in store.list_runs(workflow_id="alpha")] == [
+    assert [r.run_id for r in store.runs.recent()] == newest_first
+    assert [r.run_id for r in store.runs.recent(2)] == newest_first[:2]
+    assert [r.run_id for r in store.runs.recent(status="failed")] == ["run0000002", "run0000001"]
+    assert [r.run_id for r in store.runs.recent(workflow_id="alpha")] == [
         "run0000003",
         "run0000002",
         "run0000000",
     ]
-    assert [r.run_id for r in store.list_runs(status="succeeded", workflow_id="alpha")] == [
+    assert [r.run_id for r in store.runs.recent(status="succeeded", workflow_id="alpha")] == [
         "run0000003",
         "run0000000",
     ]
-    assert store.list_runs(workflow_id="gamma") == []
-    assert store.list_runs(status="running")[0].steps == {}
+    assert store.runs.recent(workflow_id="gamma") == []
+    assert store.runs.recent(status="running")[0].steps == {}
 
 
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         add(store, new_run("gone000001"))
         raise RuntimeError("boom")
-    assert store.list_runs() == []
+    assert store.runs.recent() == []
     with store.transaction(), store.transaction():  # nested: joins the outer one
         add(store, new_run("kept000001"))
-    assert [r.run_id for r in store.list_runs()] == ["kept000001"]
+    assert [r.run_id for r in store.runs.recent()] == ["kept000001"]
 
 
 # -- two processes, one file ----------------------------------------------------------------
@@ -354,17 +354,17 @@ def _writer(path: str, name: str, barrier: Any, results: Any) -> None:
         with Store(path) as store:
             for i in range(RUNS_PER_PROCESS):
                 run = new_run(f"{name}{i:06d}", workflow_id=name)
-                store.create_run(run, source=None, source_format=None)
+                store.runs.create(run, source=None, source_format=None)
                 for seq in range(1, EVENTS_PER_RUN + 1):
-                    store.append_event(Event(Notice(message=f"{i}.{seq}", level="info"), run.run_id, None, seq))
-                store.save_step(
+                    store.runs.append_event(Event(Notice(message=f"{i}.{seq}", level="info"), run.run_id, None, seq))
+                store.runs.save_step(
                     run.run_id,
                     StepResult(
                         key="s", step_id="s", kind="python", status=StepStatus.SUCCEEDED, output=i
                     ),
                 )
                 run.status, run.ended_at = RunStatus.SUCCEEDED, time.time()
-                store.finish_run(run)
+                store.runs.finish(run)
         results.put((name, "ok"))
     except BaseException as exc:  # reported to the parent, which asserts on it
         results.put((name, f"{type(exc).__name__}: {exc}"))
@@ -388,7 +388,7 @@ def test_two_processes_share_one_database(tmp_path: Path) -> None:
     assert [w.exitcode for w in workers] == [0, 0]
     with Store(path) as store:
         for name in ("left", "right"):
-            runs = store.list_runs(1000, workflow_id=name, status="succeeded")
+            runs = store.runs.recent(1000, workflow_id=name, status="succeeded")
             assert len(runs) == RUNS_PER_PROCESS
         assert rows(store, "SELECT COUNT(*) FROM events") == [
             (2 * RUNS_PER_PROCESS * EVENTS_PER_RUN,)
@@ -396,7 +396,7 @@ def test_two_processes_share_one_database(tmp_path: Path) -> None:
         assert rows(store, "SELECT COUNT(*) FROM steps") == [(2 * RUNS_PER_PROCESS,)]
         every_migration = len(migrations.pending(Database(memory=True)))  # all of them, for an empty database
         assert rows(store, "SELECT COUNT(*) FROM _sqlite_migrations") == [(every_migration,)]
-        assert [e.payload for e in store.events("right000042")] == [
+        assert [e.payload for e in store.runs.events("right000042")] == [
             Notice(message=f"42.{seq}", level="info") for seq in range(1, EVENTS_PER_RUN + 1)
         ]
 

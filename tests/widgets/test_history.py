@@ -18,7 +18,7 @@ async def test_rows_from_stored_runs(runner: Runner) -> None:
     done = await runner.arun("dev_plan_build_test_review", FEATURE)
     broken = await runner.arun(Workflow.from_yaml(MIXED))
     assert runner.store is not None
-    view = HistoryView.from_runs(runner.store.list_runs())
+    view = HistoryView.from_runs(runner.store.runs.recent())
     assert [row["run_id"] for row in view.runs] == [broken.run_id, done.run_id]
     assert all(set(row) == ROW_KEYS for row in view.runs)
     newest, oldest = view.runs

@@ -286,7 +286,7 @@ async def test_a_failed_run_says_so_in_text(mixed_run: Watched) -> None:
 
 async def test_from_a_stored_run(dev_run: Watched, runner: Runner) -> None:
     assert runner.store is not None
-    stored = runner.store.get_run(dev_run.result.run_id)
+    stored = runner.store.runs.get(dev_run.result.run_id)
     view = RunView.from_result(stored)
     assert (view.run_id, view.status) == (stored.run_id, "succeeded")
     assert [s["key"] for s in view.steps] == ["plan", "build", "test", "review"]
@@ -297,7 +297,7 @@ async def test_from_a_stored_run(dev_run: Watched, runner: Runner) -> None:
     assert view.flush() is False
     assert "review" in view._repr_mimebundle_()[0]["text/markdown"]
 
-    replayed = RunView.from_result(stored, runner.store.events(stored.run_id))
+    replayed = RunView.from_result(stored, runner.store.runs.events(stored.run_id))
     assert [(s["key"], s["deps"], s["level"], s["status"]) for s in replayed.steps] == [
         (s["key"], s["deps"], s["level"], s["status"]) for s in dev_run.view.steps
     ]
@@ -305,7 +305,7 @@ async def test_from_a_stored_run(dev_run: Watched, runner: Runner) -> None:
 
 async def test_from_a_stored_loop_run(loop_run: Watched, runner: Runner) -> None:
     assert runner.store is not None
-    view = RunView.from_result(runner.store.get_run(loop_run.result.run_id))
+    view = RunView.from_result(runner.store.runs.get(loop_run.result.run_id))
     levels = {s["key"]: s["level"] for s in view.steps}
     assert levels["fix_and_verify[1].verify"] == levels["fix_and_verify"]
     assert next(s for s in view.steps if s["key"] == "fix_and_verify[1].fix")["label"] == "builder"

@@ -9,7 +9,6 @@ cancelled or timed_out. A failed job with attempts left is queued again after it
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -100,7 +99,3 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": str(self.state), "duration": self.duration}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
