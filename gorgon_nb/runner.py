@@ -210,7 +210,7 @@ class Runner:
                                     store.runs.last_seq(record.run_id), store.runs.usage(record.run_id))
         budget = _raised(compiled.spec.budget, max_usd, max_tokens)
         store.control.claim(record.run_id, owner)
-        _reopen_approvals(store, record.run_id)
+        store.approvals.reopen_cancelled(record.run_id)
         execution = Execution(compiled, record.inputs, self.runtime, options, run_id=record.run_id,
                               subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
         execution.result.started_at, execution.result.notices = record.started_at, list(record.notices)
@@ -337,13 +337,6 @@ def _reusable(record: RunResult, compiled: CompiledWorkflow) -> dict[str, StepRe
     return {key: step for key, step in record.steps.items()
             if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             or (step.status is StepStatus.FAILED and step.step_id in continues)}
-
-
-def _reopen_approvals(store: Store, run_id: str) -> None:
-    """The approvals a run's ending closed undecided (``cancelled``) ask again when it goes on."""
-    with store.transaction():
-        store.conn.execute("UPDATE approvals SET status = 'pending', decided_at = NULL "
-                           "WHERE run_id = ? AND status = 'cancelled'", (run_id,))
 
 
 def _raised(budget: Budget | None, max_usd: float | None, max_tokens: int | None) -> Budget | None:

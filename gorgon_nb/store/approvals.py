@@ -8,7 +8,8 @@ Transaction rules:
   the same approval at the same moment, exactly one update changes the row and the other
   is told who decided first.
 - A run that ends closes its pending approvals as cancelled; a cancel of a run nobody runs
-  does it in the transaction that ends the run (``store.control``).
+  does it in the transaction that ends the run (``store.control``). A resumed run opens
+  them again, once it has claimed the run.
 """
 
 from __future__ import annotations
@@ -128,3 +129,10 @@ class ApprovalStore:
             return self._db.conn.execute(
                 "UPDATE approvals SET status = 'cancelled', decided_at = ? WHERE run_id = ? AND status = 'pending'",
                 (time.time(), run_id)).rowcount
+
+    def reopen_cancelled(self, run_id: str) -> int:
+        """The approvals a run's ending closed undecided (``cancelled``) ask again when it goes on."""
+        with self._db.transaction():
+            return self._db.conn.execute(
+                "UPDATE approvals SET status = 'pending', decided_at = NULL WHERE run_id = ? AND status = 'cancelled'",
+                (run_id,)).rowcount
