@@ -144,10 +144,12 @@ class JobStore:
         return job
 
     def enqueue(self, job: Job) -> Job:
+        """Queue one job now, outside any firing (``gorgon schedules run``)."""
         with self._db.transaction():
             return self._add_job(job)
 
     def get(self, ref: str) -> Job:
+        """A job by its id or an unambiguous start of one."""
         if not ref.strip():
             raise UsageError("a job id is needed")
         rows = self._db.query("SELECT * FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
@@ -161,6 +163,7 @@ class JobStore:
         return _job(rows[0])
 
     def recent(self, limit: int = 50, *, schedule_id: str | None = None, state: str | None = None) -> list[Job]:
+        """Jobs, the last queued first; of one schedule, or in one state, when given."""
         where, params = [], []
         for column, value in (("schedule_id", schedule_id), ("state", state)):
             if value:
@@ -198,6 +201,7 @@ class JobStore:
         return bool(row and row[0])
 
     def save(self, job: Job) -> Job:
+        """Rewrite a job whole: its scheduler does, as the job runs and ends."""
         row = _job_row(job)
         self._db.write(_update("jobs", _JOB_FIELDS), (*row[1:], row[0]))
         return job
