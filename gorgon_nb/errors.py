@@ -2,7 +2,9 @@
 
 Every error a user can see is a ``GorgonError``. Its message says what went wrong and,
 where the user can act, what to do next. Foreign exceptions (SDKs, SQLite, YAML) are
-translated into these at the boundary that meets them.
+translated into these at the boundary that meets them. The drawing shows every class of
+the tree (tests/test_errors.py holds it to the code); the few defined beside what raises
+them name their module.
 
     GorgonError
     ├── UsageError                  the user's input is wrong; the message says how to fix it
@@ -10,7 +12,8 @@ translated into these at the boundary that meets them.
     │   ├── InputError              a missing or mistyped workflow input
     │   ├── ConfigError             a bad config file or a missing API key
     │   ├── NotFoundError           an unknown run id, workflow name or file
-    │   └── ApprovalError           a decision that cannot be taken (already decided, not allowed)
+    │   ├── ApprovalError           a decision that cannot be taken (already decided, not allowed)
+    │   └── ChatError               a chat message that cannot be taken (chat.py): empty, unknown role, busy
     ├── ExecutionError              something failed while a run was going on
     │   ├── ProviderError           an LLM provider failed (``retryable`` says if trying again may help)
     │   │   ├── ProviderAuthError       bad or missing key; names the variable to set
@@ -27,7 +30,9 @@ translated into these at the boundary that meets them.
     │   ├── StepError               a python or shell step failed
     │   ├── IntegrationError        GitHub, Notion or Slack refused or failed (``retryable``, ``retry_after``)
     │   ├── StoreError              the SQLite store could not be read or written
-    │   └── LimitExceededError      a run passed a limit of model/limits.py (steps per run, for_each items, depth)
+    │   ├── LimitExceededError      a run passed a limit of model/limits.py (steps per run, for_each items, depth)
+    │   ├── TemplateError           a template failed to render (engine/templating.py; a syntax error is a Problem)
+    │   └── RunFailed               ``RunResult.raise_for_status()`` on a run that did not succeed (model/run.py)
 
 The same error reaches people through four front doors: Python, a notebook's magics, the
 ``gorgon`` command and the JupyterLab sidebar. Where a message says what to do next, the

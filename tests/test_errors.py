@@ -172,3 +172,75 @@ def test_the_store_on_its_own_says_python(tmp_path: Path) -> None:
     with Store(tmp_path / "own.db") as store, pytest.raises(NotFoundError) as caught:
         store.runs.get("zzzzzz")
     assert str(caught.value).endswith("Runner().store.runs.recent() lists recent runs.")
+
+
+# -- the drawing of the tree ------------------------------------------------------------------
+
+
+def _drawn_tree() -> dict[str, str]:
+    """Each class of the drawing in ``gorgon_nb/errors.py``'s docstring, with its parent."""
+    import gorgon_nb.errors
+
+    parents: dict[str, str] = {}
+    path: list[str] = []
+    for line in (gorgon_nb.errors.__doc__ or "").splitlines():
+        if line.strip() == "GorgonError":
+            path = ["GorgonError"]
+            continue
+        connector = max(line.find("├── "), line.find("└── "))
+        if not path or connector < 0:
+            continue
+        depth = (connector - 4) // 4 + 1  # the root's children stand at column 4, one level each 4 more
+        name = line[connector + 4:].split()[0]
+        del path[depth:]
+        parents[name] = path[-1]
+        path.append(name)
+    return parents
+
+
+def _defined_tree() -> dict[str, tuple[str, str]]:
+    """Each class of gorgon_nb that derives from a class of the tree: its parent and module."""
+    import ast
+
+    import gorgon_nb
+
+    package = Path(gorgon_nb.__file__).parent
+    classes: dict[str, tuple[str, str]] = {}
+    for file in sorted(package.rglob("*.py")):
+        module = ".".join(file.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                for base in node.bases:
+                    name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) \
+                        else None
+                    if name is not None:
+                        classes.setdefault(node.name, (name, module))
+    tree = {"GorgonError"}
+    found: dict[str, tuple[str, str]] = {}
+    while True:  # a class belongs once its parent does
+        more = {name: seen for name, seen in classes.items() if seen[0] in tree and name not in tree}
+        if not more:
+            return found
+        found |= more
+        tree |= set(more)
+
+
+def test_the_drawing_shows_every_class_of_the_tree_under_its_parent() -> None:
+    import importlib
+
+    drawn, defined = _drawn_tree(), _defined_tree()
+    assert {"ChatError", "TemplateError", "RunFailed", "LimitExceededError"} <= set(drawn)
+    assert drawn == {name: parent for name, (parent, _) in defined.items()}
+    for name, (parent, module) in defined.items():
+        cls = getattr(importlib.import_module(module), name)
+        assert [base.__name__ for base in cls.__bases__] == [parent], name
+        assert issubclass(cls, GorgonError)
+
+
+def test_a_template_error_is_a_gorgon_error_of_a_run() -> None:
+    from gorgon_nb.engine.templating import TemplateError, compile_template
+    from gorgon_nb.errors import ExecutionError
+
+    with pytest.raises(ExecutionError) as caught:
+        compile_template("{{ inputs.missing }}").render({"inputs": {}})
+    assert isinstance(caught.value, TemplateError) and not caught.value.retryable

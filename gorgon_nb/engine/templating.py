@@ -41,6 +41,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
+from gorgon_nb.errors import ExecutionError
 from gorgon_nb.model.limits import RENDERED_CHARS, TEMPLATE_DIGITS, TEMPLATE_OPS, TEMPLATE_RANGE
 
 __all__ = [
@@ -64,7 +65,7 @@ _SMALL_INT = 10**18  # an int written in fewer than 20 characters counts as one
 _RENDER_ERRORS = (UndefinedError, SecurityError, TypeError, ValueError, LookupError, ArithmeticError)
 
 
-class TemplateError(Exception):
+class TemplateError(ExecutionError):
     """A template failed to parse or render; the compiler and executor add the location."""
 
 
