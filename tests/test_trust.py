@@ -170,5 +170,5 @@ def test_bundled_workflows_need_no_consent(tmp_path: Path) -> None:
     assert analytics.compile().code_uses == ()  # its python step calls gorgon-nb's own profiler
     copy = tmp_path / "analytics.yaml"  # the same file anywhere else is anyone's
     copy.write_text(Path(analytics.path or "").read_text())
-    with pytest.raises(WorkflowError, match=r"profile\.python: this step calls gorgon_nb\.tools:profile_csv"):
+    with pytest.raises(WorkflowError, match=r"profile\.python: this step calls gorgon_nb\.functions:profile_csv"):
         Workflow.from_file(copy).compile()

@@ -41,8 +41,8 @@ CELL = "<cell>"  # the source path of a %%gorgon cell's workflow
 _PURE_BUILTINS = ("abs", "all", "any", "bool", "dict", "float", "int", "len", "list", "max", "min", "repr",
                   "round", "set", "sorted", "str", "sum", "tuple")
 SAFE_FUNCTIONS: frozenset[str] = frozenset({
-    "gorgon_nb.model.gorgon_builtins:extract",  # Gorgon's transform/extract
-    "gorgon_nb.model.gorgon_builtins:format_text",  # Gorgon's transform/format
+    "gorgon_nb.functions:extract",  # Gorgon's transform/extract
+    "gorgon_nb.functions:format_text",  # Gorgon's transform/format
     *(f"builtins:{name}" for name in _PURE_BUILTINS),
     "json:dumps", "json:loads", "html:escape", "html:unescape", "asyncio:sleep",
 })

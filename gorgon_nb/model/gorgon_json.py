@@ -27,9 +27,9 @@ Steps::
     openai/summarize                 llm: Gorgon's summary prompt around text, its system prompt
     openai/generate_sop              llm: Gorgon's SOP prompt around task_description,
                                      its system prompt
-    transform/extract                python: gorgon_nb.model.gorgon_builtins:extract
+    transform/extract                python: gorgon_nb.functions:extract
                                      args {value: the context entry named by source, key}
-    transform/format                 python: gorgon_nb.model.gorgon_builtins:format_text
+    transform/format                 python: gorgon_nb.functions:format_text
                                      args {template, values: every variable and every
                                      earlier <step>_output}
     github|notion|slack/ACTION       TYPE: the native action (INTEGRATIONS), with: the params,
@@ -74,7 +74,7 @@ from gorgon_nb.model.source import Locations, Path, SourceText
 
 __all__ = ["INTEGRATIONS", "SUPPORTED", "convert", "is_gorgon_json"]
 
-BUILTINS = "gorgon_nb.model.gorgon_builtins"
+FUNCTIONS = "gorgon_nb.functions"
 # Gorgon's action -> (the native action, {Gorgon param: native param}, native params added).
 INTEGRATIONS: dict[str, dict[str, tuple[str, dict[str, str], dict[str, Any]]]] = {
     "github": {
@@ -431,7 +431,7 @@ class _Converter:
                 message = f"source {s.params.get('source')!r} is not a variable or step output"
                 hint = 'write the name of one, for example "fetch_output"'
                 self.bad(s, (*s.at_params, "source"), message, hint)
-            return {"python": f"{BUILTINS}:extract", "args": args}
+            return {"python": f"{FUNCTIONS}:extract", "args": args}
         template = s.params.get("template", "")
         if not isinstance(template, str):
             self.bad(s, (*s.at_params, "template"), "template must be a string")
@@ -439,7 +439,7 @@ class _Converter:
         self.link((*s.here, "args", "template"), (*s.at_params, "template"))
         self.link((*s.here, "args", "values"), (*s.here, "action"), deep=False)
         args = format_args(template, names, variables, earlier)
-        return {"python": f"{BUILTINS}:format_text", "args": args}
+        return {"python": f"{FUNCTIONS}:format_text", "args": args}
 
 
 def _slack_text(action: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -154,7 +154,7 @@ def fixed_prompt(action: str, params: Mapping[str, Any], names: Names) -> dict[s
 
 
 def extract_args(source: Any, key: Any, names: Names) -> dict[str, Any] | None:
-    """Arguments of ``gorgon_builtins.extract``; None when ``source`` names nothing."""
+    """Arguments of ``gorgon_nb.functions:extract``; None when ``source`` names nothing."""
     value: Any = {}  # no source: Gorgon read from an empty mapping
     if source:
         match = None
@@ -169,7 +169,7 @@ def extract_args(source: Any, key: Any, names: Names) -> dict[str, Any] | None:
 def format_args(
     template: str, names: Names, variables: list[str], earlier: list[str]
 ) -> dict[str, Any]:
-    """Arguments of ``gorgon_builtins.format_text``.
+    """Arguments of ``gorgon_nb.functions:format_text``.
 
     Gorgon ran ``template.format(**context)``. ``values`` holds that context: every
     variable and every earlier ``<step>_output``, each as a sole native expression.

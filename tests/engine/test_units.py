@@ -33,13 +33,13 @@ from gorgon_nb.errors import (
     StepTimeoutError,
 )
 from gorgon_nb.format import format_duration
+from gorgon_nb.functions import profile_csv
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.model.usage import Usage, format_cost
 from gorgon_nb.model.workflow import Budget, InputSpec, RetryPolicy
 from gorgon_nb.runner import Runner
 from gorgon_nb.secrets import redact
 from gorgon_nb.store import Store
-from gorgon_nb.tools import profile_csv
 from gorgon_nb.workflow import Workflow
 
 # -- backoff_delay ------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from gorgon_nb.engine.compile import compile_workflow
 from gorgon_nb.engine.templating import compile_template
 from gorgon_nb.errors import WorkflowError
+from gorgon_nb.functions import extract, format_text
 from gorgon_nb.model import gorgon_json
-from gorgon_nb.model.gorgon_builtins import extract, format_text
 from gorgon_nb.model.gorgon_params import Names, rewrite
 from gorgon_nb.model.source import SourceText, parse_source
 from gorgon_nb.steps.agent import AgentStep
@@ -31,7 +31,7 @@ LOADABLE = [
     "multi_step_ai",
     "content_pipeline",
 ]
-BUILTINS = "gorgon_nb.model.gorgon_builtins"
+FUNCTIONS = "gorgon_nb.functions"
 
 
 def load(name: str) -> tuple[dict[str, Any], SourceText]:
@@ -670,11 +670,11 @@ def test_transform_steps_call_the_builtins() -> None:
     steps = by_id(native)
     assert steps["pick"] == {
         "id": "pick",
-        "python": f"{BUILTINS}:extract",
+        "python": f"{FUNCTIONS}:extract",
         "args": {"value": "{{ steps.fetch.output }}", "key": "name"},
         "depends_on": ["fetch"],
     }
-    assert steps["say"]["python"] == f"{BUILTINS}:format_text"
+    assert steps["say"]["python"] == f"{FUNCTIONS}:format_text"
     assert steps["say"]["args"] == {
         "template": "{greeting}, {greeting} {pick_output} on {current_date}",
         "values": {

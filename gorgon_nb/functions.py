@@ -1,16 +1,23 @@
-"""Functions for ``python`` steps that bundled workflows use (standard library only)."""
+"""gorgon-nb's own functions for ``python:`` steps (standard library only).
+
+A step names one as ``python: gorgon_nb.functions:NAME``. ``profile_csv`` serves the
+bundled analytics workflow; ``extract`` and ``format_text`` are Gorgon's ``transform``
+actions, which ``model/gorgon_json.py`` converts into ``python:`` steps. These two only
+compute, so any workflow may call them (``SAFE_FUNCTIONS`` in ``engine/trust.py``).
+"""
 
 from __future__ import annotations
 
 import csv
 import statistics
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gorgon_nb.errors import StepError
 
-__all__ = ["profile_csv"]
+__all__ = ["extract", "format_text", "profile_csv"]
 
 
 def _number(text: str) -> float | None:
@@ -56,3 +63,22 @@ def profile_csv(path: str, max_rows: int = 100_000, sample_rows: int = 5) -> dic
                 "top": [{"value": value, "count": n} for value, n in counts.most_common(5)],
             }
     return profile
+
+
+# -- Gorgon's transform actions ------------------------------------------------------------
+
+
+def extract(value: Any, key: Any) -> Any:
+    """``value[key]``, or ``""`` when there is no such key (Gorgon's ``transform/extract``)."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return value.get(key, "")
+    if isinstance(value, Sequence) and not isinstance(value, str) and isinstance(key, int):
+        return value[key] if -len(value) <= key < len(value) else ""
+    raise TypeError(f"extract needs a mapping to read '{key}' from, not {type(value).__name__}")
+
+
+def format_text(template: str, values: Mapping[str, Any]) -> str:
+    """``template.format(**values)``: single-brace ``{name}`` fields (Gorgon's ``transform/format``)."""
+    return template.format(**values)
