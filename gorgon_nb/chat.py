@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gorgon_nb.errors import ConfigError, GorgonError, UsageError, did_you_mean
-from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, run_markdown
 from gorgon_nb.model.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -45,7 +44,8 @@ from gorgon_nb.model.events import (
     StepStarted,
     TextDelta,
 )
-from gorgon_nb.model.run import RunStatus
+from gorgon_nb.model.run import RunStatus, run_markdown
+from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS
 from gorgon_nb.secrets import redact
 from gorgon_nb.store.chat import ChatMessage, ChatSession
 

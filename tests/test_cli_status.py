@@ -22,8 +22,8 @@ from test_cli import FEATURE, GORGON, REPO, env_without_keys, gorgon
 
 from gorgon_nb.cli.records import RunReader, store_path
 from gorgon_nb.config import load_config
-from gorgon_nb.format import STATUS_LABELS
 from gorgon_nb.model.run import RunStatus, StepStatus
+from gorgon_nb.model.text import STATUS_LABELS
 from gorgon_nb.server.runs import RUN_STATUSES, recent_runs, run_detail
 from gorgon_nb.store import Store
 from gorgon_nb.widgets import HistoryView, RunView

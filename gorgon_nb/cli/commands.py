@@ -17,14 +17,15 @@ from rich.markup import escape
 
 from gorgon_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_json
 from gorgon_nb.cli.output import Column, print_table, styled
-from gorgon_nb.format import format_duration, format_time, preview, run_summary_line
 from gorgon_nb.model.run import (
     RunResult,
     RunStatus,
     observed_runs,
     observed_status,
     observed_step_status,
+    run_summary_line,
 )
+from gorgon_nb.model.text import format_duration, format_time, preview
 from gorgon_nb.model.usage import format_cost, format_tokens
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from gorgon_nb.cli import EXIT_FAILED, EXIT_OK, print_json
 from gorgon_nb.cli.commands import drive
 from gorgon_nb.cli.output import Column, print_table
-from gorgon_nb.format import format_time, preview
+from gorgon_nb.model.text import format_time, preview
 
 if TYPE_CHECKING:
     from rich.console import Console

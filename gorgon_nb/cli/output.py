@@ -18,7 +18,7 @@ from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
-from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS
+from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS
 
 __all__ = ["Column", "fit_table", "print_table", "status_text", "styled"]
 

@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.text import Text
 
 from gorgon_nb.cli.output import GAP, STYLES, Column, fit_table
-from gorgon_nb.format import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
 from gorgon_nb.model.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -31,6 +30,7 @@ from gorgon_nb.model.events import (
     StepStarted,
     TextDelta,
 )
+from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.secrets import redact
 

@@ -13,7 +13,7 @@ from gorgon_nb.cli import EXIT_OK, print_json
 from gorgon_nb.cli.commands import open_store
 from gorgon_nb.cli.output import Column, print_table, styled
 from gorgon_nb.errors import UsageError
-from gorgon_nb.format import format_duration, format_time
+from gorgon_nb.model.text import format_duration, format_time
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gorgon_nb.format import STATUS_LABELS, format_cost, format_duration, format_time, preview
 from gorgon_nb.magics.display import HELP, Table, Text
+from gorgon_nb.model.text import STATUS_LABELS, format_duration, format_time, preview
+from gorgon_nb.model.usage import format_cost
 
 ALLOW_CODE = ("--allow-code", "--allow-shell")  # the older spelling still works
 

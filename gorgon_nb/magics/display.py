@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gorgon_nb.format import markdown_table, text_table
+from gorgon_nb.model.text import markdown_table, text_table
 
 __all__ = ["HELP", "Table", "Text"]
 

@@ -1,16 +1,19 @@
-"""Results of runs and steps, as the executor produces them and the store returns them."""
+"""Results of runs and steps, as the executor produces them and the store returns them, and
+how a run reads: in one line, and as Markdown (how a ``RunResult`` shows in a notebook)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from gorgon_nb.errors import ExecutionError, GorgonError
-from gorgon_nb.model.usage import Usage, format_cost
+from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS, format_duration, markdown_table
+from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 
 __all__ = ["RunFailed", "RunOwners", "RunRecords", "RunResult", "RunStatus", "StepResult", "StepStatus",
-           "observed_runs", "observed_status", "observed_step_status"]
+           "observed_runs", "observed_status", "observed_step_status", "run_markdown", "run_summary_line"]
 
 
 class RunStatus(StrEnum):
@@ -126,13 +129,39 @@ class RunResult:
         return self
 
     def _repr_markdown_(self) -> str:
-        from gorgon_nb.format import run_markdown  # formatting lives above the model layer
-
         return run_markdown(self)
 
     def __repr__(self) -> str:
         return (f"<RunResult {self.run_id} {self.workflow_id} {self.status}: "
                 f"{len(self.steps)} steps, {self.usage.total_tokens} tokens, {format_cost(self.usage)}>")
+
+
+# -- how a run reads --------------------------------------------------------------------------
+
+def run_summary_line(run: RunResult) -> str:
+    spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
+    return f"run {run.run_id} · {format_duration(run.duration)} · {spent}"
+
+
+def run_markdown(run: RunResult, *, outputs: bool = True) -> str:
+    """A run as Markdown: header, a table of steps, the error, and the outputs."""
+    head = f"**{run.workflow_name or run.workflow_id}** · run `{run.run_id}` · {STATUS_LABELS.get(str(run.status), str(run.status))}"
+    spent = f"{format_tokens(run.usage)} tokens · {format_cost(run.usage)}" if run.usage.calls else "no model calls"
+    parts = [head, f"{format_duration(run.duration)} · {spent}"]
+    rows = [[STATUS_SYMBOLS.get(str(s.status), "?") + " " + STATUS_LABELS.get(str(s.status), str(s.status)),
+             f"`{s.key}`", s.role or s.kind, format_duration(s.duration), format_tokens(s.usage), format_cost(s.usage)]
+            for s in run.steps.values()]
+    if rows:
+        parts.append(markdown_table(["status", "step", "agent", "elapsed", "tokens", "cost"], rows))
+    if run.error:
+        parts.append(f"**Error:** {run.error}")
+    if outputs and run.ok:
+        last = [s for s in run.steps.values() if s.status == "succeeded" and "." not in s.key]
+        if last:
+            value = last[-1].output
+            text = value if isinstance(value, str) else "```json\n" + json.dumps(value, indent=2, default=str) + "\n```"
+            parts.append(f"**Output of `{last[-1].key}`:**\n\n{text}")
+    return "\n\n".join(parts)
 
 
 # -- the status a run has now ---------------------------------------------------------------

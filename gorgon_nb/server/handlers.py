@@ -178,7 +178,7 @@ def decider_name(user: Any) -> str:
 
 def approval_json(request: ApprovalRequest, alive: bool) -> dict[str, Any]:
     from gorgon_nb.engine.approvals import approval_data
-    from gorgon_nb.render import output_html
+    from gorgon_nb.outputs import output_html
 
     return {
         **approval_data(request),

@@ -20,7 +20,7 @@ from typing import Any
 
 from gorgon_nb.errors import Advice, ApprovalError, NotFoundError
 from gorgon_nb.model.approval import ApprovalRequest, ApprovalStatus
-from gorgon_nb.model.timestamps import format_time
+from gorgon_nb.model.text import format_time
 from gorgon_nb.secrets import redact
 from gorgon_nb.store.database import Database, new_id, newest
 from gorgon_nb.store.runs import RunStore

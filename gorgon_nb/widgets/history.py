@@ -8,8 +8,14 @@ from typing import Any
 import anywidget
 import traitlets
 
-from gorgon_nb.format import STATUS_LABELS, format_duration, format_time, markdown_table, text_table
 from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
+from gorgon_nb.model.text import (
+    STATUS_LABELS,
+    format_duration,
+    format_time,
+    markdown_table,
+    text_table,
+)
 from gorgon_nb.model.usage import format_cost, format_tokens
 from gorgon_nb.widgets.run_view import STATIC, with_text_forms
 

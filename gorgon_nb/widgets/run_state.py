@@ -36,7 +36,7 @@ from gorgon_nb.model.events import (
 )
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
-from gorgon_nb.render import output_html
+from gorgon_nb.outputs import output_html
 from gorgon_nb.secrets import redact
 
 __all__ = ["LIVE_STATUSES", "TEXT_TAIL", "RunState", "StepState", "approval_view", "layer_levels"]

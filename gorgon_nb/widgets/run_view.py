@@ -37,18 +37,18 @@ import anywidget
 import traitlets
 
 from gorgon_nb.errors import GorgonError
-from gorgon_nb.format import (
+from gorgon_nb.model.approval import COMMENT_LIMIT
+from gorgon_nb.model.events import Event, RunStarted
+from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
+from gorgon_nb.model.text import (
     STATUS_LABELS,
     STATUS_SYMBOLS,
     format_duration,
     markdown_table,
     text_table,
 )
-from gorgon_nb.model.approval import COMMENT_LIMIT
-from gorgon_nb.model.events import Event, RunStarted
-from gorgon_nb.model.run import RunOwners, RunResult, RunStatus, observed_status
 from gorgon_nb.model.usage import format_cost, format_tokens
-from gorgon_nb.render import output_markdown, output_text
+from gorgon_nb.outputs import output_markdown, output_text
 from gorgon_nb.widgets.run_state import RunState, StepState
 
 __all__ = ["DecideCallback", "RunView"]

@@ -32,9 +32,9 @@ from gorgon_nb.errors import (
     StepError,
     StepTimeoutError,
 )
-from gorgon_nb.format import format_duration
 from gorgon_nb.functions import profile_csv
 from gorgon_nb.model.run import RunStatus
+from gorgon_nb.model.text import format_duration
 from gorgon_nb.model.usage import Usage, format_cost
 from gorgon_nb.model.workflow import Budget, InputSpec, RetryPolicy
 from gorgon_nb.runner import Runner

@@ -1,4 +1,8 @@
-"""Turning step outputs into HTML, Markdown and plain text for the notebook displays."""
+"""A step's output (what a model, a function or a service returned) as HTML, Markdown or
+plain text, for the notebook displays and the sidebar, with every secret redacted.
+
+gorgon-nb's own facts (statuses, durations, tables) are told by ``gorgon_nb.model.text``.
+"""
 
 from __future__ import annotations
 
