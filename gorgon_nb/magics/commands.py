@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gorgon_nb.magics.display import HELP, Table, Text
 from gorgon_nb.model.text import STATUS_LABELS, format_duration, format_time, preview
@@ -11,16 +11,28 @@ from gorgon_nb.model.usage import format_cost
 
 ALLOW_CODE = ("--allow-code", "--allow-shell")  # the older spelling still works
 
-if TYPE_CHECKING:
-    from gorgon_nb.magics.magics import GorgonMagics
-
-__all__ = ["cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_jobs", "cmd_providers",
-           "cmd_replay", "cmd_resume", "cmd_runs", "cmd_schedule", "cmd_schedules", "cmd_show", "cmd_workflows"]
+__all__ = ["Notebook", "cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_jobs",
+           "cmd_providers", "cmd_replay", "cmd_resume", "cmd_runs", "cmd_schedule", "cmd_schedules", "cmd_show",
+           "cmd_workflows"]
 
 Parse = Callable[[str, Sequence[str], Sequence[tuple[Sequence[str], dict[str, Any]]]], Any]
 
 
-def cmd_workflows(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
+class Notebook(Protocol):
+    """The notebook as a command sees it (``magics.GorgonMagics`` is one): the workflows it
+    named with ``%%gorgon --name``, its variables, its runner, and a run shown live."""
+
+    defined: dict[str, Any]
+
+    @property
+    def namespace(self) -> dict[str, Any]: ...
+
+    def runner(self) -> Any: ...
+
+    def watch(self, execution: Any, background: bool, out: str | None, *, title: str, view: Any = None) -> None: ...
+
+
+def cmd_workflows(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table:
     from gorgon_nb.config import gorgon_home
     from gorgon_nb.workflow import Workflow, list_workflows
 
@@ -38,7 +50,7 @@ def cmd_workflows(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
                  footer=f"Run one with `%gorgon run NAME -v KEY=VALUE`. Your own go in `{gorgon_home() / 'workflows'}`.")
 
 
-def cmd_runs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
+def cmd_runs(magics: Notebook, parse: Parse, words: Sequence[str]) -> Any:
     from gorgon_nb.model.run import RunStatus, observed_runs
 
     options = parse("%gorgon runs", words, [(("-n", "--limit"), {"type": int, "default": 20}),
@@ -57,7 +69,7 @@ def cmd_runs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
                  empty="no runs yet", footer="`%gorgon show RUN` for one run; `--widget` adds a cost chart.")
 
 
-def cmd_show(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
+def cmd_show(magics: Notebook, parse: Parse, words: Sequence[str]) -> Any:
     from gorgon_nb.widgets import RunView
 
     options = parse("%gorgon show", words, [(("run_id",), {"metavar": "RUN"})])
@@ -67,12 +79,12 @@ def cmd_show(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Any:
     return RunView.from_result(run, store.runs.events(run.run_id), owners=store.control)
 
 
-def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
+def cmd_providers(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table:
     from gorgon_nb.integrations import service_statuses
     from gorgon_nb.providers.registry import provider_statuses, resolve_auto
 
     parse("%gorgon providers", words, [])
-    config = magics._runner().config
+    config = magics.runner().config
     rows = [[s.name, s.kind, s.model, ("✓ " if s.ready else "✗ ") + s.detail] for s in provider_statuses(config)]
     rows += [[s.name, "service", "-", ("✓ " if s.ready else "✗ ") + s.detail] for s in service_statuses(config)]
     model, notice = resolve_auto(config)
@@ -81,24 +93,24 @@ def cmd_providers(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
     return Table(["provider", "kind", "default model", "status"], rows, title="LLM providers and services", footer=footer)
 
 
-def cmd_help(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+def cmd_help(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     return HELP
 
 
-def cmd_approve(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+def cmd_approve(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     options = parse("%gorgon approve", words, [(("ref",), {"metavar": "APPROVAL_OR_RUN"}),
                                                (("--step",), {}), (("--reject",), {"action": "store_true"}),
                                                (("-m", "--message"), {}), (("--by",), {})])
-    decision = magics._runner().approve(options.ref, step=options.step, approve=not options.reject,
+    decision = magics.runner().approve(options.ref, step=options.step, approve=not options.reject,
                                         comment=options.message, by=options.by)
     word = "Approved" if decision.approved else "Rejected"
     return Text(f"{word} **{decision.title}** (run `{decision.run_id}`, step `{decision.step_key}`) as "
                 f"{decision.decided_by}" + (f": {decision.comment}" if decision.comment else ""))
 
 
-def cmd_approvals(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table:
+def cmd_approvals(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table:
     options = parse("%gorgon approvals", words, [(("--run",), {}), (("--all",), {"action": "store_true"})])
-    runner = magics._runner()
+    runner = magics.runner()
     store = _store(magics)
     found = runner.approvals(options.run, status=None if options.all else "pending")
     rows = [[f"`{a.id}`", f"`{a.run_id}`", a.step_key, preview(a.title, 60), format_time(a.requested_at),
@@ -109,7 +121,7 @@ def cmd_approvals(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
                  footer="`%gorgon approve ID [--reject] [-m COMMENT]`; a stopped run goes on with `%gorgon resume RUN`.")
 
 
-def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+def cmd_resume(magics: Notebook, parse: Parse, words: Sequence[str]) -> None:
     from gorgon_nb.widgets import RunView
 
     options = parse("%gorgon resume", words, [(("run_id",), {"metavar": "RUN"}),
@@ -117,7 +129,7 @@ def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None
                                               (("--model",), {}), (ALLOW_CODE, {"dest": "allow_code",
                                                                                   "action": "store_true"}),
                                               (("--background",), {"action": "store_true"}), (("--out",), {})])
-    runner = magics._runner()
+    runner = magics.runner()
     record, workflow = runner.stored_workflow(options.run_id)
     execution = runner.resume_execution(record.run_id, max_usd=options.max_usd, max_tokens=options.max_tokens,
                                         model=options.model, allow_code=options.allow_code)
@@ -125,15 +137,15 @@ def cmd_resume(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None
     magics.watch(execution, options.background, options.out, title=workflow.name, view=view)
 
 
-def cmd_replay(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+def cmd_replay(magics: Notebook, parse: Parse, words: Sequence[str]) -> None:
     options = parse("%gorgon replay", words, [(("run_id",), {"metavar": "RUN"}), (("--out",), {})])
-    runner = magics._runner()
+    runner = magics.runner()
     record, workflow = runner.stored_workflow(options.run_id)
     magics.watch(runner.replay_execution(record.run_id), False, options.out,
                  title=f"{workflow.name} (replay of {record.run_id})")
 
 
-def cmd_fork(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
+def cmd_fork(magics: Notebook, parse: Parse, words: Sequence[str]) -> None:
     from gorgon_nb.magics.parsing import _input, resolve_inputs
 
     options = parse("%gorgon fork", words, [(("run_id",), {"metavar": "RUN"}),
@@ -143,15 +155,15 @@ def cmd_fork(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> None:
                                             (("--model",), {}), (ALLOW_CODE, {"dest": "allow_code",
                                                                                 "action": "store_true"}),
                                             (("--background",), {"action": "store_true"}), (("--out",), {})])
-    runner = magics._runner()
+    runner = magics.runner()
     record, workflow = runner.stored_workflow(options.run_id)
-    execution = runner.fork_execution(record.run_id, options.from_step, resolve_inputs(options.inputs, magics._ns),
+    execution = runner.fork_execution(record.run_id, options.from_step, resolve_inputs(options.inputs, magics.namespace),
                                       model=options.model, allow_code=options.allow_code)
     magics.watch(execution, options.background, options.out,
                  title=f"{workflow.name} (fork of {record.run_id} from '{options.from_step}')")
 
 
-def cmd_cancel(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+def cmd_cancel(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     from gorgon_nb.magics.session import active_runs
 
     options = parse("%gorgon cancel", words, [(("run_id",), {"metavar": "RUN"})])
@@ -162,13 +174,13 @@ def cmd_cancel(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text
         here.cancel()
         here.finished.wait(10)
         return Text(f"Run `{run_id}` cancelled; what finished is kept.")
-    if magics._runner().cancel(run_id) == "cancelled":
+    if magics.runner().cancel(run_id) == "cancelled":
         return Text(f"Run `{run_id}` cancelled (no process was running it); what finished is kept.")
     return Text(f"Asked the process running `{run_id}` to stop; it will within seconds.")
 
 
-def _store(magics: GorgonMagics) -> Any:
-    store = magics._runner().store
+def _store(magics: Notebook) -> Any:
+    store = magics.runner().store
     if store is None:
         from gorgon_nb.errors import ConfigError
 
@@ -176,7 +188,7 @@ def _store(magics: GorgonMagics) -> Any:
     return store
 
 
-def cmd_schedule(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Text:
+def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     from gorgon_nb.scheduler.service import (
         schedule_notebook,
         scheduler_holder,
@@ -206,7 +218,7 @@ def cmd_schedule(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Te
     return Text(text)
 
 
-def cmd_schedules(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table | Text:
+def cmd_schedules(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table | Text:
     from gorgon_nb.scheduler import service
 
     options = parse("%gorgon schedules", words, [(("action",), {"nargs": "?",
@@ -230,7 +242,7 @@ def cmd_schedules(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> T
                  empty="no schedules yet", footer="`%gorgon schedules pause|resume|delete|run SCHEDULE`")
 
 
-def cmd_jobs(magics: GorgonMagics, parse: Parse, words: Sequence[str]) -> Table | Text:
+def cmd_jobs(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table | Text:
     options = parse("%gorgon jobs", words, [(("action",), {"nargs": "?", "choices": ["cancel"]}),
                                             (("ref",), {"nargs": "?", "metavar": "JOB"}),
                                             (("-n", "--limit"), {"type": int, "default": 20}),

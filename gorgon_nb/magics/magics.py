@@ -62,17 +62,17 @@ class GorgonMagics(Magics):
         try:
             workflow = Workflow.from_dict(data if data is not None else {}, source=source, base_dir=Path.cwd())
         except WorkflowError as exc:  # report the problems of the rest of the cell too
-            raise WorkflowError(every_problem(exc, base_dir=Path.cwd(), config=self._runner().config)) from None
+            raise WorkflowError(every_problem(exc, base_dir=Path.cwd(), config=self.runner().config)) from None
         if args.name:
             self.defined[args.name] = workflow
         if args.define:
-            workflow.validate(self._runner().config)
+            workflow.validate(self.runner().config)
             return None
         return self._run(workflow, args)
 
     def _run(self, workflow: Any, args: RunArgs) -> Any:
-        inputs = resolve_inputs(args.inputs, self._ns)
-        execution = self._runner().execution(workflow, inputs, model=args.model, allow_code=args.allow_code)
+        inputs = resolve_inputs(args.inputs, self.namespace)
+        execution = self.runner().execution(workflow, inputs, model=args.model, allow_code=args.allow_code)
         return self.watch(execution, args.background, args.out, title=workflow.name)
 
     def watch(self, execution: Any, background: bool, out: str | None, *, title: str, view: Any = None) -> None:
@@ -80,7 +80,7 @@ class GorgonMagics(Magics):
         from gorgon_nb.magics.session import NotebookRun
         from gorgon_nb.widgets import RunView
 
-        runner = self._runner()
+        runner = self.runner()
         view = view or RunView(workflow_name=title, run_id=execution.result.run_id)
         view.on_decide = lambda approval_id, approve, comment: runner.approve(approval_id, approve=approve,
                                                                              comment=comment)
@@ -95,9 +95,9 @@ class GorgonMagics(Magics):
                              f"What finished is kept: _gorgon.outputs, %gorgon show {result.run_id}")
 
     def _publish(self, result: Any, out: str | None) -> None:
-        self._ns["_gorgon"] = result
+        self.namespace["_gorgon"] = result
         if out:
-            self._ns[out] = result
+            self.namespace[out] = result
 
     # -- %%gorgon agent ROLE: one prompt ---------------------------------------------------
 
@@ -105,7 +105,7 @@ class GorgonMagics(Magics):
         from gorgon_nb.magics.agent import ask_agent
 
         args = parse_agent(line)
-        result = ask_agent(self._runner(), args, cell, self.shell)
+        result = ask_agent(self.runner(), args, cell, self.shell)
         self._publish(result, args.out)
         return None
 
@@ -127,12 +127,12 @@ class GorgonMagics(Magics):
         return handler(self, parse_options, words)
 
     @property
-    def _ns(self) -> dict[str, Any]:
+    def namespace(self) -> dict[str, Any]:
         """The notebook's variables."""
         assert self.shell is not None
         return self.shell.user_ns
 
-    def _runner(self) -> Any:
+    def runner(self) -> Any:
         from gorgon_nb.runner import default_runner
 
         return default_runner()
