@@ -22,7 +22,8 @@ __all__ = ["cmd_jobs", "cmd_schedule", "cmd_scheduler", "cmd_schedules"]
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
-    from gorgon_nb.scheduler.service import schedule_notebook, scheduler_holder, without_jupyterlab
+    from gorgon_nb.scheduler.loop import scheduler_holder
+    from gorgon_nb.scheduler.service import schedule_notebook, without_jupyterlab
 
     store = open_store()
     schedule = schedule_notebook(

@@ -189,12 +189,8 @@ def _store(magics: Notebook) -> Any:
 
 
 def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
-    from gorgon_nb.scheduler.service import (
-        schedule_notebook,
-        scheduler_holder,
-        split_parameter,
-        without_jupyterlab,
-    )
+    from gorgon_nb.scheduler.loop import scheduler_holder
+    from gorgon_nb.scheduler.service import schedule_notebook, split_parameter, without_jupyterlab
 
     options = parse("%gorgon schedule", words, [
         (("notebook",), {}), (("--cron",), {}), (("--every",), {}), (("--at",), {}), (("--tz",), {"default": "UTC"}),

@@ -35,7 +35,8 @@ from gorgon_nb.scheduler.pool import KernelPool, kernel_problem, shutdown_kernel
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-__all__ = ["Outcome", "execute_job", "notebook_kernel", "output_path_for", "resolve_notebook", "run_notebook"]
+__all__ = ["Outcome", "execute_job", "notebook_kernel", "output_folder_problem", "output_path_for", "resolve_notebook",
+           "run_notebook"]
 
 POLL_SECONDS = 0.3  # how often ``cancelled()`` and the timeout are checked
 KILL_GRACE_SECONDS = 10.0  # how long a killed kernel's thread gets to notice and return
@@ -87,6 +88,23 @@ def output_path_for(root: Path, job: Job) -> Path:
     return Path(root) / JOBS_DIR / (job.schedule_id or "once") / f"{stamp}-{job.id}-{Path(job.notebook).stem}.ipynb"
 
 
+def output_folder_problem(root: str | Path, job: Job | None = None) -> str | None:
+    """Why executed notebooks cannot be written under ``root``, or None: its ``gorgon-jobs``
+    folder (or a folder or file in it, for ``job``) is a link that leads out of ``root``."""
+    base = Path(root).resolve()
+    folder = base / JOBS_DIR
+    path = output_path_for(base, job) if job is not None else folder
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        return f"the folder for executed notebooks, {folder}, cannot be followed ({exc}); make it a plain folder"
+    if resolved.is_relative_to(base):
+        return None
+    return (f"the folder for executed notebooks, {folder}, leads outside the root {base} (through a link, to "
+            f"{resolved.parent if job is not None else resolved}); executed notebooks are written only under the "
+            f"root. Make {JOBS_DIR} a plain folder of the root (remove the link), then run the job again")
+
+
 def _never() -> bool:
     return False
 
@@ -101,8 +119,6 @@ async def execute_job(job: Job, root: Path, *, pool: KernelPool | None = None,
     A notebook that cannot be run (outside ``root``, missing), or whose executed copy would
 be written outside ``root`` (a ``gorgon-jobs`` link out of it), is FAILED with the reason.
     """
-    from gorgon_nb.scheduler.service import output_folder_problem
-
     started = time.time()
     try:
         source = resolve_notebook(root, job.notebook)

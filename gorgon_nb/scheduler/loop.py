@@ -30,10 +30,16 @@ from gorgon_nb.scheduler.service import job_for
 from gorgon_nb.scheduler.triggers import next_fire
 from gorgon_nb.store import Store
 
-__all__ = ["Backend", "LocalBackend", "Scheduler", "backend_for"]
+__all__ = ["LEASE", "Backend", "LocalBackend", "Scheduler", "backend_for", "scheduler_holder"]
 
 LEASE = "scheduler"
 log = logging.getLogger(__name__)
+
+
+def scheduler_holder(store: Store) -> str | None:
+    """Which scheduler holds the lease now (and so starts queued jobs), or None."""
+    holder = store.jobs.lease_holder(LEASE)
+    return holder[0] if holder is not None and holder[1] > time.time() else None
 
 
 class Backend(Protocol):

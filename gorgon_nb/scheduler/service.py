@@ -19,6 +19,8 @@ from typing import Any
 
 from gorgon_nb.errors import UsageError
 from gorgon_nb.model.jobs import Job, Schedule
+from gorgon_nb.scheduler.execute import notebook_kernel, output_folder_problem, resolve_notebook
+from gorgon_nb.scheduler.pool import kernel_problem
 from gorgon_nb.scheduler.triggers import (
     check_cron,
     next_fire,
@@ -31,8 +33,8 @@ from gorgon_nb.scheduler.triggers import (
 from gorgon_nb.store import Store
 
 __all__ = ["KEEP_LIMIT", "NAME_LIMIT", "NOTEBOOK_LIMIT", "PARAMETERS_DEPTH", "PARAMETERS_LIMIT", "RETRIES_LIMIT",
-           "check_parameters", "job_for", "output_folder_problem", "parse_parameter", "pause", "resume", "run_now",
-           "schedule_notebook", "scheduler_holder", "split_parameter", "without_jupyterlab"]
+           "check_parameters", "job_for", "parse_parameter", "pause", "resume", "run_now",
+           "schedule_notebook", "split_parameter", "without_jupyterlab"]
 
 MISSED = ("skip", "catch_up")
 OVERLAP = ("skip", "queue")
@@ -141,31 +143,9 @@ def _count(value: Any, what: str, low: int, high: int) -> int:
     return value
 
 
-def output_folder_problem(root: str | Path, job: Job | None = None) -> str | None:
-    """Why executed notebooks cannot be written under ``root``, or None: its ``gorgon-jobs``
-    folder (or a folder or file in it, for ``job``) is a link that leads out of ``root``."""
-    from gorgon_nb.scheduler.execute import JOBS_DIR, output_path_for
-
-    base = Path(root).resolve()
-    folder = base / JOBS_DIR
-    path = output_path_for(base, job) if job is not None else folder
-    try:
-        resolved = path.resolve()
-    except (OSError, RuntimeError) as exc:  # a loop of links
-        return f"the folder for executed notebooks, {folder}, cannot be followed ({exc}); make it a plain folder"
-    if resolved.is_relative_to(base):
-        return None
-    return (f"the folder for executed notebooks, {folder}, leads outside the root {base} (through a link, to "
-            f"{resolved.parent if job is not None else resolved}); executed notebooks are written only under the "
-            f"root. Make {JOBS_DIR} a plain folder of the root (remove the link), then run the job again")
-
-
 def _relative_notebook(root: Path, notebook: str) -> str:
     """The notebook's path relative to ``root``, once it is known to be there, to be a
     notebook, and to name a kernel this environment can start."""
-    from gorgon_nb.scheduler.execute import notebook_kernel, resolve_notebook
-    from gorgon_nb.scheduler.pool import kernel_problem
-
     try:
         path = resolve_notebook(root, notebook)
     except OSError as exc:  # a name too long for the file system, say
@@ -240,14 +220,6 @@ def resume(store: Store, ref: str) -> Schedule:
     schedule.paused = False
     schedule.next_run_at = next_fire(schedule, time.time())
     return store.jobs.update_schedule(schedule)
-
-
-def scheduler_holder(store: Store) -> str | None:
-    """Which scheduler holds the lease now (and so starts queued jobs), or None."""
-    from gorgon_nb.scheduler.loop import LEASE
-
-    holder = store.jobs.lease_holder(LEASE)
-    return holder[0] if holder is not None and holder[1] > time.time() else None
 
 
 def without_jupyterlab() -> bool:

@@ -206,7 +206,7 @@ def schedule_json(store: Store, schedule: Schedule, files: ServerFiles) -> dict[
 
 def scheduler_json(store: Store) -> dict[str, Any]:
     """Whether a scheduler holds the lease now (queued jobs start), and which."""
-    from gorgon_nb.scheduler.service import scheduler_holder
+    from gorgon_nb.scheduler.loop import scheduler_holder
 
     owner = scheduler_holder(store)
     return {"running": owner is not None, "owner": owner}
