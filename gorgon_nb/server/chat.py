@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError, NotFoundError
-from gorgon_nb.server.handlers import AUTH_RESOURCE, Backend, GorgonHandler, gorgon_errors
+from gorgon_nb.server.base import AUTH_RESOURCE, GorgonHandler, Services, gorgon_errors
 from gorgon_nb.server.inputs import (
     FRAME_LIMIT,
     ApiError,
@@ -196,7 +196,7 @@ class ChatSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, backend: Backend) -> None:
+    def initialize(self, backend: Services) -> None:
         self.backend = backend
         self.session_id = ""
         self._unsubscribe: Callable[[], None] | None = None

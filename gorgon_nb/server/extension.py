@@ -7,11 +7,12 @@ jupyter_server 2 calls a stop hook only on extensions that are ``ExtensionApp``s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 
-from gorgon_nb.server.handlers import Backend
+if TYPE_CHECKING:
+    from gorgon_nb.server.backend import Backend
 
 __all__ = ["GorgonExtension"]
 
@@ -25,8 +26,9 @@ class GorgonExtension(ExtensionApp):
     backend: Backend | None = None
 
     def initialize_handlers(self) -> None:
-        from gorgon_nb.server import routes
-        from gorgon_nb.server.jobs import ServerFiles
+        from gorgon_nb.server.backend import Backend
+        from gorgon_nb.server.files import ServerFiles
+        from gorgon_nb.server.routes import routes
 
         serverapp: Any = self.serverapp
         web_app = serverapp.web_app
@@ -43,7 +45,7 @@ class GorgonExtension(ExtensionApp):
         """
         from gorgon_nb.config import load_config
         from gorgon_nb.errors import GorgonError
-        from gorgon_nb.server.jobs import ServerScheduler
+        from gorgon_nb.server.scheduler import ServerScheduler
 
         try:
             config = load_config()

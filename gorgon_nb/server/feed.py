@@ -26,9 +26,11 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web, websocket
 
 from gorgon_nb.errors import GorgonError
-from gorgon_nb.server.handlers import AUTH_RESOURCE, LIST_LIMIT, Backend, approval_json, run_alive
+from gorgon_nb.server.approvals import approval_json, run_alive
+from gorgon_nb.server.base import AUTH_RESOURCE, LIST_LIMIT, Services
+from gorgon_nb.server.files import ServerFiles
 from gorgon_nb.server.inputs import dumps
-from gorgon_nb.server.jobs import ServerFiles, jobs_payload
+from gorgon_nb.server.jobs import jobs_payload
 from gorgon_nb.server.runs import recent_runs
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ def snapshot(store: Store, files: ServerFiles) -> list[dict[str, Any]]:
 class Feed:
     """Reads the store while someone listens, and tells every listener what changed."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Services) -> None:
         self.backend = backend
         self._listeners: set[Listener] = set()
         self._latest: dict[str, str] = {}  # the last text sent, by type
@@ -104,7 +106,7 @@ class FeedSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, backend: Backend, feed: Feed) -> None:
+    def initialize(self, backend: Services, feed: Feed) -> None:
         self.backend, self.feed = backend, feed
 
     @ws_authenticated

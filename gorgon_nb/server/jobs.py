@@ -1,4 +1,4 @@
-"""Schedules and jobs: scheduled notebooks, each time they ran, and the scheduler in the server.
+"""Schedules and jobs: scheduled notebooks, and each time they ran.
 
 ``GET``/``POST schedules``, ``POST schedules/{id}/pause|resume|run``, ``DELETE
 schedules/{id}``, ``GET jobs``, ``GET jobs/{id}``, ``POST jobs/{id}/cancel``; the shapes are
@@ -12,24 +12,16 @@ A schedule's body is read by ``ScheduleBody`` and then checked by the scheduling
 as ``gorgon schedule`` is: finite durations, ``every`` of at least a minute, cron dates that
 come, parameters of at most 64 KiB as JSON (``scheduler/service.py`` has the limits).
 
-With ``[scheduler] enabled = true`` the server runs the scheduler loop (``ServerScheduler``)
-on its own event loop: schedules fire and jobs run while JupyterLab runs, without a
-``gorgon scheduler`` in a terminal. A job whose ``gorgon-jobs`` folder is a link out of its
-root fails with the reason, and nothing is written (``scheduler.execute.execute_job``).
+With ``[scheduler] enabled = true`` the server runs the scheduler loop itself
+(``scheduler.py``). A job whose ``gorgon-jobs`` folder is a link out of its root fails
+with the reason, and nothing is written (``scheduler.execute.execute_job``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from jupyter_core.paths import is_hidden
 from jupyter_server.auth.decorator import authorized
 from pydantic import (
     AfterValidator,
@@ -44,7 +36,7 @@ from pydantic import (
 )
 from tornado import web
 
-from gorgon_nb.errors import GorgonError, NotFoundError, UsageError
+from gorgon_nb.errors import NotFoundError, UsageError
 from gorgon_nb.model.jobs import JobState
 from gorgon_nb.scheduler.service import (
     KEEP_LIMIT,
@@ -54,18 +46,16 @@ from gorgon_nb.scheduler.service import (
     check_parameters,
 )
 from gorgon_nb.scheduler.triggers import parse_duration, parse_every, plain_text
-from gorgon_nb.server.handlers import GorgonHandler, Limit, Line
+from gorgon_nb.server.base import GorgonHandler, Limit, Line
+from gorgon_nb.server.files import ServerFiles
 from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, parse_body
 
 if TYPE_CHECKING:
-    from gorgon_nb.config import SchedulerSettings
     from gorgon_nb.model.jobs import Job, Schedule
-    from gorgon_nb.server.handlers import Backend
     from gorgon_nb.store import Store
 
 __all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "JobsQuery",
-           "ScheduleActionHandler", "ScheduleBody", "ScheduleHandler", "SchedulesHandler", "ServerFiles",
-           "ServerScheduler", "jobs_payload"]
+           "ScheduleActionHandler", "ScheduleBody", "ScheduleHandler", "SchedulesHandler", "jobs_payload"]
 
 FEED_JOBS = 50
 JOB_STATES = tuple(str(state) for state in JobState)
@@ -74,7 +64,6 @@ SCHEDULE_HINT = ('send {"notebook": "reports/weekly.ipynb", "every": "1h"} (or "
 JOBS_HINT = "for example ?limit=50&schedule=ID&state=failed"
 NO_QUERY = "this route takes no query"
 NO_BODY = "send no body, or {}"
-STOP_TIMEOUT = 10.0  # seconds the scheduler gets to put its running jobs back in the queue
 
 
 def _service(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -157,36 +146,6 @@ class JobsQuery(Query):
 
 
 # -- JSON shapes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerFiles:
-    """What JupyterLab can open: files under the server's root (``ServerApp.root_dir``), and
-    in hidden folders only when its contents manager allows them (``allow_hidden``)."""
-
-    root: Path
-    allow_hidden: bool = False
-
-    @classmethod
-    def of(cls, serverapp: Any) -> ServerFiles:
-        settings = serverapp.web_app.settings
-        root = Path(os.path.expanduser(settings.get("server_root_dir") or os.getcwd())).resolve()
-        return cls(root, bool(getattr(serverapp.contents_manager, "allow_hidden", False)))
-
-    def locate(self, folder: str, relative: str | None) -> tuple[str | None, str | None]:
-        """``folder/relative`` as a path JupyterLab opens, or None and why it cannot."""
-        if not relative:
-            return None, None
-        path = (Path(folder) / relative).resolve()
-        if not path.is_file():
-            return None, f"{path} does not exist any more"
-        if not path.is_relative_to(self.root):
-            return None, f"{path} is outside JupyterLab's root folder {self.root}"
-        shown = path.relative_to(self.root).as_posix()
-        if not self.allow_hidden and is_hidden(str(path), str(self.root)):
-            return None, (f"{shown} is in a hidden folder, which JupyterLab does not open unless started with "
-                          "--ContentsManager.allow_hidden=True")
-        return shown, None
 
 
 def job_json(job: Job, files: ServerFiles) -> dict[str, Any]:
@@ -353,59 +312,3 @@ class JobCancelHandler(JobsBaseHandler):
                 raise ApiError(409, exc.for_surface("sidebar")) from None
 
         self.answer({"result": await self.in_thread(cancel)})
-
-
-# -- the scheduler in the server --------------------------------------------------------------
-
-
-class ServerScheduler:
-    """The scheduler loop as a task on the Jupyter server's event loop.
-
-    ``start`` must run on that loop (the extension schedules it with ``io_loop.add_callback``:
-    extensions load before the loop serves); ``stop`` puts the jobs it runs back in the queue,
-    so the next scheduler (this server restarted, or ``gorgon scheduler``) runs them.
-    """
-
-    def __init__(self, backend: Backend, settings: SchedulerSettings, log: logging.Logger) -> None:
-        self.backend, self.settings, self.log = backend, settings, log
-        self._stop: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def describe(self) -> str:
-        where = f"on the Dask cluster {self.settings.dask}" if self.settings.dask else \
-            f"in local kernels, {self.settings.pool} started ahead"
-        return f"{self.settings.concurrency} jobs at once, {where}"
-
-    def start(self) -> None:
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self._run(self._stop))
-
-    async def _run(self, stop: asyncio.Event) -> None:
-        from gorgon_nb.scheduler.loop import Scheduler, backend_for
-
-        try:
-            backend = backend_for(self.settings.dask, self.settings.pool)
-            store = await asyncio.to_thread(self.backend.get)
-            scheduler = Scheduler(store, backend=backend, concurrency=self.settings.concurrency)
-            self.log.info("gorgon_nb.server: scheduler %s started", scheduler.owner)
-            await scheduler.run(stop)
-        except asyncio.CancelledError:
-            raise
-        except (GorgonError, ImportError, OSError) as exc:
-            self.log.error("gorgon_nb.server: the scheduler stopped: %s. Fix it and restart JupyterLab, or run "
-                           "`gorgon scheduler` in a terminal.", exc)
-        except Exception:
-            self.log.exception("gorgon_nb.server: the scheduler failed; scheduled notebooks do not run until "
-                               "JupyterLab restarts (or `gorgon scheduler` runs in a terminal)")
-
-    async def stop(self) -> None:
-        if self._task is None or self._stop is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT)
-        except TimeoutError:
-            self.log.warning("gorgon_nb.server: the scheduler did not stop in %gs; cancelled", STOP_TIMEOUT)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

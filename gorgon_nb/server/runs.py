@@ -19,7 +19,8 @@ from gorgon_nb.errors import UsageError
 from gorgon_nb.model.run import RunStatus, observed_runs, observed_status, observed_step_status
 from gorgon_nb.model.usage import format_cost
 from gorgon_nb.outputs import output_html
-from gorgon_nb.server.handlers import LIST_LIMIT, GorgonHandler, Limit, Line, approval_json
+from gorgon_nb.server.approvals import approval_json
+from gorgon_nb.server.base import LIST_LIMIT, GorgonHandler, Limit, Line
 from gorgon_nb.server.inputs import ApiError, EmptyBody, Query, dumps, one_of, parse_body
 
 if TYPE_CHECKING:

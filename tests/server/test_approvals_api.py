@@ -22,12 +22,12 @@ from jupyter_server.auth import Authorizer, IdentityProvider, User
 from tornado.httpclient import HTTPResponse
 
 from gorgon_nb.engine.executor import Execution
-from gorgon_nb.model.approval import ApprovalRequest
+from gorgon_nb.model.approval import COMMENT_LIMIT, ApprovalRequest
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
 from gorgon_nb.server import _jupyter_server_extension_points
+from gorgon_nb.server.backend import Backend
 from gorgon_nb.server.extension import GorgonExtension
-from gorgon_nb.server.handlers import COMMENT_LIMIT, Backend
 from gorgon_nb.workflow import Workflow
 
 REPO = Path(__file__).resolve().parents[2]

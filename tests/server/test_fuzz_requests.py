@@ -27,8 +27,8 @@ from pydantic import BaseModel
 
 from gorgon_nb.config import load_config
 from gorgon_nb.model.jobs import Schedule
+from gorgon_nb.server.approvals import STATUSES, ApprovalsQuery, DecisionBody
 from gorgon_nb.server.chat import SendFrame, StopFrame, TitleBody
-from gorgon_nb.server.handlers import STATUSES, ApprovalsQuery, DecisionBody
 from gorgon_nb.server.inputs import EmptyBody, Query
 from gorgon_nb.server.jobs import JOB_STATES, JobsQuery, ScheduleBody
 from gorgon_nb.server.runs import RUN_STATUSES, RunsQuery
