@@ -86,10 +86,6 @@ class Action:
     params: tuple[str, ...]
     required: tuple[str, ...]
 
-    @property
-    def summary(self) -> str:
-        return (inspect.getdoc(self.run) or "").split("\n", 1)[0]
-
 
 _ACTIONS: dict[str, dict[str, Action]] = {name: {} for name in SERVICES}
 
