@@ -34,6 +34,10 @@ them name their module.
     │   ├── TemplateError           a template failed to render (engine/templating.py; a syntax error is a Problem)
     │   └── RunFailed               ``RunResult.raise_for_status()`` on a run that did not succeed (model/run.py)
 
+Outside the tree, and never seen outside the engine, is one signal of control flow:
+``StepFailure`` (engine/run_state.py) carries a failed step's result from the step to the
+executor, which ends the run with the step's own error.
+
 The same error reaches people through four front doors: Python, a notebook's magics, the
 ``gorgon`` command and the JupyterLab sidebar. Where a message says what to do next, the
 core gives every form as ``Advice`` and each front door shows its own: ``str(error)`` is

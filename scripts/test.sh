@@ -40,6 +40,8 @@ fi
 
 .venv/bin/ruff check gorgon_nb tests benchmarks
 .venv/bin/mypy
+# the layers and the import contracts of pyproject.toml ([tool.importlinter])
+.venv/bin/lint-imports --no-cache
 # Two workers (the suite's tests spend much of their time waiting on kernels, servers and a
 # browser); a module's tests stay on one worker, so its fixtures are made once.
 .venv/bin/pytest -q -n "${GORGON_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -119,7 +119,7 @@ class Execution:
             error = RunTimeoutError(f"the run passed its timeout of {spec.timeout:g}s; raise 'timeout' at the top "
                                     "of the workflow to allow longer runs")
             run.status, run.error, run.error_type = RunStatus.FAILED, str(error), type(error).__name__
-        except (GorgonError, TemplateError) as exc:
+        except GorgonError as exc:
             run.status, run.error, run.error_type = RunStatus.FAILED, redact(str(exc)), type(exc).__name__
         except Exception as exc:  # a bug must still end the run as failed, never leave it "running"
             run.status, run.error_type = RunStatus.FAILED, type(exc).__name__

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from gorgon_nb.engine.budget import BudgetTracker
 from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
 from gorgon_nb.engine.runtime import RunOptions, Runtime, RunTree
-from gorgon_nb.engine.templating import Names, TemplateError
+from gorgon_nb.engine.templating import Names
 from gorgon_nb.errors import BudgetExceededError, GorgonError, StepError
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventPayload, Notice, TextDelta
@@ -95,7 +95,7 @@ class StepFailure(Exception):
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, StepFailure):  # a step inside a loop's body
         return f"step '{exc.result.key}' failed: {exc.result.error}"
-    if isinstance(exc, GorgonError | TemplateError):
+    if isinstance(exc, GorgonError):
         return redact(str(exc))
     return redact(f"{type(exc).__name__}: {exc}")
 
