@@ -54,8 +54,17 @@ async def run(step: PythonStep, ctx: StepContext) -> Any:
     return value
 
 
+# Where functions of gorgon-nb's own lived before: the stored source of an older run still
+# names them, and resuming, replaying or forking that run must still find them.
+MOVED = {
+    "gorgon_nb.tools:profile_csv": "gorgon_nb.functions:profile_csv",
+    "gorgon_nb.model.gorgon_builtins:extract": "gorgon_nb.functions:extract",
+    "gorgon_nb.model.gorgon_builtins:format_text": "gorgon_nb.functions:format_text",
+}
+
+
 def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
-    module_name, _, name = ref.partition(":")
+    module_name, _, name = MOVED.get(ref, ref).partition(":")
     added = base_dir is not None and str(base_dir) not in sys.path
     if added:  # modules next to the workflow file import without installing them
         sys.path.insert(0, str(base_dir))
@@ -74,7 +83,7 @@ def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
 
 
 def code_use(step: PythonStep, base_dir: Path | None, cell: bool) -> str | None:
-    if step.python in SAFE_FUNCTIONS or (cell and notebook_function(step.python)):
+    if MOVED.get(step.python, step.python) in SAFE_FUNCTIONS or (cell and notebook_function(step.python)):
         return None
     return f"calls {step.python}"
 
