@@ -10,7 +10,6 @@ running finish and are kept, so their (paid-for) results are never thrown away.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -50,8 +49,6 @@ from gorgon_nb.secrets import redact
 from gorgon_nb.store.control import HEARTBEAT_SECONDS
 
 __all__ = ["Execution"]
-
-logger = logging.getLogger("gorgon_nb")
 
 
 class Execution:

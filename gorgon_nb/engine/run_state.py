@@ -131,7 +131,6 @@ class RunState:
         self._noticed: set[str] = set()
         self._waiting = 0
         self.tree = options.tree or RunTree()
-
         self.run_graph: GraphRunner | None = None
         self.run_child: ChildRunner | None = None
 
@@ -203,8 +202,7 @@ class RunState:
 
     def new_step(self, node: Node, key: str) -> StepResult:
         step = node.step
-        return StepResult(key=key, step_id=step.id, kind=step.kind,
-                          role=step.role)
+        return StepResult(key=key, step_id=step.id, kind=step.kind, role=step.role)
 
     def is_run_stopping(self, exc: BaseException) -> bool:
         """Errors that stop the run whatever the step's ``on_failure`` says (also when they
