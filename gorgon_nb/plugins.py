@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["PluginProblem", "load_group"]
 
@@ -48,6 +50,8 @@ class PluginProblem:
 def load_group(group: str, accept: Callable[[Any], list[T]]) -> tuple[list[tuple[EntryPoint, T]], list[PluginProblem]]:
     """Every entry point of ``group`` loaded and passed through ``accept`` (which gives what it
     found in the loaded object, or raises ``TypeError``); what failed, by name."""
+    from importlib.metadata import entry_points  # scanning the installed packages: only when asked
+
     found: list[tuple[EntryPoint, T]] = []
     problems: list[PluginProblem] = []
     for point in entry_points(group=group):

@@ -13,7 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from gorgon_nb.errors import ApprovalError, ApprovalRejectedError, ExecutionError
+from gorgon_nb.errors import ApprovalError, ExecutionError
 from gorgon_nb.model.approval import ApprovalRequest, GateKind
 from gorgon_nb.model.events import ApprovalData, ApprovalDecided, ApprovalRequested
 from gorgon_nb.model.run import StepStatus
@@ -21,7 +21,7 @@ from gorgon_nb.model.run import StepStatus
 if TYPE_CHECKING:
     from gorgon_nb.engine.run_state import StepRun
 
-__all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "rejection", "wait_for_approval"]
+__all__ = ["POLL_SECONDS", "approval_data", "preview_of_output", "wait_for_approval"]
 
 POLL_SECONDS = 0.3
 PREVIEW_LIMIT = 20_000  # characters: enough to judge, bounded for the store and the UI
@@ -73,12 +73,6 @@ async def _until_decided(store: Any, request: ApprovalRequest) -> ApprovalReques
         await asyncio.sleep(POLL_SECONDS if left is None else min(POLL_SECONDS, left))
         request = store.approvals.get(request.id)
     return request
-
-
-def rejection(request: ApprovalRequest) -> ApprovalRejectedError:
-    who = "the timeout" if request.timed_out else request.decided_by or "someone"
-    comment = f": {request.comment}" if request.comment and not request.timed_out else ""
-    return ApprovalRejectedError(f"'{request.title}' was rejected by {who}{comment}")
 
 
 def preview_of_output(output: Any) -> str:

@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gorgon_nb.engine.answers import parse_json_answer
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from gorgon_nb.engine.run_state import StepRun
 
 __all__ = ["ask", "hash_request", "parse_json_answer"]
-
-_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
 
 
 async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *, role: str | None,
@@ -198,40 +196,3 @@ def _json_instructions(schema: dict[str, Any] | None) -> str:
         return ("\n\nAnswer with only a JSON value (no prose, no code fence) that matches this JSON schema:\n"
                 + json.dumps(schema, indent=2))
     return "\n\nAnswer with only a JSON value: no prose, no code fence."
-
-
-def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Any:
-    """The JSON in an answer (bare, fenced, or embedded in prose), validated against ``schema``."""
-    candidates = [text.strip()]
-    candidates += [m.group(1) for m in _FENCE.finditer(text)]
-    value: Any = None
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-            break
-        except json.JSONDecodeError:
-            continue
-    else:
-        value = _embedded_json(text)
-    if schema:
-        import jsonschema
-
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
-            raise OutputFormatError(f"the JSON does not match the schema at {where}: {exc.message}") from None
-        except jsonschema.SchemaError as exc:
-            raise OutputFormatError(f"the step's schema is not a valid JSON schema: {exc.message}") from None
-    return value
-
-
-def _embedded_json(text: str) -> Any:
-    decoder = json.JSONDecoder()
-    for index, char in enumerate(text):
-        if char in "{[":
-            try:
-                return decoder.raw_decode(text, index)[0]
-            except json.JSONDecodeError:
-                continue
-    raise OutputFormatError("the answer is not valid JSON")

@@ -7,14 +7,14 @@ import asyncio
 import time
 from typing import Any
 
-from gorgon_nb.engine.approvals import preview_of_output, rejection, wait_for_approval
+from gorgon_nb.engine.approvals import preview_of_output, wait_for_approval
 from gorgon_nb.engine.compile import Node
 from gorgon_nb.engine.context import StepContext
 from gorgon_nb.engine.resilience import retrying
 from gorgon_nb.engine.run_state import RunState, Scope, StepFailure, StepRun, describe_error
 from gorgon_nb.engine.templating import Expression, compile_template, render_deadline
 from gorgon_nb.errors import StepError, StepTimeoutError
-from gorgon_nb.model.approval import ApprovalRequest, GateKind
+from gorgon_nb.model.approval import ApprovalRequest, GateKind, rejection
 from gorgon_nb.model.events import StepFailed, StepFinished, StepRetry, StepStarted
 from gorgon_nb.model.limits import FOR_EACH_ITEMS, LimitExceededError
 from gorgon_nb.model.run import StepResult, StepStatus

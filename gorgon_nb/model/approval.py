@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["COMMENT_LIMIT", "ApprovalRequest", "ApprovalStatus", "GateKind"]
+from gorgon_nb.errors import ApprovalRejectedError
+
+__all__ = ["COMMENT_LIMIT", "ApprovalRequest", "ApprovalStatus", "GateKind", "rejection"]
 
 GateKind = Literal["before", "after", "gate"]
 COMMENT_LIMIT = 5000  # characters of a decision's comment (the widget's script repeats it)
@@ -57,3 +59,10 @@ class ApprovalRequest:
 
     def may_decide(self, who: str) -> bool:
         return not self.approvers or who in self.approvers
+
+
+def rejection(request: ApprovalRequest) -> ApprovalRejectedError:
+    """The error that fails a step whose approval was rejected (by a person, or by its timeout)."""
+    who = "the timeout" if request.timed_out else request.decided_by or "someone"
+    comment = f": {request.comment}" if request.comment and not request.timed_out else ""
+    return ApprovalRejectedError(f"'{request.title}' was rejected by {who}{comment}")

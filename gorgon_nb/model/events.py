@@ -285,6 +285,17 @@ class _Field:
     blank: Callable[[], Any] | None  # what a row without the key reads as; None: the field's default
 
 
+_FIELDS: dict[type[EventPayload], tuple[_Field, ...]] = {}
+
+
+def _fields(cls: type[EventPayload]) -> tuple[_Field, ...]:
+    """How each field of a payload class is written and read (worked out on first use: reading
+    the type hints costs milliseconds an import should not)."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = _describe(cls)
+    return _FIELDS[cls]
+
+
 def _describe(cls: type[EventPayload]) -> tuple[_Field, ...]:
     hints = get_type_hints(cls)
     return tuple(
@@ -305,13 +316,10 @@ def _blank(hint: Any) -> Callable[[], Any]:
     return get_origin(hint) or hint
 
 
-_FIELDS: dict[type[EventPayload], tuple[_Field, ...]] = {cls: _describe(cls) for cls in PAYLOADS.values()}
-
-
 def payload_data(payload: EventPayload) -> dict[str, Any]:
     """The payload as an event's ``data``: its fields by name, those unset left out."""
     data: dict[str, Any] = {}
-    for f in _FIELDS[type(payload)]:
+    for f in _fields(type(payload)):
         value = getattr(payload, f.name)
         if f.absent is None or not f.absent(payload, value):
             data[f.name] = value.to_dict() if isinstance(value, Usage) else value
@@ -324,7 +332,7 @@ def payload_from_data(kind: str, data: dict[str, Any]) -> EventPayload | None:
     if cls is None:
         return None
     values: dict[str, Any] = {}
-    for f in _FIELDS[cls]:
+    for f in _fields(cls):
         if f.name in data:
             value = data[f.name]
             values[f.name] = Usage.from_dict(value) if f.usage and value is not None else value

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from gorgon_nb.engine.approvals import rejection
+from gorgon_nb.model.approval import rejection
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import StepBase
 

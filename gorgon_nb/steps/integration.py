@@ -14,7 +14,6 @@ with what to check, rather than risk a second issue, page or message.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -91,6 +90,8 @@ def approval(step: IntegrationStep, config: Config) -> ApprovalPolicy | None:
 
 async def show(step: IntegrationStep, contexts: list[StepContext]) -> tuple[str, str]:
     """What the step will write where, read from the service (the current file, the page's title)."""
+    import asyncio  # where steps run: checking a workflow loads every kind, and should not pay for it
+
     found, connections = _action(step), contexts[0].integrations
     client = await asyncio.to_thread(connections.client, step.service)
     previews: list[Preview] = []
@@ -105,6 +106,8 @@ async def show(step: IntegrationStep, contexts: list[StepContext]) -> tuple[str,
 
 async def run(step: IntegrationStep, ctx: StepContext) -> Any:
     """Do the step's action once; a write done before a resume is not done again."""
+    import asyncio
+
     found, connections = _action(step), ctx.integrations
     params = {**ctx.value("with"), **ctx.expected}
     journal = ctx.journal if found.write else None

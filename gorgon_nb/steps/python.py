@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from gorgon_nb.engine.llm import parse_json_answer
+from gorgon_nb.engine.answers import parse_json_answer
 from gorgon_nb.engine.trust import SAFE_FUNCTIONS, notebook_function
 from gorgon_nb.errors import GorgonError, StepError
 from gorgon_nb.model.kinds import StepKind
@@ -34,6 +33,8 @@ class PythonStep(StepBase):
 
 
 async def run(step: PythonStep, ctx: StepContext) -> Any:
+    import asyncio  # where steps run: checking a workflow loads every kind, and should not pay for it
+
     function = _import_function(step.python, ctx.base_dir)
     if notebook_function(step.python) and not ctx.allow_code \
             and getattr(function, "__module__", None) != "__main__":

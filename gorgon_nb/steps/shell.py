@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from gorgon_nb.engine.llm import parse_json_answer
+from gorgon_nb.engine.answers import parse_json_answer
 from gorgon_nb.errors import StepError
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import StepBase
@@ -30,6 +29,8 @@ class ShellStep(StepBase):
 
 
 async def run(step: ShellStep, ctx: StepContext) -> Any:
+    import asyncio  # where steps run: checking a workflow loads every kind, and should not pay for it
+
     if not ctx.allow_code:  # checked before the run started; this is a second lock
         raise StepError("shell steps run only when the run is started with code allowed")
     command = ctx.text("shell")

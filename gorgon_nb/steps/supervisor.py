@@ -10,13 +10,11 @@ did what.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from gorgon_nb.errors import ExecutionError, did_you_mean
-from gorgon_nb.model.events import DelegationFinished, DelegationStarted
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import ModelOptions, StepBase
 from gorgon_nb.steps._prompts import with_feedback
@@ -61,6 +59,8 @@ def plan_schema(roles: list[str], limit: int) -> dict[str, Any]:
 
 
 async def run(step: SupervisorStep, ctx: StepContext) -> str:
+    import asyncio  # where steps run: checking a workflow loads every kind, and should not pay for it
+
     task, context = with_feedback(ctx.text("supervisor"), ctx), ctx.text("context")
     roles = ctx.roles
     allowed = step.roles or sorted(name for name in roles if name != "supervisor")
@@ -90,6 +90,8 @@ async def run(step: SupervisorStep, ctx: StepContext) -> str:
 
 
 async def _delegate(ctx: StepContext, index: int, role: str, sub_task: str, task: str, background: str) -> str:
+    from gorgon_nb.model.events import DelegationFinished, DelegationStarted
+
     ctx.emit(DelegationStarted(index=index, role=role, task=sub_task))
     try:
         answer = await ctx.ask(ctx.roles[role].system_prompt,
