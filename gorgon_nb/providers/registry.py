@@ -132,7 +132,8 @@ def provider_statuses(config: Config) -> list[ProviderStatus]:
         detail = f"from {package}" + (f"; set {plugin.api_key_env}" if needs else "")
         statuses.append(ProviderStatus(name, "plugin", plugin.model or "-", not needs, detail))
     for problem in plugin_problems():
-        statuses.append(ProviderStatus(problem.name, "plugin", "-", False, f"broken: {problem}"))
+        statuses.append(ProviderStatus(problem.name, "plugin", "-", False,
+                                       f"could not be loaded ({problem.value}): {problem.error}"))
     return statuses
 
 
