@@ -10,7 +10,7 @@ import { ErrorNotice, Notice, StatusBadge, WithCode } from '../components';
 import { formatAgo, formatTime, formatTokens, shortId } from '../format';
 import { Markdown } from './markdown';
 import { ChatModel } from './model';
-import type { IChatContext } from './panel';
+import type { IChatContext } from './context';
 
 export function Messages(props: { model: ChatModel; context: IChatContext }): JSX.Element {
   const { model, context } = props;

@@ -3,7 +3,6 @@
  * input (composer.tsx).
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import {
   addIcon,
   caretDownIcon,
@@ -16,22 +15,12 @@ import * as React from 'react';
 
 import { ISession } from '../api';
 import { ErrorNotice, Notice } from '../components';
-import { EventFeed } from '../events';
 import { formatAgo, formatTime } from '../format';
 import { Composer } from './composer';
-import { ICodeActions, updateInsertButtons } from './markdown';
+import { updateInsertButtons } from './markdown';
 import { Messages } from './messages';
 import { ChatModel } from './model';
-
-export interface IChatContext {
-  rendermime: IRenderMimeRegistry;
-  feed: EventFeed;
-  actions: ICodeActions;
-  /** Show a run in the Runs tab. */
-  openRun: (runId: string) => void;
-  /** Show the Approvals tab. */
-  openApprovals: () => void;
-}
+import { IChatContext } from './context';
 
 export class ChatPanel extends VDomRenderer<ChatModel> {
   constructor(model: ChatModel, context: IChatContext) {

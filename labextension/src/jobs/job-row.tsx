@@ -11,7 +11,7 @@ import { StatusBadge } from '../components';
 import { formatAgo, formatDuration, formatTime, formatUsd, shortId } from '../format';
 import { useAction } from './action';
 import { basename, parametersText, stateLabel } from './format';
-import type { IJobsContext } from './panel';
+import type { IJobsContext } from './context';
 
 const ACTIVE = new Set<JobState>(['queued', 'running']);
 

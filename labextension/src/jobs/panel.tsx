@@ -5,23 +5,11 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { GorgonClient } from '../client';
 import { FeedStatus, Notice, WithCode } from '../components';
-import { EventFeed } from '../events';
 import { ScheduleForm } from './form';
 import { JobRow } from './job-row';
 import { ScheduleRow } from './schedule-row';
-
-export interface IJobsContext {
-  client: GorgonClient;
-  feed: EventFeed;
-  /** Open a file of the server's root in JupyterLab (`docmanager:open`). */
-  openFile: (path: string) => Promise<void>;
-  /** Show a workflow run in the Runs tab. */
-  openRun: (runId: string) => void;
-  /** The path of the notebook being edited, if any: the new schedule's default. */
-  currentNotebook: () => string | null;
-}
+import { IJobsContext } from './context';
 
 const CLOCK_MS = 30_000; // "in 5 min" and "3 min ago" stay true
 

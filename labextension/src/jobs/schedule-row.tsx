@@ -11,7 +11,7 @@ import { StatusBadge } from '../components';
 import { formatTime, formatUntil, plural } from '../format';
 import { useAction } from './action';
 import { basename, parametersText, stateLabel, triggerText } from './format';
-import type { IJobsContext } from './panel';
+import type { IJobsContext } from './context';
 
 export function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext }): JSX.Element {
   const { schedule, context } = props;

@@ -9,7 +9,7 @@ import { IApproval, IRun, IStep } from '../api';
 import { ErrorNotice, Notice, ServerHtml, StatusBadge, WithCode } from '../components';
 import { formatDuration, formatTime, formatTokens, plural } from '../format';
 import { resumeHint } from './list';
-import type { IRunsContext } from './panel';
+import type { IRunsContext } from './context';
 
 /** Runs that can still be cancelled (a stopped one too: it is then recorded as cancelled). */
 const OPEN = new Set(['running', 'waiting', 'stopped']);

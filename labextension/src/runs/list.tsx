@@ -6,7 +6,7 @@ import * as React from 'react';
 import { IRunSummary } from '../api';
 import { FeedStatus, Notice, StatusBadge, WithCode } from '../components';
 import { formatAgo, formatDuration, formatTime, formatTokens, plural, shortId } from '../format';
-import type { IRunsContext } from './panel';
+import type { IRunsContext } from './context';
 
 /** What to do about a run whose process is gone (the detail says it too). */
 export function resumeHint(runId: string): string {

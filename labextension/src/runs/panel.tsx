@@ -2,25 +2,16 @@
  * The Runs tab: recent runs, live from the event feed (list.tsx); a run's steps and outputs
  * (detail.tsx), read again whenever the feed says the run changed.
  */
-import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IRun } from '../api';
-import { GorgonClient, errorMessage } from '../client';
+import { errorMessage } from '../client';
 import { ErrorNotice, Notice } from '../components';
-import { EventFeed } from '../events';
 import { shortId } from '../format';
 import { RunDetail } from './detail';
 import { RunList } from './list';
-
-export interface IRunsContext {
-  client: GorgonClient;
-  feed: EventFeed;
-  /** Show the Approvals tab. */
-  openApprovals: () => void;
-  rendermime: IRenderMimeRegistry;
-}
+import { IRunsContext } from './context';
 
 export class RunsPanel extends ReactWidget {
   constructor(context: IRunsContext) {
