@@ -51,9 +51,6 @@ class StepContext:
         self.variables = variables
         self.item = item
 
-    def with_variables(self, item: int | None = None, **more: Any) -> StepContext:
-        return StepContext(self._run, {**self.variables, **more}, item)
-
     # -- who and where --------------------------------------------------------------------
 
     @property

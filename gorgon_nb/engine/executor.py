@@ -61,8 +61,6 @@ class Execution:
         self.state = state = RunState(compiled, inputs, runtime, options, run_id=run_id, subscribers=subscribers,
                                       continuation=continuation, budget=budget)
         state.run_graph, state.run_child = self.run_graph, self.run_child
-        self.compiled, self.runtime, self.options, self.tree = compiled, runtime, options, state.tree
-        self.continuation = continuation
         self._cancel_requested = False
 
     @property
@@ -76,36 +74,36 @@ class Execution:
     # -- the run ----------------------------------------------------------------------------
 
     async def execute(self) -> RunResult:
-        run, spec, store = self.result, self.compiled.spec, self.runtime.store
+        run, spec, store = self.result, self.state.compiled.spec, self.state.runtime.store
         run.started_at = run.started_at or time.time()
-        source = self.continuation.source if self.continuation else None
-        restored = self.continuation.restored if self.continuation else {}
-        if store is not None and not (self.continuation and self.continuation.mode == "resume"):
-            text = self.compiled.source
+        source = self.state.continuation.source if self.state.continuation else None
+        restored = self.state.continuation.restored if self.state.continuation else {}
+        if store is not None and not (self.state.continuation and self.state.continuation.mode == "resume"):
+            text = self.state.compiled.source
             store.runs.create(run, source=text.text if text else spec.model_dump_json(by_alias=True),
-                              source_format=text.format if text else "json", options=self.options.to_record(),
-                              parent_run_id=self.options.parent_run_id, budget=self.state.budget.budget.model_dump(),
+                              source_format=text.format if text else "json", options=self.state.options.to_record(),
+                              parent_run_id=self.state.options.parent_run_id, budget=self.state.budget.budget.model_dump(),
                               replay_of=source.run_id if self.state.replaying and source else None,
                               fork_of=source.run_id if source and not self.state.replaying else None)
             for position, step in enumerate(restored.values()):  # a fork starts with the reused steps
                 store.runs.save_step(run.run_id, step, position)
         run.steps.update(restored)
         scope = Scope(run.inputs, {k: step_view(v) for k, v in restored.items() if "." not in k})
-        if self.continuation and self.continuation.mode == "resume":
+        if self.state.continuation and self.state.continuation.mode == "resume":
             self.state.emit(RunResumed(workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
-                                 graph=_graph_description(self.compiled.graph),
+                                 graph=_graph_description(self.state.compiled.graph),
                                  restored={k: str(v.status) for k, v in restored.items()}))
         else:
             source_id = source.run_id if source is not None else None
             self.state.emit(RunStarted(workflow_id=spec.id, name=run.workflow_name, inputs=run.inputs,
-                                 graph=_graph_description(self.compiled.graph),
+                                 graph=_graph_description(self.state.compiled.graph),
                                  replay_of=source_id if self.state.replaying else None,
                                  fork_of=None if self.state.replaying else source_id))
         watcher = asyncio.create_task(self._watch(asyncio.current_task())) if store is not None else None
         try:
             async with asyncio.timeout(spec.timeout):
                 with render_deadline(spec.timeout, f"the run's timeout of {spec.timeout:g}s" if spec.timeout else ""):
-                    await self.run_graph(self.compiled.graph, scope, prefix="")
+                    await self.run_graph(self.state.compiled.graph, scope, prefix="")
             run.outputs = self._outputs(scope)
             run.status = RunStatus.SUCCEEDED
         except StepFailure as failure:
@@ -140,7 +138,7 @@ class Execution:
 
     async def _watch(self, task: asyncio.Task[Any] | None) -> None:
         """Heartbeat for the store, and stop the run when someone asks it to."""
-        store = self.runtime.store
+        store = self.state.runtime.store
         assert store is not None
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -153,16 +151,16 @@ class Execution:
         run = self.result
         run.ended_at = time.time()
         run.usage = sum((s.usage for s in run.steps.values() if "." not in s.key), Usage())
-        if self.runtime.store is not None:
-            self.runtime.store.runs.finish(run, derived_outputs=self.compiled.outputs is None)
-            self.runtime.store.approvals.cancel_pending(run.run_id)
+        if self.state.runtime.store is not None:
+            self.state.runtime.store.runs.finish(run, derived_outputs=self.state.compiled.outputs is None)
+            self.state.runtime.store.approvals.cancel_pending(run.run_id)
         self.state.emit(RunFinished(status=str(run.status), error=run.error, error_type=run.error_type,
                               usage=run.usage, outputs=run.outputs if run.ok else None))
 
     def _outputs(self, scope: Scope) -> dict[str, Any]:
-        if self.compiled.outputs is None:
+        if self.state.compiled.outputs is None:
             return {sid: view["output"] for sid, view in scope.steps.items()}
-        return render_value(self.compiled.outputs, scope.context())
+        return render_value(self.state.compiled.outputs, scope.context())
 
     async def run_graph(self, graph: Graph, scope: Scope, prefix: str) -> dict[str, StepResult]:
         """Run ``graph``'s nodes as their dependencies finish; return their results by step id."""
@@ -185,8 +183,8 @@ class Execution:
                 while ready and failure is None:
                     sid = ready.pop(0)
                     node = graph.nodes[sid]
-                    if self.continuation and (prefix + sid) in self.continuation.restored:
-                        finished(sid, self.continuation.restored[prefix + sid])  # done before: not again
+                    if self.state.continuation and (prefix + sid) in self.state.continuation.restored:
+                        finished(sid, self.state.continuation.restored[prefix + sid])  # done before: not again
                         continue
                     try:
                         skip_reason = self._skip_reason(node, done, scope, prefix + sid)
@@ -222,24 +220,24 @@ class Execution:
         from gorgon_nb.engine.inputs import bind_inputs
         from gorgon_nb.engine.trust import refusal
 
-        if self.options.depth + 1 > WORKFLOW_DEPTH.get():
-            raise self.tree.refuse(WORKFLOW_DEPTH.message(
-                f"'{ref}' would run {self.options.depth + 1} sub-workflows deep (does it run itself?)"))
-        self.tree.charge(0)  # past the steps-per-run limit already: not even worth loading it
-        loaded = self.tree.sub_workflow(ref, self.options.base_dir, self.runtime)
+        if self.state.options.depth + 1 > WORKFLOW_DEPTH.get():
+            raise self.state.tree.refuse(WORKFLOW_DEPTH.message(
+                f"'{ref}' would run {self.state.options.depth + 1} sub-workflows deep (does it run itself?)"))
+        self.state.tree.charge(0)  # past the steps-per-run limit already: not even worth loading it
+        loaded = self.state.tree.sub_workflow(ref, self.state.options.base_dir, self.state.runtime)
         compiled: CompiledWorkflow = loaded.compiled
         bound = bind_inputs(compiled.spec, inputs)
-        if compiled.code_uses and not self.options.allow_code:
+        if compiled.code_uses and not self.state.options.allow_code:
             raise StepError(refusal(loaded.id, compiled.code_uses).for_surface("python"))
-        options = RunOptions(model=self.options.model, allow_code=self.options.allow_code,
-                             parent_run_id=self.result.run_id, base_dir=loaded.base_dir, depth=self.options.depth + 1,
-                             tree=self.tree)
-        child = Execution(compiled, bound, self.runtime, options)
+        options = RunOptions(model=self.state.options.model, allow_code=self.state.options.allow_code,
+                             parent_run_id=self.result.run_id, base_dir=loaded.base_dir, depth=self.state.options.depth + 1,
+                             tree=self.state.tree)
+        child = Execution(compiled, bound, self.state.runtime, options)
         self.state.notice(f"{run.result.key}: started sub-workflow '{loaded.id}' as run {child.result.run_id}")
         outcome = await child.execute()
         run.add_usage(outcome.usage)
         if not outcome.ok and outcome.error_type == LimitExceededError.__name__:
-            raise self.tree.refuse(outcome.error or "")  # the whole run stops, with the limit's words
+            raise self.state.tree.refuse(outcome.error or "")  # the whole run stops, with the limit's words
         return outcome
 
     def _skip_reason(self, node: Node, done: dict[str, StepResult], scope: Scope, key: str) -> str | None:
@@ -257,7 +255,7 @@ class Execution:
         return None if holds else f"condition is false: {node.when.text}"
 
     def _skip(self, node: Node, key: str, reason: str) -> StepResult:
-        self.tree.charge()  # a skipped step is a row in the store too
+        self.state.tree.charge()  # a skipped step is a row in the store too
         result = self.state.new_step(node, key)
         result.status, result.started_at, result.ended_at = StepStatus.SKIPPED, time.time(), time.time()
         self.result.steps[key] = result

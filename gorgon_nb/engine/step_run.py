@@ -143,7 +143,7 @@ async def _run_once(run: StepRun, scope: Scope, extra: dict[str, Any]) -> Any:
         run.state.tree.charge(max(len(items), 1))
         return await _for_each(run, scope, items, extra)
     run.state.tree.charge()
-    return await _retried(StepContext(run, scope.context(**extra)))
+    return await _retried(run, StepContext(run, scope.context(**extra)))
 
 
 async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[str, Any]) -> list[Any]:
@@ -152,7 +152,7 @@ async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[st
 
     async def one(index: int, item: Any) -> Any:
         async with limit:
-            return await _retried(StepContext(run, scope.context(**extra, **{step.as_: item}), index))
+            return await _retried(run, StepContext(run, scope.context(**extra, **{step.as_: item}), index))
 
     tasks = [asyncio.ensure_future(one(i, item)) for i, item in enumerate(items)]
     try:
@@ -164,9 +164,8 @@ async def _for_each(run: StepRun, scope: Scope, items: list[Any], extra: dict[st
         raise
 
 
-async def _retried(ctx: StepContext) -> Any:
+async def _retried(run: StepRun, ctx: StepContext) -> Any:
     """Run the kind's handler, with the timeout, retries and replay its traits ask for."""
-    run = ctx._run
     step, kind, ex = run.node.step, run.kind, run.state
     if ex.replaying and kind.replay == "recorded":
         return ex.replayed_output(run.result.key, ctx.item)  # no side effect happens twice
