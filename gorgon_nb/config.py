@@ -26,6 +26,16 @@ A config file looks like::
     [roles.security_reviewer]
     description = "Reviews code for security problems"
     system_prompt = "You are a security reviewer..."
+    tools = ["files", "mcp:semgrep"]  # what its steps may call (see gorgon_nb.model.tools)
+
+    [tools]
+    auto_approve = ["files.write_file"]  # tool calls that need no approval (true: all)
+
+    [mcp.servers.fs]                 # an MCP server over stdio ...
+    command = "npx"
+    args = ["-y", "@modelcontextprotocol/server-filesystem", "."]
+    [mcp.servers.search]             # ... or over streamable HTTP
+    url = "http://127.0.0.1:8000/mcp"
 
 API keys are read from the environment only. An integration's token may also be put
 in the config file (``token = "..."``); the environment wins. Neither is ever written to
@@ -51,7 +61,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gorgon_nb.errors import ConfigError
 from gorgon_nb.roles import Role, load_roles
 
-__all__ = ["Config", "IntegrationSettings", "ProviderSettings", "gorgon_home", "load_config"]
+__all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "gorgon_home",
+           "load_config"]
 
 ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline", "plugin"]
 
@@ -91,6 +102,43 @@ class IntegrationSettings(BaseModel):
         return self.auto_approve is True or (isinstance(self.auto_approve, list) and action in self.auto_approve)
 
 
+class ToolSettings(BaseModel):
+    """``[tools]``: what holds for every step's tools."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    auto_approve: bool | list[str] = Field(False, description="tool calls that need no approval (true: all)")
+
+
+class MCPServerSettings(BaseModel):
+    """``[mcp.servers.NAME]``: an MCP server, started with ``command`` and ``args`` (stdio) or
+    reached at ``url`` (streamable HTTP). Its tools are ``mcp:NAME/TOOL``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="variables for the server (beside PATH and HOME)")
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(120.0, gt=0, description="seconds a tool call may take")
+    startup_timeout: float = Field(30.0, gt=0, description="seconds the server may take to start and list its tools")
+    auto_approve: bool | list[str] = Field(False, description="its tools whose calls need no approval (true: all)")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not a URL; write it as http://host:port/mcp")
+        return value
+
+
+class _MCP(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class _Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "auto"
@@ -120,6 +168,8 @@ class _ConfigFile(BaseModel):
     integrations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     offline: dict[str, float] = Field(default_factory=dict)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
+    mcp: _MCP = Field(default_factory=_MCP)
 
 
 @dataclass
@@ -134,7 +184,13 @@ class Config:
     daily_usd: float | None = None  # dollars all runs together may spend in a day
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
+    tools: ToolSettings = field(default_factory=ToolSettings)
+    mcp_servers: dict[str, MCPServerSettings] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @property
+    def tools_auto_approve(self) -> bool | list[str]:
+        return self.tools.auto_approve
 
     @property
     def db_path(self) -> Path:
@@ -232,8 +288,29 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         daily_usd=parsed.budget.daily_usd,
         scheduler=parsed.scheduler,
         integrations=integrations,
+        tools=parsed.tools,
+        mcp_servers=_mcp_servers(parsed.mcp.servers, file),
         env=env,
     )
+
+
+def _mcp_servers(declared: dict[str, dict[str, Any]], file: Path) -> dict[str, MCPServerSettings]:
+    import re
+
+    servers: dict[str, MCPServerSettings] = {}
+    for name, values in declared.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ConfigError(f"{file}: mcp.servers.{name}: use letters, digits, '-' and '_' in a server's name")
+        try:
+            server = MCPServerSettings.model_validate({**values, "name": name})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{file}: mcp.servers.{name}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        if (server.command is None) == (server.url is None):
+            raise ConfigError(f"{file}: mcp.servers.{name} needs either command (a server over stdio) or url "
+                              "(one over streamable HTTP), not both")
+        servers[name] = server
+    return servers
 
 
 def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file: Path) -> dict[str, IntegrationSettings]:

@@ -29,6 +29,7 @@ them name their module.
     │   ├── ApprovalRejectedError   a person rejected the step (or its approval timed out so)
     │   ├── StepError               a python or shell step failed
     │   ├── IntegrationError        GitHub, Notion or Slack refused or failed (``retryable``, ``retry_after``)
+    │   ├── ToolError               a tool failed; ``fatal``: it stops the step (an MCP server that will not start)
     │   ├── StoreError              the SQLite store could not be read or written
     │   ├── LimitExceededError      a run passed a limit of model/limits.py (steps per run, for_each items, depth)
     │   ├── TemplateError           a template failed to render (engine/templating.py; a syntax error is a Problem)
@@ -83,6 +84,7 @@ __all__ = [
     "StepTimeoutError",
     "StoreError",
     "Surface",
+    "ToolError",
     "UsageError",
     "WorkflowError",
     "did_you_mean",
@@ -287,6 +289,16 @@ class IntegrationError(ExecutionError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.unsure = unsure
+
+
+class ToolError(ExecutionError):
+    """A tool failed. A call's error is the model's to read (it may try otherwise), unless
+    ``fatal``: then it stops the step (a tool set that cannot be reached, a write cut off
+    that may or may not have happened)."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class StoreError(ExecutionError):

@@ -36,16 +36,19 @@ def approval_data(request: ApprovalRequest) -> ApprovalData:
 
 
 async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: str, preview: str, *,
-                            approvers: list[str], timeout: float | None, on_timeout: str) -> ApprovalRequest:
-    """The decision on this step and round: asked now, or found from before a resume."""
+                            approvers: list[str], timeout: float | None, on_timeout: str,
+                            key: str | None = None) -> ApprovalRequest:
+    """The decision on this step and round: asked now, or found from before a resume.
+    ``key``: the approval's own key when a step asks several (a tool call's ``build/tool-2``)."""
     ex, result = run.state, run.result
     store = ex.runtime.store
     if store is None:
         raise ExecutionError("approvals need the store: run with a store to use 'approval'")
+    key = key or result.key
     if ex.replaying:
-        return ex.replayed_decision(result.key, round_)
+        return ex.replayed_decision(key, round_)
     request, _ = store.approvals.request(ApprovalRequest(
-        id="", run_id=ex.result.run_id, step_key=result.key, kind=kind, title=title, round=round_,
+        id="", run_id=ex.result.run_id, step_key=key, kind=kind, title=title, round=round_,
         preview=preview[:PREVIEW_LIMIT], approvers=approvers, on_timeout=on_timeout,  # type: ignore[arg-type]
         timeout_at=time.time() + timeout if timeout else None))
     if request.pending:

@@ -152,10 +152,10 @@ class StepContext:
 
     async def ask(self, system: str, prompt: str, *, role: str | None = None,
                   json_schema: dict[str, Any] | None = None, json_retries: int | None = None,
-                  delegation: int | None = None, stream: bool = True) -> Any:
-        """A question to the step's model (see ``engine.llm.ask``)."""
+                  delegation: int | None = None, stream: bool = True, tools: bool = True) -> Any:
+        """A question to the step's model, which may call the step's tools (see ``engine.llm.ask``)."""
         return await ask(self._run, system, prompt, self.item, role=role, json_schema=json_schema,
-                         json_retries=json_retries, delegation=delegation, stream=stream)
+                         json_retries=json_retries, delegation=delegation, stream=stream, tools=tools)
 
     async def approval(self, kind: GateKind, round_: int, title: str, preview: str, *, approvers: list[str],
                        timeout: float | None, on_timeout: str) -> ApprovalRequest:

@@ -133,6 +133,7 @@ class Execution:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            await asyncio.shield(self.state.resources.aclose())
         self._finish()
         return run
 

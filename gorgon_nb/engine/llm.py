@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from gorgon_nb.engine.answers import parse_json_answer
 from gorgon_nb.engine.budget import estimate_tokens
 from gorgon_nb.engine.resilience import retrying
+from gorgon_nb.engine.tools import converse, new_conversation, step_tool_refs
 from gorgon_nb.errors import OutputFormatError, ProviderError, StepError, StepTimeoutError
 from gorgon_nb.model.events import StepRetry
 from gorgon_nb.model.workflow import ModelOptions
-from gorgon_nb.providers.base import Completion, LLMRequest, Message
+from gorgon_nb.providers.base import Completion, LLMRequest, Message, ToolCall
 from gorgon_nb.providers.pricing import price_usage, unit_prices
 from gorgon_nb.providers.registry import ModelRef, parse_model_ref
 from gorgon_nb.secrets import redact
@@ -28,11 +29,12 @@ __all__ = ["ask", "hash_request", "parse_json_answer"]
 
 async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *, role: str | None,
               json_schema: dict[str, Any] | None = None, json_retries: int | None = None,
-              delegation: int | None = None, stream: bool = True) -> Any:
+              delegation: int | None = None, stream: bool = True, tools: bool = True) -> Any:
     """One question to the step's model: text back, or JSON when ``json_schema`` is given
     (``{}`` for any JSON), re-asked with the error until it is valid. ``delegation`` tags the
     streamed text of a supervisor's delegate; ``stream=False`` streams nothing (a plan is
-    not an answer). ``json_retries``: the step's own when None."""
+    not an answer). ``json_retries``: the step's own when None. The step's tools (its
+    own, else its role's) are offered unless ``tools`` is false (see ``engine.tools``)."""
     step = run.node.step
     assert isinstance(step, ModelOptions)
     if json_retries is None:
@@ -48,7 +50,16 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
         temperature=step.temperature if step.temperature is not None else defaults.temperature,
         json_schema=json_schema, role=role, step_id=step.id,
     )
-    completion = await complete(run, request, item, delegation, stream)
+    refs = step_tool_refs(step, run.state.runtime.config, role) if tools else []
+    conversation = new_conversation(run, item, delegation) if refs else None
+
+    async def answer(request: LLMRequest) -> tuple[Completion, list[Message]]:
+        if conversation is None:
+            return await complete(run, request, item, delegation, stream), list(request.messages)
+        return await converse(run, request, item, lambda r: complete(run, r, item, delegation, stream),
+                              refs=refs, conversation=conversation, role=role, delegation=delegation)
+
+    completion, messages = await answer(request)
     if not want_json:
         return completion.text
     for attempt in range(json_retries + 1):
@@ -61,8 +72,7 @@ async def ask(run: StepRun, system: str, prompt: str, item: int | None = None, *
                                   error_type="OutputFormatError"), run.result.key)
             messages = [*messages, Message("assistant", completion.text),
                         Message("user", f"{exc}. Answer again with only the corrected JSON, no other text.")]
-            completion = await complete(run, dataclasses.replace(request, messages=messages), item, delegation,
-                                      stream)
+            completion, messages = await answer(dataclasses.replace(request, messages=messages))
     raise AssertionError("unreachable")
 
 
@@ -104,10 +114,21 @@ async def complete(run: StepRun, request: LLMRequest, item: int | None, delegati
 
 def hash_request(model: ModelRef, request: LLMRequest) -> str:
     """What identifies a call: the same question to the same model. The output cap is left
-    out, so a resume with a raised budget still finds the answers it had."""
-    payload = [str(model), request.system, [(m.role, m.content) for m in request.messages],
-               request.temperature, request.json_schema]
+    out, so a resume with a raised budget still finds the answers it had. (A call without
+    tools hashes as it did before there were tools, so older runs still resume.)"""
+    payload: list[Any] = [str(model), request.system, [_hashed(m) for m in request.messages],
+                          request.temperature, request.json_schema]
+    if request.tools:
+        payload.append([(t.name, t.description, t.schema) for t in request.tools])
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _hashed(message: Message) -> tuple[Any, ...]:
+    if message.tool_calls:
+        return (message.role, message.content, [(c.id, c.name, c.arguments) for c in message.tool_calls])
+    if message.role == "tool":
+        return (message.role, message.content, message.tool_call_id, message.is_error)
+    return (message.role, message.content)
 
 
 def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None,
@@ -127,11 +148,12 @@ def _answered(run: StepRun, model: ModelRef, request_hash: str, item: int | None
         if ex.runtime.store is not None:
             ex.runtime.store.runs.record_call(ex.result.run_id, run.result.key, "replay", model.model, usage,
                                                item=item, request_hash=request_hash, response=recorded.text,
-                                               finish_reason=recorded.finish_reason)
+                                               finish_reason=recorded.finish_reason, tool_calls=recorded.tool_calls)
     run.add_usage(usage)
-    if on_delta is not None:
+    if on_delta is not None and recorded.text:
         on_delta(recorded.text)
-    return Completion(recorded.text, usage, recorded.model, recorded.finish_reason)
+    calls = tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in recorded.tool_calls)
+    return Completion(recorded.text, usage, recorded.model, recorded.finish_reason, calls)
 
 
 async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: float | None,
@@ -149,7 +171,8 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
             ex.notice(f"the price of {model} is unknown, so dollar budgets cannot limit its calls "
                       "(max_tokens still applies)", "warning", once=f"unpriced:{model}")
     async with runtime.limit(model.provider):
-        prompt_text = request.system + "".join(m.content for m in request.messages)
+        prompt_text = (request.system + "".join(m.content for m in request.messages)
+                       + "".join(json.dumps(t.schema) + t.description for t in request.tools))
         reservation = await ex.budget.reserve(estimate_tokens(prompt_text), request.max_tokens, prices)
         try:
             # The ticket is taken as the call is sent: a call that waited for its turn
@@ -187,7 +210,9 @@ async def _attempt(run: StepRun, model: ModelRef, request: LLMRequest, timeout: 
     if runtime.store is not None:  # at once: a run killed after this call need not pay for it again
         runtime.store.runs.record_call(ex.result.run_id, run.result.key, model.provider, model.model, usage,
                                         item=item, request_hash=request_hash, response=completion.text,
-                                        finish_reason=completion.finish_reason)
+                                        finish_reason=completion.finish_reason,
+                                        tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                                    for c in completion.tool_calls])
     return completion
 
 

@@ -19,6 +19,7 @@ from gorgon_nb.engine.budget import BudgetTracker
 from gorgon_nb.engine.compile import CompiledWorkflow, Graph, Node
 from gorgon_nb.engine.runtime import RunOptions, Runtime, RunTree
 from gorgon_nb.engine.templating import Names
+from gorgon_nb.engine.tools import RunResources
 from gorgon_nb.errors import BudgetExceededError, GorgonError, StepError
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.events import EPHEMERAL_EVENTS, Event, EventPayload, Notice, TextDelta
@@ -131,6 +132,7 @@ class RunState:
         self._noticed: set[str] = set()
         self._waiting = 0
         self.tree = options.tree or RunTree()
+        self.resources = RunResources()  # what its tools started (MCP servers, a kernel), stopped at its end
         self.run_graph: GraphRunner | None = None
         self.run_child: ChildRunner | None = None
 
@@ -223,6 +225,8 @@ class StepRun:
         self.result = result
         # by item: what a write must still find when it runs (what its approved preview was made from)
         self.expected: dict[int | None, dict[str, Any]] = {}
+        # by (item, delegation): the conversations with tools held so far (see engine.tools)
+        self.conversations: dict[tuple[int | None, int | None], int] = {}
 
     def add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage

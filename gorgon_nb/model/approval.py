@@ -10,7 +10,7 @@ from gorgon_nb.errors import ApprovalRejectedError
 
 __all__ = ["COMMENT_LIMIT", "ApprovalRequest", "ApprovalStatus", "GateKind", "rejection"]
 
-GateKind = Literal["before", "after", "gate"]
+GateKind = Literal["before", "after", "gate", "tool"]
 COMMENT_LIMIT = 5000  # characters of a decision's comment (the widget's script repeats it)
 
 
@@ -27,7 +27,8 @@ class ApprovalRequest:
 
     ``kind`` says what is being approved: ``before`` a step runs (the preview shows what it
     is about to do), ``after`` it ran (the preview is its output; ``round`` counts the
-    revisions sent back), or a ``gate`` step of its own. ``approvers`` lists who may
+    revisions sent back), a ``gate`` step of its own, or a ``tool`` call that writes (its
+    ``step_key`` is the call's: ``build/tool-2``). ``approvers`` lists who may
     decide (empty: anyone). A request can time out into ``on_timeout``; ``timed_out`` is
     then true and ``decided_by`` is "timeout".
     """

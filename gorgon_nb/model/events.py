@@ -19,6 +19,8 @@ step_finished       StepFinished          status, output, usage, model (a succes
 step_failed         StepFailed            error, error_type, usage?, continued?
 delegation_started  DelegationStarted     index, role, task
 delegation_finished DelegationFinished    index, role, output? or error?
+tool_call_started   ToolCallStarted       index, tool, arguments, writes, item?, delegation?
+tool_call_finished  ToolCallFinished      index, tool, status, result, item?, delegation?, recorded?
 approval_requested  ApprovalRequested     approval (``ApprovalData``)
 approval_decided    ApprovalDecided       approval (the same, decided)
 notice              Notice                message, level
@@ -74,13 +76,16 @@ __all__ = [
     "StepRetry",
     "StepStarted",
     "TextDelta",
+    "ToolCallFinished",
+    "ToolCallStarted",
     "payload_data",
     "payload_from_data",
 ]
 
 EventKind = Literal[
     "run_started", "run_resumed", "step_started", "text_delta", "step_retry", "step_finished",
-    "step_failed", "delegation_started", "delegation_finished", "approval_requested",
+    "step_failed", "delegation_started", "delegation_finished", "tool_call_started", "tool_call_finished",
+    "approval_requested",
     "approval_decided", "notice", "run_finished",
 ]
 
@@ -233,6 +238,36 @@ class DelegationFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallStarted:
+    """The model asked for a tool call (the ``index``-th of the step execution): its tool's
+    reference and its arguments. A call that writes waits for its approval next."""
+
+    kind: ClassVar[Literal["tool_call_started"]] = "tool_call_started"
+    index: int
+    tool: str
+    arguments: dict[str, Any]
+    writes: bool
+    item: int | None = field(default=None, metadata=_WHEN_SET)
+    delegation: int | None = field(default=None, metadata=_WHEN_SET)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallFinished:
+    """A tool call ended. ``status``: ``ok``, ``error`` (the tool failed; the model read the
+    error), ``rejected`` (a person said no; the model read why). ``result`` is what the model
+    read, cut to a preview. ``recorded``: served from the record (a resume or a replay)."""
+
+    kind: ClassVar[Literal["tool_call_finished"]] = "tool_call_finished"
+    index: int
+    tool: str
+    status: str
+    result: str
+    item: int | None = field(default=None, metadata=_WHEN_SET)
+    delegation: int | None = field(default=None, metadata=_WHEN_SET)
+    recorded: bool = field(default=False, metadata=_WHEN_TRUE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalRequested:
     kind: ClassVar[Literal["approval_requested"]] = "approval_requested"
     approval: ApprovalData
@@ -266,7 +301,8 @@ class RunFinished:
 
 EventPayload: TypeAlias = (
     RunStarted | RunResumed | StepStarted | TextDelta | StepRetry | StepFinished | StepFailed
-    | DelegationStarted | DelegationFinished | ApprovalRequested | ApprovalDecided | Notice | RunFinished
+    | DelegationStarted | DelegationFinished | ToolCallStarted | ToolCallFinished | ApprovalRequested
+    | ApprovalDecided | Notice | RunFinished
 )
 
 PAYLOADS: dict[str, type[EventPayload]] = {cls.kind: cls for cls in get_args(EventPayload)}

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DEFAULT_MAX_TOOL_CALLS = 20  # tool calls a step's model may make before it must answer
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -201,6 +202,16 @@ class ModelOptions(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, gt=0)
     json_retries: int = Field(2, ge=0, le=5)
+    # What the model may call (see model.tools); None: the role's tools, if it has any.
+    tools: list[str] | None = None
+    max_tool_calls: int = Field(DEFAULT_MAX_TOOL_CALLS, ge=0, le=1000)
+    workspace: str | None = Field(None, description="the folder the files and shell tools work in")
+    auto_approve: StrictBool | list[str] = Field(False, description="tools whose calls need no approval (true: all)")
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 def _step(value: Any, handler: ValidatorFunctionWrapHandler) -> StepBase:

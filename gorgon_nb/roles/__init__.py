@@ -22,7 +22,8 @@ from gorgon_nb.errors import ConfigError, NotFoundError, did_you_mean
 __all__ = ["ROLE_FIELDS", "Role", "builtin_roles", "get_role", "load_roles"]
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-ROLE_FIELDS: tuple[str, ...] = ("name", "description", "icon", "system_prompt")
+ROLE_FIELDS: tuple[str, ...] = ("name", "description", "icon", "system_prompt", "tools", "auto_approve")
+_TEXT_FIELDS: tuple[str, ...] = ("description", "icon", "system_prompt")
 _REQUIRED_FOR_NEW: tuple[str, ...] = ("description", "system_prompt")
 
 
@@ -34,6 +35,8 @@ class Role:
     description: str
     system_prompt: str
     icon: str = "🤖"
+    tools: tuple[str, ...] = ()  # what its steps may call when they list no tools (see model.tools)
+    auto_approve: bool | tuple[str, ...] = False  # of those, the calls that need no approval (True: all)
 
 
 def builtin_roles() -> dict[str, Role]:
@@ -113,14 +116,19 @@ def _build(name: str, fields: Mapping[str, Any], *, base: Role | None, source: s
         )
     if "name" in fields and fields["name"] != name:
         raise ConfigError(f"{source}: field 'name' is {fields['name']!r} but must be '{name}'")
-    values: dict[str, str] = {}
-    for key in ROLE_FIELDS[1:]:
+    values: dict[str, Any] = {}
+    for key in _TEXT_FIELDS:
         if key not in fields:
             continue
         value = fields[key]
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{source}: field '{key}' must be a non-empty string")
         values[key] = value.strip()
+    if "tools" in fields:
+        values["tools"] = _names(fields["tools"], "tools", source)
+    if "auto_approve" in fields:
+        value = fields["auto_approve"]
+        values["auto_approve"] = value if isinstance(value, bool) else _names(value, "auto_approve", source)
     if base is not None:
         return replace(base, **values)
     for key in _REQUIRED_FOR_NEW:
@@ -130,3 +138,11 @@ def _build(name: str, fields: Mapping[str, Any], *, base: Role | None, source: s
                 f"(a new role needs {' and '.join(_REQUIRED_FOR_NEW)})"
             )
     return Role(name=name, **values)
+
+
+def _names(value: Any, key: str, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{source}: field '{key}' must be a list of tool names, e.g. [\"files\", \"mcp:fs\"]")
+    return tuple(v.strip() for v in value)

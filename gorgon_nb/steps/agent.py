@@ -10,6 +10,7 @@ from gorgon_nb.errors import did_you_mean
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import ModelOptions, StepBase
 from gorgon_nb.steps._prompts import json_schema_of, with_feedback
+from gorgon_nb.steps._tools import check_tools, tools_code_use, tools_needs
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.compile import KindChecks
@@ -44,6 +45,7 @@ async def run(step: AgentStep, ctx: StepContext) -> Any:
 
 
 def check(step: AgentStep, checks: KindChecks) -> None:
+    check_tools(step, checks)
     if step.agent not in checks.roles:
         checks.problem(("agent",), f"unknown role '{step.agent}'",
                        f"{did_you_mean(step.agent, checks.roles)} (roles of your own go under [roles] in the config file)")
@@ -57,7 +59,7 @@ def preview(step: AgentStep, ctx: StepContext) -> str:
 
 
 KIND = StepKind(
-    key="agent", model=AgentStep, run=run, check=check, preview=preview,
+    key="agent", model=AgentStep, run=run, check=check, preview=preview, needs=tools_needs, code_use=tools_code_use,
     templates=lambda step: {"task": step.task, "context": step.context, "system": step.system},
     replay="rerun", attempts="per_model_call", revisable=True,
 )

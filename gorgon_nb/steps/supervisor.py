@@ -18,6 +18,7 @@ from gorgon_nb.errors import ExecutionError, did_you_mean
 from gorgon_nb.model.kinds import StepKind
 from gorgon_nb.model.workflow import ModelOptions, StepBase
 from gorgon_nb.steps._prompts import with_feedback
+from gorgon_nb.steps._tools import check_tools, tools_code_use, tools_needs
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.compile import KindChecks
@@ -74,7 +75,7 @@ async def run(step: SupervisorStep, ctx: StepContext) -> str:
             f"Task: {task}{background}\n\nYou can ask these specialists:\n{team}\n\n"
             f"Decide who, if anyone, should work on part of this task (at most {step.max_delegations}), each "
             "with a precise sub-task. Ask only those who add something; for a simple question ask no one."),
-            role="supervisor", json_schema=plan_schema(allowed, step.max_delegations), stream=False)
+            role="supervisor", json_schema=plan_schema(allowed, step.max_delegations), stream=False, tools=False)
         delegations = [d for d in plan.get("delegations", []) if d.get("role") in allowed][: step.max_delegations]
 
     answers = await asyncio.gather(*(
@@ -105,6 +106,7 @@ async def _delegate(ctx: StepContext, index: int, role: str, sub_task: str, task
 
 
 def check(step: SupervisorStep, checks: KindChecks) -> None:
+    check_tools(step, checks)
     for index, role in enumerate(step.roles):
         if role not in checks.roles or role == "supervisor":
             checks.problem(("roles", index), f"'{role}' cannot be delegated to",
@@ -112,7 +114,7 @@ def check(step: SupervisorStep, checks: KindChecks) -> None:
 
 
 KIND = StepKind(
-    key="supervisor", model=SupervisorStep, run=run, check=check,
+    key="supervisor", model=SupervisorStep, run=run, check=check, needs=tools_needs, code_use=tools_code_use,
     templates=lambda step: {"supervisor": step.supervisor, "context": step.context},
     replay="rerun", attempts="per_model_call",
 )

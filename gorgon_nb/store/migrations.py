@@ -310,3 +310,32 @@ def m0006_writes(db: Database) -> None:
         )
         """,
     )
+
+
+@migrations()
+def m0007_tool_calls(db: Database) -> None:
+    # Each tool call of a step and its result, as it happens: a resumed run never repeats a
+    # finished one, a replay serves them all. A model answer that asked for tools keeps the
+    # calls it asked for beside its text.
+    _run(
+        db,
+        """
+        CREATE TABLE tool_calls (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_key TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            conversation TEXT NOT NULL DEFAULT '',
+            idx INTEGER NOT NULL,
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            writes INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL,
+            result TEXT,
+            is_error INTEGER NOT NULL DEFAULT 0,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            PRIMARY KEY (run_id, step_key, item, conversation, idx)
+        );
+        ALTER TABLE usage ADD COLUMN tool_calls TEXT
+        """,
+    )

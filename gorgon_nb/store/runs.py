@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gorgon_nb.errors import Advice, NotFoundError, UsageError
@@ -42,6 +42,7 @@ class RecordedCall:
     finish_reason: str | None
     provider: str
     model: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {id, name, arguments} the answer asked for
 
 
 class RunStore:
@@ -101,15 +102,16 @@ class RunStore:
 
     def record_call(self, run_id: str, step_key: str | None, provider: str, model: str, usage: Usage, *,
                     item: int | None = None, request_hash: str | None = None, response: str | None = None,
-                    finish_reason: str | None = None) -> None:
+                    finish_reason: str | None = None, tool_calls: list[dict[str, Any]] | None = None) -> None:
         cost = None if usage.unpriced_calls else usage.cost_usd
         self._db.write(
             "INSERT INTO usage (run_id, step_key, provider, model, input_tokens, output_tokens, "
-            "cache_read_tokens, cache_write_tokens, cost_usd, ts, item, request_hash, response, finish_reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cache_read_tokens, cache_write_tokens, cost_usd, ts, item, request_hash, response, finish_reason, "
+            "tool_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, step_key, provider, model, usage.input_tokens, usage.output_tokens,
              usage.cache_read_tokens, usage.cache_write_tokens, cost, time.time(), item, request_hash,
-             redact(response) if response is not None else None, finish_reason),
+             redact(response) if response is not None else None, finish_reason,
+             redact(json.dumps(tool_calls)) if tool_calls else None),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -183,7 +185,8 @@ class RunStore:
             usage = Usage(row["input_tokens"], row["output_tokens"], row["cache_read_tokens"],
                           row["cache_write_tokens"], 1, row["cost_usd"] or 0.0, int(row["cost_usd"] is None))
             found.setdefault((row["step_key"], row["item"], row["request_hash"]), []).append(
-                RecordedCall(row["response"] or "", usage, row["finish_reason"], row["provider"], row["model"]))
+                RecordedCall(row["response"] or "", usage, row["finish_reason"], row["provider"], row["model"],
+                             json.loads(row["tool_calls"]) if row.get("tool_calls") else []))
         return found
 
     def usage(self, run_id: str) -> Usage:

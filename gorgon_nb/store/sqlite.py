@@ -33,6 +33,7 @@ from gorgon_nb.store.database import BUSY_TIMEOUT_SECONDS, Database, retry_locke
 from gorgon_nb.store.jobs import JobStore
 from gorgon_nb.store.migrations import migrations
 from gorgon_nb.store.runs import RunStore
+from gorgon_nb.store.tools import ToolCallJournal
 from gorgon_nb.store.writes import WriteJournal
 
 __all__ = ["Store"]
@@ -86,6 +87,7 @@ class Store:
         self.chat = ChatStore(self._database)
         self.jobs = JobStore(self._database)
         self.writes = WriteJournal(self._database)
+        self.tools = ToolCallJournal(self._database)
 
     def close(self) -> None:
         self._database.close()
