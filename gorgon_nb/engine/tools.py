@@ -181,9 +181,11 @@ def _names_tool(ref: str, tool: Tool) -> bool:
 
 def workspace_of(run: StepRun) -> Path:
     """The folder the step's file and shell tools work in: its ``workspace`` (relative to the
-    workflow's folder), else the workflow's folder, else the current one."""
+    workflow's folder), else the workflow's folder, else the current one. A bundled
+    workflow's folder is inside the installed package, so its workspace is the current one's."""
     step = run.node.step
-    base = run.state.options.base_dir or Path.cwd()
+    bundled = run.state.compiled.bundled
+    base = run.state.options.base_dir if run.state.options.base_dir and not bundled else Path.cwd()
     chosen = getattr(step, "workspace", None)
     return (base / chosen).resolve() if chosen else base.resolve()
 
