@@ -72,6 +72,7 @@ class CompiledWorkflow:
     outputs: dict[str, Any] | None = None
     # steps that run code or reach outside the folder: the caller must allow code (see trust.py)
     code_uses: tuple[CodeUse, ...] = ()
+    bundled: bool = False  # one of gorgon-nb's own workflows: its folder is inside the package
 
     @property
     def all_nodes(self) -> Iterator[Node]:
@@ -146,7 +147,8 @@ class _Compiler:
         if self.problems:
             raise WorkflowError(sorted(self.problems, key=lambda p: (p.line or 0, p.field)))
         text = self.source.text if self.source else self.spec.model_dump_json(by_alias=True)
-        return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs, tuple(self.code_uses))
+        return CompiledWorkflow(self.spec, graph, self.source, content_hash(text), outputs, tuple(self.code_uses),
+                                bundled=self.trusted)
 
     def _check_size(self, steps: list[StepBase], path: Path) -> None:
         """The most steps the workflow can run, bodies' rounds multiplied out, within the limit."""

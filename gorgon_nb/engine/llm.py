@@ -120,6 +120,7 @@ def hash_request(model: ModelRef, request: LLMRequest) -> str:
                           request.temperature, request.json_schema]
     if request.tools:
         payload.append([(t.name, t.description, t.schema) for t in request.tools])
+        payload.append(request.tool_choice)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -3,7 +3,8 @@
 ``converse`` is a model call that may use tools: it offers the step's tools, runs the
 calls the model asks for (several at once when it asks for several), hands back their
 results, and asks again, until the model answers without calling a tool or the step's
-``max_tool_calls`` are spent (the model is then asked for its answer with no tools offered).
+``max_tool_calls`` are spent (the model is then asked for its answer, the tools still
+declared but ``tool_choice`` "none").
 
 Every call is durable. It is numbered in the order the model asked for it within the step
 execution, noted in the store's tool-call journal (``store.tools``) before it runs and
@@ -24,12 +25,13 @@ marked ``fatal`` (and the run's own limits) stop the step.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from gorgon_nb.engine.approvals import wait_for_approval
 from gorgon_nb.errors import (
@@ -179,9 +181,11 @@ def _names_tool(ref: str, tool: Tool) -> bool:
 
 def workspace_of(run: StepRun) -> Path:
     """The folder the step's file and shell tools work in: its ``workspace`` (relative to the
-    workflow's folder), else the workflow's folder, else the current one."""
+    workflow's folder), else the workflow's folder, else the current one. A bundled
+    workflow's folder is inside the installed package, so its workspace is the current one's."""
     step = run.node.step
-    base = run.state.options.base_dir or Path.cwd()
+    bundled = run.state.compiled.bundled
+    base = run.state.options.base_dir if run.state.options.base_dir and not bundled else Path.cwd()
     chosen = getattr(step, "workspace", None)
     return (base / chosen).resolve() if chosen else base.resolve()
 
@@ -258,9 +262,9 @@ async def converse(run: StepRun, request: LLMRequest, item: int | None, complete
     messages = list(request.messages)
     while True:
         made = conversation.made
-        offered = tuple(specs) if made < limit else ()
-        completion = await complete(_with(request, messages, offered))
-        if not completion.tool_calls or not offered:
+        spent = made >= limit  # the tools stay declared; the model must answer without them
+        completion = await complete(_with(request, messages, tuple(specs), "none" if spent else "auto"))
+        if not completion.tool_calls or spent:
             return completion, messages
         calls = completion.tool_calls
         messages.append(Message("assistant", completion.text, tool_calls=calls))
@@ -276,10 +280,9 @@ async def converse(run: StepRun, request: LLMRequest, item: int | None, complete
                      for call, outcome in zip(calls, outcomes, strict=True)]
 
 
-def _with(request: LLMRequest, messages: list[Message], tools: tuple[ToolSpec, ...]) -> LLMRequest:
-    import dataclasses
-
-    return dataclasses.replace(request, messages=list(messages), tools=tools)
+def _with(request: LLMRequest, messages: list[Message], tools: tuple[ToolSpec, ...],
+          choice: Literal["auto", "none"]) -> LLMRequest:
+    return dataclasses.replace(request, messages=list(messages), tools=tools, tool_choice=choice)
 
 
 async def _call(run: StepRun, ctx: ToolContext, by_wire: dict[str, Tool], call: ToolCall, at: ToolCallKey,

@@ -80,6 +80,9 @@ class LLMRequest:
     step_id: str | None = None
     timeout: float | None = None
     tools: tuple[ToolSpec, ...] = ()
+    # "none": the tools are only shown (a conversation that used them must still declare
+    # them to Anthropic's API), and the model must answer without calling one.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass(slots=True)
