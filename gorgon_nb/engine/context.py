@@ -24,6 +24,7 @@ from gorgon_nb.model.usage import Usage
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config
+    from gorgon_nb.engine.tools import ToolContext
     from gorgon_nb.integrations import Connections
     from gorgon_nb.roles import Role
     from gorgon_nb.store.writes import WriteJournal
@@ -158,10 +159,16 @@ class StepContext:
                          json_retries=json_retries, delegation=delegation, stream=stream, tools=tools)
 
     async def approval(self, kind: GateKind, round_: int, title: str, preview: str, *, approvers: list[str],
-                       timeout: float | None, on_timeout: str) -> ApprovalRequest:
-        """A person's decision (see ``engine.approvals``)."""
+                       timeout: float | None, on_timeout: str, key: str | None = None) -> ApprovalRequest:
+        """A person's decision (see ``engine.approvals``); ``key`` tells apart several of one step."""
         return await wait_for_approval(self._run, kind, round_, title, preview, approvers=approvers,
-                                       timeout=timeout, on_timeout=on_timeout)
+                                       timeout=timeout, on_timeout=on_timeout, key=key)
+
+    def tool_context(self) -> ToolContext:
+        """What a tool this step calls itself sees (see ``engine.tools``): the run's resources among them."""
+        from gorgon_nb.engine.tools import ToolContext, workspace_of
+
+        return ToolContext(self._run, self.item, workspace_of(self._run))
 
     async def run_workflow(self, ref: str, inputs: dict[str, Any]) -> RunResult:
         """Run a sub-workflow to its end, as a child run of this one."""

@@ -118,11 +118,12 @@ def _tool(server_name: str, server: MCPServerSettings, found: Any) -> Tool:
     own = found.name
 
     async def run(arguments: dict[str, Any], ctx: Any) -> Any:
+        from gorgon_nb.secrets import redact
         from gorgon_nb.tools._mcp_session import result_text
 
         held = await connection(server_name, ctx)
         result = await held.call(own, arguments, server.timeout)
-        text = result_text(result)
+        text = redact(result_text(result))  # a server may echo the token it was given
         if result.is_error:
             raise ToolError(text or f"{own} of the MCP server '{server_name}' failed and said nothing more")
         return text
