@@ -54,9 +54,10 @@ def build_server(log: Path, notes: Path | None = None) -> Any:
         return str(a + b)
 
     @server.tool(annotations=writes)
-    def note(text: str) -> str:
-        """Append a line of text to the notes file."""
-        logged("note", text=text)
+    async def note(text: str, wait: float = 0.0) -> str:
+        """Append a line of text to the notes file (after ``wait`` seconds)."""
+        logged("note", text=text, wait=wait)
+        await anyio.sleep(wait)
         with notes.open("a", encoding="utf-8") as file:
             file.write(text + "\n")
         return f"noted: {text}"
