@@ -9,6 +9,8 @@ the servers, the SDK, the tool loop, the store and its approvals are all real.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,7 +122,7 @@ def test_a_server_over_streamable_http_with_an_error_result(home: Path, store: S
         _, result = run(home, store, model, "[mcp:demo]")
         calls = server.calls()
     assert result.status is RunStatus.SUCCEEDED, result.error
-    (add, added, _), (fail, failed, fail_error), (note, noted, _) = results(store, result.run_id)
+    (_, added, _), (_, failed, fail_error), (_, noted, _) = results(store, result.run_id)
     assert (added, noted) == ("5", "noted: remember me")  # note is auto-approved by the server's config
     assert fail_error and "no such row" in failed
     assert [call["tool"] for call in calls] == ["add", "fail", "note"]
@@ -137,7 +139,7 @@ def test_a_server_that_crashes_mid_call_is_named_and_started_again(home: Path, s
     assert crash_error and "the MCP server 'flaky' stopped while crash ran" in crashed
     assert "crashing on purpose" in crashed  # the tail of its stderr says why
     assert (added, add_error) == ("2", False)
-    pids = {call["tool"]: call["pid"] for call in (__import__("json").loads(line) for line in log.read_text().splitlines())}
+    pids = {call["tool"]: call["pid"] for call in (json.loads(line) for line in log.read_text().splitlines())}
     assert pids["crash"] != pids["add"]  # a new server process answered the next call
 
 
@@ -206,12 +208,10 @@ def test_a_token_in_a_servers_env_never_reaches_the_store(home: Path, store: Sto
 
 
 def test_the_server_stops_when_the_run_ends(home: Path, store: Store, tmp_path: Path) -> None:
-    import os
-
     log = tmp_path / "calls.jsonl"
     declare(home, {"demo": python_server(log)})
     _, result = run(home, store, Script([("mcp:demo/add", {"a": 1, "b": 2})]), "[mcp:demo]")
     assert result.status is RunStatus.SUCCEEDED, result.error
-    pid = __import__("json").loads(log.read_text().splitlines()[0])["pid"]
+    pid = json.loads(log.read_text().splitlines()[0])["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
