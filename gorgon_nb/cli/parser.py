@@ -25,6 +25,7 @@ examples:
   gorgon runs --status stopped                runs whose process is gone
   gorgon resume RUN                           go on with a stopped, failed or cancelled run
   gorgon show RUN --json | jq .steps          one run, as JSON
+  gorgon tools mcp:fs                         the tools of the MCP server fs
   gorgon help run                             the options of one command
 
 environment:
@@ -270,6 +271,13 @@ def build_parser() -> GorgonParser:
     _json(command("providers", "commands:cmd_providers",
                   "show which LLM providers are configured, and how to configure the rest"),
           "print the providers, services and the model of 'auto' as JSON")
+
+    tools = command("tools", "tools:cmd_tools", "list the tools agents can call, the MCP servers' included",
+                    "List every tool set and its tools: whether each reads or writes, and what it does. "
+                    "The MCP servers of your config are started to list theirs, then stopped.")
+    tools.add_argument("ref", nargs="?", metavar="REF", type=_given("a tool set or MCP server"),
+                       help="only this set or server: files, mcp:fs, mcp:fs/read_text_file")
+    _json(tools, "print the tool sets and their tools as JSON")
 
     schedule = command("schedule", "schedule:cmd_schedule", "run a notebook on a schedule (cron, interval or once)")
     schedule.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, relative to --root")

@@ -13,7 +13,7 @@ ALLOW_CODE = ("--allow-code", "--allow-shell")  # the older spelling still works
 
 __all__ = ["Notebook", "cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_jobs",
            "cmd_providers", "cmd_replay", "cmd_resume", "cmd_runs", "cmd_schedule", "cmd_schedules", "cmd_show",
-           "cmd_workflows"]
+           "cmd_tools", "cmd_workflows"]
 
 Parse = Callable[[str, Sequence[str], Sequence[tuple[Sequence[str], dict[str, Any]]]], Any]
 
@@ -91,6 +91,25 @@ def cmd_providers(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table
     footer = f"`model: auto` uses **{model}**." + (f" {notice}" if notice else "")
     footer += f" Settings: `{config.file or config.home / 'config.toml'}`."
     return Table(["provider", "kind", "default model", "status"], rows, title="LLM providers and services", footer=footer)
+
+
+def cmd_tools(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table:
+    """Every tool set's tools, the MCP servers of the config started to list theirs."""
+    from gorgon_nb.tools.catalog import list_tools
+
+    options = parse("%gorgon tools", words, [(("ref",), {"nargs": "?", "metavar": "REF"})])
+    groups = list_tools(magics.runner().config, options.ref)
+    rows: list[list[Any]] = []
+    for group in groups:
+        if group.error:
+            rows.append([f"`{group.ref}`", "✗", f"could not list: {preview(group.error.splitlines()[0], 200)}"])
+        elif not group.tools:
+            rows.append([f"`{group.ref}`", "", "(name its tools in a step's tools)"])
+        rows += [[f"`{tool.name}`", "writes" if tool.writes else "reads", preview(tool.description, 100)]
+                 for tool in group.tools]
+    return Table(["tool", "access", "description"], rows, title="Tools", empty="no tools to list",
+                 footer="Give a step `tools: [files, \"mcp:SERVER\", \"mcp:SERVER/TOOL\"]`; calls of tools that "
+                        "write wait for approval unless `auto_approve` says otherwise.")
 
 
 def cmd_help(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:

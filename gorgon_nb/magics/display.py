@@ -58,6 +58,7 @@ HELP = Text("""**gorgon-nb magics**
 | `%gorgon runs [-n N] [--widget]` | recent runs (`--widget`: with a cost chart) |
 | `%gorgon show RUN` | one run, its steps and outputs |
 | `%gorgon providers` | which LLM providers are set up, and how to set up the rest |
+| `%gorgon tools [REF]` | the tools agents can call (each MCP server's too), which read and which write |
 | `%gorgon approvals` / `%gorgon approve ID_OR_RUN [--reject] [-m COMMENT]` | what waits for a person; decide it (the run view's buttons do the same) |
 | `%gorgon resume RUN [--max-usd X] [--max-tokens N] [--background]` | go on with a run whose kernel or process stopped; finished steps are kept |
 | `%gorgon cancel RUN` | stop a run, here or in another process |

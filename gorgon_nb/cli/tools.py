@@ -1,0 +1,54 @@
+"""``gorgon tools``: the tools agents can call, each set's and each MCP server's."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from gorgon_nb.cli import EXIT_FAILED, EXIT_OK, print_json
+from gorgon_nb.cli.output import Column, print_table
+
+if TYPE_CHECKING:
+    from gorgon_nb.tools.catalog import ToolGroup
+
+__all__ = ["cmd_tools", "format_group"]
+
+
+def format_group(group: ToolGroup) -> tuple[str, list[list[str]]]:
+    """A group's heading and its rows (console markup), or its error as the heading's second line."""
+    heading = f"[bold]{escape(group.ref)}[/]  [dim]{escape(group.description)}"
+    heading += f" ({escape(group.origin)})[/]" if group.origin != "gorgon-nb" else "[/]"
+    if group.error:
+        return heading + "\n  [red]✗ " + escape(group.error).replace("\n", "\n    ") + "[/]", []
+    if not group.tools:
+        return heading + "\n  [dim](no tools to list without a reference: name them in a step's tools)[/]", []
+    rows = [[escape(t.name), "[yellow]writes[/]" if t.writes else "reads", escape(t.description)]
+            for t in group.tools]
+    return heading, rows
+
+
+def cmd_tools(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.config import load_config
+    from gorgon_nb.tools.catalog import list_tools
+
+    config = load_config()
+    groups = list_tools(config, args.ref)
+    if args.json:
+        print_json([group.as_json() for group in groups])
+    else:
+        if not groups:
+            console.print("no MCP server is declared: add [mcp.servers.NAME] to "
+                          f"{escape(str(config.file or config.home / 'config.toml'))}")
+        for group in groups:
+            heading, rows = format_group(group)
+            console.print(heading)
+            if rows:
+                print_table(console, [Column("tool", "name"), Column("access"), Column("description", "prose")],
+                            rows)
+            console.print()
+        console.print("[dim]" + escape('give a step tools: [files, "mcp:SERVER", "mcp:SERVER/TOOL"]; calls of tools '
+                                       "that write wait for approval unless auto_approve says otherwise") + "[/]")
+    return EXIT_FAILED if args.ref and any(group.error for group in groups) else EXIT_OK
