@@ -15,6 +15,21 @@ export PIP_CONSTRAINT="$PWD/requirements.lock"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 unset PIP_CONSTRAINT
 
+# The official MCP servers that the MCP tests start over stdio, at the versions pinned in
+# tests/mcp-servers/, installed into .mcp-servers/ (git ignores it); again only when the pins change.
+servers=.mcp-servers
+if command -v npm >/dev/null 2>&1; then
+  if ! cmp -s tests/mcp-servers/package-lock.json "$servers/package-lock.json" \
+      || [ ! -x "$servers/node_modules/.bin/mcp-server-filesystem" ] \
+      || [ ! -x "$servers/node_modules/.bin/mcp-server-everything" ]; then
+    mkdir -p "$servers"
+    cp tests/mcp-servers/package.json tests/mcp-servers/package-lock.json "$servers/"
+    npm ci --prefix "$servers" --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "npm is missing, so the official MCP servers are not installed and their tests are skipped" >&2
+fi
+
 # The browser tests (tests/browser, marker "browser") drive Debian's Chromium through the
 # playwright package; Playwright's own browser download is never used.
 chromium=/usr/bin/chromium
