@@ -186,11 +186,12 @@ def tool_stream_frames(protocol: WireProtocol, *, msg_id: str, model: str, text:
     """A streamed reply that asks for ``calls`` after ``text``: the text pieces, then each
     call (its name, then its arguments' JSON in a few fragments) count as ``pieces``."""
     named = _with_ids(protocol, calls, number)
+    pieces: list[bytes] = []
     if protocol == "openai":
         plain = stream_frames(protocol, msg_id=msg_id, model=model, pieces=split_pieces(text, words),
                               finish="tool_calls", tokens=tokens, include_usage=include_usage)
         first = json.loads(plain.head[0].decode()[len("data: "):])
-        pieces = list(plain.pieces)
+        pieces += plain.pieces
         for index, (id_, call) in enumerate(named):
             opening = {"index": index, "id": id_, "type": "function", "function": {"name": call.name, "arguments": ""}}
             pieces.append(_openai_delta(first, {"tool_calls": [opening]}))
@@ -198,10 +199,10 @@ def tool_stream_frames(protocol: WireProtocol, *, msg_id: str, model: str, text:
                 more = {"index": index, "function": {"arguments": fragment}}
                 pieces.append(_openai_delta(first, {"tool_calls": [more]}))
         return StreamFrames(plain.head, pieces, plain.tail)
-    start = {"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-             "stop_reason": None, "stop_sequence": None, "usage": _anthropic_usage(tokens, 1)}
+    start: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
+                             "content": [], "stop_reason": None, "stop_sequence": None, "usage": _anthropic_usage(tokens, 1)}
     head = [_anthropic_event({"type": "message_start", "message": start}), _anthropic_event({"type": "ping"})]
-    pieces, block = [], 0
+    block = 0
     if text:
         pieces.append(_anthropic_event({"type": "content_block_start", "index": 0,
                                         "content_block": {"type": "text", "text": ""}}))

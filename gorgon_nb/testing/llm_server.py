@@ -266,11 +266,9 @@ class LLMServer(Served):
             await refuse(401, _wire.unauthorized_message(protocol), "invalid_api_key")
         elif self.models is not None and model not in self.models:
             await refuse(404, _wire.unknown_model_message(protocol, model), "model_not_found")
-        elif refusal := _wire.sampling_refusal(
+        elif (refusal := _wire.sampling_refusal(
             protocol, record.headers.get("anthropic-version", ""), body
-        ):
-            await refuse(400, refusal)
-        elif refusal := _wire_tools.tool_refusal(protocol, body):
+        )) or (refusal := _wire_tools.tool_refusal(protocol, body)):
             await refuse(400, refusal)
         elif self.context_limit is not None and prompt_tokens > self.context_limit:
             message = _wire.context_length_message(protocol, prompt_tokens, self.context_limit)

@@ -94,7 +94,7 @@ async def test_results_go_back_in_the_vendors_shape(
     request.messages += [Message("assistant", first.text, tool_calls=first.tool_calls),
                          Message("tool", "rainy, 4 C", tool_call_id=a.id),
                          Message("tool", "ValueError: no clock", tool_call_id=b.id, is_error=True)]
-    answer, pieces = await ask(provider, request, stream)
+    answer, _ = await ask(provider, request, stream)
     error_mark = "!" if vendor.name == "anthropic" else ""  # OpenAI has no error flag on results
     assert answer.text == f"get_weather=rainy, 4 C; get_time=ValueError: no clock{error_mark}"
     assert answer.tool_calls == () and answer.finish_reason in ("stop", "end_turn")
