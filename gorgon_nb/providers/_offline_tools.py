@@ -24,8 +24,7 @@ _FILE = re.compile(r"(?<![\w./-])([\w][\w./-]*\.[A-Za-z0-9]{1,5})(?![\w/-])")
 _TICKED = re.compile(r"`([^`\n]+)`")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _IDENT = re.compile(r"[A-Za-z_]\w*")
-_COMMANDS = frozenset("ls pwd cat echo head tail grep find wc python python3 pytest pip git make npm node "
-                      "ruff mypy uv sh bash cargo go".split())
+_COMMANDS = frozenset(["ls", "pwd", "cat", "echo", "head", "tail", "grep", "find", "wc", "python", "python3", "pytest", "pip", "git", "make", "npm", "node", "ruff", "mypy", "uv", "sh", "bash", "cargo", "go"])
 _EMPTY: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [],
                           "object": {}, "null": None}
 

@@ -36,7 +36,12 @@ from gorgon_nb.errors import ConfigError
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.providers._offline_templates import render
 from gorgon_nb.providers._offline_text import Context
-from gorgon_nb.providers._offline_tools import from_the_tools, has_results, plan_calls, without_tool_turns
+from gorgon_nb.providers._offline_tools import (
+    from_the_tools,
+    has_results,
+    plan_calls,
+    without_tool_turns,
+)
 from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback, ToolCall
 
 __all__ = ["OfflineProvider", "json_from_schema", "stream_pieces"]
