@@ -77,8 +77,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic"]):
         pieces: list[str] = []
         counts: dict[str, int | None] = {}
         reported, stop_reason, finished = "", None, False
-        # Tool calls by content block index: id, name and the pieces of their JSON input.
-        calls: dict[int, tuple[str, str, list[str]]] = {}
+        # Tool calls by content block index: id, name, the input the block opened with, and
+        # the pieces of its JSON input (which, when any come, replace the opening input).
+        calls: dict[int, tuple[str, str, Any, list[str]]] = {}
         # The raw event stream rather than messages.stream(): the helper hides an early
         # end (it hands back a partial message), and this loop must notice one.
         stream = await client.messages.create(**params, stream=True)
@@ -88,13 +89,14 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic"]):
                     reported = event.message.model
                     counts |= {k: getattr(event.message.usage, k, None) for k in _COUNT_FIELDS}
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                    calls[event.index] = (event.content_block.id, event.content_block.name, [])
+                    block = event.content_block
+                    calls[event.index] = (block.id, block.name, block.input, [])
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     pieces.append(event.delta.text)
                     emit(on_delta, event.delta.text)
                 elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                     if event.index in calls:
-                        calls[event.index][2].append(event.delta.partial_json)
+                        calls[event.index][3].append(event.delta.partial_json)
                 elif event.type == "message_delta":
                     stop_reason = event.delta.stop_reason
                     # Counts on message_delta are running totals; absent ones keep their value.
@@ -106,8 +108,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic"]):
         if not finished:
             raise self._stream_cut_off(model, "message_stop", len(pieces))
         usage = _usage(*(counts.get(k) for k in _COUNT_FIELDS))
-        asked = tuple(ToolCall(id_, name, tool_arguments("".join(parts)))
-                      for _, (id_, name, parts) in sorted(calls.items()))
+        asked = tuple(ToolCall(id_, name, tool_arguments("".join(parts) if parts else opened or {}))
+                      for _, (id_, name, opened, parts) in sorted(calls.items()))
         return Completion("".join(pieces), usage, reported or model, stop_reason, asked)
 
     def _new_client(self, options: dict[str, Any]) -> AsyncAnthropic:
@@ -176,6 +178,8 @@ def _messages(messages: list[Message], tools: bool) -> list[dict[str, Any]]:
                 if tools
                 else {"type": "text", "text": _result_in_words(m)}
             )
+            if not block.get("content", True):
+                del block["content"]  # a result with no text has no content (the API refuses empty text)
             if after_tool:
                 out[-1]["content"].append(block)
             else:

@@ -84,7 +84,8 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
         usage: CompletionUsage | None = None
         reported = ""
         # Tool calls come in fragments by index: the first carries the id and the name, the
-        # rest pieces of the arguments' JSON text.
+        # rest pieces of the arguments' JSON text (some compatible servers repeat the id and
+        # the name in every fragment, so the first of each is kept).
         calls: dict[int, tuple[list[str], list[str], list[str]]] = {}
         stream = await client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True}
@@ -105,13 +106,13 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
                     id_.append(fragment.id or "")
                     if (function := fragment.function) is not None:
                         name.append(function.name or "")
-                        arguments.append(function.arguments or "")
+                        arguments.append(_text(function.arguments))
         # A stream closed cleanly but early ends without error; only the finish reason
         # tells it apart from a complete one (usage may be missing on compatible servers).
         if finish is None:
             raise self._stream_cut_off(model, "finish reason", len(pieces))
         asked = tuple(
-            ToolCall("".join(id_), "".join(name), tool_arguments("".join(arguments)))
+            ToolCall(_first(id_), _first(name), tool_arguments("".join(arguments)))
             for _, (id_, name, arguments) in sorted(calls.items())
         )
         return Completion("".join(pieces), _usage(usage), reported or model, finish, asked)
@@ -195,6 +196,15 @@ def _message(m: Message) -> dict[str, Any]:
             ],
         }
     return {"role": m.role, "content": m.content}
+
+
+def _first(pieces: list[str]) -> str:
+    return next((piece for piece in pieces if piece), "")
+
+
+def _text(arguments: Any) -> str:
+    # A compatible server may send the arguments as an object rather than JSON text.
+    return arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
 
 
 def _json_text(arguments: dict[str, Any]) -> str:

@@ -149,3 +149,19 @@ async def test_the_server_refuses_a_call_without_its_result(
     with pytest.raises(ProviderError) as err:
         await provider.complete(request)
     assert err.value.status == 400 and "c-1" in str(err.value)
+
+
+@both_vendors
+async def test_an_empty_result_is_sent_as_the_api_takes_it(
+        vendor: Vendor, server: LLMServer, provider: SDKProvider[Any]) -> None:
+    server.responder = lambda r: f"{len(r.tool_results)} result: {r.tool_results[0].content!r}"
+    call = ToolCall("c-1", "get_weather", {})
+    request = LLMRequest(vendor.model, [Message("user", "hi"), Message("assistant", "", tool_calls=(call,)),
+                                        Message("tool", "", tool_call_id="c-1")], tools=(WEATHER,))
+    answer = await provider.complete(request)
+    assert answer.text == "1 result: ''"
+    sent = server.requests[0].body["messages"][-1]
+    if vendor.name == "anthropic":
+        assert sent == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c-1", "is_error": False}]}
+    else:
+        assert sent == {"role": "tool", "tool_call_id": "c-1", "content": ""}
