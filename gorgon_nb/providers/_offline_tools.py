@@ -42,7 +42,7 @@ def plan_calls(request: LLMRequest, answer_text: Callable[[], str]) -> tuple[Too
     """The calls the offline model makes: every offered tool the prompt names, in the order
     first named, with the arguments written after its name or filled from its schema.
     ``answer_text`` gives the text the role would answer (for a ``content`` argument)."""
-    if not request.tools or has_results(request):
+    if not request.tools or request.tool_choice == "none" or has_results(request):
         return ()
     prompt = _prompt(request)
     offered = {spec.name: spec for spec in request.tools}

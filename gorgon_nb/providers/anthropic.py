@@ -128,6 +128,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic"]):
                 {"name": t.name, "description": t.description, "input_schema": t.schema}
                 for t in request.tools
             ]
+            if request.tool_choice == "none":  # a tool loop's last ask: the tools stay declared
+                params["tool_choice"] = {"type": "none"}
         if request.system:  # the API rejects an empty system prompt
             params["system"] = request.system
         # request.temperature is left out on purpose: API version 2026-10-21, which SDK 2.x
@@ -166,8 +168,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic"]):
 def _messages(messages: list[Message], tools: bool) -> list[dict[str, Any]]:
     """The Messages API's turns: an assistant's tool calls become ``tool_use`` blocks after its
     text, and the results that follow them one user turn of ``tool_result`` blocks. The API
-    refuses those blocks in a request that offers no tools (the last ask of a tool loop), so
-    there they are told in words instead."""
+    refuses those blocks in a request that offers no tools (the engine keeps a loop's tools
+    declared to its end, with ``tool_choice`` none), so there they are told in words instead."""
     out: list[dict[str, Any]] = []
     after_tool = False
     for m in messages:

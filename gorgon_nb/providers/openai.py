@@ -150,6 +150,8 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
                                                   "parameters": t.schema}}
                 for t in request.tools
             ]
+            if request.tool_choice == "none":  # a tool loop's last ask: the tools stay declared
+                params["tool_choice"] = "none"
         return params
 
     def _error_classes(self) -> SDKErrors:

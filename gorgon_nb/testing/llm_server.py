@@ -19,7 +19,8 @@ Tool calls: a responder may return ``ToolCalls`` instead of text, to ask for one
 several in one turn (optionally after some ``text``); the server sends them in the
 protocol's shape (OpenAI ``tool_calls`` with finish reason ``tool_calls``, Anthropic
 ``tool_use`` blocks with stop reason ``tool_use``; streamed, the arguments come in JSON
-fragments). Each ``RecordedRequest`` notes the ``tools`` a request offered (their names)
+fragments). A request whose ``tool_choice`` is none gets the text alone, as from the
+services. Each ``RecordedRequest`` notes the ``tools`` a request offered (their names)
 and the ``tool_results`` its conversation carries back, so a test can script a model that
 calls a tool and then answers from the result::
 
@@ -121,6 +122,12 @@ class RecordedRequest:
     tools: list[str] = field(default_factory=list)  # the names of the tools offered
     tool_results: list[ToolResult] = field(default_factory=list)  # those in the conversation
     reply_calls: list[CallTool] = field(default_factory=list)  # the tool calls answered
+
+    @property
+    def tool_choice(self) -> str:
+        """"none" when the request forbids tool calls (the tools only declared), else "auto"."""
+        choice = self.body.get("tool_choice") if isinstance(self.body, dict) else None
+        return "none" if choice == "none" or (isinstance(choice, dict) and choice.get("type") == "none") else "auto"
 
 
 Responder = Callable[[RecordedRequest], "str | ToolCalls | Awaitable[str | ToolCalls]"]
@@ -281,7 +288,11 @@ class LLMServer(Served):
             except Exception as exc:
                 await refuse(500, f"The responder failed: {exc!r}")
                 return
-            if isinstance(text, ToolCalls):
+            if isinstance(text, ToolCalls) and record.tool_choice == "none":
+                # as the services do: with tool_choice none the model answers in words
+                await self._answer(record, body, text.text or "(no tool may be called now)", prompt_tokens, fault,
+                                   out)
+            elif isinstance(text, ToolCalls):
                 await self._answer(record, body, text.text, prompt_tokens, fault, out, text)
             else:
                 await self._answer(record, body, str(text), prompt_tokens, fault, out)

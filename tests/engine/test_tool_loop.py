@@ -200,18 +200,20 @@ def test_a_writing_call_waits_for_a_person(
 def test_the_call_limit_ends_with_the_models_answer(
         server: LLMServer, tool_runner: Runner, vendor: str, stream: bool) -> None:
     def model(r: RecordedRequest) -> str | ToolCalls:
-        if r.tools:  # the model keeps asking as long as it may
+        if r.tool_choice != "none":  # the model keeps asking as long as it may
             return ToolCalls(*[("testtools_lookup", {"q": q}) for q in ("tea", "milk", "jam")])
-        # Offered no tools, Anthropic's wire carries the results in words: the prompt has them.
-        limited = "not run: this step may make at most 2 tool calls" in r.prompt
-        return f"Final, from {r.prompt.count('is in aisle')} results; the third {'not run' if limited else '?'}"
+        limited = any("not run: this step may make at most 2 tool calls" in t.content for t in r.tool_results)
+        found = sum("is in aisle" in t.content for t in r.tool_results)
+        return f"Final, from {found} results; the third {'not run' if limited else '?'}"
 
     server.responder = model
     result, _ = run(tool_runner, workflow(vendor, extra="    max_tool_calls: 2\n"), stream)
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert ran == Counter(lookup=2)  # the third call was not run
     first, last = server.requests
-    assert first.tools and last.tools == []  # the last ask offers no tools
+    # the last ask still declares the tools (Anthropic refuses tool turns otherwise), and forbids them
+    assert first.tools and last.tools == first.tools
+    assert (first.tool_choice, last.tool_choice) == ("auto", "none")
     assert result.outputs["shop"] == "Final, from 2 results; the third not run"
 
 
