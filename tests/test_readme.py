@@ -455,7 +455,8 @@ def configured(config: Config, path: tuple[str, ...]) -> Any:
         case ("integrations", name, key):
             return getattr(config.integrations[name], key)
         case ("roles", name, key):
-            return getattr(config.roles[name], key)
+            value = getattr(config.roles[name], key)
+            return list(value) if isinstance(value, tuple) else value  # a role keeps its lists as tuples
     pytest.fail(f"no check of the config setting {'.'.join(path)}; add it to configured()")
 
 

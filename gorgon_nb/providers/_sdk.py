@@ -41,7 +41,7 @@ from gorgon_nb.errors import (
 from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback
 from gorgon_nb.secrets import redact, remember, scrub_logs
 
-__all__ = ["ErrorKind", "SDKErrors", "SDKProvider", "emit", "retry_after"]
+__all__ = ["ErrorKind", "SDKErrors", "SDKProvider", "emit", "retry_after", "tool_arguments"]
 
 # What an error answer says went wrong, beyond its HTTP status.
 ErrorKind = Literal["auth", "rate_limit", "not_found", "context", "unavailable"]
@@ -90,6 +90,17 @@ def emit(on_delta: TextCallback, text: str) -> None:
         on_delta(text)
     except Exception as exc:
         raise _CallbackFailed(exc) from exc
+
+
+def tool_arguments(raw: Any) -> dict[str, Any]:
+    """A tool call's arguments as the model sent them (a JSON text or an object), parsed;
+    anything but a JSON object is ``{"__invalid__": raw}`` (the engine answers it as an error)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}  # a call without arguments may send ""
+        except ValueError:
+            return {"__invalid__": raw}
+    return raw if isinstance(raw, dict) else {"__invalid__": json.dumps(raw)}
 
 
 class SDKProvider(ABC, Generic[ClientT]):

@@ -6,6 +6,22 @@ clock or a random generator. Text answers start with a ``[offline]`` line so nob
 takes them for a real model's; the role of the request (``planner``, ``builder``, ...)
 picks the shape of the answer and the task in the messages fills it in. When the
 request asks for JSON, the answer is only JSON, built to match the requested schema.
+
+Tools: when a request offers tools and its conversation holds no tool result yet, the
+offline model calls each offered tool that the prompt (the user's messages) names, by
+reference (``kernel.describe_dataframe``, ``files.write_file``, ``mcp:fs/read_text_file``)
+or by wire name (``kernel_describe_dataframe``), in the order first named, all in one turn.
+A JSON object written right after the name is the call's arguments
+(``files.write_file {"path": "hello.py", "content": "print(1)"}``); otherwise each
+required argument is filled from the prompt by its name: ``path``/``file``/``filename``
+the first file name (``data.csv``, else ``notes.md``), ``name``/``variable``/``var`` the
+first identifier in backticks, ``code`` the first fenced code block (else
+``print("hello")``), ``command``/``cmd`` the first backticked text that looks like a
+command (else ``ls``), ``content``/``text``/``body`` the answer the role would give, any
+other its schema's default or its type's empty value. A prompt that names no offered
+tool gets no call. Once the conversation holds tool results, the answer is the one the
+request would get without tools, followed by "From the tools:" and each call's name and
+the start of its result (errors marked).
 """
 
 from __future__ import annotations
@@ -20,7 +36,13 @@ from gorgon_nb.errors import ConfigError
 from gorgon_nb.model.usage import Usage
 from gorgon_nb.providers._offline_templates import render
 from gorgon_nb.providers._offline_text import Context
-from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback
+from gorgon_nb.providers._offline_tools import (
+    from_the_tools,
+    has_results,
+    plan_calls,
+    without_tool_turns,
+)
+from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback, ToolCall
 
 __all__ = ["OfflineProvider", "json_from_schema", "stream_pieces"]
 
@@ -53,7 +75,16 @@ class OfflineProvider:
         self.delay = delay
 
     def answer(self, request: LLMRequest) -> str:
-        """The text ``complete`` returns for ``request``."""
+        """The text ``complete`` returns for ``request`` (when it calls no tool)."""
+        if has_results(request):
+            return f"{self._answer(without_tool_turns(request))}\n\n{from_the_tools(request.messages)}"
+        return self._answer(request)
+
+    def tool_calls(self, request: LLMRequest) -> tuple[ToolCall, ...]:
+        """The tool calls ``complete`` asks for in answer to ``request`` (see the module doc)."""
+        return plan_calls(request, lambda: render(Context.of(request), request.role))
+
+    def _answer(self, request: LLMRequest) -> str:
         context = Context.of(request)
         if request.json_schema is not None:
             plan = _delegation_plan(request, context.subject)
@@ -64,8 +95,9 @@ class OfflineProvider:
     async def complete(
         self, request: LLMRequest, *, on_delta: TextCallback | None = None
     ) -> Completion:
-        text = self.answer(request)
-        finish_reason = "stop"
+        calls = self.tool_calls(request)
+        text = "" if calls else self.answer(request)
+        finish_reason = "tool_calls" if calls else "stop"
         if _tokens(text) > request.max_tokens:  # honour the cap like a real model
             text, finish_reason = text[: request.max_tokens * 4], "length"
         if on_delta is not None:
@@ -76,8 +108,9 @@ class OfflineProvider:
         elif self.delay > 0:
             await asyncio.sleep(self.delay)
         prompt = request.system + "".join(m.content for m in request.messages)
-        usage = Usage(input_tokens=_tokens(prompt), output_tokens=_tokens(text), calls=1)
-        return Completion(text=text, usage=usage, model="offline", finish_reason=finish_reason)
+        asked = "".join(c.name + json.dumps(c.arguments) for c in calls)
+        usage = Usage(input_tokens=_tokens(prompt), output_tokens=_tokens(text + asked), calls=1)
+        return Completion(text=text, usage=usage, model="offline", finish_reason=finish_reason, tool_calls=calls)
 
 
 # Words in a task that call for a role, for the supervisor's plan (first match wins the order).

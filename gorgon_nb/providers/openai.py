@@ -8,13 +8,14 @@ keyless compatible servers and what OpenAI's error answers mean.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import ProviderError, ProviderUnavailable
 from gorgon_nb.model.usage import Usage
-from gorgon_nb.providers._sdk import ErrorKind, SDKErrors, SDKProvider, emit
-from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback
+from gorgon_nb.providers._sdk import ErrorKind, SDKErrors, SDKProvider, emit, tool_arguments
+from gorgon_nb.providers.base import Completion, LLMRequest, Message, TextCallback, ToolCall
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -62,11 +63,17 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
                 model=model,
             )
         choice = response.choices[0]
+        calls = tuple(
+            ToolCall(call.id, call.function.name, tool_arguments(call.function.arguments))
+            for call in choice.message.tool_calls or ()
+            if getattr(call, "function", None) is not None  # custom (non-function) tools are not offered
+        )
         return Completion(
             text=choice.message.content or "",
             usage=_usage(response.usage),
             model=response.model or model,
             finish_reason=choice.finish_reason,
+            tool_calls=calls,
         )
 
     async def _stream(
@@ -76,6 +83,10 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
         finish: str | None = None
         usage: CompletionUsage | None = None
         reported = ""
+        # Tool calls come in fragments by index: the first carries the id and the name, the
+        # rest pieces of the arguments' JSON text (some compatible servers repeat the id and
+        # the name in every fragment, so the first of each is kept).
+        calls: dict[int, tuple[list[str], list[str], list[str]]] = {}
         stream = await client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True}
         )
@@ -90,11 +101,21 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
                 if text := choice.delta.content:
                     pieces.append(text)
                     emit(on_delta, text)
+                for fragment in choice.delta.tool_calls or ():
+                    id_, name, arguments = calls.setdefault(fragment.index, ([], [], []))
+                    id_.append(fragment.id or "")
+                    if (function := fragment.function) is not None:
+                        name.append(function.name or "")
+                        arguments.append(_text(function.arguments))
         # A stream closed cleanly but early ends without error; only the finish reason
         # tells it apart from a complete one (usage may be missing on compatible servers).
         if finish is None:
             raise self._stream_cut_off(model, "finish reason", len(pieces))
-        return Completion("".join(pieces), _usage(usage), reported or model, finish)
+        asked = tuple(
+            ToolCall(_first(id_), _first(name), tool_arguments("".join(arguments)))
+            for _, (id_, name, arguments) in sorted(calls.items())
+        )
+        return Completion("".join(pieces), _usage(usage), reported or model, finish, asked)
 
     def _new_client(self, options: dict[str, Any]) -> AsyncOpenAI:
         import openai
@@ -109,10 +130,10 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
         return None
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [_message(m) for m in request.messages]
         # OpenAI deprecated max_tokens and refuses it for reasoning models; compatible
         # servers (Ollama, vLLM, llama.cpp) have supported max_tokens for longer.
         limit = "max_completion_tokens" if self.name == "openai" else "max_tokens"
@@ -123,6 +144,14 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
         }
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        if request.tools:
+            params["tools"] = [
+                {"type": "function", "function": {"name": t.name, "description": t.description,
+                                                  "parameters": t.schema}}
+                for t in request.tools
+            ]
+            if request.tool_choice == "none":  # a tool loop's last ask: the tools stay declared
+                params["tool_choice"] = "none"
         return params
 
     def _error_classes(self) -> SDKErrors:
@@ -153,6 +182,38 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI"]):
             provider=self.name,
             model=model,
         )
+
+
+def _message(m: Message) -> dict[str, Any]:
+    """One chat message: an assistant's tool calls, a tool's result, or plain text."""
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
+    if m.role == "assistant" and m.tool_calls:
+        return {
+            "role": "assistant",
+            "content": m.content or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _json_text(c.arguments)}}
+                for c in m.tool_calls
+            ],
+        }
+    return {"role": m.role, "content": m.content}
+
+
+def _first(pieces: list[str]) -> str:
+    return next((piece for piece in pieces if piece), "")
+
+
+def _text(arguments: Any) -> str:
+    # A compatible server may send the arguments as an object rather than JSON text.
+    return arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
+
+
+def _json_text(arguments: dict[str, Any]) -> str:
+    # Arguments that were not a JSON object go back as the model sent them.
+    if set(arguments) == {"__invalid__"} and isinstance(arguments["__invalid__"], str):
+        return arguments["__invalid__"]
+    return json.dumps(arguments, ensure_ascii=False)
 
 
 def _usage(usage: CompletionUsage | None) -> Usage:

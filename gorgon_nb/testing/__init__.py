@@ -14,12 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gorgon_nb.testing.github import GitHubState
-    from gorgon_nb.testing.llm_server import Fault, FaultKind, LLMServer, RecordedRequest, Responder
+    from gorgon_nb.testing.llm_server import (
+        CallTool,
+        Fault,
+        FaultKind,
+        LLMServer,
+        RecordedRequest,
+        Responder,
+        ToolCalls,
+        ToolResult,
+    )
     from gorgon_nb.testing.notion import NotionState
     from gorgon_nb.testing.service_server import ServiceFault, ServiceRequest, ServiceServer
     from gorgon_nb.testing.slack import SlackState
 
 _MODULES = {
+    "CallTool": "gorgon_nb.testing.llm_server",
+    "ToolCalls": "gorgon_nb.testing.llm_server",
+    "ToolResult": "gorgon_nb.testing.llm_server",
     "Fault": "gorgon_nb.testing.llm_server",
     "FaultKind": "gorgon_nb.testing.llm_server",
     "LLMServer": "gorgon_nb.testing.llm_server",
@@ -34,6 +46,7 @@ _MODULES = {
 }
 
 __all__ = [
+    "CallTool",
     "Fault",
     "FaultKind",
     "GitHubState",
@@ -45,6 +58,8 @@ __all__ = [
     "ServiceRequest",
     "ServiceServer",
     "SlackState",
+    "ToolCalls",
+    "ToolResult",
 ]
 
 

@@ -83,7 +83,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [b.get("text", "") for b in content if isinstance(b, dict)]
+        # A tool result's text is part of the prompt too (it is in a block of its own).
+        parts = [_text_of(b.get("content")) if b.get("type") == "tool_result" else b.get("text", "")
+                 for b in content if isinstance(b, dict) and b.get("type") != "tool_use"]
         return "\n".join(p for p in parts if isinstance(p, str))
     return ""
 
@@ -98,9 +100,14 @@ def prompt_texts(protocol: WireProtocol, body: dict[str, Any]) -> tuple[str, str
     for message in messages if isinstance(messages, list) else []:
         if not isinstance(message, dict):
             continue
-        text = _text_of(message.get("content", ""))
+        content = message.get("content", "")
+        text = _text_of(content)
         parts.append(text)
-        if message.get("role") == "user":
+        # A user turn that only carries tool results is not what the user last said.
+        results_only = isinstance(content, list) and all(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+        )
+        if message.get("role") == "user" and not (results_only and content):
             last_user = text
     return "\n".join(p for p in parts if p), last_user
 

@@ -15,25 +15,41 @@ Close the async SDK clients you point at it (``await client.close()``). An unclo
 of whichever thread the garbage collector runs in, possibly this server's; collecting one
 while another client was busy was seen to stall that other client's requests.
 
+Tool calls: a responder may return ``ToolCalls`` instead of text, to ask for one call or
+several in one turn (optionally after some ``text``); the server sends them in the
+protocol's shape (OpenAI ``tool_calls`` with finish reason ``tool_calls``, Anthropic
+``tool_use`` blocks with stop reason ``tool_use``; streamed, the arguments come in JSON
+fragments). A request whose ``tool_choice`` is none gets the text alone, as from the
+services. Each ``RecordedRequest`` notes the ``tools`` a request offered (their names)
+and the ``tool_results`` its conversation carries back, so a test can script a model that
+calls a tool and then answers from the result::
+
+    def model(request: RecordedRequest) -> str | ToolCalls:
+        if not request.tool_results:
+            return ToolCalls(("lookup", {"q": "tea"}), ("lookup", {"q": "milk"}))
+        return "Found: " + ", ".join(r.content for r in request.tool_results)
+
+As the real services do, it refuses (HTTP 400) a conversation whose tool turns do not fit
+together: a call without its result, a result without its call, and on Anthropic's API
+tool blocks in a request that offers no tools.
+
 Run ``python -m gorgon_nb.testing.llm_server --port 8765`` to serve from a shell.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import inspect
 import itertools
 import json
-import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gorgon_nb.testing import _wire
+from gorgon_nb.testing import _llm_cli, _wire, _wire_tools
 from gorgon_nb.testing._http import (
     Closed,
     FaultQueue,
@@ -43,8 +59,10 @@ from gorgon_nb.testing._http import (
     Served,
 )
 from gorgon_nb.testing._wire import TokenCounts, WireProtocol
+from gorgon_nb.testing._wire_tools import CallTool, ToolCalls, ToolResult
 
-__all__ = ["Fault", "FaultKind", "LLMServer", "RecordedRequest", "Responder", "main"]
+__all__ = ["CallTool", "Fault", "FaultKind", "LLMServer", "RecordedRequest", "Responder", "ToolCalls",
+           "ToolResult", "main"]
 
 FaultKind = Literal["status", "drop", "truncate", "slow_first_token", "stream_error"]
 _ENDPOINTS: dict[tuple[str, str], WireProtocol] = {
@@ -101,9 +119,18 @@ class RecordedRequest:
     status: int | None = None
     reply: str | None = None
     fault: FaultKind | None = None
+    tools: list[str] = field(default_factory=list)  # the names of the tools offered
+    tool_results: list[ToolResult] = field(default_factory=list)  # those in the conversation
+    reply_calls: list[CallTool] = field(default_factory=list)  # the tool calls answered
+
+    @property
+    def tool_choice(self) -> str:
+        """"none" when the request forbids tool calls (the tools only declared), else "auto"."""
+        choice = self.body.get("tool_choice") if isinstance(self.body, dict) else None
+        return "none" if choice == "none" or (isinstance(choice, dict) and choice.get("type") == "none") else "auto"
 
 
-Responder = Callable[[RecordedRequest], "str | Awaitable[str]"]
+Responder = Callable[[RecordedRequest], "str | ToolCalls | Awaitable[str | ToolCalls]"]
 
 
 def default_responder(request: RecordedRequest) -> str:
@@ -220,6 +247,8 @@ class LLMServer(Served):
             prompt=prompt,
             last_user_message=last_user,
             fault=fault.kind if fault else None,
+            tools=_wire_tools.offered_tools(protocol, body),
+            tool_results=_wire_tools.tool_results(protocol, body),
         )
         if self.latency > 0:
             await asyncio.sleep(self.latency)
@@ -244,9 +273,9 @@ class LLMServer(Served):
             await refuse(401, _wire.unauthorized_message(protocol), "invalid_api_key")
         elif self.models is not None and model not in self.models:
             await refuse(404, _wire.unknown_model_message(protocol, model), "model_not_found")
-        elif refusal := _wire.sampling_refusal(
+        elif (refusal := _wire.sampling_refusal(
             protocol, record.headers.get("anthropic-version", ""), body
-        ):
+        )) or (refusal := _wire_tools.tool_refusal(protocol, body)):
             await refuse(400, refusal)
         elif self.context_limit is not None and prompt_tokens > self.context_limit:
             message = _wire.context_length_message(protocol, prompt_tokens, self.context_limit)
@@ -259,7 +288,14 @@ class LLMServer(Served):
             except Exception as exc:
                 await refuse(500, f"The responder failed: {exc!r}")
                 return
-            await self._answer(record, body, str(text), prompt_tokens, fault, out)
+            if isinstance(text, ToolCalls) and record.tool_choice == "none":
+                # as the services do: with tool_choice none the model answers in words
+                await self._answer(record, body, text.text or "(no tool may be called now)", prompt_tokens, fault,
+                                   out)
+            elif isinstance(text, ToolCalls):
+                await self._answer(record, body, text.text, prompt_tokens, fault, out, text)
+            else:
+                await self._answer(record, body, str(text), prompt_tokens, fault, out)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         if self.api_key is None:
@@ -275,6 +311,7 @@ class LLMServer(Served):
         prompt_tokens: int,
         fault: Fault | None,
         out: ResponseWriter,
+        calls: ToolCalls | None = None,
     ) -> None:
         protocol = record.protocol
         finish = "stop" if protocol == "openai" else "end_turn"
@@ -284,10 +321,12 @@ class LLMServer(Served):
             finish = "length" if protocol == "openai" else "max_tokens"
         cached = min(self.cached_tokens, prompt_tokens)
         written = min(self.cache_write_tokens, prompt_tokens - cached)
-        tokens = TokenCounts(prompt_tokens, _wire.count_tokens(text), cached, written)
-        self._update(record, reply=text)
+        answered = _wire_tools.completion_tokens(text, calls) if calls else _wire.count_tokens(text)
+        tokens = TokenCounts(prompt_tokens, answered, cached, written)
+        self._update(record, reply=text, reply_calls=list(calls.calls) if calls else [])
         prefix = "chatcmpl-" if protocol == "openai" else "msg_"
-        ids = {"msg_id": f"{prefix}loopback{next(self._ids)}", "model": record.model or ""}
+        number = next(self._ids)
+        ids = {"msg_id": f"{prefix}loopback{number}", "model": record.model or ""}
         if not record.stream:
             # Without a stream, the first token is the whole answer, and an error inside
             # the stream is an error status.
@@ -297,17 +336,30 @@ class LLMServer(Served):
                 message = fault.message or "Overloaded"
                 await out.json(fault.status, _wire.error_body(protocol, fault.status, message))
                 return
-            payload = _wire.reply_body(protocol, **ids, text=text, finish=finish, tokens=tokens)
+            if calls is not None:
+                payload = _wire_tools.tool_reply_body(
+                    protocol, **ids, text=text, calls=calls, tokens=tokens, number=number
+                )
+            else:
+                payload = _wire.reply_body(protocol, **ids, text=text, finish=finish, tokens=tokens)
             await out.json(200, payload, cut=fault is not None and fault.kind == "truncate")
             return
         options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        if calls is not None:
+            frames = _wire_tools.tool_stream_frames(
+                protocol, **ids, text=text, calls=calls, tokens=tokens,
+                include_usage=include_usage, words=self.chunk_words, number=number,
+            )
+            await _send_stream(protocol, frames, fault, out)
+            return
         frames = _wire.stream_frames(
             protocol,
             **ids,
             pieces=_wire.split_pieces(text, self.chunk_words),
             finish=finish,
             tokens=tokens,
-            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            include_usage=include_usage,
         )
         await _send_stream(protocol, frames, fault, out)
 
@@ -340,38 +392,8 @@ async def _send_stream(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gorgon_nb.testing.llm_server",
-        description="Serve fake OpenAI and Anthropic APIs on the loopback interface.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--api-key", default=None, help="refuse requests without this key")
-    parser.add_argument("--models", default=None, help="comma-separated known models")
-    parser.add_argument("--context-limit", type=int, default=None)
-    parser.add_argument("--cached-tokens", type=int, default=0)
-    parser.add_argument("--chunk-words", type=int, default=3)
-    args = parser.parse_args(argv)
-    server = LLMServer(
-        latency=args.latency,
-        api_key=args.api_key,
-        models=args.models.split(",") if args.models else None,
-        context_limit=args.context_limit,
-        cached_tokens=args.cached_tokens,
-        chunk_words=args.chunk_words,
-        port=args.port,
-        host=args.host,
-    )
-    with server:
-        print(f"OpenAI base URL:    {server.openai_base_url}")
-        print(f"Anthropic base URL: {server.anthropic_base_url}\nPress Ctrl-C to stop.", flush=True)
-        # Handlers set explicitly: a shell starting us in the background ignores SIGINT.
-        done = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
-        done.wait()
-    return 0
+    """Serve from a shell until Ctrl-C (the options are in ``_llm_cli``)."""
+    return _llm_cli.serve(LLMServer, argv)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from gorgon_nb.model.events import (
     ApprovalRequested,
     DelegationFinished,
     DelegationStarted,
-    ToolCallFinished,
-    ToolCallStarted,
     Event,
     EventKind,
     EventPayload,
@@ -31,6 +29,8 @@ from gorgon_nb.model.events import (
     StepRetry,
     StepStarted,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
 )
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage

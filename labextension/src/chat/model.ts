@@ -51,6 +51,9 @@ export class ChatModel extends VDomModel {
   async start(preferredId: string | null): Promise<void> {
     void this._loadHints();
     await this.refreshSessions();
+    if (this.currentId) {
+      return; // a chat was opened or started while the list loaded: it stays open
+    }
     const sessions = this.sessions ?? [];
     const first = sessions.find(s => s.id === preferredId) ?? sessions[0];
     if (first) {
@@ -59,8 +62,14 @@ export class ChatModel extends VDomModel {
   }
 
   async refreshSessions(): Promise<void> {
+    const changes = this._changes;
     try {
-      this.sessions = await this._client.listSessions();
+      const sessions = await this._client.listSessions();
+      if (changes !== this._changes) {
+        // a chat was started, renamed or deleted while the list loaded: the list is stale
+        return this.refreshSessions();
+      }
+      this.sessions = sessions;
       this.sessionsError = null;
     } catch (error) {
       this.sessionsError = asApiError(error);
@@ -97,6 +106,7 @@ export class ChatModel extends VDomModel {
   async create(): Promise<void> {
     try {
       const session = await this._client.createSession();
+      this._changes++;
       this.sessions = [session, ...(this.sessions ?? []).filter(s => s.id !== session.id)];
       await this.select(session.id);
     } catch (error) {
@@ -111,6 +121,7 @@ export class ChatModel extends VDomModel {
     }
     try {
       const session = await this._client.renameSession(id, clean);
+      this._changes++;
       this.sessions = (this.sessions ?? []).map(s => (s.id === id ? session : s));
     } catch (error) {
       this._fail('Could not rename the chat', error);
@@ -121,6 +132,7 @@ export class ChatModel extends VDomModel {
   async remove(id: string): Promise<void> {
     try {
       await this._client.deleteSession(id);
+      this._changes++;
     } catch (error) {
       this._fail('Could not delete the chat', error);
       return;
@@ -316,4 +328,5 @@ export class ChatModel extends VDomModel {
   private _unanswered: string[] = [];
   private _returned: string | null = null;
   private _refreshTimer = 0;
+  private _changes = 0; // sessions started, renamed or deleted here: a list asked for before is stale
 }
