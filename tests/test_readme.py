@@ -454,6 +454,10 @@ def configured(config: Config, path: tuple[str, ...]) -> Any:
             return getattr(config.providers[name], key)
         case ("integrations", name, key):
             return getattr(config.integrations[name], key)
+        case ("mcp", "servers", name, key):
+            return getattr(config.mcp_servers[name], key)
+        case ("mcp", "servers", name, key, inner):
+            return getattr(config.mcp_servers[name], key)[inner]
         case ("roles", name, key):
             value = getattr(config.roles[name], key)
             return list(value) if isinstance(value, tuple) else value  # a role keeps its lists as tuples
