@@ -88,6 +88,7 @@ class MCPConnection:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._tail: StderrTail | None = None
+        self._restarting = asyncio.Lock()  # calls made side by side after a crash start it once
         for value in (*server.env.values(), *server.headers.values()):
             remember(value)  # a token given to the server must never be shown or kept
 
@@ -199,8 +200,10 @@ class MCPConnection:
 
         name = self.server.name
         if not self.alive:
-            await self.stop()
-            await self.start()  # it stopped since (a crash in an earlier call): start it again
+            async with self._restarting:
+                if not self.alive:  # it stopped since (a crash in an earlier call): start it again
+                    await self.stop()
+                    await self.start()
         task = self._task
         assert task is not None
         call = asyncio.ensure_future(self._session.call_tool(tool, arguments, read_timeout_seconds=timeout))

@@ -125,7 +125,7 @@ def test_a_server_over_streamable_http_with_an_error_result(home: Path, store: S
     (_, added, _), (_, failed, fail_error), (_, noted, _) = results(store, result.run_id)
     assert (added, noted) == ("5", "noted: remember me")  # note is auto-approved by the server's config
     assert fail_error and "no such row" in failed
-    assert [call["tool"] for call in calls] == ["add", "fail", "note"]
+    assert sorted(call["tool"] for call in calls) == ["add", "fail", "note"]  # asked in one turn: side by side
     assert (tmp_path / "calls.notes.txt").read_text() == "remember me\n"
 
 
