@@ -2,8 +2,8 @@
 HTTP on a loopback port, or over stdio.
 
 Its tools: ``add`` (reads), ``note`` (writes: appends a line to a file), ``fail`` (answers
-with an error result), ``hang`` (never answers in time) and ``crash`` (the server dies
-mid-call). Every call is logged, as a JSON line, to the log file before it does anything,
+with an error result), ``hang`` (never answers in time), ``header`` (a request header it
+got, over HTTP) and ``crash`` (the server dies mid-call). Every call is logged, as a JSON line, to the log file before it does anything,
 so a test can count the calls a run made, across a crash or a resume::
 
     with MCPTestServer(tmp_path / "calls.jsonl") as server:   # a subprocess, over HTTP
@@ -34,7 +34,7 @@ __all__ = ["MCPTestServer", "build_server", "main", "stdio_command"]
 def build_server(log: Path, notes: Path | None = None) -> Any:
     """The server (an ``mcp.server.mcpserver.MCPServer``), logging every call to ``log``."""
     import anyio
-    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp.types import ToolAnnotations
 
@@ -74,6 +74,15 @@ def build_server(log: Path, notes: Path | None = None) -> Any:
         logged("hang", seconds=seconds)
         await anyio.sleep(seconds)
         return "woke up"
+
+    def header(name: str, ctx: Any) -> str:
+        """The value of the request's header ``name`` (over HTTP), or "(none)"."""
+        logged("header", name=name)
+        headers = {key.lower(): value for key, value in (ctx.headers or {}).items()}
+        return headers.get(name.lower(), "(none)")
+
+    header.__annotations__["ctx"] = Context  # the SDK passes the request's context to a parameter of this type
+    server.tool(annotations=reads)(header)
 
     @server.tool(annotations=reads)
     def crash() -> str:

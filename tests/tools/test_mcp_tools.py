@@ -129,6 +129,17 @@ def test_a_server_over_streamable_http_with_an_error_result(home: Path, store: S
     assert (tmp_path / "calls.notes.txt").read_text() == "remember me\n"
 
 
+def test_headers_reach_a_server_over_http_and_their_token_is_never_shown(home: Path, store: Store,
+                                                                         tmp_path: Path) -> None:
+    token = "zq-header-token-31337"
+    with MCPTestServer(tmp_path / "calls.jsonl") as server:
+        declare(home, {"demo": {"url": server.url, "headers": {"Authorization": f"Bearer {token}"}}})
+        _, result = run(home, store, Script([("mcp:demo/header", {"name": "authorization"})]), "[mcp:demo/header]")
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert results(store, result.run_id) == [("mcp:demo/header", "***", False)]  # it got there (not "(none)"), unseen
+    assert token not in str(result.outputs) + "".join(str(e) for e in store.runs.events(result.run_id))
+
+
 def test_a_server_that_crashes_mid_call_is_named_and_started_again(home: Path, store: Store, tmp_path: Path) -> None:
     log = tmp_path / "calls.jsonl"
     declare(home, {"flaky": python_server(log)})
