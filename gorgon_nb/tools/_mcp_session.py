@@ -18,6 +18,7 @@ import collections
 import contextlib
 import logging
 import os
+import re
 import shlex
 import threading
 from pathlib import Path
@@ -29,7 +30,7 @@ from gorgon_nb.secrets import redact, remember
 if TYPE_CHECKING:
     from gorgon_nb.config import MCPServerSettings
 
-__all__ = ["MCPConnection", "StderrTail", "describe_command", "result_text"]
+__all__ = ["MCPConnection", "StderrTail", "describe_command", "looks_secret", "result_text"]
 
 STOP_SECONDS = 10.0  # the SDK bounds its own shutdown (stdin closed, then TERM, then KILL) well within this
 TAIL_LINES = 40
@@ -66,6 +67,21 @@ class StderrTail:
         return redact("\n".join(line for line in self._lines if line))
 
 
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|AUTH|CREDENTIAL|COOKIE|SESSION", re.IGNORECASE)
+
+
+def looks_secret(name: str, value: str) -> bool:
+    """Whether a variable or header holds a credential: by its name, or by a value shaped like a
+    key (long, letters and digits, no spaces or slashes). A path or a log level is not one: it
+    would otherwise be scrubbed from everything shown."""
+    if not value.strip():
+        return False
+    if _SECRET_NAME.search(name):
+        return True
+    return (len(value) >= 20 and not re.search(r"[\s/\\]", value) and bool(re.search(r"\d", value))
+            and bool(re.search(r"[A-Za-z]", value)))
+
+
 def describe_command(server: MCPServerSettings) -> str:
     """How the server is reached, as a person would type it (secrets scrubbed)."""
     if server.url:
@@ -89,8 +105,10 @@ class MCPConnection:
         self._stop = asyncio.Event()
         self._tail: StderrTail | None = None
         self._restarting = asyncio.Lock()  # calls made side by side after a crash start it once
-        for value in (*server.env.values(), *server.headers.values()):
-            remember(value)  # a token given to the server must never be shown or kept
+        for name, value in (*server.env.items(), *server.headers.items()):
+            if looks_secret(name, value):  # a token given to the server must never be shown or kept
+                remember(value)
+                remember(value.split()[-1])  # "Bearer TOKEN": the token alone too
 
     # -- starting and stopping ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ A server starts the first time a step of the run needs it, and stops when the ru
 call. A tool whose annotations do not say it only reads (``readOnlyHint``) counts as a
 write: its calls wait for a person's approval unless ``auto_approve`` (of the step, the
 role, ``[tools]`` or the server) says otherwise. The values of a server's ``env`` and
-``headers`` are treated as secrets: never shown, never kept.
+``headers`` that hold credentials (see ``_mcp_session.looks_secret``) are never shown or kept.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from gorgon_nb.model.run import RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.testing.mcp_server import MCPTestServer
+from gorgon_nb.tools._mcp_session import looks_secret
 from gorgon_nb.workflow import Workflow
 
 
@@ -208,14 +209,31 @@ def test_a_malformed_reference_is_refused_when_the_workflow_is_checked() -> None
 
 def test_a_token_in_a_servers_env_never_reaches_the_store(home: Path, store: Store) -> None:
     token = "zq-not-a-real-token-4711"
-    declare(home, {"every": {"command": npm_server("everything"), "env": {"SERVICE_AUTH": token}}})
+    folder = str(home / "data-folder-2026")
+    declare(home, {"every": {"command": npm_server("everything"),
+                             "env": {"SERVICE_AUTH": token, "DATA_DIR": folder}}})
     model = Script([("mcp:every/get-env", {})])
     _, result = run(home, store, model, "[mcp:every/get-env]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     (_, env, _), = results(store, result.run_id)
     assert "SERVICE_AUTH" in env and token not in env  # the server got it; the record shows ***
+    assert folder in env  # a path is no secret: it is shown as it is
     dump = "\n".join(str(event) for event in store.runs.events(result.run_id)) + str(result.outputs)
     assert token not in dump
+
+
+@pytest.mark.parametrize(("name", "value", "secret"), [
+    ("GITHUB_TOKEN", "abc", True),
+    ("Authorization", "Bearer x", True),
+    ("X-Api-Key", "short", True),
+    ("LOG_LEVEL", "warn", False),
+    ("DATA_DIR", "/home/me/project/with/a/long/path/2026", False),
+    ("GREETING", "hello there, a long sentence of words 42", False),
+    ("OPAQUE", "a8f3k2m9x7q1w5e4r6t0y2u8", True),
+    ("EMPTY_TOKEN", "", False),
+])
+def test_which_values_of_a_servers_config_count_as_secrets(name: str, value: str, secret: bool) -> None:
+    assert looks_secret(name, value) is secret
 
 
 def test_the_server_stops_when_the_run_ends(home: Path, store: Store, tmp_path: Path) -> None:
