@@ -24,7 +24,7 @@ def format_group(group: ToolGroup) -> tuple[str, list[list[str]]]:
     if group.error:
         return heading + "\n  [red]✗ " + escape(group.error).replace("\n", "\n    ") + "[/]", []
     if not group.tools:
-        return heading + "\n  [dim](no tools to list without a reference: name them in a step's tools)[/]", []
+        return heading + f"\n  [dim]{escape(group.note or 'no tools')}[/]", []
     rows = [[escape(t.name), "[yellow]writes[/]" if t.writes else "reads", escape(t.description)]
             for t in group.tools]
     return heading, rows
@@ -39,9 +39,6 @@ def cmd_tools(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print_json([group.as_json() for group in groups])
     else:
-        if not groups:
-            console.print("no MCP server is declared: add [mcp.servers.NAME] to "
-                          f"{escape(str(config.file or config.home / 'config.toml'))}")
         for group in groups:
             heading, rows = format_group(group)
             console.print(heading)

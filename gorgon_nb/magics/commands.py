@@ -104,7 +104,7 @@ def cmd_tools(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table:
         if group.error:
             rows.append([f"`{group.ref}`", "✗", f"could not list: {preview(group.error.splitlines()[0], 200)}"])
         elif not group.tools:
-            rows.append([f"`{group.ref}`", "", "(name its tools in a step's tools)"])
+            rows.append([f"`{group.ref}`", "", group.note or "no tools"])
         rows += [[f"`{tool.name}`", "writes" if tool.writes else "reads", preview(tool.description, 100)]
                  for tool in group.tools]
     return Table(["tool", "access", "description"], rows, title="Tools", empty="no tools to list",

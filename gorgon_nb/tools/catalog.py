@@ -47,9 +47,11 @@ class ToolGroup:
     origin: str
     tools: list[ListedTool] = field(default_factory=list)
     error: str | None = None
+    note: str | None = None  # why it lists no tools, when that is no error
 
     def as_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "description": self.description, "origin": self.origin, "error": self.error,
+                "note": self.note,
                 "tools": [{"name": t.name, "writes": t.writes, "runs_code": t.runs_code,
                            "description": t.description} for t in self.tools]}
 
@@ -95,11 +97,11 @@ def _groups(config: Config, ref: str | None) -> list[tuple[ToolSet, str | None]]
         if toolset is None:
             raise UsageError(f"no tool set '{parsed.toolset}' ({did_you_mean(parsed.toolset, sets)})")
         if toolset.key == "mcp" and parsed.selector is None:
-            return [(toolset, name) for name in sorted(config.mcp_servers)]
+            return [(toolset, name) for name in sorted(config.mcp_servers)] or [(toolset, None)]
         return [(toolset, parsed.selector)]
     pairs: list[tuple[ToolSet, str | None]] = []
     for key in sorted(sets):
-        if key == "mcp":
+        if key == "mcp" and config.mcp_servers:
             pairs += [(sets[key], name) for name in sorted(config.mcp_servers)]
         else:
             pairs.append((sets[key], None))
@@ -114,6 +116,10 @@ async def _one(toolset: ToolSet, selector: str | None, ctx: ListingContext) -> T
         from gorgon_nb.tools._mcp_session import describe_command
 
         group.description = f"the MCP server '{server.name}': {describe_command(server)}"
+    if toolset.key == "mcp" and selector is None:
+        where = ctx.config.file or ctx.config.home / "config.toml"
+        group.note = f"no MCP server is declared: add [mcp.servers.NAME] to {where}"
+        return group
     try:
         problem = toolset.check(selector, ctx.config) if toolset.check else None
         if problem:
@@ -125,6 +131,8 @@ async def _one(toolset: ToolSet, selector: str | None, ctx: ListingContext) -> T
         group.error = redact(message)
         return group
     group.tools = [ListedTool(t.name, t.writes, _first_line(t.description), t.runs_code) for t in tools]
+    if not tools:
+        group.note = "it lists its tools only for a reference: name them in a step's tools"
     return group
 
 

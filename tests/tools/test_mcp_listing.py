@@ -75,6 +75,13 @@ def test_a_set_that_raises_is_one_line_and_the_others_are_listed(home: Path) -> 
     assert groups["mcp:gone"].error and not groups["mcp:gone"].tools
 
 
+def test_without_servers_the_listing_says_how_to_declare_one(home: Path) -> None:
+    for ref in (None, "mcp"):
+        groups = {group.ref: group for group in list_tools(load_config(), ref)}
+        assert groups["mcp"].tools == [] and groups["mcp"].error is None
+        assert groups["mcp"].note == f"no MCP server is declared: add [mcp.servers.NAME] to {home / 'config.toml'}"
+
+
 def test_the_magic_lists_the_tools_in_a_notebook(home: Path, ip: InteractiveShell) -> None:
     servers(home)
     table = ip.run_line_magic("gorgon", "tools mcp:every")
