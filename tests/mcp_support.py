@@ -8,6 +8,7 @@ that need them are skipped only when npm itself is missing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -35,10 +36,13 @@ def npm_server(name: str) -> str:
     if npm is None:
         pytest.skip("npm is not installed, so the official MCP servers cannot be (scripts/test.sh installs them)")
     SERVERS.mkdir(exist_ok=True)
-    for file in ("package.json", "package-lock.json"):
-        shutil.copy(PINNED / file, SERVERS / file)
-    subprocess.run([npm, "ci", "--prefix", str(SERVERS), "--no-audit", "--no-fund"], check=True,
-                   capture_output=True, timeout=600)
+    with (SERVERS / ".installing").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test worker may be installing them right now
+        if not command.exists():
+            for file in ("package.json", "package-lock.json"):
+                shutil.copy(PINNED / file, SERVERS / file)
+            subprocess.run([npm, "ci", "--prefix", str(SERVERS), "--no-audit", "--no-fund"], check=True,
+                           capture_output=True, timeout=600)
     assert command.exists(), f"npm ci did not install {command}"
     return str(command)
 
