@@ -115,6 +115,16 @@ def test_the_everything_server_echoes_and_adds(home: Path, store: Store) -> None
     assert [spec.name for spec in model.requests[0].tools] == ["mcp_every_echo", "mcp_every_get-sum"]
 
 
+def test_content_other_than_text_is_described_briefly(home: Path, store: Store) -> None:
+    declare(home, {"every": {"command": npm_server("everything")}})
+    model = Script([("mcp:every/get-tiny-image", {}), ("mcp:every/get-resource-links", {"count": 2})])
+    _, result = run(home, store, model, '["mcp:every/get-tiny-image", "mcp:every/get-resource-links"]')
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    (_, image, _), (_, links, _) = results(store, result.run_id)
+    assert "[image: image/png, " in image and " bytes]" in image
+    assert links.count("[resource: ") == 2
+
+
 def test_a_server_over_streamable_http_with_an_error_result(home: Path, store: Store, tmp_path: Path) -> None:
     with MCPTestServer(tmp_path / "calls.jsonl") as server:
         declare(home, {"demo": {"url": server.url, "auto_approve": ["note"]}})
