@@ -1,0 +1,194 @@
+"""The ``kernel`` tool set: in a real IPython shell's namespace, in runs that wait for a
+person's approval, and in a kernel of its own when a run starts outside a notebook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from support import env_without_keys
+
+from gorgon_nb.errors import ToolError, UsageError
+from gorgon_nb.model.run import RunStatus
+from gorgon_nb.model.tools import Tool, find_toolset
+from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback, ToolCall
+from gorgon_nb.providers.offline import OfflineProvider
+from gorgon_nb.runner import Runner
+from gorgon_nb.store import Store
+
+HERE = Path(__file__).resolve().parent
+SALES = pd.DataFrame({
+    "region": ["EU", "US", "EU", "APAC", None],
+    "units": [10, 4, 7, 3, 5],
+    "revenue": [120.0, 80.5, 99.0, None, 60.0],
+})
+
+
+class Scripted:
+    """A model that asks for the tool calls it is given, one turn each, and then answers with
+    the tool results it read (the offline provider writes the rest of the answer)."""
+
+    name = "offline"
+
+    def __init__(self, *turns: list[tuple[str, dict[str, Any]]]) -> None:
+        self.turns = list(turns)
+        self.requests: list[LLMRequest] = []
+        self.offline = OfflineProvider()
+
+    async def complete(self, request: LLMRequest, *, on_delta: TextCallback | None = None) -> Completion:
+        self.requests.append(request)
+        if request.tools and self.turns:
+            calls = self.turns.pop(0)
+            return Completion("", tool_calls=tuple(ToolCall(f"call-{len(self.requests)}-{i}", name, arguments)
+                                                   for i, (name, arguments) in enumerate(calls)))
+        answer = await self.offline.complete(request, on_delta=on_delta)
+        read = [f"[{'error' if m.is_error else 'ok'}] {m.content}" for m in request.messages if m.role == "tool"]
+        return Completion(answer.text + "\n\nFrom the tools:\n" + "\n---\n".join(read), usage=answer.usage)
+
+
+@pytest.fixture
+def shell(ip: InteractiveShell) -> Iterator[InteractiveShell]:
+    """The real IPython shell with a notebook's worth of variables (and things that are not variables)."""
+    added = {"sales": SALES.copy(), "regions": ["EU", "US", "APAC"], "prices": {"a": 1, "b": 2}, "threshold": 100,
+             "title": "Q3 sales", "helper": lambda x: x, "Point": type("Point", (), {}), "json": json,
+             "_scratch": 1}
+    ip.user_ns.update(added)
+    yield ip
+    for name in [*added, "total", "doubled", "never"]:
+        ip.user_ns.pop(name, None)
+    ip.rl_next_input = None
+
+
+async def tool(name: str) -> Tool:
+    toolset = find_toolset("kernel")
+    assert toolset is not None
+    [found] = await toolset.tools(name.partition(".")[2], None)
+    return found
+
+
+async def call(ref: str, **arguments: Any) -> str:
+    result = await (await tool(ref)).run(arguments, None)
+    assert isinstance(result, str)
+    return result
+
+
+# -- the introspection tools, on the notebook's own namespace -------------------------------
+
+
+async def test_list_variables_shows_the_users_variables_with_types_and_shapes(shell: InteractiveShell) -> None:
+    listed = await call("kernel.list_variables")
+    rows = {line.split()[0]: line for line in listed.splitlines()[2:]}
+    assert "sales" in rows and "DataFrame" in rows["sales"] and "5 rows x 3 columns" in rows["sales"]
+    assert "list" in rows["regions"] and "len 3" in rows["regions"]
+    assert "dict" in rows["prices"] and "len 2" in rows["prices"]
+    assert rows["threshold"].split()[-1] == "100" and "'Q3 sales'" in rows["title"]
+    for hidden in ("helper", "Point", "json", "_scratch", "In", "Out", "exit", "quit", "get_ipython"):
+        assert hidden not in rows
+
+
+async def test_list_variables_is_bounded(shell: InteractiveShell) -> None:
+    many = {f"v{i:03d}": i for i in range(250)}
+    shell.user_ns.update(many)
+    try:
+        listed = await call("kernel.list_variables")
+    finally:
+        for name in many:
+            shell.user_ns.pop(name)
+    assert len(listed.splitlines()) == 2 + 200 + 1
+    assert listed.splitlines()[-1].startswith("... and ") and "more, not listed" in listed
+
+
+async def test_describe_dataframe_gives_columns_dtypes_nulls_and_head(shell: InteractiveShell) -> None:
+    described = await call("kernel.describe_dataframe", name="sales")
+    assert described.startswith("DataFrame 'sales': 5 rows x 3 columns")
+    columns = {line.split()[0]: line.split()[1:] for line in described.split("\n\n")[1].splitlines()[1:]}
+    assert columns["units"] == ["int64", "0"] and columns["revenue"] == ["float64", "1"]
+    assert columns["region"][1] == "1"
+    assert "First 5 rows:" in described and "APAC" in described and "120.0" in described
+    assert "Summary of the numeric columns:" in described and "mean" in described
+
+
+async def test_describe_dataframe_refuses_unknown_names_and_other_values(shell: InteractiveShell) -> None:
+    with pytest.raises(ToolError, match=r"there is no variable 'sale' in the kernel; did you mean 'sales'"):
+        await call("kernel.describe_dataframe", name="sale")
+    with pytest.raises(ToolError, match=r"'regions' is a list, not a DataFrame; use kernel.read_value"):
+        await call("kernel.describe_dataframe", name="regions")
+    with pytest.raises(ToolError, match="give the variable's name as 'name'"):
+        await call("kernel.describe_dataframe")
+
+
+async def test_describe_dataframe_takes_anything_with_the_dataframe_api(shell: InteractiveShell) -> None:
+    class Frame:  # not pandas: the API is all that is asked of it
+        shape = (2, 1)
+        columns = ["x"]
+        dtypes = types.MappingProxyType({"x": "int"})
+
+        def head(self, n: int) -> str:
+            return "x\n1\n2"
+
+    shell.user_ns["frame_like"] = Frame()
+    try:
+        described = await call("kernel.describe_dataframe", name="frame_like")
+    finally:
+        shell.user_ns.pop("frame_like")
+    assert described.startswith("DataFrame 'frame_like': 2 rows x 1 columns")
+    assert "x       int    ?" in described and "'x\\n1\\n2'" in described
+
+
+async def test_read_value_is_the_repr_cut_at_max_chars(shell: InteractiveShell) -> None:
+    assert await call("kernel.read_value", name="prices") == "'prices' (dict, len 2):\n{'a': 1, 'b': 2}"
+    shell.user_ns["long_text"] = "x" * 5000
+    try:
+        default = await call("kernel.read_value", name="long_text")
+        short = await call("kernel.read_value", name="long_text", max_chars=10)
+    finally:
+        shell.user_ns.pop("long_text")
+    assert default == "'long_text' (str):\n'" + "x" * 1999 + "\n[cut: 5002 characters in all]"
+    assert short.endswith("'xxxxxxxxx\n[cut: 5002 characters in all]")
+    with pytest.raises(ToolError, match="max_chars must be a whole number above 0"):
+        await call("kernel.read_value", name="prices", max_chars=-1)
+
+
+# -- which references run code --------------------------------------------------------------
+
+
+def test_only_run_code_and_insert_cell_run_code() -> None:
+    toolset = find_toolset("kernel")
+    assert toolset is not None
+    assert toolset.runs_code(None) and toolset.runs_code("run_code") and toolset.runs_code("insert_cell")
+    assert not any(toolset.runs_code(name) for name in ("list_variables", "describe_dataframe", "read_value"))
+    assert toolset.check is not None and toolset.check("read_value", None) is None
+    assert toolset.check("describe", None) == (
+        "the kernel tool set has no tool 'describe'; did you mean 'describe_dataframe'?")
+
+
+def test_the_read_only_tools_need_no_consent_and_run_code_does(runner: Runner) -> None:
+    reading = {"id": "look", "steps": [{"id": "a", "agent": "analyst", "task": "t",
+                                        "tools": ["kernel.list_variables", "kernel.describe_dataframe"]}]}
+    runner.prepare(reading)
+    running = {"id": "act", "steps": [{"id": "a", "agent": "analyst", "task": "t", "tools": ["kernel"]}]}
+    with pytest.raises(UsageError, match=r"offers its model tools that run code \(kernel\).*does not allow code"):
+        runner.prepare(running)
+    with pytest.raises(UsageError, match=r"runs code on this machine \(step 'a' offers its model tools that run "
+                                         r"code \(kernel\)\), so it runs only if you allow that"):
+        runner.prepare({**running, "allow_code": True})
+    runner.prepare({**running, "allow_code": True}, allow_code=True)
+
+
+async def test_an_unknown_kernel_tool_is_a_workflow_problem(runner: Runner) -> None:
+    wrong = {"id": "wrong", "steps": [{"id": "a", "agent": "analyst", "task": "t", "tools": ["kernel.run"]}]}
+    with pytest.raises(UsageError, match="the kernel tool set has no tool 'run'; known: describe_dataframe, insert_cell, "
+                                         "list_variables, read_value, run_code"):
+        runner.prepare(wrong)
