@@ -192,3 +192,88 @@ async def test_an_unknown_kernel_tool_is_a_workflow_problem(runner: Runner) -> N
     with pytest.raises(UsageError, match="the kernel tool set has no tool 'run'; known: describe_dataframe, insert_cell, "
                                          "list_variables, read_value, run_code"):
         runner.prepare(wrong)
+
+
+# -- in a run: approval of the code, the notebook's namespace -------------------------------
+
+CODE = 'total = float(sales["revenue"].sum())\nprint("total is", total)\ntotal * 2'
+
+
+def analyst(tools: list[str], **step: Any) -> dict[str, Any]:
+    return {"id": "kernel_analysis", "allow_code": True, "steps": [
+        {"id": "analyse", "agent": "analyst", "task": "Total the revenue of `sales`.", "tools": tools, **step}]}
+
+
+def decide_when_asked(home: Path, *, approve: bool, by: str, comment: str) -> Any:
+    """Wait (in a thread of its own, on a connection of its own) for the tool call's approval, and decide it."""
+    with Store(home / "test.db") as store:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = [a for a in store.approvals.recent() if a.kind == "tool"]
+            if pending:
+                return store.approvals.decide(pending[0].id, approve=approve, by=by, comment=comment)
+            time.sleep(0.05)
+    raise AssertionError("no tool call waited for approval")
+
+
+async def test_an_approved_run_code_runs_in_the_notebooks_namespace(
+        shell: InteractiveShell, runner: Runner, store: Store, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Scripted([("kernel_describe_dataframe", {"name": "sales"}), ("kernel_run_code", {"code": CODE})])
+    runner.runtime.providers.register(model)
+    events: list[Any] = []
+    decider = asyncio.create_task(asyncio.to_thread(decide_when_asked, home, approve=True, by="dana",
+                                                    comment="fine"))
+    result = await runner.arun(analyst(["kernel"]), allow_code=True, on_event=events.append)
+    asked = await decider
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert asked.title == "kernel.run_code (analyse)" and asked.step_key == "analyse/tool-2"
+    assert "notebook's kernel" in asked.preview and f"```python\n{CODE}\n```" in asked.preview
+    assert shell.user_ns["total"] == 359.5  # the code ran beside the notebook's variables
+    answer = result.outputs["analyse"]
+    assert "[ok] DataFrame 'sales': 5 rows x 3 columns" in answer
+    assert "[ok] stdout:\ntotal is 359.5\n\nvalue:\n719.0" in answer
+    assert "total is" not in capsys.readouterr().out  # what the code printed went to the model alone
+    finished = [e.payload for e in events if e.kind == "tool_call_finished"]
+    assert [(p.tool, p.status) for p in finished] == [("kernel.describe_dataframe", "ok"), ("kernel.run_code", "ok")]
+    journal = store.tools.of_run(result.run_id)
+    assert [(r.tool, r.writes, r.state) for r in journal] == [
+        ("kernel.describe_dataframe", False, "done"), ("kernel.run_code", True, "done")]
+
+
+async def test_a_rejected_run_code_does_not_run_and_the_model_reads_why(
+        shell: InteractiveShell, runner: Runner, store: Store, home: Path) -> None:
+    model = Scripted([("kernel_run_code", {"code": "never = 1\nprint('ran')"})])
+    runner.runtime.providers.register(model)
+    decider = asyncio.create_task(asyncio.to_thread(decide_when_asked, home, approve=False, by="bob",
+                                                    comment="not on the live data"))
+    result = await runner.arun(analyst(["kernel.run_code"]), allow_code=True)
+    await decider
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert "never" not in shell.user_ns
+    assert ("[error] this call was rejected by bob, who said: not on the live data. Do not repeat it as it was."
+            in result.outputs["analyse"])
+    [record] = store.tools.of_run(result.run_id)
+    assert record.is_error and "rejected by bob" in record.result
+
+
+async def test_errors_of_the_code_are_the_models_to_read(shell: InteractiveShell, runner: Runner) -> None:
+    failing = "def ratio(df):\n    return df['units'].sum() + undefined_name\n\nratio(sales)"
+    runner.runtime.providers.register(Scripted([("kernel_run_code", {"code": failing})]))
+    result = await runner.arun(analyst(["kernel.run_code"], auto_approve=True), allow_code=True)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    answer = result.outputs["analyse"]
+    assert "[error] error: NameError: name 'undefined_name' is not defined" in answer
+    assert 'File "<kernel.run_code-' in answer and "line 4, in <module>" in answer and "line 2, in ratio" in answer
+    assert "_kernel_probe" not in answer  # the frames are the code's own
+
+
+async def test_insert_cell_proposes_the_cells_of_a_run_below_the_running_one(
+        shell: InteractiveShell, runner: Runner) -> None:
+    first, second = "sales.plot.bar(x='region', y='revenue')", "sales.groupby('region')['units'].sum()"
+    runner.runtime.providers.register(Scripted(
+        [("kernel_insert_cell", {"code": first})], [("kernel_insert_cell", {"code": second})]))
+    result = await runner.arun(analyst(["kernel.insert_cell"], auto_approve=True), allow_code=True)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    # A terminal shell keeps the next input here; a kernel's shell sends it with the cell's reply.
+    assert shell.rl_next_input == f"{first}\n\n{second}"
+    assert "after the 1 proposed before it in this run" in result.outputs["analyse"]
