@@ -277,3 +277,65 @@ async def test_insert_cell_proposes_the_cells_of_a_run_below_the_running_one(
     # A terminal shell keeps the next input here; a kernel's shell sends it with the cell's reply.
     assert shell.rl_next_input == f"{first}\n\n{second}"
     assert "after the 1 proposed before it in this run" in result.outputs["analyse"]
+
+
+# -- outside a notebook: a kernel of the run's own ------------------------------------------
+
+PLAIN_PYTHON_RUN = '''
+import json, os, sys
+from gorgon_nb.providers.base import Completion, ToolCall
+from gorgon_nb.runner import Runner
+
+CODE = "import os, pandas as pd\\nsales = pd.DataFrame({'units': [1, 2, None]})\\nprint(os.getcwd())\\nos.getpid()"
+
+
+class Model:
+    """Asks for the kernel tools, then answers with what they said."""
+
+    name = "offline"
+    turns = [[("kernel_run_code", {"code": CODE})],
+             [("kernel_list_variables", {}), ("kernel_describe_dataframe", {"name": "sales"}),
+              ("kernel_insert_cell", {"code": "sales.plot()"})]]
+
+    async def complete(self, request, *, on_delta=None):
+        if request.tools and self.turns:
+            calls = self.turns.pop(0)
+            return Completion("", tool_calls=tuple(ToolCall(f"c{i}", n, a) for i, (n, a) in enumerate(calls)))
+        return Completion(json.dumps([[m.is_error, m.content] for m in request.messages if m.role == "tool"]))
+
+
+runner = Runner()
+runner.runtime.providers.register(Model())
+workflow = {"id": "own_kernel", "allow_code": True, "steps": [
+    {"id": "look", "agent": "analyst", "task": "look", "tools": ["kernel"], "auto_approve": True, "workspace": "work"}]}
+result = runner.run(workflow, allow_code=True)
+said = json.loads(result.outputs["look"]) if result.ok else []
+pid = int(said[0][1].rsplit("value:\\n", 1)[1]) if said else None
+try:
+    os.kill(pid, 0)
+    alive = True
+except (ProcessLookupError, TypeError):
+    alive = False
+shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+print(json.dumps({"ok": result.ok, "error": result.error, "said": said, "pid": pid, "alive_after_run": alive,
+                  "me": os.getpid(), "shell": repr(shell)}))
+'''
+
+
+def test_outside_a_notebook_the_run_starts_its_own_kernel_and_stops_it(home: Path, tmp_path: Path) -> None:
+    ran = subprocess.run([sys.executable, "-c", PLAIN_PYTHON_RUN], cwd=tmp_path, capture_output=True, text=True,
+                         env={**env_without_keys(), "GORGON_HOME": str(home)}, timeout=180)
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert out["ok"], out["error"]
+    assert out["shell"] == "None"  # a plain Python process: no notebook to work in
+    (ran_error, ran_code), (listed_error, listed), (described_error, described), (inserted_error, inserted) = \
+        out["said"]
+    assert not ran_error and ran_code.startswith(f"stdout:\n{(tmp_path / 'work').resolve()}\n\nvalue:\n")
+    assert out["pid"] not in (None, out["me"])  # the code ran in a kernel process of its own
+    assert not listed_error and "sales" in listed and "3 rows x 1 columns" in listed and "os" not in listed.split()
+    assert not described_error and "units   float64  1" in described
+    assert inserted_error and inserted.startswith("kernel.insert_cell works only in a notebook")
+    assert not out["alive_after_run"]  # stopped when the run ended
+    with pytest.raises(ProcessLookupError):
+        os.kill(out["pid"], 0)
