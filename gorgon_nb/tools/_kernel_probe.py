@@ -203,9 +203,10 @@ class _Routed(io.TextIOBase):
 def _split(code: str, filename: str) -> tuple[ast.Module, ast.Expression | None]:
     """The code's statements, and its last one apart when it is an expression (its value is shown)."""
     tree = ast.parse(code, filename, "exec")
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-        return tree, last
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
+        return tree, ast.Expression(last.value)
     return tree, None
 
 

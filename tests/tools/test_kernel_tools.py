@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 import types
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ from gorgon_nb.providers.offline import OfflineProvider
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 
-HERE = Path(__file__).resolve().parent
 SALES = pd.DataFrame({
     "region": ["EU", "US", "EU", "APAC", None],
     "units": [10, 4, 7, 3, 5],
@@ -132,7 +130,7 @@ async def test_describe_dataframe_refuses_unknown_names_and_other_values(shell: 
 async def test_describe_dataframe_takes_anything_with_the_dataframe_api(shell: InteractiveShell) -> None:
     class Frame:  # not pandas: the API is all that is asked of it
         shape = (2, 1)
-        columns = ["x"]
+        columns = ("x",)
         dtypes = types.MappingProxyType({"x": "int"})
 
         def head(self, n: int) -> str:
