@@ -31,8 +31,10 @@ run the probe in a worker thread on ``shell.user_ns`` directly. ``run_code`` exe
 with ``exec``, and captures stdout and stderr by routing what *its* thread writes into a
 buffer (``sys.stdout`` is shared by every thread: a plain redirect would swallow what
 other threads print, and leak what the code prints into the cell). Runs of ``run_code``
-take turns (a lock), and a run of the code that outlives its timeout keeps running in
-its thread: Python cannot stop a thread. A run's own kernel is interrupted instead.
+take turns (a lock). Each gets a thread of its own, so that code that outlives its
+timeout (or a cancelled run) can be stopped: ``KeyboardInterrupt`` is raised in that thread
+(``PyThreadState_SetAsyncExc``), which stops Python code at its next bytecode but not a C
+call that never returns. A run's own kernel is interrupted (SIGINT) instead.
 With ``%%gorgon --background`` the notebook's next cells run while the agent's code does,
 as with any thread: that is what a background run asks for.
 """
@@ -40,8 +42,10 @@ as with any thread: that is what a background run asks for.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +78,47 @@ class NotebookNamespace:
         self.shell = shell
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await asyncio.to_thread(probe.call, self.shell.user_ns, tool, arguments)
-        return result
+        if tool != "run_code":
+            result: dict[str, Any] = await asyncio.to_thread(probe.call, self.shell.user_ns, tool, arguments)
+            return result
+        # The code gets a thread of its own, so that stopping it (below) can hit nothing else.
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+        context = contextvars.copy_context()
+
+        def work() -> None:
+            try:
+                outcome = context.run(probe.call, self.shell.user_ns, tool, arguments)
+            except BaseException as exc:  # handed to the caller, whatever it is
+                loop.call_soon_threadsafe(_settle, answer, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, answer, outcome, None)
+
+        thread = threading.Thread(target=work, name="gorgon-kernel-code", daemon=True)
+        thread.start()
+        try:
+            return await answer
+        except asyncio.CancelledError:  # the call timed out or the run stopped: stop the code too
+            if thread.is_alive() and thread.ident is not None:
+                _interrupt(thread.ident)
+            raise
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _interrupt(thread: int) -> None:
+    """Raise ``KeyboardInterrupt`` in ``thread`` (at its next bytecode: a C call that never
+    returns is not stopped). The only way to stop code running in a thread of this process."""
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(KeyboardInterrupt))
 
 
 class OwnKernel:

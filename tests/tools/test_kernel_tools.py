@@ -337,3 +337,43 @@ def test_outside_a_notebook_the_run_starts_its_own_kernel_and_stops_it(home: Pat
     assert not out["alive_after_run"]  # stopped when the run ended
     with pytest.raises(ProcessLookupError):
         os.kill(out["pid"], 0)
+
+
+# -- code that does not end ------------------------------------------------------------------
+
+ENDLESS = "import time\ntry:\n    while True:\n        time.sleep(0.01)\nfinally:\n    stopped.set()"
+
+
+async def test_code_that_passes_its_timeout_is_stopped_in_the_notebook(shell: InteractiveShell) -> None:
+    import threading
+
+    from gorgon_nb.tools.kernel import NotebookNamespace
+
+    stopped = shell.user_ns["stopped"] = threading.Event()
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(NotebookNamespace(shell).call("run_code", {"code": ENDLESS}), 1)
+        assert await asyncio.to_thread(stopped.wait, 60)  # the loop got a KeyboardInterrupt
+        again = await NotebookNamespace(shell).call("run_code", {"code": "21 * 2"})
+        assert again == {"ok": True, "text": "value:\n42"}  # and the next code runs
+    finally:
+        shell.user_ns.pop("stopped")
+
+
+async def test_code_that_passes_its_timeout_is_interrupted_in_the_runs_own_kernel(tmp_path: Path) -> None:
+    from gorgon_nb.tools.kernel import _start_kernel
+
+    kernel, stop = await _start_kernel(tmp_path)
+    pid = kernel.pid
+    assert pid is not None and pid != os.getpid()
+    try:
+        await kernel.call("run_code", {"code": "import threading\nstopped = threading.Event()"})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(kernel.call("run_code", {"code": ENDLESS}), 2)
+        # The kernel was interrupted, so it answers again (it would still be looping otherwise).
+        answer = await asyncio.wait_for(kernel.call("run_code", {"code": "stopped.is_set()"}), 60)
+        assert answer == {"ok": True, "text": "value:\nTrue"}
+    finally:
+        await stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
