@@ -48,10 +48,9 @@ def _shell() -> Any:
     return ipython.get_ipython() if ipython is not None else None
 
 
-def _hidden() -> set[str]:
-    """The names IPython itself put in the namespace (``user_ns_hidden``)."""
-    shell = _shell()
-    return set(getattr(shell, "user_ns_hidden", {}) or {})
+def _hidden() -> dict[str, Any]:
+    """The names IPython itself put in the namespace, with their values (``user_ns_hidden``)."""
+    return dict(getattr(_shell(), "user_ns_hidden", None) or {})
 
 
 def _cut(text: str, limit: int) -> str:
@@ -60,19 +59,17 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + f"\n[cut: {len(text)} characters in all]"
 
 
-def _is_user_variable(name: str, value: Any, hidden: set[str]) -> bool:
-    if name.startswith("_") or name in _IPYTHON_NAMES or name in hidden:
-        return False
-    return not (isinstance(value, types.ModuleType | type) or inspect.isroutine(value)
-                or isinstance(value, types.FunctionType | types.MethodType | types.BuiltinFunctionType))
+def _is_user_variable(name: str, value: Any, hidden: dict[str, Any]) -> bool:
+    if name.startswith("_") or name in _IPYTHON_NAMES or (name in hidden and hidden[name] is value):
+        return False  # a name IPython defined is the user's once they give it a value of their own
+    return not (isinstance(value, types.ModuleType | type) or inspect.isroutine(value))
 
 
 def user_variables(ns: dict[str, Any]) -> list[tuple[str, Any]]:
     """The user's variables of ``ns``, by name: no modules, functions, classes, private or IPython names."""
     hidden = _hidden()
     items = list(ns.items())  # a copy: the notebook may change the namespace meanwhile
-    return sorted((name, value) for name, value in items
-                  if _is_user_variable(name, value, {n for n in hidden if ns.get(n) is value}))
+    return sorted((name, value) for name, value in items if _is_user_variable(name, value, hidden))
 
 
 def shape_of(value: Any) -> str:
