@@ -89,8 +89,9 @@ class NotebookNamespace:
         def work() -> None:
             try:
                 outcome = context.run(probe.call, self.shell.user_ns, tool, arguments)
-            except BaseException as exc:  # handed to the caller, whatever it is
-                loop.call_soon_threadsafe(_settle, answer, None, exc)
+            except BaseException as exc:  # the probe answers its code's errors itself: this is an interrupt
+                stopped = ToolError(f"the code was stopped ({type(exc).__name__})")
+                loop.call_soon_threadsafe(_settle, answer, None, stopped)
             else:
                 loop.call_soon_threadsafe(_settle, answer, outcome, None)
 
