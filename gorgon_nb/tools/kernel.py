@@ -269,13 +269,14 @@ def _code_of(arguments: dict[str, Any]) -> str:
     return code
 
 
-def _previewer(what: str) -> Any:
-    async def preview(arguments: dict[str, Any], ctx: Any) -> str:
-        where = ("the notebook's kernel" if notebook_shell() is not None
-                 else f"the run's own kernel (in {ctx.workspace})")
-        return f"The agent wants to {what} {where}:\n\n```python\n{arguments.get('code', '')}\n```"
+async def _code_preview(arguments: dict[str, Any], ctx: Any) -> str:
+    where = "the notebook's kernel" if notebook_shell() is not None else f"the run's own kernel (in {ctx.workspace})"
+    return f"The agent wants to run this code in {where}:\n\n```python\n{arguments.get('code', '')}\n```"
 
-    return preview
+
+async def _cell_preview(arguments: dict[str, Any], ctx: Any) -> str:
+    return ("The agent wants to add this cell to the notebook, below the cell running the workflow:\n\n"
+            f"```python\n{arguments.get('code', '')}\n```")
 
 
 _NAME = {"type": "string", "description": "the variable's name, as kernel.list_variables lists it"}
@@ -297,13 +298,13 @@ TOOLS: tuple[Tool, ...] = (
          "A person approves each run first.",
          {"type": "object", "properties": {"code": {"type": "string", "description": "the Python code to run"}},
           "required": ["code"]},
-         _runner("run_code"), writes=True, runs_code=True, preview=_previewer("run this code in"),
+         _runner("run_code"), writes=True, runs_code=True, preview=_code_preview,
          timeout=CODE_TIMEOUT),
     Tool("kernel.insert_cell", "Propose a new code cell in the notebook, below the cell running the workflow "
          "(in a notebook only). A person approves it first.",
          {"type": "object", "properties": {"code": {"type": "string", "description": "the cell's code"}},
           "required": ["code"]},
-         _insert_cell, writes=True, runs_code=True, preview=_previewer("add this cell below the one running in")),
+         _insert_cell, writes=True, runs_code=True, preview=_cell_preview),
 )
 _BY_NAME = {tool.name.partition(".")[2]: tool for tool in TOOLS}
 
