@@ -1,13 +1,11 @@
-"""The ``kernel`` tool set: in a real IPython shell's namespace, in runs that wait for a
-person's approval, and in a kernel of its own when a run starts outside a notebook."""
+"""The ``kernel`` tool set in a notebook: the tools on a real IPython shell's namespace and a
+real DataFrame, runs whose code waits for a person's approval, code that does not end.
+(Outside a notebook: test_kernel_own_kernel.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import types
 from collections.abc import Iterator
@@ -17,7 +15,6 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from support import env_without_keys
 
 from gorgon_nb.errors import ToolError, UsageError
 from gorgon_nb.model.run import RunStatus
@@ -199,7 +196,7 @@ CODE = 'total = float(sales["revenue"].sum())\nprint("total is", total)\ntotal *
 
 def analyst(tools: list[str], **step: Any) -> dict[str, Any]:
     return {"id": "kernel_analysis", "allow_code": True, "steps": [
-        {"id": "analyse", "agent": "analyst", "task": "Total the revenue of `sales`.", "tools": tools, **step}]}
+        {"id": "analyse", "agent": "analyst", "task": "Total the revenue of `sales`.", "tools": tools} | step]}
 
 
 def decide_when_asked(home: Path, *, approve: bool, by: str, comment: str) -> Any:
@@ -216,20 +213,19 @@ def decide_when_asked(home: Path, *, approve: bool, by: str, comment: str) -> An
 
 async def test_an_approved_run_code_runs_in_the_notebooks_namespace(
         shell: InteractiveShell, runner: Runner, store: Store, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = Scripted([("kernel_describe_dataframe", {"name": "sales"}), ("kernel_run_code", {"code": CODE})])
-    runner.runtime.providers.register(model)
+    task = f"Use kernel.describe_dataframe on `sales`, then kernel.run_code:\n```python\n{CODE}\n```"
     events: list[Any] = []
     decider = asyncio.create_task(asyncio.to_thread(decide_when_asked, home, approve=True, by="dana",
                                                     comment="fine"))
-    result = await runner.arun(analyst(["kernel"]), allow_code=True, on_event=events.append)
+    result = await runner.arun(analyst(["kernel"], task=task), allow_code=True, on_event=events.append)
     asked = await decider
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert asked.title == "kernel.run_code (analyse)" and asked.step_key == "analyse/tool-2"
     assert "notebook's kernel" in asked.preview and f"```python\n{CODE}\n```" in asked.preview
     assert shell.user_ns["total"] == 359.5  # the code ran beside the notebook's variables
     answer = result.outputs["analyse"]
-    assert "[ok] DataFrame 'sales': 5 rows x 3 columns" in answer
-    assert "[ok] stdout:\ntotal is 359.5\n\nvalue:\n719.0" in answer
+    assert "- kernel_describe_dataframe: DataFrame 'sales': 5 rows x 3 columns" in answer
+    assert "- kernel_run_code: stdout: total is 359.5 value: 719.0" in answer
     assert "total is" not in capsys.readouterr().out  # what the code printed went to the model alone
     finished = [e.payload for e in events if e.kind == "tool_call_finished"]
     assert [(p.tool, p.status) for p in finished] == [("kernel.describe_dataframe", "ok"), ("kernel.run_code", "ok")]
@@ -240,15 +236,14 @@ async def test_an_approved_run_code_runs_in_the_notebooks_namespace(
 
 async def test_a_rejected_run_code_does_not_run_and_the_model_reads_why(
         shell: InteractiveShell, runner: Runner, store: Store, home: Path) -> None:
-    model = Scripted([("kernel_run_code", {"code": "never = 1\nprint('ran')"})])
-    runner.runtime.providers.register(model)
+    task = "Use kernel.run_code to run:\n```python\nnever = 1\nprint('ran')\n```"
     decider = asyncio.create_task(asyncio.to_thread(decide_when_asked, home, approve=False, by="bob",
                                                     comment="not on the live data"))
-    result = await runner.arun(analyst(["kernel.run_code"]), allow_code=True)
+    result = await runner.arun(analyst(["kernel.run_code"], task=task), allow_code=True)
     await decider
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert "never" not in shell.user_ns
-    assert ("[error] this call was rejected by bob, who said: not on the live data. Do not repeat it as it was."
+    assert ("- kernel_run_code (error): this call was rejected by bob, who said: not on the live data."
             in result.outputs["analyse"])
     [record] = store.tools.of_run(result.run_id)
     assert record.is_error and "rejected by bob" in record.result
@@ -277,68 +272,6 @@ async def test_insert_cell_proposes_the_cells_of_a_run_below_the_running_one(
     assert "after the 1 proposed before it in this run" in result.outputs["analyse"]
 
 
-# -- outside a notebook: a kernel of the run's own ------------------------------------------
-
-PLAIN_PYTHON_RUN = '''
-import json, os, sys
-from gorgon_nb.providers.base import Completion, ToolCall
-from gorgon_nb.runner import Runner
-
-CODE = "import os, pandas as pd\\nsales = pd.DataFrame({'units': [1, 2, None]})\\nprint(os.getcwd())\\nos.getpid()"
-
-
-class Model:
-    """Asks for the kernel tools, then answers with what they said."""
-
-    name = "offline"
-    turns = [[("kernel_run_code", {"code": CODE})],
-             [("kernel_list_variables", {}), ("kernel_describe_dataframe", {"name": "sales"}),
-              ("kernel_insert_cell", {"code": "sales.plot()"})]]
-
-    async def complete(self, request, *, on_delta=None):
-        if request.tools and self.turns:
-            calls = self.turns.pop(0)
-            return Completion("", tool_calls=tuple(ToolCall(f"c{i}", n, a) for i, (n, a) in enumerate(calls)))
-        return Completion(json.dumps([[m.is_error, m.content] for m in request.messages if m.role == "tool"]))
-
-
-runner = Runner()
-runner.runtime.providers.register(Model())
-workflow = {"id": "own_kernel", "allow_code": True, "steps": [
-    {"id": "look", "agent": "analyst", "task": "look", "tools": ["kernel"], "auto_approve": True, "workspace": "work"}]}
-result = runner.run(workflow, allow_code=True)
-said = json.loads(result.outputs["look"]) if result.ok else []
-pid = int(said[0][1].rsplit("value:\\n", 1)[1]) if said else None
-try:
-    os.kill(pid, 0)
-    alive = True
-except (ProcessLookupError, TypeError):
-    alive = False
-shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
-print(json.dumps({"ok": result.ok, "error": result.error, "said": said, "pid": pid, "alive_after_run": alive,
-                  "me": os.getpid(), "shell": repr(shell)}))
-'''
-
-
-def test_outside_a_notebook_the_run_starts_its_own_kernel_and_stops_it(home: Path, tmp_path: Path) -> None:
-    ran = subprocess.run([sys.executable, "-c", PLAIN_PYTHON_RUN], cwd=tmp_path, capture_output=True, text=True,
-                         env={**env_without_keys(), "GORGON_HOME": str(home)}, timeout=180)
-    assert ran.returncode == 0, ran.stderr
-    out = json.loads(ran.stdout.strip().splitlines()[-1])
-    assert out["ok"], out["error"]
-    assert out["shell"] == "None"  # a plain Python process: no notebook to work in
-    (ran_error, ran_code), (listed_error, listed), (described_error, described), (inserted_error, inserted) = \
-        out["said"]
-    assert not ran_error and ran_code.startswith(f"stdout:\n{(tmp_path / 'work').resolve()}\n\nvalue:\n")
-    assert out["pid"] not in (None, out["me"])  # the code ran in a kernel process of its own
-    assert not listed_error and "sales" in listed and "3 rows x 1 columns" in listed and "os" not in listed.split()
-    assert not described_error and "units   float64  1" in described
-    assert inserted_error and inserted.startswith("kernel.insert_cell works only in a notebook")
-    assert not out["alive_after_run"]  # stopped when the run ended
-    with pytest.raises(ProcessLookupError):
-        os.kill(out["pid"], 0)
-
-
 # -- code that does not end ------------------------------------------------------------------
 
 ENDLESS = "import time\ntry:\n    while True:\n        time.sleep(0.01)\nfinally:\n    stopped.set()"
@@ -360,20 +293,29 @@ async def test_code_that_passes_its_timeout_is_stopped_in_the_notebook(shell: In
         shell.user_ns.pop("stopped")
 
 
-async def test_code_that_passes_its_timeout_is_interrupted_in_the_runs_own_kernel(tmp_path: Path) -> None:
-    from gorgon_nb.tools.kernel import _start_kernel
+# -- driven by the offline model, in a notebook cell -------------------------------------------
 
-    kernel, stop = await _start_kernel(tmp_path)
-    pid = kernel.pid
-    assert pid is not None and pid != os.getpid()
-    try:
-        await kernel.call("run_code", {"code": "import threading\nstopped = threading.Event()"})
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(kernel.call("run_code", {"code": ENDLESS}), 2)
-        # The kernel was interrupted, so it answers again (it would still be looping otherwise).
-        answer = await asyncio.wait_for(kernel.call("run_code", {"code": "stopped.is_set()"}), 60)
-        assert answer == {"ok": True, "text": "value:\nTrue"}
-    finally:
-        await stop()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+LOOK_CELL = """
+steps:
+  - id: answer
+    agent: analyst
+    tools: [kernel.list_variables, kernel.describe_dataframe]
+    task: Which region sells most? Use kernel.describe_dataframe on `sales`, and kernel.list_variables.
+"""
+
+
+def test_a_cell_with_the_read_only_tools_needs_no_consent_and_answers_from_the_kernel(
+        shell: InteractiveShell) -> None:
+    outcome = shell.run_cell("%%gorgon --out look\n" + LOOK_CELL)
+    assert outcome.success, outcome.error_in_exec
+    result = shell.user_ns["look"]
+    assert result.ok, result.error
+    answer = result.outputs["answer"]
+    told = answer[answer.index("From the tools:"):]
+    assert "- kernel_describe_dataframe: DataFrame 'sales': 5 rows x 3 columns" in told
+    assert "- kernel_list_variables: " in told and "sales DataFrame 5 rows x 3 columns" in told
+    from gorgon_nb.runner import default_runner
+
+    calls = default_runner().store.tools.of_run(result.run_id)
+    assert [(c.tool, c.arguments, c.is_error) for c in calls] == [
+        ("kernel.describe_dataframe", {"name": "sales"}, False), ("kernel.list_variables", {}, False)]
