@@ -51,6 +51,7 @@ from typing import Any
 
 from gorgon_nb.errors import ToolError, did_you_mean
 from gorgon_nb.model.tools import Tool, ToolSet
+from gorgon_nb.secrets import redact
 from gorgon_nb.tools import _kernel_probe as probe
 
 __all__ = ["TOOLSET", "notebook_shell"]
@@ -233,9 +234,11 @@ async def kernel_for(ctx: Any) -> NotebookNamespace | OwnKernel:
 def _runner(tool: str) -> Any:
     async def run(arguments: dict[str, Any], ctx: Any) -> str:
         answer = await (await kernel_for(ctx)).call(tool, arguments)
+        # A notebook often holds a key (``api_key = os.environ[...]``): the model never reads one.
+        text = redact(str(answer.get("text")))
         if not answer.get("ok"):
-            raise ToolError(str(answer.get("text")))
-        return str(answer.get("text"))
+            raise ToolError(text)
+        return text
 
     return run
 

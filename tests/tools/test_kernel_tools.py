@@ -157,6 +157,19 @@ async def test_read_value_is_the_repr_cut_at_max_chars(shell: InteractiveShell) 
         await call("kernel.read_value", name="prices", max_chars=-1)
 
 
+async def test_the_model_never_reads_a_key_the_notebook_holds(shell: InteractiveShell) -> None:
+    key = "sk-ant-" + "a1" * 20
+    shell.user_ns["api_key"] = key
+    try:
+        listed = await call("kernel.list_variables")
+        read = await call("kernel.read_value", name="api_key")
+        ran = await call("kernel.run_code", code="print(api_key)\napi_key")
+    finally:
+        shell.user_ns.pop("api_key")
+    assert key not in listed + read + ran
+    assert "***" in read and ran == "stdout:\n***\n\nvalue:\n'***'"
+
+
 # -- which references run code --------------------------------------------------------------
 
 
