@@ -15,6 +15,9 @@ Tools (``kernel`` is all of them; ``kernel.NAME`` one):
 - ``kernel.insert_cell {code}``: proposes a new cell below the one that runs the workflow
   (in a notebook only). It waits for approval too.
 
+What the tools answer is redacted (``secrets.redact``): a key a notebook variable holds
+never reaches the model.
+
 Which kernel. A run started in a notebook runs inside its kernel (``IPython.get_ipython()``
 is the notebook's shell), and the tools work on the notebook's own namespace. Anywhere else
 (``gorgon run``, the scheduler's loop, the Jupyter server, a plain Python process) the run
