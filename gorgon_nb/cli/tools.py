@@ -17,17 +17,18 @@ if TYPE_CHECKING:
 __all__ = ["cmd_tools", "format_group"]
 
 
-def format_group(group: ToolGroup) -> tuple[str, list[list[str]]]:
-    """A group's heading and its rows (console markup), or its error as the heading's second line."""
+def format_group(group: ToolGroup) -> tuple[str, str, list[list[str]]]:
+    """A group's heading, what to say under it (its error or why it lists nothing) and its rows,
+    as console markup."""
     heading = f"[bold]{escape(group.ref)}[/]  [dim]{escape(group.description)}"
     heading += f" ({escape(group.origin)})[/]" if group.origin != "gorgon-nb" else "[/]"
     if group.error:
-        return heading + "\n  [red]✗ " + escape(group.error).replace("\n", "\n    ") + "[/]", []
+        return heading, "  [red]✗ " + escape(group.error).replace("\n", "\n    ") + "[/]", []
     if not group.tools:
-        return heading + f"\n  [dim]{escape(group.note or 'no tools')}[/]", []
+        return heading, f"  [dim]{escape(group.note or 'no tools')}[/]", []
     rows = [[escape(t.name), "[yellow]writes[/]" if t.writes else "reads", escape(t.description)]
             for t in group.tools]
-    return heading, rows
+    return heading, "", rows
 
 
 def cmd_tools(args: argparse.Namespace, console: Console) -> int:
@@ -40,8 +41,10 @@ def cmd_tools(args: argparse.Namespace, console: Console) -> int:
         print_json([group.as_json() for group in groups])
     else:
         for group in groups:
-            heading, rows = format_group(group)
-            console.print(heading)
+            heading, said, rows = format_group(group)
+            console.print(heading, no_wrap=True, overflow="ellipsis")
+            if said:
+                console.print(said)
             if rows:
                 print_table(console, [Column("tool", "name"), Column("access"), Column("description", "prose")],
                             rows)
