@@ -294,11 +294,13 @@ class IntegrationError(ExecutionError):
 class ToolError(ExecutionError):
     """A tool failed. A call's error is the model's to read (it may try otherwise), unless
     ``fatal``: then it stops the step (a tool set that cannot be reached, a write cut off
-    that may or may not have happened)."""
+    that may or may not have happened). ``unsure``: the call may have been carried out
+    before the failure (a server that crashed or did not answer in time)."""
 
-    def __init__(self, message: str, *, fatal: bool = False) -> None:
+    def __init__(self, message: str, *, fatal: bool = False, unsure: bool = False) -> None:
         super().__init__(message)
         self.fatal = fatal
+        self.unsure = unsure
 
 
 class StoreError(ExecutionError):

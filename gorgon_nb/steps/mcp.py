@@ -133,13 +133,16 @@ async def run(step: MCPStep, ctx: StepContext) -> Any:
 
     timeout = tool.timeout or 120.0
     try:
-        async with asyncio.timeout(timeout):
-            output = await tool.run(dict(arguments), tool_ctx)
-    except TimeoutError:
-        raise ToolError(f"{tool.name} did not finish within {timeout:g}s (the timeout of its server, "
-                        f"[mcp.servers.{step.mcp.partition('/')[0]}])") from None
+        try:
+            async with asyncio.timeout(timeout):
+                output = await tool.run(dict(arguments), tool_ctx)
+        except TimeoutError:
+            raise ToolError(f"{tool.name} did not finish within {timeout:g}s (the timeout of its server, "
+                            f"[mcp.servers.{step.mcp.partition('/')[0]}])", unsure=True) from None
     except ToolError as exc:
-        if journal is not None and not tool.idempotent:
+        if journal is not None and not exc.unsure:
+            journal.forget(*at)  # the server answered that it failed: a resume may call it again
+        elif journal is not None and not tool.idempotent:
             exc.args = (f"{exc}. It may have written something anyway: check before running it again",)
         raise
     if journal is not None:

@@ -235,19 +235,20 @@ class MCPConnection:
             with contextlib.suppress(BaseException):
                 await call
             await self.stop()
-            raise ToolError(self._crashed(tool))
+            raise ToolError(self._crashed(tool), unsure=True)
         try:
             return call.result()
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED or not self.alive:
                 await self.stop()  # the next call starts it again
-                raise ToolError(self._crashed(tool)) from None
+                raise ToolError(self._crashed(tool), unsure=True) from None
             if exc.code == REQUEST_TIMEOUT:
                 raise ToolError(f"the MCP server '{name}' did not answer {tool} within {timeout:g}s (the timeout "
-                                f"of {_where(self.server)})") from None
+                                f"of {_where(self.server)})", unsure=True) from None
             raise ToolError(f"the MCP server '{name}' refused the call of {tool}: {redact(exc.message)}") from None
         except (ConnectionError, OSError) as exc:
-            raise ToolError(f"the MCP server '{name}' could not be reached for {tool}: {redact(str(exc))}") from None
+            raise ToolError(f"the MCP server '{name}' could not be reached for {tool}: {redact(str(exc))}",
+                            unsure=True) from None
 
     def _crashed(self, tool: str) -> str:
         text = f"the MCP server '{self.server.name}' stopped while {tool} ran; it is started again for the next call"

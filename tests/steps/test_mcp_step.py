@@ -178,3 +178,21 @@ steps:
     assert "may or may not have happened" in error and f"gorgon fork {stopped.run_id} --from second" in error
     assert resumed.outputs["first"] == "noted: one"
     assert [c["arguments"]["text"] for c in calls(log)] == ["one", "two"]  # neither was sent again
+
+
+def test_a_write_the_server_refused_is_not_held_against_a_resume(home: Path, tmp_path: Path) -> None:
+    """The server answered that the write failed: nothing may have been written, so the
+    journal forgets it, and the step's error is the server's own, without a warning."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    declare(home, {"fs": {"command": npm_server("filesystem"), "args": [str(allowed)]}})
+    text = ("id: w\nsteps:\n  - id: write\n    mcp: fs/write_file\n    auto_approve: true\n"
+            f"    with: {{path: '{tmp_path / 'outside.txt'}', content: hello}}\n")
+    with Store(home / "gorgon.db") as store:
+        result = Runner(load_config(), store).run(Workflow.from_yaml(text))
+        assert result.status is RunStatus.FAILED
+        error = result.steps["write"].error or ""
+        assert "outside" in error.lower() or "denied" in error.lower(), error
+        assert "may have written something anyway" not in error
+        assert store.writes.get(result.run_id, "write", None) is None
+    assert not (tmp_path / "outside.txt").exists()
