@@ -37,7 +37,7 @@ from gorgon_nb.errors import did_you_mean
 from gorgon_nb.magics.errors import MagicError
 from gorgon_nb.magics.parsing import AgentArgs
 from gorgon_nb.magics.session import NotebookRun
-from gorgon_nb.model.events import Event, StepRetry, TextDelta
+from gorgon_nb.model.events import Event, StepRetry, TextDelta, ToolCallFinished, ToolCallStarted
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import format_cost
 from gorgon_nb.secrets import redact
@@ -152,10 +152,16 @@ class StreamingAnswer:
         self.handle = display(Markdown(f"{self.heading} …"), display_id=True)
 
     def apply(self, event: Event) -> None:
-        if isinstance(event.payload, TextDelta):
-            self.text += event.payload.text
-        elif isinstance(event.payload, StepRetry):
+        payload = event.payload
+        if isinstance(payload, TextDelta):
+            self.text += payload.text
+        elif isinstance(payload, StepRetry):
             self.text = ""  # the failed attempt's words are void
+        elif isinstance(payload, ToolCallStarted):
+            wait = " (waits for approval)" if payload.writes else ""
+            self.text += f"\n\n🔧 `{payload.tool}`{wait}"
+        elif isinstance(payload, ToolCallFinished):
+            self.text += f"\n\n🔧 `{payload.tool}`: {payload.status}\n\n"
 
     def flush(self) -> bool:
         if self.text == self._shown:
@@ -173,14 +179,17 @@ def ask_agent(runner: Any, args: AgentArgs, cell: str, shell: Any) -> RunResult:
     if not prompt:
         raise MagicError("the cell is empty: write the prompt below the %%gorgon agent line")
     step: dict[str, Any] = {"id": args.role, "agent": args.role, "task": "{{ inputs.prompt }}"}
+    if args.tools:
+        step["tools"] = args.tools
     if args.format == "json":
         step["output"] = "json"
     elif args.format == "code":
         step["system"] = _CODE_INSTRUCTION
-    workflow = {"id": f"agent_{args.role}", "name": f"{args.role} agent",
+    workflow = {"id": f"agent_{args.role}", "name": f"{args.role} agent", "allow_code": args.allow_code,
                 "inputs": {"prompt": {"type": "string"}}, "steps": [step]}
     stream = StreamingAnswer(args.role, roles[args.role].icon)
-    execution = runner.execution(workflow, {"prompt": prompt}, model=args.model)
+    # the cell is its writer's: --allow-code is both the file's consent and the caller's
+    execution = runner.execution(workflow, {"prompt": prompt}, model=args.model, allow_code=args.allow_code)
     run = NotebookRun(execution, stream).start()
     started = time.monotonic()
     result = run.wait()

@@ -52,7 +52,7 @@ HELP = Text("""**gorgon-nb magics**
 | magic | does |
 |---|---|
 | `%%gorgon [--name N] [-v KEY=VALUE]... [--model M] [--background] [--out VAR] [--define] [--allow-code]` | the cell is a workflow (YAML): check it, run it, show it live; `-v KEY` alone takes the notebook variable `KEY` |
-| `%%gorgon agent ROLE [--model M] [--format markdown\\|code\\|json\\|text] [--insert] [--out VAR]` | the cell is a prompt for one agent; `{{ name }}` pulls in a notebook variable; `--insert` puts the code in a new cell below |
+| `%%gorgon agent ROLE [--model M] [--format markdown\\|code\\|json\\|text] [--insert] [--out VAR] [--tools T1,T2] [--allow-code]` | the cell is a prompt for one agent; `{{ name }}` pulls in a notebook variable; `--insert` puts the code in a new cell below; `--tools` lets it call tools |
 | `%gorgon run NAME_OR_FILE [-v KEY=VALUE]... [--model M] [--background] [--out VAR] [--allow-code]` | run a workflow named in this notebook (`--name`), a file, or a bundled one |
 | `%gorgon workflows` | workflows you can run |
 | `%gorgon runs [-n N] [--widget]` | recent runs (`--widget`: with a cost chart) |

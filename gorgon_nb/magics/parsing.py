@@ -54,6 +54,12 @@ class AgentArgs:
     format: str = "markdown"
     insert: bool = False
     out: str | None = None
+    tools: list[str] = field(default_factory=list)
+    allow_code: bool = False
+
+
+def _tool_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _input(text: str) -> tuple[str, str | None]:
@@ -94,6 +100,9 @@ def parse_agent(line: str) -> AgentArgs:
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--insert", action="store_true", help="with --format code: add the code as a new cell below")
     parser.add_argument("--out")
+    parser.add_argument("--tools", type=_tool_list, default=[], help="tools the agent may call, comma-separated")
+    parser.add_argument("--allow-code", dest="allow_code", action="store_true",
+                        help="let it offer tools that run code (shell, kernel.run_code, python:)")
     args = AgentArgs(**vars(parser.parse_args(_split(line))))
     if args.insert and args.format != "code":
         raise MagicError("--insert goes with --format code")

@@ -242,6 +242,25 @@ def test_agent_json_format(ip: InteractiveShell) -> None:
     assert ip.user_ns["_gorgon"].run_id in shown["text/plain"]
 
 
+def test_agent_with_tools_calls_them_and_answers_from_them(ip: InteractiveShell) -> None:
+    ip.user_ns["regions"] = ["north", "south", "east"]
+    captured, error = cell(ip, "agent analyst --tools kernel.list_variables,kernel.read_value",
+                           "Use kernel.read_value on `regions` and say how many there are.")
+    assert error is None, error_text(error)
+    result = ip.user_ns["_gorgon"]
+    (call,) = default_runner().store.tools.of_run(result.run_id)
+    assert call.tool == "kernel.read_value" and call.arguments == {"name": "regions"}
+    assert "'north', 'south', 'east'" in call.result
+    assert "From the tools:" in result.outputs["analyst"]
+    shown = "".join(str(output.data.get("text/markdown", "")) for output in captured.outputs)
+    assert "🔧 `kernel.read_value`" in shown
+
+
+def test_agent_tools_that_run_code_need_allow_code(ip: InteractiveShell) -> None:
+    _, error = cell(ip, "agent analyst --tools kernel.run_code", "Use kernel.run_code")
+    assert "--allow-code" in error_text(error)
+
+
 def test_agent_bad_role_and_flags(ip: InteractiveShell) -> None:
     _, error = cell(ip, "agent reviewr", "hello")
     assert "unknown role 'reviewr' (did you mean 'reviewer'?)" in error_text(error)
