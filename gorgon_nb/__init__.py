@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "glue": "gorgon_nb.glued",
     "schedule": "gorgon_nb.scheduler",
     "read_glued": "gorgon_nb.glued",
+    "tool": "gorgon_nb.tools.python",
 }
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "read_glued",
     "run",
     "schedule",
+    "tool",
 ]
 
 if TYPE_CHECKING:
@@ -106,6 +108,7 @@ if TYPE_CHECKING:
     from gorgon_nb.runner import Runner, arun, run
     from gorgon_nb.scheduler import schedule
     from gorgon_nb.store import Store
+    from gorgon_nb.tools.python import tool
     from gorgon_nb.workflow import Workflow
 
 
