@@ -95,12 +95,13 @@ def _hints(function: Callable[..., Any], signature: inspect.Signature, unknown: 
         return typing.get_type_hints(function, include_extras=True)
     except Exception:  # resolve each on its own: one unresolvable hint must not lose the others
         pass
+    # as get_type_hints does: the strings are the module's own source, which importing it ran already
     scope = {**vars(typing), **getattr(function, "__globals__", {})}
     hints: dict[str, Any] = {}
     for parameter in signature.parameters.values():
         annotation = parameter.annotation
         try:
-            hints[parameter.name] = eval(annotation, scope) if isinstance(annotation, str) else annotation  # noqa: S307
+            hints[parameter.name] = eval(annotation, scope) if isinstance(annotation, str) else annotation
         except Exception:
             hints[parameter.name] = unknown
     return hints

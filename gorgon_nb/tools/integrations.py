@@ -41,12 +41,12 @@ def action_tool(found: Action) -> Tool:
     arguments = arguments_of(found.run, name, unknown=str, skip=1)
 
     async def run(given: dict[str, Any], ctx: Any) -> Any:
-        args, kwargs = arguments.bind(given, name)
+        _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters
         client = await _client(found.service, ctx)
         return await asyncio.to_thread(ctx.integrations.call, found, client, kwargs)
 
     async def preview(given: dict[str, Any], ctx: Any) -> str:
-        args, kwargs = arguments.bind(given, name)
+        _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters
         client = await _client(found.service, ctx)
         shown: Preview = await asyncio.to_thread(ctx.integrations.call, found, client, kwargs, preview=True)
         return f"**{shown.title}**\n\n{shown.body}"
