@@ -117,10 +117,6 @@ def function_tool(ref: str, function: Callable[..., Any]) -> Tool:
     is_async = inspect.iscoroutinefunction(function)
 
     async def run(given: dict[str, Any], ctx: Any) -> Any:
-        if notebook_function(ref) and not ctx.allow_code and getattr(function, "__module__", None) != "__main__":
-            raise ToolError(f"{name} is not a function defined in this notebook (it comes from "
-                            f"{getattr(function, '__module__', None) or 'elsewhere'}), so it runs only with code "
-                            "allowed", fatal=True)
         args, kwargs = arguments.bind(given, name)
         try:
             if is_async:
@@ -163,7 +159,13 @@ async def _tools(selector: str | None, ctx: Any) -> list[Tool]:
     if problem is not None:
         raise ToolError(problem, fatal=True)
     assert selector is not None
-    return [function_tool(selector, _import(selector, ctx.base_dir))]
+    function = _import(selector, ctx.base_dir)
+    origin = getattr(function, "__module__", None)
+    if notebook_function(selector) and not ctx.allow_code and origin != "__main__":
+        # a cell may offer the notebook's own functions with no consent, not what it imported
+        raise ToolError(f"python:{selector} is not a function defined in this notebook (it comes from "
+                        f"{origin or 'elsewhere'}), so it runs only with code allowed", fatal=True)
+    return [function_tool(selector, function)]
 
 
 TOOLSET = ToolSet("python", "A Python function as a tool: python:MODULE:FUNCTION (its schema from its signature).",
