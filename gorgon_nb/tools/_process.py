@@ -9,6 +9,7 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OUTPUT_LIMIT", "Finished", "run_command"]
 
@@ -93,7 +94,7 @@ async def run_command(command: str, cwd: Path, timeout: float, env: dict[str, st
     return Finished(process.returncode, out.text(), err.text())
 
 
-async def _settle(reading: asyncio.Future[object]) -> None:
+async def _settle(reading: asyncio.Future[Any]) -> None:
     """Wait for the killed command's pipes to close; a grandchild that left the group and
     holds them open is not waited for long."""
     with contextlib.suppress(BaseException):

@@ -63,7 +63,8 @@ def _list(workspace: Path, path: str, pattern: str) -> str:
     if not top.is_dir():
         raise ToolError(f"'{path}' is not a folder in the workspace" if top.exists() else
                         f"there is no folder '{path}' in the workspace")
-    lines, more = [], 0
+    lines: list[str] = []
+    more = 0
     for entry, folder in walk(workspace, top):
         shown = relative(workspace, entry)
         if pattern and not (fnmatch.fnmatch(shown, pattern) or fnmatch.fnmatch(entry.name, pattern)):
@@ -110,7 +111,8 @@ def _search(workspace: Path, pattern: str, path: str) -> str:
         raise ToolError(f"'{pattern}' is not a valid regular expression: {exc}") from None
     top = resolve(workspace, path or ".")
     entries = [(top, False)] if top.is_file() else walk(workspace, top)
-    found, more = [], 0
+    found: list[str] = []
+    more = 0
     for entry, folder in entries:
         if folder or not is_text(entry):
             continue

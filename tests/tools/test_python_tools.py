@@ -62,9 +62,11 @@ async def later(seconds: float) -> str:
     return f"waited {seconds}"
 
 
+NOTES: list[str] = []
+
+
 def plain(note: str) -> str:
-    with open("plain.log", "a") as log:
-        log.write(note + "\\n")
+    NOTES.append(note)
     return "noted"
 
 
@@ -146,6 +148,7 @@ async def test_unmarked_functions_count_as_writes(runner: Runner, tmp_path: Path
     (shown,) = [a.preview for a in acted.approvals if a.title.startswith(plain)]
     assert '"note": "hello"' in shown
     assert acted.read == ["noted", "kept milk"]
+    assert sys.modules[module].NOTES == ["hello"]
     offered = {spec.name: spec.description for spec in acted.model.requests[0].tools}
     assert offered[f"python_{module}_save_note"] == "Keep a note."
     assert offered[f"python_{module}_plain"] == f"Calls {module}.plain."
