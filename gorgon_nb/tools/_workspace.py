@@ -17,7 +17,8 @@ from gorgon_nb.errors import ToolError
 __all__ = ["MAX_FILE_BYTES", "SKIPPED", "is_text", "read_text", "relative", "resolve", "walk"]
 
 MAX_FILE_BYTES = 1_000_000  # larger files are not read whole: a model cannot use them anyway
-SKIPPED = frozenset({".git", "node_modules", ".venv", "__pycache__"})  # never listed nor searched
+# never listed nor searched: version control, installed packages and tools' caches
+SKIPPED = frozenset({".git", "node_modules", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _SNIFF = 8192  # bytes looked at to tell binary from text
 
 

@@ -3,8 +3,8 @@
 The workspace is the step's ``workspace`` folder (relative to the workflow's), else the
 workflow's or notebook's folder. Nothing outside it is read or written, whichever way a
 path tries to leave (``..``, an absolute path, a symlink pointing out); ``.git``,
-``node_modules`` and ``.venv`` are never listed or searched, and nothing is written into
-``.git`` (its hooks would run code). Files over ``MAX_FILE_BYTES`` are refused whole.
+``node_modules``, ``.venv`` and tools' caches are never listed or searched, and nothing
+is written into ``.git`` (its hooks would run code). Files over ``MAX_FILE_BYTES`` are refused whole.
 
 ``write_file`` and ``edit_file`` write, so each call waits for approval (unless
 ``auto_approve`` says otherwise); the approval shows the unified diff of the file before
@@ -60,6 +60,8 @@ def _number(arguments: dict[str, Any], name: str, default: int) -> int:
 
 def _list(workspace: Path, path: str, pattern: str) -> str:
     top = resolve(workspace, path or ".")
+    if top == workspace.resolve() and not top.exists():
+        return "the workspace is empty (its folder is made by the first file written)"
     if not top.is_dir():
         raise ToolError(f"'{path}' is not a folder in the workspace" if top.exists() else
                         f"there is no folder '{path}' in the workspace")

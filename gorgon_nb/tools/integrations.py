@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gorgon_nb.errors import ToolError, did_you_mean
+from gorgon_nb.errors import IntegrationError, ToolError, did_you_mean
 from gorgon_nb.integrations import SERVICES, Action, Preview, actions, missing_token
 from gorgon_nb.model.tools import Tool, ToolSet
 from gorgon_nb.tools._signature import arguments_of, summary
@@ -43,7 +43,13 @@ def action_tool(found: Action) -> Tool:
     async def run(given: dict[str, Any], ctx: Any) -> Any:
         _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters
         client = await _client(found.service, ctx)
-        return await asyncio.to_thread(ctx.integrations.call, found, client, kwargs)
+        try:
+            return await asyncio.to_thread(ctx.integrations.call, found, client, kwargs)
+        except IntegrationError as exc:
+            if found.write and exc.unsure and not found.idempotent:  # the model must not simply send it again
+                raise ToolError(f"{exc}. It may have been written anyway: check {SERVICES[found.service].title} "
+                                "before calling it again", unsure=True) from None
+            raise ToolError(str(exc), unsure=exc.unsure) from None
 
     async def preview(given: dict[str, Any], ctx: Any) -> str:
         _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters

@@ -2,7 +2,9 @@
 
 ``shell.run`` runs code on this machine, so a step that offers it needs both consents
 of ``engine.trust`` (the workflow's ``allow_code: true`` and the caller's
-``--allow-code``), and every call waits for a person's approval, the command shown,
+``--allow-code``; checked before the run starts, for a role's tools when its step
+starts; a workflow bundled with gorgon-nb needs neither), and every call waits for a
+person's approval, the command shown,
 unless ``auto_approve`` says otherwise. The command runs with ``sh`` in the workspace,
 in a process group of its own that is killed whole when it runs past its timeout or the
 call is cancelled. The model reads its exit code and its output (the start and the end
@@ -44,9 +46,6 @@ def _timeout(arguments: dict[str, Any]) -> float:
 
 async def _run(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
     command, timeout = _command(arguments), _timeout(arguments)
-    if not ctx.allow_code:  # checked before the run started; this is a second lock
-        raise ToolError("shell.run runs commands on this machine, so it works only in a run started with code "
-                        "allowed (--allow-code, allow_code=True)", fatal=True)
     if not ctx.workspace.is_dir():
         raise ToolError(f"the workspace {ctx.workspace} is not a folder; create it, or give the step another "
                         "'workspace'", fatal=True)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from toolbench import act
+from toolbench import Person, act
 
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
@@ -197,3 +197,29 @@ def test_an_unknown_files_tool_is_refused_before_the_run(runner: Runner, tmp_pat
     with pytest.raises(WorkflowError) as caught:
         workflow.compile(runner.config)
     assert "the files tools have no 'read_fiel'; did you mean 'read_file'?" in str(caught.value)
+
+
+async def test_the_offline_model_writes_the_file_its_prompt_names(runner: Runner, store: Store,
+                                                                  tmp_path: Path) -> None:
+    from gorgon_nb.workflow import Workflow
+
+    path = tmp_path / "offline.gorgon.yaml"
+    path.write_text("id: offline_writes\nsteps:\n  - id: write\n"
+                    "    llm: 'Create it: files.write_file {\"path\": \"hello.py\", \"content\": \"print(1)\"}'\n"
+                    "    tools: [files]\n    workspace: out\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    with Person(store.path or Path(), approve=True) as person:
+        result = await runner.arun(Workflow.from_file(path))
+    assert result.ok, result.error
+    (approval,) = person.seen
+    assert "+print(1)" in approval.preview
+    assert (tmp_path / "out" / "hello.py").read_text(encoding="utf-8") == "print(1)"
+    assert "From the tools:" in result.outputs["write"] and "created 'hello.py'" in result.outputs["write"]
+
+
+async def test_a_workspace_not_made_yet_is_empty_until_the_first_write(runner: Runner, tmp_path: Path) -> None:
+    acted = await act(runner, tmp_path, ["files"], [("files.list_files", {})],
+                      [("files.write_file", {"path": "a/b.txt", "content": "b\n"})], [("files.list_files", {})],
+                      workspace="fresh", auto_approve=True)
+    assert acted.read == ["the workspace is empty (its folder is made by the first file written)",
+                          "created 'a/b.txt' (1 lines)", "a/\na/b.txt (2 bytes)"]

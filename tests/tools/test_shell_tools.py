@@ -15,6 +15,7 @@ from gorgon_nb.errors import UsageError
 from gorgon_nb.runner import Runner
 from gorgon_nb.secrets import refresh
 from gorgon_nb.tools._process import OUTPUT_LIMIT
+from gorgon_nb.workflow import Workflow
 
 
 @pytest.fixture
@@ -107,3 +108,17 @@ async def test_bad_arguments_are_the_models_to_read(runner: Runner, tmp_path: Pa
                       allow_code=True, auto_approve=True)
     assert acted.read == ["'command' must be the shell command to run, as a string",
                           "'timeout' must be a number of seconds above 0, not 'soon'"]
+
+
+async def test_the_offline_model_runs_the_command_its_prompt_names(runner: Runner, tmp_path: Path, ws: Path) -> None:
+    path = tmp_path / "offline.gorgon.yaml"
+    path.write_text("id: offline_runs\nallow_code: true\nsteps:\n  - id: run\n"
+                    "    llm: Say hello with shell.run, as `echo hello from the shell`.\n"
+                    "    tools: [shell]\n    workspace: ws\n    auto_approve: true\n", encoding="utf-8")
+    result = await runner.arun(Workflow.from_file(path), allow_code=True)
+    assert result.ok, result.error
+    assert runner.store is not None
+    (record,) = runner.store.tools.of_run(result.run_id)
+    assert record.tool == "shell.run" and record.arguments == {"command": "echo hello from the shell"}
+    assert json.loads(record.result) == {"exit_code": 0, "stdout": "hello from the shell\n", "stderr": ""}
+    assert "hello from the shell" in result.outputs["run"]

@@ -35,7 +35,7 @@ class ScriptedModel:
     async def complete(self, request: LLMRequest, *, on_delta: TextCallback | None = None) -> Completion:
         self.requests.append(request)
         asked = sum(1 for m in request.messages if m.role == "assistant" and m.tool_calls)
-        if request.tools and asked < len(self.turns):
+        if request.tools and request.tool_choice != "none" and asked < len(self.turns):
             calls = tuple(ToolCall(f"call-{asked}-{i}", wire_name(ref), dict(arguments))
                           for i, (ref, arguments) in enumerate(self.turns[asked]))
             return Completion("", tool_calls=calls)
