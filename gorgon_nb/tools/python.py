@@ -155,10 +155,11 @@ def _problem(selector: str | None) -> str | None:
 
 
 async def _tools(selector: str | None, ctx: Any) -> list[Tool]:
+    if selector is None:  # nothing to list without a function named (a step naming none is refused by _check)
+        return []
     problem = _problem(selector)
     if problem is not None:
         raise ToolError(problem, fatal=True)
-    assert selector is not None
     function = _import(selector, ctx.base_dir)
     origin = getattr(function, "__module__", None)
     if notebook_function(selector) and not ctx.allow_code and origin != "__main__":
@@ -168,6 +169,12 @@ async def _tools(selector: str | None, ctx: Any) -> list[Tool]:
     return [function_tool(selector, function)]
 
 
+def _check(selector: str | None, config: Any) -> str | None:
+    """A malformed reference; ``python`` alone is refused in a workflow (checked with no
+    config) but not in a listing of every set (checked with one), where it lists nothing."""
+    return _problem(selector) if selector is not None or config is None else None
+
+
 TOOLSET = ToolSet("python", "A Python function as a tool: python:MODULE:FUNCTION (its schema from its signature).",
-                  _tools, lambda selector, config: _problem(selector),
+                  _tools, _check,
                   runs_code=lambda selector: selector not in SAFE_FUNCTIONS, separator=":")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from toolbench import Person, act
 
+from gorgon_nb.config import Config
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.tools.files import MAX_FILE_BYTES, SEARCH_LIMIT
@@ -223,3 +224,15 @@ async def test_a_workspace_not_made_yet_is_empty_until_the_first_write(runner: R
                       workspace="fresh", auto_approve=True)
     assert acted.read == ["the workspace is empty (its folder is made by the first file written)",
                           "created 'a/b.txt' (1 lines)", "a/\na/b.txt (2 bytes)"]
+
+
+def test_the_listing_of_every_tool_shows_files_shell_and_python(config: Config) -> None:
+    from gorgon_nb.tools.catalog import list_tools
+
+    groups = {group.ref: group for group in list_tools(config)}
+    assert [(t.name, t.writes) for t in groups["files"].tools] == [
+        ("files.list_files", False), ("files.read_file", False), ("files.search", False),
+        ("files.write_file", True), ("files.edit_file", True)]
+    assert [(t.name, t.writes, t.runs_code) for t in groups["shell"].tools] == [("shell.run", True, True)]
+    assert groups["python"].error is None and groups["python"].tools == []
+    assert groups["github"].error is not None and "set GITHUB_TOKEN" in groups["github"].error
