@@ -240,11 +240,19 @@ async def _run_edit(arguments: dict[str, Any], ctx: Any) -> str:
 
 
 async def _preview_write(arguments: dict[str, Any], ctx: Any) -> str:
-    return await asyncio.to_thread(_write_preview, ctx.workspace, arguments)
+    return await _previewed("files.write_file", _write_preview, arguments, ctx)
 
 
 async def _preview_edit(arguments: dict[str, Any], ctx: Any) -> str:
-    return await asyncio.to_thread(_edit_preview, ctx.workspace, arguments)
+    return await _previewed("files.edit_file", _edit_preview, arguments, ctx)
+
+
+async def _previewed(name: str, make: Any, arguments: dict[str, Any], ctx: Any) -> str:
+    """The diff, or what will stop the call: the reviewer sees that it writes nothing."""
+    try:
+        return str(await asyncio.to_thread(make, ctx.workspace, arguments))
+    except ToolError as exc:
+        return f"`{name}` will write nothing: {exc}"
 
 
 def _schema(properties: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:

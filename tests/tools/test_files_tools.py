@@ -174,6 +174,15 @@ async def test_an_edit_is_previewed_as_its_diff(runner: Runner, tmp_path: Path, 
     assert "-Say hello.\n+Say ``` hello.\n" in approval.preview
 
 
+async def test_a_call_that_will_fail_says_so_in_its_approval(runner: Runner, tmp_path: Path, ws: Path) -> None:
+    acted = await act(runner, tmp_path, ["files"], [
+        ("files.edit_file", {"path": "README.md", "old": "Goodbye", "new": "Hello"})])
+    (approval,) = acted.approvals
+    assert approval.preview.startswith("`files.edit_file` will write nothing: the text to replace was not found in "
+                                       "'README.md'")
+    assert acted.errors == [True]
+
+
 async def test_writing_the_same_content_twice_is_the_same(runner: Runner, tmp_path: Path, ws: Path) -> None:
     call = ("files.write_file", {"path": "same.txt", "content": "one\n"})
     acted = await act(runner, tmp_path, ["files.write_file"], [call], [call], auto_approve=True)
