@@ -5,7 +5,8 @@ every action of it. A tool's arguments are the action's parameters (typed by its
 signature's hints; strings where it has none), checked before the call. An action that
 writes waits for approval like any tool that writes, and the approval shows the action's
 own preview, read from the service (the issue's title and body, the file's diff, the
-channel and the text); whether a call cut off by a crash is repeated on resume follows
+channel and the text), and a commit refuses to go on when the file changed after its diff
+was shown; whether a call cut off by a crash is repeated on resume follows
 the action's ``idempotent``. The service's token comes from the config as for the
 integration steps; a step whose service has none stops before its model is asked.
 """
@@ -13,6 +14,7 @@ integration steps; a step whose service has none stops before its model is asked
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from gorgon_nb.errors import IntegrationError, ToolError, did_you_mean
@@ -39,12 +41,19 @@ def action_tool(found: Action) -> Tool:
     """The tool doing ``found``."""
     name = f"{found.service}.{found.name}"
     arguments = arguments_of(found.run, name, unknown=str, skip=1)
+    # What each approved preview said the write must still find (the file's version its diff
+    # was made from), by run and arguments: the write refuses to go on when that changed.
+    expected: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def key(ctx: Any, kwargs: dict[str, Any]) -> tuple[str, str]:
+        return str(ctx.run_id), json.dumps(kwargs, sort_keys=True, default=str)
 
     async def run(given: dict[str, Any], ctx: Any) -> Any:
         _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters
         client = await _client(found.service, ctx)
+        params = {**kwargs, **expected.pop(key(ctx, kwargs), {})}
         try:
-            return await asyncio.to_thread(ctx.integrations.call, found, client, kwargs)
+            return await asyncio.to_thread(ctx.integrations.call, found, client, params)
         except IntegrationError as exc:
             if found.write and exc.unsure and not found.idempotent:  # the model must not simply send it again
                 raise ToolError(f"{exc}. It may have been written anyway: check {SERVICES[found.service].title} "
@@ -55,6 +64,8 @@ def action_tool(found: Action) -> Tool:
         _, kwargs = arguments.bind(given, name)  # actions take no positional-only parameters
         client = await _client(found.service, ctx)
         shown: Preview = await asyncio.to_thread(ctx.integrations.call, found, client, kwargs, preview=True)
+        if shown.expect:
+            expected[key(ctx, kwargs)] = dict(shown.expect)
         return f"**{shown.title}**\n\n{shown.body}"
 
     return Tool(name, summary(found.run.__doc__) or f"{SERVICES[found.service].title}: {found.name}",

@@ -87,6 +87,29 @@ async def test_a_write_is_approved_with_the_actions_preview(wired: Runner, svc: 
                                          "title": "Broken link"}
 
 
+async def test_a_commit_refuses_to_overwrite_a_file_changed_after_its_diff_was_shown(
+        wired: Runner, svc: ServiceServer, tmp_path: Path) -> None:
+    def someone_else_commits() -> None:
+        svc.github.add_file("octo/site", "docs/guide.md", "# Guide\n\ntheir line\n")
+
+    acted = await act(wired, tmp_path, ["github.commit_file"], [
+        ("github.commit_file", {"repo": "octo/site", "path": "docs/guide.md", "content": "# Guide\n\nmy line\n"})],
+        meanwhile=someone_else_commits)
+    (approval,) = acted.approvals
+    assert "-old line\n+my line" in approval.preview
+    assert "docs/guide.md changed in octo/site (main) after its diff was shown for approval" in acted.read[0]
+    assert svc.github.file_text("octo/site", "docs/guide.md") == "# Guide\n\ntheir line\n"
+    assert not [r for r in svc.requests_to("github") if r.method == "PUT"]
+
+
+async def test_an_approved_commit_is_sent_over_the_version_shown(wired: Runner, svc: ServiceServer,
+                                                                 tmp_path: Path) -> None:
+    acted = await act(wired, tmp_path, ["github.commit_file"], [
+        ("github.commit_file", {"repo": "octo/site", "path": "docs/guide.md", "content": "# Guide\n\nmy line\n"})])
+    assert json.loads(acted.read[0])["changed"] is True
+    assert svc.github.file_text("octo/site", "docs/guide.md") == "# Guide\n\nmy line\n"
+
+
 async def test_a_rejected_write_sends_nothing(wired: Runner, svc: ServiceServer, tmp_path: Path) -> None:
     acted = await act(wired, tmp_path, ["slack.post_message"], [
         ("slack.post_message", {"channel": "C100", "text": "Deploying now"})], approve=False, comment="not today")

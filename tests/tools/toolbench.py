@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class Person:
     approve: bool = True
     comment: str = ""
     seen: list[ApprovalRequest] = field(default_factory=list)
+    meanwhile: Callable[[], None] | None = None  # done after a request is seen, before it is decided
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Person:
@@ -74,6 +75,8 @@ class Person:
             while not self._stop.is_set():
                 for request in store.approvals.recent(status="pending"):
                     self.seen.append(request)
+                    if self.meanwhile is not None:
+                        self.meanwhile()
                     store.approvals.decide(request.id, approve=self.approve, by="alice", comment=self.comment)
                 time.sleep(0.05)
 
@@ -97,7 +100,8 @@ class Acted:
 
 async def act(runner: Runner, folder: Path, tools: Sequence[str], *turns: Turn, approve: bool = True,
               comment: str = "", auto_approve: bool = False, allow_code: bool = False, workspace: str | None = "ws",
-              step: str = "", file_allows: bool | None = None, **options: Any) -> Acted:
+              step: str = "", file_allows: bool | None = None, meanwhile: Callable[[], None] | None = None,
+              **options: Any) -> Acted:
     """Run a workflow (written to ``folder``) whose one ``llm`` step offers ``tools`` to a
     model that asks for the calls of ``turns``, a person deciding each approval. The tools
     work in ``folder/workspace``. ``allow_code`` is the caller's consent, and the workflow
@@ -112,6 +116,6 @@ async def act(runner: Runner, folder: Path, tools: Sequence[str], *turns: Turn, 
     path = folder / "acting.gorgon.yaml"
     path.write_text(text, encoding="utf-8")
     assert runner.store is not None and runner.store.path is not None
-    with Person(runner.store.path, approve, comment) as person:
+    with Person(runner.store.path, approve, comment, meanwhile=meanwhile) as person:
         result = await runner.arun(Workflow.from_file(path), allow_code=allow_code, **options)
     return Acted(result, model, person.seen)
