@@ -58,8 +58,8 @@ def parameter_docs(doc: str | None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Arguments:
-    """A function's arguments as a model gives them: ``schema`` to offer, ``call`` to
-    validate what came back and call the function with it."""
+    """A function's arguments as a model gives them: ``schema`` to offer, ``bind`` to
+    validate what came back into the arguments of a call."""
 
     schema: dict[str, Any]
     model: Any  # the pydantic model
@@ -75,16 +75,12 @@ class Arguments:
             problems = "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'arguments'}: {error['msg']}"
                                  for error in exc.errors(include_url=False))
             raise ToolError(f"the arguments do not fit {ref}: {problems}") from None
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for field, name, positional in self.names:
-            if field not in values.model_fields_set and positional:
-                break  # a positional default is left to the function
-            if field in values.model_fields_set:
-                if positional:
-                    args.append(getattr(values, field))
-                else:
-                    kwargs[name] = getattr(values, field)
+        given = values.model_fields_set
+        positional = [field for field, _, only in self.names if only]
+        # up to the last one given, positional-only parameters are passed (their defaults filling gaps)
+        last = max((i for i, field in enumerate(positional) if field in given), default=-1)
+        args = [getattr(values, field) for field in positional[:last + 1]]
+        kwargs = {name: getattr(values, field) for field, name, only in self.names if not only and field in given}
         return args, kwargs
 
 

@@ -216,3 +216,22 @@ def test_a_cell_offers_its_notebooks_own_functions_without_consent(ip: Interacti
     assert _cell(ip, "from os import getcwd as where") is None
     error = _cell(ip, cell.replace("double", "where"))
     assert error is not None and "not a function defined in this notebook" in str(error)
+
+
+def test_sphinx_docstrings_positional_parameters_and_names_pydantic_models_use() -> None:
+    from gorgon_nb.tools._signature import arguments_of
+
+    def find(schema: str, json: bool = False, /, *, copy: int = 1) -> str:
+        """Find a schema.
+
+        :param schema: the schema's name
+        :param json: whether to answer in JSON
+        """
+        return schema
+
+    found = arguments_of(find, "python:m:find")
+    assert found.schema["required"] == ["schema"]
+    assert found.schema["properties"]["schema"]["description"] == "the schema's name"
+    assert found.schema["properties"]["json"]["description"] == "whether to answer in JSON"
+    assert found.bind({"schema": "s", "copy": 2}, "find") == (["s"], {"copy": 2})
+    assert found.bind({"schema": "s", "json": True}, "find") == (["s", True], {})
