@@ -72,6 +72,20 @@ async def test_a_command_past_its_timeout_is_killed_with_its_children(runner: Ru
     assert not _alive(child)
 
 
+async def test_a_run_cut_off_mid_command_kills_its_process_group(runner: Runner, tmp_path: Path,
+                                                                   ws: Path) -> None:
+    command = "sleep 300 & echo $! > child.pid; wait"
+    acted = await act(runner, tmp_path, ["shell"], [("shell.run", {"command": command, "timeout": 600})],
+                      allow_code=True, auto_approve=True, head="timeout: 3s\n")
+    assert not acted.result.ok
+    assert "3s" in (acted.result.error or ""), acted.result.error
+    child = int((ws / "child.pid").read_text(encoding="utf-8"))
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -100,16 +100,17 @@ class Acted:
 
 async def act(runner: Runner, folder: Path, tools: Sequence[str], *turns: Turn, approve: bool = True,
               comment: str = "", auto_approve: bool = False, allow_code: bool = False, workspace: str | None = "ws",
-              step: str = "", file_allows: bool | None = None, meanwhile: Callable[[], None] | None = None,
+              step: str = "", head: str = "", file_allows: bool | None = None, meanwhile: Callable[[], None] | None = None,
               **options: Any) -> Acted:
     """Run a workflow (written to ``folder``) whose one ``llm`` step offers ``tools`` to a
     model that asks for the calls of ``turns``, a person deciding each approval. The tools
     work in ``folder/workspace``. ``allow_code`` is the caller's consent, and the workflow
-    file's unless ``file_allows`` says otherwise."""
+    file's unless ``file_allows`` says otherwise; ``head`` and ``step`` are more YAML lines
+    for the workflow and for its step."""
     model = ScriptedModel(turns)
     runner.runtime.providers.register(model)
     file_allows = allow_code if file_allows is None else file_allows
-    text = (f"id: acting\nallow_code: {str(file_allows).lower()}\nsteps:\n"
+    text = (f"id: acting\nallow_code: {str(file_allows).lower()}\n{head}steps:\n"
             f"  - id: act\n    llm: Do what you were asked.\n    tools: {json.dumps(list(tools))}\n"
             f"    auto_approve: {str(auto_approve).lower()}\n"
             + (f"    workspace: {workspace}\n" if workspace else "") + step)
