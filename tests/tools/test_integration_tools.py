@@ -110,6 +110,15 @@ async def test_an_approved_commit_is_sent_over_the_version_shown(wired: Runner, 
     assert svc.github.file_text("octo/site", "docs/guide.md") == "# Guide\n\nmy line\n"
 
 
+async def test_a_write_that_may_have_happened_says_so(wired: Runner, svc: ServiceServer, tmp_path: Path) -> None:
+    svc.fault("github", "POST", "/repos/octo/site/issues", status=502)
+    acted = await act(wired, tmp_path, ["github.create_issue"], [
+        ("github.create_issue", {"repo": "octo/site", "title": "Broken link"})], auto_approve=True)
+    assert acted.result.ok, acted.result.error
+    assert acted.read[0].endswith("It may have been written anyway: check GitHub before calling it again")
+    assert acted.errors == [True]
+
+
 async def test_a_rejected_write_sends_nothing(wired: Runner, svc: ServiceServer, tmp_path: Path) -> None:
     acted = await act(wired, tmp_path, ["slack.post_message"], [
         ("slack.post_message", {"channel": "C100", "text": "Deploying now"})], approve=False, comment="not today")
