@@ -107,7 +107,7 @@ class Runner:
 
         missing = missing_config(compiled, self.config)
         if missing:
-            raise ConfigError("; ".join(f"{p.message} ({p.hint})" for p in missing))
+            raise ConfigError("; ".join(f"{p.message} ({p.hint})" if p.hint else p.message for p in missing))
         refs: set[str] = set()
         if override is not None:
             refs.add(override)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping
 
 __all__ = ["SCRUBBED_LOGGERS", "WELL_KNOWN_VARIABLES", "RedactingFilter", "redact", "refresh", "register_variable",
-           "remember", "scrub_logs", "secret_values"]
+           "remember", "scrub_logs", "secret_values", "without_secrets"]
 
 WELL_KNOWN_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN")
 SCRUBBED_LOGGERS = ("gorgon_nb", "openai", "anthropic", "httpx2", "httpx", "httpcore", "notion_client", "slack_sdk",
@@ -83,6 +83,12 @@ def refresh() -> None:
     seconds); loading the config does this."""
     global _cache
     _cache = (0.0, ())
+
+
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the variables that hold secrets (the config's keys and tokens, and any
+    name that says it holds one): what a command a model chose may see."""
+    return {k: v for k, v in env.items() if k not in _variables and not _SECRET_NAME.search(k)}
 
 
 def secret_values() -> tuple[str, ...]:

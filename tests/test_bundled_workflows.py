@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ INPUTS: dict[str, dict[str, Any]] = {
         "code": "def export(rows): ...",
     },
     "decision_support": {"question": "Which database should we use?"},
+    "dev_build_in_workspace": {"feature_request": "Add a CSV export"},
     "dev_plan_build_test_review": {"feature_request": "Add a CSV export"},
     "dev_workflow_plan_build_test_review": {"feature_request": "Add a CSV export"},
     "documentation": {"subject": "the gorgon CLI"},
@@ -86,10 +88,23 @@ def test_every_bundled_workflow_is_listed_and_has_inputs_here() -> None:
     assert set(list_workflows()) >= set(INPUTS)
 
 
+async def approving(store: Store, run: Any) -> tuple[RunResult, list[str]]:
+    """Run ``run`` while approving whatever it asks (a tool call that writes); what was approved."""
+    task = asyncio.ensure_future(run)
+    approved: list[str] = []
+    while not task.done():
+        for pending in store.approvals.recent():
+            store.approvals.decide(pending.id, approve=True, by="tester")
+            approved.append(pending.step_key)
+        await asyncio.wait([task], timeout=0.1)
+    return task.result(), approved
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 async def test_bundled_workflow_validates_and_runs(
-    path: Path, config: Config, runner: Runner, store: Store, tmp_path: Path
+    path: Path, config: Config, runner: Runner, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # a bundled workflow's tools work in the current folder
     workflow = Workflow.from_file(path)
     compiled = workflow.compile(config)
     assert compiled.spec.id == path.stem
@@ -97,7 +112,7 @@ async def test_bundled_workflow_validates_and_runs(
     inputs = dict(INPUTS[path.stem])
     if "data_path" in compiled.spec.inputs:
         inputs["data_path"] = str(sales_csv(tmp_path))
-    result = await runner.arun(workflow, inputs)
+    result, _ = await approving(store, runner.arun(workflow, inputs))
     assert_complete(result)
     assert result.usage.calls > 0 and result.cost == 0
     assert all(
@@ -233,3 +248,23 @@ async def test_decision_support_assesses_every_option_in_order(
     [recommend] = recorder.prompts("recommend")
     assert recommend.count('"score"') == len(expected)
     assert all(f"'{option}'" in recommend for option in expected)
+
+
+async def test_the_builder_writes_into_a_workspace_and_the_tester_runs_its_tests_there(
+    runner: Runner, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result, approved = await approving(store, runner.arun("dev_build_in_workspace", INPUTS["dev_build_in_workspace"]))
+    assert_complete(result)
+    # every write and the command waited for a person; the reads did not
+    assert approved == ["build/tool-2", "write_tests/tool-2", "run_tests/tool-1"]
+    workspace = tmp_path / "workspace"
+    code = (workspace / "feature.py").read_text()
+    compile(code, "feature.py", "exec")  # the code of the builder's answer, not its prose
+    assert "def test_" in (workspace / "test_feature.py").read_text()
+    calls = {(r.key.step_key, r.tool): r for r in store.tools.of_run(result.run_id)}
+    ran = json.loads(calls[("run_tests", "shell.run")].result)
+    assert calls[("run_tests", "shell.run")].arguments == {"command": "python -m pytest -q"}
+    assert isinstance(ran["exit_code"], int) and "test_feature.py" in ran["stdout"] + ran["stderr"]
+    assert calls[("write_tests", "files.read_file")].arguments == {"path": "feature.py"}
+    assert code.splitlines()[0] in calls[("write_tests", "files.read_file")].result

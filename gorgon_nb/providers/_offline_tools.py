@@ -53,10 +53,11 @@ def plan_calls(request: LLMRequest, answer_text: Callable[[], str]) -> tuple[Too
             named.append((spec, match.end()))
     seed = hashlib.sha256(prompt.encode()).hexdigest()[:8]
     filler = _Filler(prompt, offered, answer_text)
-    return tuple(
-        ToolCall(f"offline-{seed}-{number}", spec.name, _written_after(prompt, end) or filler.arguments(spec))
-        for number, (spec, end) in enumerate(named, 1)
-    )
+    calls = []
+    for number, (spec, end) in enumerate(named, 1):
+        written = _written_after(prompt, end) or {}
+        calls.append(ToolCall(f"offline-{seed}-{number}", spec.name, filler.arguments(spec, written)))
+    return tuple(calls)
 
 
 def _written_after(prompt: str, end: int) -> dict[str, Any] | None:
@@ -72,6 +73,11 @@ def _written_after(prompt: str, end: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_PATH_KEYS = ("path", "file", "filename", "file_path", "filepath")
+_CONTENT_KEYS = frozenset({"content", "text", "body"})
+_CODE_SUFFIXES = (".py", ".js", ".ts", ".sh", ".sql", ".r", ".jl", ".go", ".rs", ".java", ".c", ".cpp", ".rb")
+
+
 class _Filler:
     """Arguments for a tool's required properties, each found in the prompt by its name."""
 
@@ -85,11 +91,21 @@ class _Filler:
         name = wire_name(text)
         return name in self.offered or any(n.startswith(name + "_") for n in self.offered)
 
-    def arguments(self, spec: ToolSpec) -> dict[str, Any]:
+    def arguments(self, spec: ToolSpec, written: dict[str, Any]) -> dict[str, Any]:
+        """``written`` (what the prompt wrote after the tool's name), with each required
+        property it leaves out filled in. Content written to a code file (``feature.py``)
+        is the first code block of the answer, when it has one."""
         properties = spec.schema.get("properties") or {}
-        required = [k for k in spec.schema.get("required") or [] if isinstance(k, str)]
-        return {key: self.value(key, properties.get(key) if isinstance(properties, dict) else None)
-                for key in required}
+        required = [k for k in spec.schema.get("required") or [] if isinstance(k, str) and k not in written]
+        found = {key: self.value(key, properties.get(key) if isinstance(properties, dict) else None)
+                 for key in required}
+        arguments = {**found, **written}
+        path = next((str(arguments[k]) for k in _PATH_KEYS if isinstance(arguments.get(k), str)), "")
+        for key in _CONTENT_KEYS & found.keys():
+            code = _FENCE.search(str(arguments[key])) if path.endswith(_CODE_SUFFIXES) else None
+            if code is not None:
+                arguments[key] = code.group(1).strip("\n") + "\n"
+        return arguments
 
     def value(self, key: str, schema: Any) -> Any:
         schema = schema if isinstance(schema, dict) else {}
@@ -98,7 +114,7 @@ class _Filler:
             kind = next((k for k in kind if k != "null"), "null")
         lowered = key.lower()
         if kind in (None, "string"):
-            if lowered in ("path", "file", "filename", "file_path", "filepath"):
+            if lowered in _PATH_KEYS:
                 return self.file_name()
             if lowered in ("name", "variable", "var"):
                 return self.identifier()
@@ -107,7 +123,7 @@ class _Filler:
                 return fenced.group(1).strip("\n") if fenced else 'print("hello")'
             if lowered in ("command", "cmd"):
                 return self.command()
-            if lowered in ("content", "text", "body"):
+            if lowered in _CONTENT_KEYS:
                 return self.answer_text()
         if "default" in schema:
             return schema["default"]

@@ -4,11 +4,12 @@
 of ``engine.trust`` (the workflow's ``allow_code: true`` and the caller's
 ``--allow-code``; checked before the run starts, for a role's tools when its step
 starts; a workflow bundled with gorgon-nb needs neither), and every call waits for a
-person's approval, the command shown,
-unless ``auto_approve`` says otherwise. The command runs with ``sh`` in the workspace,
-in a process group of its own that is killed whole when it runs past its timeout or the
-call is cancelled. The model reads its exit code and its output (the start and the end
-of each stream when it is long), with any secret scrubbed.
+person's approval, the command shown, unless ``auto_approve`` says otherwise. The
+command runs with ``sh`` in the workspace, in a process group of its own that is killed
+whole when it runs past its timeout or the call is cancelled, with the environment
+minus the variables that hold keys and tokens (``secrets.without_secrets``). The model
+reads its exit code and its output (the start and the end of each stream when it is
+long), with any secret scrubbed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from gorgon_nb.errors import ToolError
 from gorgon_nb.integrations.text import fenced
 from gorgon_nb.model.tools import Tool, ToolSet
-from gorgon_nb.secrets import redact
+from gorgon_nb.secrets import redact, without_secrets
 from gorgon_nb.tools._process import OUTPUT_LIMIT, run_command
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "TOOLSET"]
@@ -49,7 +50,7 @@ async def _run(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if not ctx.workspace.is_dir():
         raise ToolError(f"the workspace {ctx.workspace} is not a folder; create it, or give the step another "
                         "'workspace'", fatal=True)
-    done = await run_command(command, ctx.workspace, timeout, dict(os.environ))
+    done = await run_command(command, ctx.workspace, timeout, without_secrets(os.environ))
     result: dict[str, Any] = {"exit_code": done.exit_code, "stdout": redact(done.stdout),
                               "stderr": redact(done.stderr)}
     if done.timed_out:

@@ -108,12 +108,24 @@ async def test_secrets_in_the_output_are_scrubbed(runner: Runner, tmp_path: Path
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_API_KEY", "demo-secret-value-0123456789")
     refresh()
-    acted = await act(runner, tmp_path, ["shell"], [("shell.run", {"command": "echo key=$DEMO_API_KEY"})],
+    (ws / "leak.txt").write_text("key=demo-secret-value-0123456789\n")
+    acted = await act(runner, tmp_path, ["shell"], [("shell.run", {"command": "cat leak.txt"})],
                       allow_code=True, auto_approve=True)
     assert json.loads(acted.read[0])["stdout"] == "key=***\n"
     assert runner.store is not None
     (record,) = runner.store.tools.of_run(acted.result.run_id)
     assert "demo-secret-value" not in json.dumps(record.result)
+
+
+async def test_a_command_does_not_see_the_keys_and_tokens(runner: Runner, tmp_path: Path, ws: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_API_KEY", "demo-secret-value-0123456789")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_notarealtoken0123456789abcdef")
+    monkeypatch.setenv("DEMO_PLAIN", "visible")
+    command = 'echo "[${DEMO_API_KEY:-unset}] [${GITHUB_TOKEN:-unset}] [$DEMO_PLAIN]"'
+    acted = await act(runner, tmp_path, ["shell"], [("shell.run", {"command": command})],
+                      allow_code=True, auto_approve=True)
+    assert json.loads(acted.read[0])["stdout"] == "[unset] [unset] [visible]\n"
 
 
 async def test_bad_arguments_are_the_models_to_read(runner: Runner, tmp_path: Path, ws: Path) -> None:
