@@ -20,15 +20,11 @@ that fails to load is reported by name and the others still load.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import pkgutil
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from gorgon_nb.plugins import PluginProblem, load_group
+from gorgon_nb.plugins import PluginProblem, Registry
 
 if TYPE_CHECKING:
     import pathlib
@@ -105,86 +101,26 @@ class StepKind:
     origin: str = field(default="gorgon-nb", compare=False)  # the package it comes from
 
 
-_kinds: dict[str, StepKind] = {}
-_lock = threading.RLock()
-_builtins_loaded = False
-_plugins_loaded = False
-_plugin_problems: list[PluginProblem] = []
+_registry: Registry[StepKind] = Registry("step kind", StepKind, BUILTIN_PACKAGE, ENTRY_POINT_GROUP, "KIND", "KINDS")
 
 
 def register(kind: StepKind) -> StepKind:
     """Add ``kind``; a second kind with the same key is refused."""
-    with _lock:
-        known = _kinds.get(kind.key)
-        if known is not None and known is not kind:
-            raise ValueError(f"step kind '{kind.key}' is already registered (by {known.origin})")
-        _kinds[kind.key] = kind
-    return kind
-
-
-def _kinds_of(module: Any) -> list[StepKind]:
-    found = getattr(module, "KINDS", None) or ([module.KIND] if hasattr(module, "KIND") else [])
-    return [kind for kind in found if isinstance(kind, StepKind)]
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    with _lock:
-        if _builtins_loaded:
-            return
-        package = importlib.import_module(BUILTIN_PACKAGE)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not info.name.startswith("_"):
-                for kind in _kinds_of(importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")):
-                    register(kind)
-        _builtins_loaded = True
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    _load_builtins()
-    if _plugins_loaded:
-        return
-    with _lock:
-        if _plugins_loaded:
-            return
-
-        def accept(loaded: Any) -> list[StepKind]:
-            return [loaded] if isinstance(loaded, StepKind) else _kinds_of(loaded)
-
-        found, problems = load_group(ENTRY_POINT_GROUP, accept)
-        for point, kind in found:
-            origin = point.dist.name if point.dist else point.value
-            try:
-                register(dataclasses.replace(kind, origin=origin))
-            except ValueError as exc:  # a key taken already: the first one keeps it
-                problems.append(PluginProblem(ENTRY_POINT_GROUP, point.name, point.value, str(exc)))
-        _plugin_problems.extend(problems)
-        _plugins_loaded = True
+    return _registry.register(kind)
 
 
 def plugin_problems() -> list[PluginProblem]:
     """The step-kind plugins that failed to load (loading them all first)."""
-    _load_plugins()
-    return list(_plugin_problems)
+    return _registry.problems()
 
 
 def all_kinds(*, plugins: bool = True) -> Mapping[str, StepKind]:
     """Every kind by key: the built-in ones, then those of plugins."""
-    if plugins:
-        _load_plugins()
-    else:
-        _load_builtins()
-    return dict(_kinds)
+    return dict(_registry.load_plugins() if plugins else _registry.load_builtins())
 
 
 def find_kind(key: str) -> StepKind | None:
-    _load_builtins()
-    if key not in _kinds:
-        _load_plugins()
-    return _kinds.get(key)
+    return _registry.find(key)
 
 
 def body_of(step: StepBase) -> Body | None:
@@ -209,18 +145,18 @@ def kind_of(step: StepBase) -> StepKind:
     return found
 
 
-def _keys_in(value: Mapping[str, Any]) -> list[str]:
-    alone = [key for key in _kinds if key in value and not _kinds[key].only_alone]
+def _keys_in(kinds: Mapping[str, StepKind], value: Mapping[str, Any]) -> list[str]:
+    alone = [key for key in kinds if key in value and not kinds[key].only_alone]
     if alone:
         return alone
-    return [key for key in _kinds if key in value]
+    return [key for key in kinds if key in value]
 
 
 def kind_key(value: Mapping[str, Any]) -> list[str]:
     """The kind keys a raw step mapping holds (one, for a valid step)."""
-    _load_builtins()
-    found = _keys_in(value)
-    if not found or all(_kinds[key].only_alone for key in found):
-        _load_plugins()  # a key no built-in kind knows may be a plugin's
-        found = _keys_in(value)
+    kinds = _registry.load_builtins()
+    found = _keys_in(kinds, value)
+    if not found or all(kinds[key].only_alone for key in found):
+        kinds = _registry.load_plugins()  # a key no built-in kind knows may be a plugin's
+        found = _keys_in(kinds, value)
     return found

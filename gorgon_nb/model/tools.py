@@ -26,16 +26,12 @@ of someone else's adds sets through the ``gorgon_nb.tools`` entry point group, n
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import pkgutil
 import re
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gorgon_nb.plugins import PluginProblem, load_group
+from gorgon_nb.plugins import PluginProblem, Registry
 
 __all__ = ["BUILTIN_PACKAGE", "ENTRY_POINT_GROUP", "Tool", "ToolRef", "ToolSet", "all_toolsets", "find_toolset",
            "parse_tool_ref", "plugin_problems", "register", "wire_name"]
@@ -119,80 +115,23 @@ def wire_name(name: str, taken: set[str] | None = None) -> str:
     return candidate
 
 
-_sets: dict[str, ToolSet] = {}
-_lock = threading.RLock()
-_builtins_loaded = False
-_plugins_loaded = False
-_plugin_problems: list[PluginProblem] = []
+_registry: Registry[ToolSet] = Registry("tool set", ToolSet, BUILTIN_PACKAGE, ENTRY_POINT_GROUP, "TOOLSET", "TOOLSETS")
 
 
 def register(toolset: ToolSet) -> ToolSet:
     """Add ``toolset``; a second set with the same key is refused."""
-    with _lock:
-        known = _sets.get(toolset.key)
-        if known is not None and known is not toolset:
-            raise ValueError(f"tool set '{toolset.key}' is already registered (by {known.origin})")
-        _sets[toolset.key] = toolset
-    return toolset
-
-
-def _sets_of(module: Any) -> list[ToolSet]:
-    found = getattr(module, "TOOLSETS", None) or ([module.TOOLSET] if hasattr(module, "TOOLSET") else [])
-    return [toolset for toolset in found if isinstance(toolset, ToolSet)]
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    with _lock:
-        if _builtins_loaded:
-            return
-        package = importlib.import_module(BUILTIN_PACKAGE)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not info.name.startswith("_"):
-                for toolset in _sets_of(importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")):
-                    register(toolset)
-        _builtins_loaded = True
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    _load_builtins()
-    if _plugins_loaded:
-        return
-    with _lock:
-        if _plugins_loaded:
-            return
-
-        def accept(loaded: Any) -> list[ToolSet]:
-            return [loaded] if isinstance(loaded, ToolSet) else _sets_of(loaded)
-
-        found, problems = load_group(ENTRY_POINT_GROUP, accept)
-        for point, toolset in found:
-            origin = point.dist.name if point.dist else point.value
-            try:
-                register(dataclasses.replace(toolset, origin=origin))
-            except ValueError as exc:  # a key taken already: the first one keeps it
-                problems.append(PluginProblem(ENTRY_POINT_GROUP, point.name, point.value, str(exc)))
-        _plugin_problems.extend(problems)
-        _plugins_loaded = True
+    return _registry.register(toolset)
 
 
 def plugin_problems() -> list[PluginProblem]:
     """The tool-set plugins that failed to load (loading them all first)."""
-    _load_plugins()
-    return list(_plugin_problems)
+    return _registry.problems()
 
 
 def all_toolsets() -> Mapping[str, ToolSet]:
     """Every tool set by key: the built-in ones, then those of plugins."""
-    _load_plugins()
-    return dict(_sets)
+    return dict(_registry.load_plugins())
 
 
 def find_toolset(key: str) -> ToolSet | None:
-    _load_builtins()
-    if key not in _sets:
-        _load_plugins()
-    return _sets.get(key)
+    return _registry.find(key)
