@@ -1,4 +1,4 @@
-"""What the MCP tests share: the npm servers, a config that declares servers, a scripted model.
+"""What the MCP tests share: the npm servers and a config that declares servers.
 
 The official servers (``@modelcontextprotocol/server-filesystem`` and ``-everything``) are
 installed by ``scripts/test.sh`` into ``.mcp-servers/`` at the versions pinned in
@@ -18,10 +18,6 @@ from typing import Any
 
 import pytest
 from support import REPO
-
-from gorgon_nb.model.tools import wire_name
-from gorgon_nb.model.usage import Usage
-from gorgon_nb.providers.base import Completion, LLMRequest, ToolCall
 
 SERVERS = REPO / ".mcp-servers"
 PINNED = REPO / "tests" / "mcp-servers"
@@ -73,23 +69,3 @@ def python_server(log: Path, **more: Any) -> dict[str, Any]:
     return {"command": sys.executable, "args": ["-m", "gorgon_nb.testing.mcp_server", "--stdio", "--log", str(log)],
             **more}
 
-
-class Script:
-    """A model (registered as ``offline``) that asks for the calls of its script, turn by turn, then
-    answers with the results it read."""
-
-    name = "offline"
-
-    def __init__(self, *turns: list[tuple[str, dict[str, Any]]]) -> None:
-        self.turns = turns
-        self.requests: list[LLMRequest] = []
-
-    async def complete(self, request: LLMRequest, *, on_delta: Any = None) -> Completion:
-        self.requests.append(request)
-        asked = sum(1 for m in request.messages if m.role == "assistant" and m.tool_calls)
-        results = [m.content for m in request.messages if m.role == "tool"]
-        if getattr(request, "tool_choice", None) == "none" or asked >= len(self.turns):
-            return Completion("answer: " + " | ".join(results), Usage(calls=1))
-        calls = tuple(ToolCall(f"c{asked}-{i}", wire_name(name), args) for i, (name, args) in
-                      enumerate(self.turns[asked]))
-        return Completion("", Usage(calls=1), tool_calls=calls)

@@ -1,6 +1,8 @@
 """Tools for testing code that calls outside services: loopback servers speaking the
 OpenAI and Anthropic APIs (``LLMServer``) and the GitHub, Notion and Slack APIs
-(``ServiceServer``; each fake API has its own module: ``github``, ``notion``, ``slack``).
+(``ServiceServer``; each fake API has its own module: ``github``, ``notion``, ``slack``),
+a model that calls tools by script (``ScriptedModel``) and a person who decides approvals
+(``Approver``).
 
 The names are loaded on first use so that ``python -m gorgon_nb.testing.llm_server``
 does not import the module twice (runpy warns when a package has already imported the
@@ -25,10 +27,13 @@ if TYPE_CHECKING:
         ToolResult,
     )
     from gorgon_nb.testing.notion import NotionState
+    from gorgon_nb.testing.scripted import Approver, ScriptedModel
     from gorgon_nb.testing.service_server import ServiceFault, ServiceRequest, ServiceServer
     from gorgon_nb.testing.slack import SlackState
 
 _MODULES = {
+    "Approver": "gorgon_nb.testing.scripted",
+    "ScriptedModel": "gorgon_nb.testing.scripted",
     "CallTool": "gorgon_nb.testing.llm_server",
     "ToolCalls": "gorgon_nb.testing.llm_server",
     "ToolResult": "gorgon_nb.testing.llm_server",
@@ -46,6 +51,7 @@ _MODULES = {
 }
 
 __all__ = [
+    "Approver",
     "CallTool",
     "Fault",
     "FaultKind",
@@ -54,6 +60,7 @@ __all__ = [
     "NotionState",
     "RecordedRequest",
     "Responder",
+    "ScriptedModel",
     "ServiceFault",
     "ServiceRequest",
     "ServiceServer",

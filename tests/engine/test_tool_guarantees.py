@@ -7,9 +7,6 @@ tests); the tools are a real tool set registered here, whose calls are counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,10 @@ from gorgon_nb.errors import WorkflowError
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.model.tools import Tool, ToolSet, find_toolset, parse_tool_ref, register, wire_name
 from gorgon_nb.model.usage import Usage
-from gorgon_nb.providers.base import Completion, LLMRequest, ToolCall
+from gorgon_nb.providers.base import Completion, LLMRequest
 from gorgon_nb.runner import Runner
 from gorgon_nb.store.tools import ToolCallKey
+from gorgon_nb.testing import Approver, ScriptedModel
 from gorgon_nb.workflow import Workflow
 
 CALLED: list[tuple[str, dict[str, Any]]] = []
@@ -68,55 +66,14 @@ if find_toolset("calltest") is None:
                      runs_code=lambda selector: selector in (None, "run")))
 
 
-class Script:
-    """A model that asks for the calls its script names, turn by turn, then answers."""
-
-    name = "offline"
-
-    def __init__(self, *turns: list[tuple[str, dict[str, Any]]]) -> None:
-        self.turns = turns
-        self.requests: list[LLMRequest] = []
-
-    async def complete(self, request: LLMRequest, *, on_delta: Any = None) -> Completion:
-        self.requests.append(request)
-        asked = sum(1 for m in request.messages if m.role == "assistant" and m.tool_calls)
-        results = [m.content for m in request.messages if m.role == "tool"]
-        if request.tool_choice == "none" or asked >= len(self.turns):
-            return Completion("answer: " + " | ".join(results), Usage(calls=1))
-        calls = tuple(ToolCall(f"c{asked}-{i}", wire_name(name), args) for i, (name, args) in
-                      enumerate(self.turns[asked]))
-        return Completion("", Usage(calls=1), tool_calls=calls)
-
-
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
     CALLED.clear()
 
 
-def run(runner: Runner, model: Script, text: str, **options: Any) -> Any:
+def run(runner: Runner, model: ScriptedModel, text: str, **options: Any) -> Any:
     runner.runtime.providers.register(model)
     return runner.run(Workflow.from_yaml(text), **options)
-
-
-@contextlib.contextmanager
-def deciding(runner: Runner, approve: bool, comment: str = "") -> Iterator[list[str]]:
-    """Decide every approval as it comes, from another thread, while the block runs; the keys decided."""
-    keys: list[str] = []
-    done = threading.Event()
-
-    def loop() -> None:
-        while not done.wait(0.1):
-            for pending in runner.store.approvals.recent():
-                runner.store.approvals.decide(pending.id, approve=approve, by="ann", comment=comment)
-                keys.append(pending.step_key)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield keys
-    finally:
-        done.set()
-        thread.join(10)
 
 
 def test_a_reference_names_a_set_and_a_tool() -> None:
@@ -133,7 +90,7 @@ def test_a_reference_names_a_set_and_a_tool() -> None:
 
 
 def test_calls_of_a_for_each_step_are_kept_apart_by_item(runner: Runner) -> None:
-    model = Script([("calltest.note", {"text": "hi"})])
+    model = ScriptedModel([("calltest.note", {"text": "hi"})])
     result = run(runner, model, """
 id: items
 steps:
@@ -150,9 +107,9 @@ steps:
 
 
 def test_each_delegate_of_a_supervisor_has_its_own_conversation(runner: Runner) -> None:
-    model = Script([("calltest.note", {"text": "x"})])
+    model = ScriptedModel([("calltest.note", {"text": "x"})])
 
-    class Planner(Script):
+    class Planner(ScriptedModel):
         async def complete(self, request: LLMRequest, *, on_delta: Any = None) -> Completion:
             if request.json_schema is not None:  # the plan: asked without tools
                 assert not request.tools
@@ -177,7 +134,7 @@ steps:
 
 
 def test_a_result_too_long_is_cut_and_the_model_is_told(runner: Runner) -> None:
-    model = Script([("calltest.big", {})])
+    model = ScriptedModel([("calltest.big", {})])
     result = run(runner, model, "id: big\nsteps:\n  - {id: s, llm: go, tools: [calltest.big]}\n")
     assert result.status is RunStatus.SUCCEEDED, result.error
     read = next(m.content for m in model.requests[-1].messages if m.role == "tool")
@@ -186,7 +143,7 @@ def test_a_result_too_long_is_cut_and_the_model_is_told(runner: Runner) -> None:
 
 
 def test_an_unknown_tool_and_bad_arguments_are_the_models_to_read(runner: Runner) -> None:
-    model = Script([("calltest.nope", {}), ("calltest.note", {"__invalid__": "{oops"})])
+    model = ScriptedModel([("calltest.nope", {}), ("calltest.note", {"__invalid__": "{oops"})])
     result = run(runner, model, "id: bad\nsteps:\n  - {id: s, llm: go, tools: [calltest.note]}\n")
     assert result.status is RunStatus.SUCCEEDED, result.error
     results = [m for m in model.requests[-1].messages if m.role == "tool"]
@@ -196,9 +153,11 @@ def test_an_unknown_tool_and_bad_arguments_are_the_models_to_read(runner: Runner
 
 
 def test_the_approval_of_a_call_is_keyed_by_the_call(runner: Runner) -> None:
-    model = Script([("calltest.note", {"text": "a"}), ("calltest.save", {"what": "b"})])
-    with deciding(runner, approve=True) as keys:
+    model = ScriptedModel([("calltest.note", {"text": "a"}), ("calltest.save", {"what": "b"})])
+    assert runner.store is not None and runner.store.path is not None
+    with Approver(runner.store.path) as person:
         result = run(runner, model, "id: ok\nsteps:\n  - {id: s, llm: go, tools: [calltest.note, calltest.save]}\n")
+    keys = [a.step_key for a in person.seen]
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert keys == ["s/tool-2"]
     approval = runner.store.approvals.recent(status=None, run_id=result.run_id)[0]
@@ -207,7 +166,7 @@ def test_the_approval_of_a_call_is_keyed_by_the_call(runner: Runner) -> None:
 
 
 def test_auto_approve_lets_named_calls_through(runner: Runner) -> None:
-    model = Script([("calltest.save", {})])
+    model = ScriptedModel([("calltest.save", {})])
     result = run(runner, model, """
 id: auto
 steps:
@@ -222,7 +181,7 @@ steps:
 
 
 def test_a_step_offering_tools_that_run_code_needs_both_consents(runner: Runner) -> None:
-    model = Script([("calltest.run", {})])
+    model = ScriptedModel([("calltest.run", {})])
     with pytest.raises(WorkflowError, match="tools that run code"):
         run(runner, model, "id: code\nsteps:\n  - {id: s, llm: go, tools: [calltest.run]}\n")
     text = "id: code\nallow_code: true\nsteps:\n  - {id: s, llm: go, tools: [calltest.run]}\n"
@@ -235,7 +194,7 @@ def test_a_roles_tools_that_run_code_need_the_callers_consent(runner: Runner) ->
     from dataclasses import replace
 
     runner.config.roles["builder"] = replace(runner.config.roles["builder"], tools=("calltest.run",))
-    model = Script([("calltest.run", {})])
+    model = ScriptedModel([("calltest.run", {})])
     result = run(runner, model, "id: role\nsteps:\n  - {id: s, agent: builder, task: go}\n")
     assert result.status is RunStatus.FAILED
     assert "runs code on this machine, so it needs your consent" in (result.steps["s"].error or "")
@@ -244,14 +203,14 @@ def test_a_roles_tools_that_run_code_need_the_callers_consent(runner: Runner) ->
 
 def test_unknown_tools_are_reported_before_the_run(runner: Runner) -> None:
     with pytest.raises(WorkflowError) as caught:
-        run(runner, Script(), "id: t\nsteps:\n  - {id: s, llm: go, tools: [calltes, calltest.nope]}\n")
+        run(runner, ScriptedModel(), "id: t\nsteps:\n  - {id: s, llm: go, tools: [calltes, calltest.nope]}\n")
     message = str(caught.value)
     assert "unknown tool set 'calltes'" in message and "did you mean 'calltest'" in message
     assert "calltest has no tool 'nope'" in message
 
 
 def test_a_write_cut_off_stops_the_step_on_resume(runner: Runner, tmp_path: Path) -> None:
-    model = Script([("calltest.save", {"n": 1})])
+    model = ScriptedModel([("calltest.save", {"n": 1})])
     text = "id: cut\nsteps:\n  - {id: s, llm: go, tools: [calltest.save], auto_approve: true}\n"
     first = run(runner, model, text)
     assert first.status is RunStatus.SUCCEEDED

@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from toolbench import Person, act
+from toolbench import act
 
 from gorgon_nb.config import Config
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
+from gorgon_nb.testing import Approver
 from gorgon_nb.tools.files import MAX_FILE_BYTES, SEARCH_LIMIT
 
 
@@ -218,7 +219,7 @@ async def test_the_offline_model_writes_the_file_its_prompt_names(runner: Runner
                     "    llm: 'Create it: files.write_file {\"path\": \"hello.py\", \"content\": \"print(1)\"}'\n"
                     "    tools: [files]\n    workspace: out\n", encoding="utf-8")
     (tmp_path / "out").mkdir()
-    with Person(store.path or Path(), approve=True) as person:
+    with Approver(store.path or Path(), approve=True) as person:
         result = await runner.arun(Workflow.from_file(path))
     assert result.ok, result.error
     (approval,) = person.seen

@@ -2,28 +2,27 @@
 streamable HTTP and over stdio; approvals of writes, a crash mid-call, a hanging tool, a
 server that does not start, and a token that never reaches the store.
 
-The model is a scripted provider (``mcp_support.Script``) asking for the calls a test names;
+The model is a scripted provider (``gorgon_nb.testing.ScriptedModel``) asking for the calls a test names;
 the servers, the SDK, the tool loop, the store and its approvals are all real.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp_support import Script, declare, npm_server, python_server
+from mcp_support import declare, npm_server, python_server
 
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import GorgonError
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
+from gorgon_nb.testing import Approver, ScriptedModel
 from gorgon_nb.testing.mcp_server import MCPTestServer
 from gorgon_nb.tools._mcp_session import looks_secret
 from gorgon_nb.workflow import Workflow
@@ -35,7 +34,7 @@ def store(home: Path) -> Iterator[Store]:
         yield opened
 
 
-def run(home: Path, store: Store, model: Script, tools: str, **options: Any) -> Any:
+def run(home: Path, store: Store, model: ScriptedModel, tools: str, **options: Any) -> Any:
     """Run a one-step workflow whose step offers ``tools`` to the scripted model."""
     runner = Runner(load_config(), store)
     runner.runtime.providers.register(model)
@@ -47,27 +46,6 @@ steps:
 """), **options)
 
 
-@contextlib.contextmanager
-def deciding(store: Store, approve: bool, comment: str = "") -> Iterator[list[str]]:
-    """Decide each approval as it comes, from another thread; the titles decided."""
-    titles: list[str] = []
-    done = threading.Event()
-
-    def loop() -> None:
-        while not done.wait(0.1):
-            for pending in store.approvals.recent():
-                store.approvals.decide(pending.id, approve=approve, by="ann", comment=comment)
-                titles.append(pending.title + "\n" + pending.preview)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield titles
-    finally:
-        done.set()
-        thread.join(10)
-
-
 def results(store: Store, run_id: str) -> list[tuple[str, str, bool]]:
     return [(r.tool, r.result, r.is_error) for r in sorted(store.tools.of_run(run_id), key=lambda r: r.key.index)]
 
@@ -77,11 +55,12 @@ def test_the_filesystem_server_reads_freely_and_writes_once_approved(home: Path,
     workspace.mkdir()
     (workspace / "notes.txt").write_text("first line\n")
     declare(home, {"fs": {"command": npm_server("filesystem"), "args": [str(workspace)]}})
-    model = Script([("mcp:fs/list_directory", {"path": str(workspace)}),
-                    ("mcp:fs/read_text_file", {"path": str(workspace / "notes.txt")})],
-                   [("mcp:fs/write_file", {"path": str(workspace / "out.txt"), "content": "written by a tool"})])
-    with deciding(store, approve=True) as decided:
+    model = ScriptedModel([("mcp:fs/list_directory", {"path": str(workspace)}),
+                           ("mcp:fs/read_text_file", {"path": str(workspace / "notes.txt")})],
+                          [("mcp:fs/write_file", {"path": str(workspace / "out.txt"), "content": "written by a tool"})])
+    with Approver(store.path or home / "gorgon.db") as person:
         _, result = run(home, store, model, "[mcp:fs]")
+    decided = [a.title + "\n" + a.preview for a in person.seen]
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert (workspace / "out.txt").read_text() == "written by a tool"
     (listing, _, _), (read, text, _), (write, _, write_error) = results(store, result.run_id)
@@ -97,8 +76,8 @@ def test_a_rejected_write_is_not_made_and_the_model_reads_why(home: Path, store:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     declare(home, {"fs": {"command": npm_server("filesystem"), "args": [str(workspace)]}})
-    model = Script([("mcp:fs/write_file", {"path": str(workspace / "out.txt"), "content": "no"})])
-    with deciding(store, approve=False, comment="not there"):
+    model = ScriptedModel([("mcp:fs/write_file", {"path": str(workspace / "out.txt"), "content": "no"})])
+    with Approver(store.path or home / "gorgon.db", approve=False, comment="not there", by="ann"):
         _, result = run(home, store, model, "[mcp:fs/write_file]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert not (workspace / "out.txt").exists()
@@ -107,7 +86,7 @@ def test_a_rejected_write_is_not_made_and_the_model_reads_why(home: Path, store:
 
 def test_the_everything_server_echoes_and_adds(home: Path, store: Store) -> None:
     declare(home, {"every": {"command": npm_server("everything")}})
-    model = Script([("mcp:every/echo", {"message": "hello there"}), ("mcp:every/get-sum", {"a": 2, "b": 40})])
+    model = ScriptedModel([("mcp:every/echo", {"message": "hello there"}), ("mcp:every/get-sum", {"a": 2, "b": 40})])
     _, result = run(home, store, model, '["mcp:every/echo", "mcp:every/get-sum"]')
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert results(store, result.run_id) == [("mcp:every/echo", "Echo: hello there", False),
@@ -117,7 +96,7 @@ def test_the_everything_server_echoes_and_adds(home: Path, store: Store) -> None
 
 def test_content_other_than_text_is_described_briefly(home: Path, store: Store) -> None:
     declare(home, {"every": {"command": npm_server("everything")}})
-    model = Script([("mcp:every/get-tiny-image", {}), ("mcp:every/get-resource-links", {"count": 2})])
+    model = ScriptedModel([("mcp:every/get-tiny-image", {}), ("mcp:every/get-resource-links", {"count": 2})])
     _, result = run(home, store, model, '["mcp:every/get-tiny-image", "mcp:every/get-resource-links"]')
     assert result.status is RunStatus.SUCCEEDED, result.error
     (_, image, _), (_, links, _) = results(store, result.run_id)
@@ -128,7 +107,7 @@ def test_content_other_than_text_is_described_briefly(home: Path, store: Store) 
 def test_a_server_over_streamable_http_with_an_error_result(home: Path, store: Store, tmp_path: Path) -> None:
     with MCPTestServer(tmp_path / "calls.jsonl") as server:
         declare(home, {"demo": {"url": server.url, "auto_approve": ["note"]}})
-        model = Script([("mcp:demo/add", {"a": 2, "b": 3}), ("mcp:demo/fail", {"message": "no such row"}),
+        model = ScriptedModel([("mcp:demo/add", {"a": 2, "b": 3}), ("mcp:demo/fail", {"message": "no such row"}),
                         ("mcp:demo/note", {"text": "remember me"})])
         _, result = run(home, store, model, "[mcp:demo]")
         calls = server.calls()
@@ -145,7 +124,7 @@ def test_headers_reach_a_server_over_http_and_their_token_is_never_shown(home: P
     token = "zq-header-token-31337"
     with MCPTestServer(tmp_path / "calls.jsonl") as server:
         declare(home, {"demo": {"url": server.url, "headers": {"Authorization": f"Bearer {token}"}}})
-        _, result = run(home, store, Script([("mcp:demo/header", {"name": "authorization"})]), "[mcp:demo/header]")
+        _, result = run(home, store, ScriptedModel([("mcp:demo/header", {"name": "authorization"})]), "[mcp:demo/header]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert results(store, result.run_id) == [("mcp:demo/header", "***", False)]  # it got there (not "(none)"), unseen
     assert token not in str(result.outputs) + "".join(str(e) for e in store.runs.events(result.run_id))
@@ -154,7 +133,7 @@ def test_headers_reach_a_server_over_http_and_their_token_is_never_shown(home: P
 def test_a_server_that_crashes_mid_call_is_named_and_started_again(home: Path, store: Store, tmp_path: Path) -> None:
     log = tmp_path / "calls.jsonl"
     declare(home, {"flaky": python_server(log)})
-    model = Script([("mcp:flaky/crash", {})], [("mcp:flaky/add", {"a": 1, "b": 1})])
+    model = ScriptedModel([("mcp:flaky/crash", {})], [("mcp:flaky/add", {"a": 1, "b": 1})])
     _, result = run(home, store, model, "[mcp:flaky]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     (_, crashed, crash_error), (_, added, add_error) = results(store, result.run_id)
@@ -167,7 +146,7 @@ def test_a_server_that_crashes_mid_call_is_named_and_started_again(home: Path, s
 
 def test_a_hanging_tool_times_out_with_the_server_named(home: Path, store: Store, tmp_path: Path) -> None:
     declare(home, {"slow": python_server(tmp_path / "calls.jsonl", timeout=1.5)})
-    model = Script([("mcp:slow/hang", {})], [("mcp:slow/add", {"a": 20, "b": 22})])
+    model = ScriptedModel([("mcp:slow/hang", {})], [("mcp:slow/add", {"a": 20, "b": 22})])
     _, result = run(home, store, model, "[mcp:slow]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     (_, hung, hang_error), (_, added, _) = results(store, result.run_id)
@@ -184,7 +163,7 @@ def test_a_hanging_tool_times_out_with_the_server_named(home: Path, store: Store
 def test_a_server_that_does_not_start_fails_the_step_saying_which_and_what_to_check(
         home: Path, store: Store, server: dict[str, Any], said: str) -> None:
     declare(home, {"broken": server})
-    model = Script([("mcp:broken/anything", {})])
+    model = ScriptedModel([("mcp:broken/anything", {})])
     _, result = run(home, store, model, "[mcp:broken]")
     assert result.status is RunStatus.FAILED
     error = result.steps["act"].error or ""
@@ -195,7 +174,7 @@ def test_a_server_that_does_not_start_fails_the_step_saying_which_and_what_to_ch
 
 def test_an_unknown_tool_of_a_server_lists_its_tools(home: Path, store: Store) -> None:
     declare(home, {"every": {"command": npm_server("everything")}})
-    _, result = run(home, store, Script(), "[mcp:every/ecko]")
+    _, result = run(home, store, ScriptedModel(), "[mcp:every/ecko]")
     assert result.status is RunStatus.FAILED
     error = result.steps["act"].error or ""
     assert "has no tool 'ecko'" in error and "did you mean 'echo'" in error and "get-sum" in error
@@ -204,7 +183,7 @@ def test_an_unknown_tool_of_a_server_lists_its_tools(home: Path, store: Store) -
 def test_an_undeclared_server_is_refused_before_the_run(home: Path, store: Store, tmp_path: Path) -> None:
     declare(home, {"fs": {"command": "unused"}, "every": {"command": "unused"}})
     with pytest.raises(GorgonError) as caught:
-        run(home, store, Script(), "[mcp:evrey]")
+        run(home, store, ScriptedModel(), "[mcp:evrey]")
     message = str(caught.value)
     assert "no MCP server 'evrey'" in message and "did you mean 'every'" in message and "declared: every, fs" in message
     assert store.runs.recent(5) == []
@@ -222,7 +201,7 @@ def test_a_token_in_a_servers_env_never_reaches_the_store(home: Path, store: Sto
     folder = str(home / "data-folder-2026")
     declare(home, {"every": {"command": npm_server("everything"),
                              "env": {"SERVICE_AUTH": token, "DATA_DIR": folder}}})
-    model = Script([("mcp:every/get-env", {})])
+    model = ScriptedModel([("mcp:every/get-env", {})])
     _, result = run(home, store, model, "[mcp:every/get-env]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     (_, env, _), = results(store, result.run_id)
@@ -249,7 +228,7 @@ def test_which_values_of_a_servers_config_count_as_secrets(name: str, value: str
 def test_the_server_stops_when_the_run_ends(home: Path, store: Store, tmp_path: Path) -> None:
     log = tmp_path / "calls.jsonl"
     declare(home, {"demo": python_server(log)})
-    _, result = run(home, store, Script([("mcp:demo/add", {"a": 1, "b": 2})]), "[mcp:demo]")
+    _, result = run(home, store, ScriptedModel([("mcp:demo/add", {"a": 1, "b": 2})]), "[mcp:demo]")
     assert result.status is RunStatus.SUCCEEDED, result.error
     pid = json.loads(log.read_text().splitlines()[0])["pid"]
     with pytest.raises(ProcessLookupError):

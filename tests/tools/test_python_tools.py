@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from toolbench import ScriptedModel, act
+from toolbench import act
 
 import gorgon_nb
 from gorgon_nb.errors import UsageError, WorkflowError
 from gorgon_nb.runner import Runner, default_runner
+from gorgon_nb.testing import ScriptedModel
 from gorgon_nb.tools.python import MARK, ToolMark
 from gorgon_nb.workflow import Workflow
 
@@ -202,7 +203,7 @@ def test_a_cell_offers_its_notebooks_own_functions_without_consent(ip: Interacti
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     ip.user_ns["__name__"] = "__main__"
-    model = ScriptedModel([[("python:__main__:double", {"n": 21})]])
+    model = ScriptedModel([("python:__main__:double", {"n": 21})])
     default_runner().runtime.providers.register(model)
     assert _cell(ip, "import gorgon_nb\n@gorgon_nb.tool\ndef double(n: int) -> int:\n"
                      "    '''Twice n.'''\n    return 2 * n") is None
@@ -212,7 +213,7 @@ def test_a_cell_offers_its_notebooks_own_functions_without_consent(ip: Interacti
     assert [m.content for m in model.results()] == ["42"]
     assert model.requests[0].tools[0].description == "Twice n."
     # a function imported into the notebook is not the notebook's own
-    default_runner().runtime.providers.register(ScriptedModel([[("python:__main__:where", {})]]))
+    default_runner().runtime.providers.register(ScriptedModel([("python:__main__:where", {})]))
     assert _cell(ip, "from os import getcwd as where") is None
     error = _cell(ip, cell.replace("double", "where"))
     assert error is not None and "not a function defined in this notebook" in str(error)
