@@ -35,6 +35,7 @@ CALL_STATUSES = {  # status -> (symbol, style)
 }
 ARGUMENTS_WIDTH = 70  # characters of a call's arguments on its line
 RESULT_WIDTH = 70  # characters of its result
+SHOWN_WIDTH = 200  # characters of a call's arguments, and of its result, that gorgon show prints
 
 
 def _arguments(arguments: Any) -> str:
@@ -135,7 +136,7 @@ def print_tool_calls(console: Console, calls: list[ShownCall]) -> None:
         where = (f"[{call.item}]" if call.item is not None else "") + (f" {call.conversation}" if call.conversation
                                                                        else "")
         line = (f"  {call.number:>2}. [{style}]{symbol} {escape(call.status)}[/] [bold]{escape(call.tool)}[/]"
-                f"{escape(where)} [dim]{escape(preview(call.arguments, ARGUMENTS_WIDTH))}[/]")
+                f"{escape(where)} [dim]{escape(preview(call.arguments, SHOWN_WIDTH))}[/]")
         console.print(line, soft_wrap=True)
         if call.result:
-            console.print(f"      [dim]→ {escape(preview(call.result, RESULT_WIDTH))}[/]", soft_wrap=True)
+            console.print(f"      [dim]→ {escape(preview(call.result, SHOWN_WIDTH))}[/]", soft_wrap=True)
