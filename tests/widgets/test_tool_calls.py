@@ -121,7 +121,7 @@ async def test_parallel_writes_each_wait_under_their_own_call(runner: Runner) ->
 
 async def test_a_run_that_ends_while_a_call_waits_closes_it(runner: Runner) -> None:
     model = Script([("uitools.save", {"path": "a.txt", "text": "x"})])
-    view, execution, task, _ = await start_script(runner, model)
+    view, _, task, _ = await start_script(runner, model)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await until(lambda: fresh(view) and view.status not in ("running", "waiting"), "the run to end")
@@ -133,7 +133,7 @@ async def test_a_run_that_ends_while_a_call_waits_closes_it(runner: Runner) -> N
 async def test_the_state_stays_bounded(runner: Runner) -> None:
     big = "y" * 5000
     turns = [[("uitools.look", {"name": f"t{i}", "blob": big})] for i in range(CALLS_KEPT + 5)]
-    view, result, events = await run_script(runner, Script(*turns), max_tool_calls=CALLS_KEPT + 5)
+    view, result, _ = await run_script(runner, Script(*turns), max_tool_calls=CALLS_KEPT + 5)
     assert result.ok, result.error
     work = step(view)
     calls = work["tool_calls"]
