@@ -78,7 +78,7 @@ const CALL_LABELS = {
   rejected: "rejected",
   cancelled: "cancelled",
 };
-const CALL_SYMBOLS = { running: "…", waiting: "⏸", ok: "✓", error: "✗", rejected: "⊘", cancelled: "–" };
+const CALL_SYMBOLS = { running: "…", waiting: "!", ok: "✓", error: "✗", rejected: "⊘", cancelled: "–" };
 const CARD_CALLS = 4; // the latest calls a card lists; the detail lists them all
 
 function callStatus(call) {
