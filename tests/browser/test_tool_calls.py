@@ -12,7 +12,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from test_lab_widget import RUN_TIMEOUT, UI_TIMEOUT, dismiss_popups, open_notebook, run_all_cells, wait_for_run
+from test_lab_widget import (
+    RUN_TIMEOUT,
+    UI_TIMEOUT,
+    dismiss_popups,
+    open_notebook,
+    run_all_cells,
+    wait_for_run,
+)
 from test_sidebar import ICON, api, open_tab
 
 from gorgon_nb.store import Store
