@@ -4,6 +4,7 @@ blocks, is approved in the sidebar's Approvals tab, and the step card shows ever
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import textwrap
@@ -20,14 +21,18 @@ from test_lab_widget import (
     run_all_cells,
     wait_for_run,
 )
-from test_sidebar import ICON, api, open_tab
+from test_sidebar import ICON, api, open_lab, open_tab
+from tool_runs import Script
 
+from gorgon_nb.chat import ChatService
+from gorgon_nb.config import load_config
+from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 
 # the browser lives on the session loop (see conftest.py)
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[1]  # where the kernel finds tool_runs
 COMMENT = "Fine, write it"
 # the kernel's model asks for these calls, turn by turn (tests/tool_runs.py), then answers
 SETUP_CELL = textwrap.dedent(f"""\
@@ -135,3 +140,53 @@ async def test_a_write_approved_in_the_sidebar_while_the_cell_waits(
     assert [(c.tool, c.state, c.is_error) for c in calls] == [
         ("uitools.look", "done", False), ("uitools.broken", "done", True), ("uitools.save", "done", False)]
     assert [(a.step_key, a.status, a.comment) for a in decided] == [("build/tool-3", "approved", COMMENT)]
+
+
+async def test_an_answers_tool_calls_fold_under_it_in_the_chat(
+    page: Any, lab_server: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    """The answer is written by a chat service of this process into the server's store (the
+    server's own model cannot be scripted); the sidebar reads it from there."""
+    from playwright.async_api import expect
+
+    (tmp_path / "config.toml").write_text('[roles.analyst]\ntools = ["uitools"]\n')
+    config = load_config(env={"GORGON_HOME": str(tmp_path)})
+    with Store(lab_server.home / "gorgon.db") as store:
+        service = ChatService(Runner(config, store))
+        service.runner.runtime.providers.register(Script(
+            [("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
+            [("uitools.look", {"name": "costs"})]))
+        session = service.create_session("Sales rows")
+        await service.send(session.id, "@analyst how many sales rows are there?")
+        for _ in range(400):
+            if not service.answering(session.id):
+                break
+            await asyncio.sleep(0.025)
+        answer = next(m for m in service.messages(session.id) if m["role"] == "agent")
+    assert answer["status"] == "done" and len(answer["meta"]["tool_calls"]) == 3
+
+    await open_lab(page, lab_server)
+    chat = await open_tab(page, "Chat")
+    await chat.locator(f".jp-gorgon-session[data-session-id='{session.id}']").click()
+    message = chat.locator(f".jp-gorgon-message[data-message-id='{answer['id']}']")
+    await expect(message).to_be_visible(timeout=UI_TIMEOUT)
+    calls = message.locator(".jp-gorgon-tool-calls")
+    toggle = calls.locator("button.jp-gorgon-tool-calls-toggle")
+    await expect(toggle).to_contain_text("3 tool calls")
+    await expect(toggle).to_contain_text("2 ok, 1 error")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await expect(calls.locator(".jp-gorgon-tool-call")).to_have_count(0)  # folded
+    await toggle.click()
+    items = calls.locator(".jp-gorgon-tool-call")
+    await expect(items).to_have_count(3)
+    await expect(items.locator(".jp-gorgon-tool-call-name")).to_have_text(
+        ["uitools.look", "uitools.broken", "uitools.look"])
+    await expect(items.locator(".jp-gorgon-status")).to_have_text(["ok", "error", "ok"])
+    await expect(items.nth(0).locator(".jp-gorgon-tool-call-args")).to_have_text('{"name": "sales"}')
+    await expect(items.nth(1).locator(".jp-gorgon-tool-call-result")).to_contain_text("the table is locked")
+    await expect(message.locator(".jp-gorgon-markdown")).to_contain_text(
+        "found costs: 3 rows")
+    await dismiss_popups(page)
+    await page.screenshot(path=artifacts / "sidebar_chat_tool_calls.png")
+    await toggle.click()
+    await expect(items).to_have_count(0)
