@@ -2,9 +2,12 @@
 
 ``RunState.apply`` folds events into steps and totals and records which synced traits
 changed, so ``RunView.flush`` can push only those. A step waiting for a person has status
-``waiting`` and an ``approval`` (``approval_view``); the run is ``waiting`` while any is. Steps are laid out in layers: a step's
-``level`` is the length of the longest dependency path that leads to it (0 with no deps).
-Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
+``waiting`` and an ``approval`` (``approval_view``); the run is ``waiting`` while any is.
+A step's tool calls are kept by ``widgets.tool_calls``: a call's approval hangs under
+its call, not on the step, and the step waits while any of them does.
+
+Steps are laid out in layers: a step's ``level`` is the length of the longest dependency
+path that leads to it (0 with no deps). Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
 level, right after the loop and its earlier rounds.
 """
 
