@@ -7,8 +7,9 @@ A step's tool calls are kept by ``widgets.tool_calls``: a call's approval hangs 
 its call, not on the step, and the step waits while any of them does.
 
 Steps are laid out in layers: a step's ``level`` is the length of the longest dependency
-path that leads to it (0 with no deps). Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
-level, right after the loop and its earlier rounds.
+path that leads to it (0 with no deps). Steps that appear only at run time (a loop's
+body, ``fix[2].verify``) sit on their loop's level, right after the loop and its earlier
+rounds.
 """
 
 from __future__ import annotations
