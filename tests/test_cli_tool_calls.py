@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import re
+import textwrap
 import threading
 from pathlib import Path
 
@@ -117,3 +118,30 @@ def test_show_of_a_run_without_tool_calls_says_nothing_of_them(home: Path) -> No
     done = gorgon(home, "show", run_id, "--brief")
     assert done.code == 0 and "tool calls" not in done.out
     assert json.loads(gorgon(home, "show", run_id, "--json").out)["tool_calls"] == []
+
+
+def test_gorgon_run_prints_the_calls_of_the_offline_model(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("Say hello in Python.\n")
+    (tmp_path / "hello.yaml").write_text(textwrap.dedent("""\
+        id: hello
+        steps:
+          - id: build
+            agent: builder
+            task: 'Read files.read_file {"path": "notes.md"} and write files.write_file {"path": "hello.py", "content": "print(1)"}'
+            tools: [files]
+            auto_approve: [files.write_file]
+        """))
+    done = gorgon(home, "run", "hello.yaml", cwd=tmp_path)
+    assert done.code == 0, done
+    calls = [line.strip() for line in done.out.splitlines() if re.match(r"^\s+(→|✓|✗)", line)]
+    assert sorted(calls) == sorted([
+        '→ build calls files.read_file {"path": "notes.md"}',
+        '→ build calls files.write_file {"path": "hello.py", "content": "print(1)"}  (writes)',
+        "✓ build files.read_file ok: Say hello in Python.",
+        "✓ build files.write_file ok: created 'hello.py' (1 lines)",
+    ])
+    assert (tmp_path / "hello.py").read_text() == "print(1)"
+    run_id = json.loads(gorgon(home, "runs", "--json").out)[0]["run_id"]
+    shown = gorgon(home, "show", run_id, "--brief").out
+    assert "tool calls of build (2)" in shown
+    assert re.search(r'^\s+2\. ✓ ok files\.write_file \{"path": "hello\.py", "content": "print\(1\)"\}$', shown, re.M)
