@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 from test_chat import Recorder, finished
-from tool_runs import WAIT_SECONDS, Script
+from tool_runs import WAIT_SECONDS
 
 from gorgon_nb import chat
 from gorgon_nb.chat import TOOL_TEXT_LIMIT, ChatService
 from gorgon_nb.config import load_config
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
+from gorgon_nb.testing import ScriptedModel
 
 
-def tooled_service(home: Path, store: Store, model: Script) -> ChatService:
+def tooled_service(home: Path, store: Store, model: ScriptedModel) -> ChatService:
     (home / "config.toml").write_text('[roles.analyst]\ntools = ["uitools"]\n')
     service = ChatService(Runner(load_config(), store))
     service.runner.runtime.providers.register(model)
@@ -29,7 +30,7 @@ def tooled_service(home: Path, store: Store, model: Script) -> ChatService:
 
 
 async def test_an_answers_calls_are_listed_under_it_with_their_status(home: Path, store: Store) -> None:
-    model = Script([("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
+    model = ScriptedModel([("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
                    [("uitools.save", {"path": "sum.txt", "text": "3"})])
     service = tooled_service(home, store, model)
     session = service.create_session()
@@ -70,7 +71,7 @@ async def test_a_rejected_call_says_so_and_the_list_is_bounded(home: Path, store
     monkeypatch.setattr(chat, "TOOL_CALLS_KEPT", 5)  # a step makes at most 20 calls: keep fewer to see the bound
     turns = [[("uitools.look", {"name": "x" * 1000})] for _ in range(7)]
     turns.append([("uitools.save", {"path": "a.txt", "text": "a"})])
-    service = tooled_service(home, store, Script(*turns))
+    service = tooled_service(home, store, ScriptedModel(*turns))
     session = service.create_session()
     await service.send(session.id, "@analyst look it all up")
     deadline = time.monotonic() + WAIT_SECONDS

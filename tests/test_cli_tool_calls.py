@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 from test_cli import gorgon
-from tool_runs import Script, tool_workflow
+from tool_runs import tool_workflow
 
 from gorgon_nb.cli.progress import Progress
 from gorgon_nb.config import Config
@@ -24,6 +24,7 @@ from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
+from gorgon_nb.testing import ScriptedModel
 
 TURNS = (
     [("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
@@ -35,7 +36,7 @@ TURNS = (
 def run_deciding(config: Config, store: Store, on_event: object) -> RunResult:
     """Run the tooled workflow; a thread approves the first write and rejects the second."""
     runner = Runner(config, store)
-    runner.runtime.providers.register(Script(*TURNS))
+    runner.runtime.providers.register(ScriptedModel(*TURNS))
     decided: list[str] = []
     done = threading.Event()
 

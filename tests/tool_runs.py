@@ -1,8 +1,9 @@
 """Real runs whose step calls tools: a tool set registered here and a scripted model.
 
-The model asks, turn by turn, for the calls its script names, then answers with what the
-tools said; the tools are a real tool set in the registry (one reads, one writes and so
-waits for approval, one fails). The engine, the store and the view are the real ones.
+The model (``gorgon_nb.testing.ScriptedModel``) asks, turn by turn, for the calls its
+script names, then answers with what the tools said; the tools are a real tool set in the
+registry (one reads, one writes and so waits for approval, one fails). The engine, the
+store and the view are the real ones.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from typing import Any
 from gorgon_nb.engine.executor import Execution
 from gorgon_nb.model.events import Event
 from gorgon_nb.model.run import RunResult
-from gorgon_nb.model.tools import Tool, ToolSet, find_toolset, register, wire_name
-from gorgon_nb.model.usage import Usage
-from gorgon_nb.providers.base import Completion, LLMRequest, ToolCall
+from gorgon_nb.model.tools import Tool, ToolSet, find_toolset, register
 from gorgon_nb.runner import Runner
+from gorgon_nb.testing import ScriptedModel
 from gorgon_nb.widgets import RunView
 from gorgon_nb.workflow import Workflow
 
 WAIT_SECONDS = 20.0
-Turn = list[tuple[str, dict[str, Any]]]
 
 
 async def _look(arguments: dict[str, Any], ctx: Any) -> str:
@@ -54,26 +53,7 @@ async def _listed(selector: str | None, ctx: Any) -> list[Tool]:
     return [t for t in _TOOLS if selector is None or t.name == f"uitools.{selector}"]
 
 
-if find_toolset("uitools") is None:
-    register(ToolSet("uitools", "tools of the view's tests", _listed))
-
-
-class Script:
-    """A model that asks for the calls its script names, turn by turn, then answers."""
-
-    name = "offline"
-
-    def __init__(self, *turns: Turn) -> None:
-        self.turns = turns
-
-    async def complete(self, request: LLMRequest, *, on_delta: Any = None) -> Completion:
-        asked = sum(1 for m in request.messages if m.role == "assistant" and m.tool_calls)
-        results = [m.content for m in request.messages if m.role == "tool"]
-        if request.tool_choice == "none" or asked >= len(self.turns):
-            return Completion("answer: " + " | ".join(results), Usage(input_tokens=20, output_tokens=5, calls=1))
-        calls = tuple(ToolCall(f"c{asked}-{i}", wire_name(name), args)
-                      for i, (name, args) in enumerate(self.turns[asked]))
-        return Completion("", Usage(input_tokens=20, output_tokens=5, calls=1), tool_calls=calls)
+TOOLSET = find_toolset("uitools") or register(ToolSet("uitools", "tools of the view's tests", _listed))
 
 
 def tool_workflow(max_tool_calls: int = 20) -> Workflow:
@@ -82,7 +62,7 @@ def tool_workflow(max_tool_calls: int = 20) -> Workflow:
          "max_tool_calls": max_tool_calls}]})
 
 
-async def run_script(runner: Runner, model: Script, max_tool_calls: int = 20) -> tuple[RunView, RunResult,
+async def run_script(runner: Runner, model: ScriptedModel, max_tool_calls: int = 20) -> tuple[RunView, RunResult,
                                                                                        list[Event]]:
     """Run the tooled workflow with ``model`` to its end, watched by a view."""
     runner.runtime.providers.register(model)
@@ -93,7 +73,7 @@ async def run_script(runner: Runner, model: Script, max_tool_calls: int = 20) ->
     return view, result, events
 
 
-async def start_script(runner: Runner, model: Script) -> tuple[RunView, Execution, asyncio.Task[RunResult],
+async def start_script(runner: Runner, model: ScriptedModel) -> tuple[RunView, Execution, asyncio.Task[RunResult],
                                                                list[Event]]:
     """Start the tooled workflow with ``model``; return once a tool call waits for approval."""
     runner.runtime.providers.register(model)

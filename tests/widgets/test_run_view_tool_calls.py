@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from tool_runs import WAIT_SECONDS, Script, run_script, start_script, until
+from tool_runs import WAIT_SECONDS, run_script, start_script, until
 
 from gorgon_nb.runner import Runner
+from gorgon_nb.testing import ScriptedModel
 from gorgon_nb.widgets.tool_calls import ARGUMENTS_LIMIT, CALLS_KEPT, RESULT_LIMIT
 
 CALL_KEYS = {"index", "tool", "arguments", "writes", "item", "delegation", "status", "result", "recorded",
@@ -27,7 +28,7 @@ def step(view: Any, key: str = "work") -> dict[str, Any]:
 
 
 async def test_calls_are_listed_in_order_with_arguments_results_and_status(runner: Runner) -> None:
-    model = Script([("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
+    model = ScriptedModel([("uitools.look", {"name": "sales"}), ("uitools.broken", {})],
                    [("uitools.look", {"name": "costs"}), ("uitools.nope", {"x": 1})])
     view, result, _ = await run_script(runner, model)
     assert result.ok, result.error
@@ -50,7 +51,7 @@ async def test_calls_are_listed_in_order_with_arguments_results_and_status(runne
 
 
 async def test_a_write_waits_under_its_call_and_the_decision_closes_it(runner: Runner) -> None:
-    model = Script([("uitools.look", {"name": "sales"}), ("uitools.save", {"path": "sum.txt", "text": "<b>3</b>"})])
+    model = ScriptedModel([("uitools.look", {"name": "sales"}), ("uitools.save", {"path": "sum.txt", "text": "<b>3</b>"})])
     view, _, task, _ = await start_script(runner, model)
     try:
         await until(lambda: fresh(view) and step(view)["status"] == "waiting", "the step to wait")
@@ -82,7 +83,7 @@ async def test_a_write_waits_under_its_call_and_the_decision_closes_it(runner: R
 
 
 async def test_a_rejected_write_shows_who_said_no(runner: Runner) -> None:
-    model = Script([("uitools.save", {"path": "a.txt", "text": "x"})])
+    model = ScriptedModel([("uitools.save", {"path": "a.txt", "text": "x"})])
     view, _, task, _ = await start_script(runner, model)
     try:
         approval_id = step(view)["tool_calls"][0]["approval"]["id"]
@@ -99,7 +100,7 @@ async def test_a_rejected_write_shows_who_said_no(runner: Runner) -> None:
 
 
 async def test_parallel_writes_each_wait_under_their_own_call(runner: Runner) -> None:
-    model = Script([("uitools.save", {"path": "a.txt", "text": "a"}), ("uitools.save", {"path": "b.txt", "text": "b"})])
+    model = ScriptedModel([("uitools.save", {"path": "a.txt", "text": "a"}), ("uitools.save", {"path": "b.txt", "text": "b"})])
     view, _, task, _ = await start_script(runner, model)
     try:
         await until(lambda: fresh(view) and len(step(view)["tool_calls"]) == 2 and all(
@@ -120,7 +121,7 @@ async def test_parallel_writes_each_wait_under_their_own_call(runner: Runner) ->
 
 
 async def test_a_run_that_ends_while_a_call_waits_closes_it(runner: Runner) -> None:
-    model = Script([("uitools.save", {"path": "a.txt", "text": "x"})])
+    model = ScriptedModel([("uitools.save", {"path": "a.txt", "text": "x"})])
     view, _, task, _ = await start_script(runner, model)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -133,7 +134,7 @@ async def test_a_run_that_ends_while_a_call_waits_closes_it(runner: Runner) -> N
 async def test_the_state_stays_bounded(runner: Runner) -> None:
     big = "y" * 5000
     turns = [[("uitools.look", {"name": f"t{i}", "blob": big})] for i in range(CALLS_KEPT + 5)]
-    view, result, _ = await run_script(runner, Script(*turns), max_tool_calls=CALLS_KEPT + 5)
+    view, result, _ = await run_script(runner, ScriptedModel(*turns), max_tool_calls=CALLS_KEPT + 5)
     assert result.ok, result.error
     work = step(view)
     calls = work["tool_calls"]
@@ -148,7 +149,7 @@ async def test_the_state_stays_bounded(runner: Runner) -> None:
 async def test_a_stored_run_shows_its_calls(runner: Runner) -> None:
     from gorgon_nb.widgets import RunView
 
-    model = Script([("uitools.look", {"name": "sales"})])
+    model = ScriptedModel([("uitools.look", {"name": "sales"})])
     _, result, _ = await run_script(runner, model)
     stored = RunView.from_result(runner.store.runs.get(result.run_id), runner.store.runs.events(result.run_id))
     assert [(c["tool"], c["status"], c["result"]) for c in step(stored)["tool_calls"]] == [
@@ -157,7 +158,7 @@ async def test_a_stored_run_shows_its_calls(runner: Runner) -> None:
 
 @pytest.mark.parametrize("secret_key", ["sk-ant-api03-" + "a" * 40])
 async def test_secrets_in_arguments_never_reach_the_view(runner: Runner, secret_key: str) -> None:
-    model = Script([("uitools.look", {"name": f"key {secret_key}"})])
+    model = ScriptedModel([("uitools.look", {"name": f"key {secret_key}"})])
     view, result, _ = await run_script(runner, model)
     assert result.ok, result.error
     shown = json.dumps(view.steps)

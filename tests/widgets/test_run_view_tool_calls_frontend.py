@@ -10,9 +10,10 @@ from typing import Any
 import esm_harness
 import pytest
 from test_frontend import jupyter_page, render_run, run_state
-from tool_runs import Script, start_script
+from tool_runs import start_script
 
 from gorgon_nb.runner import Runner
+from gorgon_nb.testing import ScriptedModel
 from gorgon_nb.widgets import RunView
 from gorgon_nb.widgets.run_view import STATIC
 
@@ -30,7 +31,7 @@ TURNS = (
 @pytest.fixture
 async def asking(runner: Runner) -> AsyncIterator[RunView]:
     """A view of a run whose sixth tool call (a write) waits for approval."""
-    view, _, task, _ = await start_script(runner, Script(*TURNS))
+    view, _, task, _ = await start_script(runner, ScriptedModel(*TURNS))
     yield view
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

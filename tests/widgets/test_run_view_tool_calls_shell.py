@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from tool_runs import Script
+from tool_runs import TOOLSET
 
+from gorgon_nb.model.tools import find_toolset
 from gorgon_nb.runner import default_runner
+from gorgon_nb.testing import ScriptedModel
 
 CELL = """%%gorgon
 name: Tooled
@@ -20,8 +22,9 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def test_the_cells_view_lists_the_calls(ip: InteractiveShell) -> None:
+    assert find_toolset("uitools") is TOOLSET  # the cell's step names it
     default_runner().runtime.providers.register(
-        Script([("uitools.look", {"name": "sales"}), ("uitools.broken", {})]))
+        ScriptedModel([("uitools.look", {"name": "sales"}), ("uitools.broken", {})]))
     with capture_output() as captured:
         done = ip.run_cell(CELL)
     assert done.error_in_exec is None, done.error_in_exec
