@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import shlex
 import time
 from collections import defaultdict
@@ -43,6 +45,8 @@ from gorgon_nb.model.events import (
     StepRetry,
     StepStarted,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
 )
 from gorgon_nb.model.run import RunStatus, run_markdown
 from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS
@@ -51,7 +55,7 @@ from gorgon_nb.store.chat import ChatMessage, ChatSession
 
 if TYPE_CHECKING:
     from gorgon_nb.engine.executor import Execution
-    from gorgon_nb.model.events import Event
+    from gorgon_nb.model.events import ApprovalData, Event
     from gorgon_nb.model.run import RunResult
     from gorgon_nb.runner import Runner
     from gorgon_nb.store import Store
@@ -64,6 +68,8 @@ HISTORY_MESSAGES = 20  # earlier messages given to an answer as context
 HISTORY_CHARS = 2000  # of each of them
 SAVE_EVERY = 1.0  # seconds between saves of a streaming message
 TEXT_LIMIT = 20_000  # characters in one request
+TOOL_CALLS_KEPT = 50  # tool calls a message lists (the latest; the earlier ones are counted)
+TOOL_TEXT_LIMIT = 300  # characters of a tool call's arguments and of its result a message keeps
 
 Listener = Callable[[dict[str, Any]], None]
 log = logging.getLogger(__name__)
@@ -284,6 +290,48 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _cut(text: str) -> str:
+    text = redact(text)
+    return text if len(text) <= TOOL_TEXT_LIMIT else text[:TOOL_TEXT_LIMIT - 1] + "…"
+
+
+def note_tool_call(meta: dict[str, Any], event: ToolCallStarted | ToolCallFinished) -> None:
+    """Keep a tool call in a message's ``meta["tool_calls"]``: ``{index, tool, arguments,
+    status, result, recorded}`` (status running, waiting, ok, error or rejected), the latest
+    ``TOOL_CALLS_KEPT`` of them, the earlier ones counted in ``tool_calls_dropped``."""
+    calls: list[dict[str, Any]] = meta.setdefault("tool_calls", [])
+    if isinstance(event, ToolCallStarted):
+        arguments = json.dumps(event.arguments, ensure_ascii=False, default=str, separators=(", ", ": "))
+        calls.append({"index": event.index, "tool": event.tool, "arguments": _cut(arguments),
+                      "status": "running", "result": "", "recorded": False})
+        if len(calls) > TOOL_CALLS_KEPT:
+            del calls[0]
+            meta["tool_calls_dropped"] = meta.get("tool_calls_dropped", 0) + 1
+        return
+    call = next((c for c in reversed(calls) if c["index"] == event.index and c["status"] in ("running", "waiting")),
+                None)
+    if call is None:
+        call = {"index": event.index, "tool": event.tool, "arguments": ""}
+        calls.append(call)
+    call.update(status=event.status, result=_cut(event.result), recorded=event.recorded)
+
+
+def note_tool_approval(meta: dict[str, Any], approval: ApprovalData) -> bool:
+    """Mark the call an approval of kind ``tool`` is about as waiting (or running again once
+    decided); whether a call was found. The approval's key ends with ``/tool-N``: call N-1."""
+    number = str(approval.get("step_key") or "").rpartition("/tool-")[2]
+    title = approval.get("title") or ""
+    for call in reversed(meta.get("tool_calls", [])):
+        if call["status"] not in ("running", "waiting"):
+            continue
+        if (str(call["index"] + 1) == number) if number.isdigit() else title.startswith(f"{call['tool']} ("):
+            pending = approval["status"] == "pending"
+            call["status"] = "waiting" if pending else "running"
+            call["approval"] = approval["id"]
+            return True
+    return False
+
+
 def turn_workflow(request: ChatRequest) -> dict[str, Any]:
     """The one-step run behind an answer."""
     if request.kind == "supervisor":
@@ -339,6 +387,16 @@ class Reply:
                 else:
                     message.status, message.content = "done", str(finished.output)
                 self.service._changed(message)
+            case ToolCallStarted() | ToolCallFinished() as call:
+                message = self._target(call.delegation)
+                if message is not None:
+                    note_tool_call(message.meta, call)
+                    self.service._changed(message)
+            case ApprovalRequested() | ApprovalDecided() as asked if asked.approval["kind"] == "tool":
+                delegate = re.search(r"/d(\d+)[^/]*/tool-\d+$", asked.approval.get("step_key") or "")
+                message = self._target(int(delegate[1]) if delegate else None)
+                if message is not None and note_tool_approval(message.meta, asked.approval):
+                    self.service._changed(message)
             case Notice() as notice:
                 self.message.meta.setdefault("notices", []).append(notice.message)
 

@@ -215,8 +215,13 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     store = open_store()
     run = store.runs.get(args.run_id)
     status = observed_status(run, store.control)
+    from gorgon_nb.cli.tool_calls import print_tool_calls, run_tool_calls
+
+    records = store.tools.of_run(run.run_id)
+    # the events tell a rejection from an error; only a run with an error result needs them
+    calls = run_tool_calls(records, store.runs.events(run.run_id) if any(r.is_error for r in records) else ())
     if args.json:
-        print_json(run_json(run, status=status))
+        print_json({**run_json(run, status=status), "tool_calls": [call.to_dict() for call in calls]})
         return EXIT_OK
     console.print(f"[bold]{escape(run.workflow_name or run.workflow_id)}[/] · run [bold]{run.run_id}[/] · "
                   f"{styled(str(status))}")
@@ -241,6 +246,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[red]{escape(step.key)}: {escape(step.error)}[/]")
     for notice in run.notices:
         console.print(f"[dim]note: {escape(notice)}[/]")
+    print_tool_calls(console, calls)
     if not args.brief:
         from rich.rule import Rule
 

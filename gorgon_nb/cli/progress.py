@@ -2,7 +2,8 @@
 
 On a terminal it is a table redrawn in place (status, elapsed, tokens, cost, and the
 latest streamed line of each running step); elsewhere (CI logs, pipes) it prints one
-line per finished step, so logs stay readable.
+line per finished step, so logs stay readable. Either way each tool call a step makes
+prints a line when it starts and one when it ends, with its status.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from gorgon_nb.cli.output import GAP, STYLES, Column, fit_table
+from gorgon_nb.cli.tool_calls import finished_line, started_line
 from gorgon_nb.model.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -29,6 +31,8 @@ from gorgon_nb.model.events import (
     StepRetry,
     StepStarted,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
 )
 from gorgon_nb.model.text import STATUS_LABELS, STATUS_SYMBOLS, format_duration, preview
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
@@ -103,6 +107,14 @@ class Progress:
             comment = f": {approval['comment']}" if approval.get("comment") and not approval.get("timed_out") else ""
             self._print(Text(f"{approval['status']} by {who}{comment}",
                              style="green" if approval["status"] == "approved" else "red"))
+        elif isinstance(payload, ToolCallStarted) and key is not None:
+            self._row(key).note = f"calling {payload.tool}"
+            self._print(started_line(key, payload))
+        elif isinstance(payload, ToolCallFinished) and key is not None:
+            row = self._row(key)
+            if row.note == f"calling {payload.tool}":
+                row.note = ""
+            self._print(finished_line(key, payload))
         elif isinstance(payload, Notice):
             self.notices.append(payload.message)
             self._print(Text(f"note: {payload.message}", style="yellow" if payload.level == "warning" else "dim"))

@@ -32,7 +32,7 @@ def approval_data(request: ApprovalRequest) -> ApprovalData:
             "preview": request.preview, "approvers": request.approvers, "status": str(request.status),
             "timeout_at": request.timeout_at, "on_timeout": request.on_timeout,
             "decided_by": request.decided_by, "decided_at": request.decided_at, "comment": request.comment,
-            "timed_out": request.timed_out}
+            "timed_out": request.timed_out, "step_key": request.step_key}
 
 
 async def wait_for_approval(run: StepRun, kind: GateKind, round_: int, title: str, preview: str, *,

@@ -118,6 +118,7 @@ class ApprovalData(TypedDict):
     decided_at: float | None
     comment: str | None
     timed_out: bool
+    step_key: NotRequired[str]  # the approval row's key: a tool call's is ``build/tool-2``
 
 
 # -- which keys a payload leaves out of its data ------------------------------------------

@@ -2,10 +2,14 @@
 
 ``RunState.apply`` folds events into steps and totals and records which synced traits
 changed, so ``RunView.flush`` can push only those. A step waiting for a person has status
-``waiting`` and an ``approval`` (``approval_view``); the run is ``waiting`` while any is. Steps are laid out in layers: a step's
-``level`` is the length of the longest dependency path that leads to it (0 with no deps).
-Steps that appear only at run time (a loop's body, ``fix[2].verify``) sit on their loop's
-level, right after the loop and its earlier rounds.
+``waiting`` and an ``approval`` (``approval_view``); the run is ``waiting`` while any is.
+A step's tool calls are kept by ``widgets.tool_calls``: a call's approval hangs under
+its call, not on the step, and the step waits while any of them does.
+
+Steps are laid out in layers: a step's ``level`` is the length of the longest dependency
+path that leads to it (0 with no deps). Steps that appear only at run time (a loop's
+body, ``fix[2].verify``) sit on their loop's level, right after the loop and its earlier
+rounds.
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ from gorgon_nb.model.events import (
     StepRetry,
     StepStarted,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
 )
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.model.usage import Usage, format_cost, format_tokens
 from gorgon_nb.outputs import output_html
 from gorgon_nb.secrets import redact
+from gorgon_nb.widgets.tool_calls import StepToolCalls
 
 __all__ = ["LIVE_STATUSES", "TEXT_TAIL", "RunState", "StepState", "approval_view", "layer_levels"]
 
@@ -70,7 +77,8 @@ class StepState:
     retries: int = 0
     last_source: str | None = None  # who streamed last: an item, a delegate
     delegates: dict[int, str] = field(default_factory=dict)  # a supervisor's: index -> role
-    approval: dict[str, Any] | None = None
+    approval: dict[str, Any] | None = None  # the step's own (a gate, its output's review)
+    tool_calls: StepToolCalls = field(default_factory=StepToolCalls)
 
     @property
     def label(self) -> str:
@@ -91,7 +99,12 @@ class StepState:
 
     @property
     def awaiting_decision(self) -> bool:
-        return self.approval is not None and self.approval["status"] == "pending"
+        return bool(self.pending_approvals())
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """The approvals of this step waiting for a decision: its own, then its tool calls'."""
+        own = [self.approval] if self.approval is not None and self.approval["status"] == "pending" else []
+        return own + self.tool_calls.pending_approvals()
 
     def set_output(self, value: Any) -> None:
         self.output = value
@@ -114,6 +127,8 @@ class StepState:
             "output_html": self.output_html,
             "error": self.error,
             "approval": dict(self.approval) if self.approval is not None else None,
+            "tool_calls": self.tool_calls.to_list(),
+            "tool_calls_dropped": self.tool_calls.dropped,
         }
 
 
@@ -133,6 +148,7 @@ def approval_view(data: Mapping[str, Any]) -> dict[str, Any]:
         "decided_at": data.get("decided_at"),
         "comment": data.get("comment"),
         "timed_out": bool(data.get("timed_out")),
+        "step_key": str(data.get("step_key") or ""),
     }
 
 
@@ -288,6 +304,12 @@ class RunState:
                 self._on_step_finished(event, payload)
             case StepFailed() as payload:
                 self._on_step_failed(event, payload)
+            case ToolCallStarted() as payload:
+                if (step := self._step(event)) is not None:
+                    step.tool_calls.started(payload, event.ts)
+            case ToolCallFinished() as payload:
+                if (step := self._step(event)) is not None:
+                    step.tool_calls.finished(payload, event.ts)
             case ApprovalRequested() as payload:
                 self._on_approval_requested(event, payload)
             case ApprovalDecided() as payload:
@@ -348,6 +370,7 @@ class RunState:
         if (step := self._step(event)) is not None:
             step.status, step.started, step.ended = "running", event.ts, None
             step.text, step.error, step.last_source = "", "", None
+            step.tool_calls.clear()  # a run resumed starts the step again: its calls come again
 
     def _on_text_delta(self, event: Event, payload: TextDelta) -> None:
         if (step := self._step(event)) is None:
@@ -411,9 +434,12 @@ class RunState:
     def _on_approval_requested(self, event: Event, payload: ApprovalRequested) -> None:
         if (step := self._step(event)) is None:
             return
-        step.status, step.approval = "waiting", approval_view(payload.approval)
+        view = approval_view(payload.approval)
+        if step.tool_calls.take_approval(step.key, view) is None:
+            step.approval = view
+            step.text, step.last_source = "", None  # a revision streams its new answer afresh
+        step.status = "waiting"
         step.started = step.started if step.started is not None else event.ts
-        step.text, step.last_source = "", None  # a revision streams its new answer afresh
         if not self.finished:
             self.status = "waiting"
             self.changed.add("status")
@@ -421,8 +447,10 @@ class RunState:
     def _on_approval_decided(self, event: Event, payload: ApprovalDecided) -> None:
         if (step := self._step(event)) is None:
             return
-        step.approval = approval_view(payload.approval)
-        if step.status == "waiting":
+        view = approval_view(payload.approval)
+        if step.tool_calls.take_approval(step.key, view) is None:
+            step.approval = view
+        if step.status == "waiting" and not step.awaiting_decision:
             step.status = "running"  # it runs on, or its step fails, in the next events
         if self.status == "waiting" and not any(s.status == "waiting" for s in self.steps.values()):
             self.status = "running"
@@ -439,8 +467,9 @@ class RunState:
         self.ended_at = event.ts
         self.usage = payload.usage
         for step in self.steps.values():
-            if step.awaiting_decision and step.approval is not None:  # the store closes it too
+            if step.approval is not None and step.approval["status"] == "pending":  # the store closes it too
                 step.approval = {**step.approval, "status": "cancelled"}
+            step.tool_calls.cancel_open(event.ts)
             if step.status in ("running", "waiting"):  # no step outlives its run
                 step.status, step.ended = "cancelled", event.ts
             elif step.status == "pending":  # the run ended before this step could start

@@ -11,9 +11,12 @@ Synced traits (the frontend's contract):
   succeeded | failed | cancelled | stopped; ``waiting`` while a step waits for a person,
   ``stopped`` for a stored run whose process is gone), ``error``
 - ``steps``: one dict per step, ``{key, id, label, kind, level, deps, status, started,
-  ended, tokens, cost, text, output_html, error, approval}``; ``approval`` is null or
-  ``{id, kind, round, title, preview_html, approvers, status, timeout_at, on_timeout,
-  decided_by, decided_at, comment, timed_out}``
+  ended, tokens, cost, text, output_html, error, approval, tool_calls, tool_calls_dropped}``;
+  ``approval`` is null or ``{id, kind, round, title, preview_html, approvers, status,
+  timeout_at, on_timeout, decided_by, decided_at, comment, timed_out, step_key}``;
+  ``tool_calls`` lists the step's latest tool calls, ``{index, tool, arguments, writes,
+  item, delegation, status, result, recorded, approval, started, ended}`` (see
+  ``widgets.tool_calls``), ``tool_calls_dropped`` counts the earlier ones left out
 - ``started_at``, ``ended_at`` (epoch seconds; 0 when unknown or still running),
   ``total_tokens``, ``total_cost``, ``notices``
 
@@ -54,6 +57,7 @@ from gorgon_nb.widgets.run_state import RunState, StepState
 __all__ = ["DecideCallback", "RunView"]
 
 STATIC = Path(__file__).parent / "static"
+TEXT_CALLS = 8  # tool calls of a step its text form names
 _HEADER = ("step", "label", "status", "elapsed", "tokens", "cost")
 
 DecideCallback = Callable[[str, bool, "str | None"], Any]
@@ -240,12 +244,13 @@ class RunView(anywidget.AnyWidget):
         for step in state.ordered_steps():
             if step.error and step.status == "failed":
                 parts.append(f"{step.key} failed: {step.error}")
+        parts += [f"{step.key} called {line}" for step in state.ordered_steps() if (line := _calls_line(step))]
         for step in state.awaiting():
-            approval = step.approval or {}
-            parts.append(
-                f"{step.key} waits for approval '{approval.get('title')}': "
-                f"gorgon approve {approval.get('id')} (or --reject -m WHY)"
-            )
+            for approval in step.pending_approvals():
+                parts.append(
+                    f"{step.key} waits for approval '{approval.get('title')}': "
+                    f"gorgon approve {approval.get('id')} (or --reject -m WHY)"
+                )
         if (final := self._final()) is not None:
             parts.append(f"output of {final.key}:\n{output_text(final.output)}")
         return "\n\n".join(parts)
@@ -265,12 +270,13 @@ class RunView(anywidget.AnyWidget):
             parts.append("\n".join(f"> {notice}  " for notice in state.notices))
         if state.error:
             parts.append(f"**Error:** {state.error}")
+        parts += [f"`{step.key}` called {line}" for step in state.ordered_steps() if (line := _calls_line(step))]
         for step in state.awaiting():
-            approval = step.approval or {}
-            parts.append(
-                f"**Waiting for approval:** {approval.get('title')} (step `{step.key}`): "
-                f"`gorgon approve {approval.get('id')}` (or `--reject -m WHY`)"
-            )
+            for approval in step.pending_approvals():
+                parts.append(
+                    f"**Waiting for approval:** {approval.get('title')} (step `{step.key}`): "
+                    f"`gorgon approve {approval.get('id')}` (or `--reject -m WHY`)"
+                )
         if (final := self._final()) is not None:
             parts.append(f"**Output of `{final.key}`:**\n\n{output_markdown(final.output)}")
         return "\n\n".join(parts)
@@ -283,6 +289,17 @@ class RunView(anywidget.AnyWidget):
     def __repr__(self) -> str:
         state = self._state
         return f"<RunView {state.run_id or '-'} {state.workflow_name!r} {state.status}: {len(state.steps)} steps>"
+
+
+def _calls_line(step: StepState) -> str:
+    """A step's tool calls in a line: ``3 tools: files.read_file ok, files.write_file rejected``."""
+    calls = step.tool_calls
+    if not len(calls):
+        return ""
+    shown = [f"{call.tool} {call.status}" for call in calls.calls[-TEXT_CALLS:]]
+    earlier = len(calls) - len(shown)
+    lead = f"{earlier} earlier, " if earlier else ""
+    return f"{len(calls)} tool{'s' if len(calls) != 1 else ''}: {lead}{', '.join(shown)}"
 
 
 def _decide_in_store(approval_id: str, approve: bool, comment: str | None) -> Any:

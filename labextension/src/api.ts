@@ -114,9 +114,26 @@ export interface IMessage {
     /** A /run message's steps, `{key: status}`, and the approval its run waits for. */
     steps?: Record<string, string>;
     waiting?: string;
+    /** The tool calls of an answer, in order (the latest ones), and how many earlier were left out. */
+    tool_calls?: IToolCall[];
+    tool_calls_dropped?: number;
   } | null;
   created_at: number;
   updated_at: number;
+}
+
+/** A tool call of an agent's answer, as its message carries it. */
+export interface IToolCall {
+  index: number;
+  tool: string;
+  /** Its arguments as compact JSON, cut. */
+  arguments: string;
+  status: 'running' | 'waiting' | 'ok' | 'error' | 'rejected' | string;
+  /** The start of what the tool answered. */
+  result: string;
+  recorded: boolean;
+  /** The id of its approval, when it asked one. */
+  approval?: string;
 }
 
 export interface IRole {

@@ -91,6 +91,8 @@ function kindText(approval: IApproval): string {
       return 'approve before the step runs';
     case 'after':
       return "approve the step's output";
+    case 'tool':
+      return 'approve a tool call that writes';
     default:
       return 'approve to go on';
   }

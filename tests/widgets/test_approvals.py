@@ -28,6 +28,7 @@ APPROVAL_KEYS = {
     "decided_at",
     "comment",
     "timed_out",
+    "step_key",
 }
 
 

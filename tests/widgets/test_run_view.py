@@ -44,6 +44,8 @@ STEP_KEYS = {
     "output_html",
     "error",
     "approval",
+    "tool_calls",
+    "tool_calls_dropped",
 }
 
 

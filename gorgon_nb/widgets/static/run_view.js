@@ -57,8 +57,102 @@ function loopOf(key) {
   return match ? { loop: key.slice(0, match.index), round: match[1] } : null;
 }
 
+// The approvals of a step waiting for a decision: its own, then its tool calls'.
+function pendingApprovals(step) {
+  const own = step.approval && step.approval.status === "pending" ? [step.approval] : [];
+  const calls = (step.tool_calls || []).filter((call) => call.approval && call.approval.status === "pending");
+  return own.concat(calls.map((call) => call.approval));
+}
+
 function pending(step) {
-  return Boolean(step.approval && step.approval.status === "pending");
+  return pendingApprovals(step).length > 0;
+}
+
+// -- tool calls ----------------------------------------------------------------------------
+
+const CALL_LABELS = {
+  running: "running",
+  waiting: "waiting for approval",
+  ok: "ok",
+  error: "error",
+  rejected: "rejected",
+  cancelled: "cancelled",
+};
+const CALL_SYMBOLS = { running: "…", waiting: "!", ok: "✓", error: "✗", rejected: "⊘", cancelled: "–" };
+const CARD_CALLS = 4; // the latest calls a card lists; the detail lists them all
+
+function callStatus(call) {
+  const label = CALL_LABELS[call.status] ?? call.status;
+  return call.recorded ? `${label} · recorded` : label;
+}
+
+function callCount(step) {
+  return (step.tool_calls || []).length + (step.tool_calls_dropped || 0);
+}
+
+function callWhere(call) {
+  const parts = [];
+  if (call.item != null) parts.push(`item ${call.item}`);
+  if (call.delegation != null) parts.push(`delegate ${call.delegation}`);
+  return parts.join(" · ");
+}
+
+function callLine(call) {
+  const line = node("div", "gorgon-tool");
+  line.dataset.status = call.status;
+  line.title = `${call.tool}: ${callStatus(call)}`;
+  line.append(
+    node("span", "gorgon-tool-symbol", CALL_SYMBOLS[call.status] ?? "?"),
+    node("span", "gorgon-tool-name", call.tool),
+    node("span", "gorgon-tool-args", call.arguments),
+  );
+  return line;
+}
+
+// The card's list: how many calls, and the latest few on a line each.
+function renderCardCalls(list, step) {
+  const calls = step.tool_calls || [];
+  const signature = JSON.stringify([step.tool_calls_dropped || 0, calls.map((c) => [c.tool, c.status, c.arguments])]);
+  if (list.dataset.signature === signature) return;
+  list.dataset.signature = signature;
+  list.hidden = calls.length === 0;
+  const total = callCount(step);
+  const shown = calls.slice(-CARD_CALLS);
+  const head = node("div", "gorgon-tools-count", `${total} tool call${total === 1 ? "" : "s"}`);
+  const lines = shown.map(callLine);
+  if (total > shown.length) head.textContent += ` · latest ${shown.length}`;
+  list.replaceChildren(head, ...lines);
+}
+
+// The detail's list: every call kept, with its arguments, result and approval.
+function renderDetailCalls(step, panelFor) {
+  const calls = step.tool_calls || [];
+  const section = node("section", "gorgon-calls");
+  const total = callCount(step);
+  section.append(node("div", "gorgon-calls-title", `Tool calls (${total})`));
+  if (step.tool_calls_dropped) {
+    section.append(node("div", "gorgon-calls-dropped", `${step.tool_calls_dropped} earlier calls not shown`));
+  }
+  for (const call of calls) {
+    const item = node("div", "gorgon-call");
+    item.dataset.status = call.status;
+    item.dataset.index = String(call.index);
+    const head = node("div", "gorgon-call-head");
+    head.append(
+      node("span", "gorgon-tool-symbol", CALL_SYMBOLS[call.status] ?? "?"),
+      node("span", "gorgon-call-tool", call.tool),
+      node("span", "gorgon-call-status", callStatus(call)),
+    );
+    const where = callWhere(call);
+    if (where) head.append(node("span", "gorgon-call-where", where));
+    if (call.writes) head.append(node("span", "gorgon-call-writes", "writes"));
+    item.append(head);
+    if (call.arguments) item.append(node("code", "gorgon-call-args", call.arguments));
+    if (call.approval) item.append(panelFor(call.approval).el);
+    if (call.result) item.append(node("pre", "gorgon-call-result", call.result));
+    section.append(item);
+  }
+  return section;
 }
 
 function formatClock(epoch) {
@@ -167,9 +261,8 @@ function makeApprovalPanel(approval, decide) {
       el.dataset.status = next.status;
       el.dataset.kind = next.kind;
       setText(title, next.title);
-      const parts = [
-        next.kind === "before" ? "before the step runs" : next.kind === "after" ? "the step's output" : "a gate",
-      ];
+      const kinds = { before: "before the step runs", after: "the step's output", tool: "a tool call that writes" };
+      const parts = [kinds[next.kind] || "a gate"];
       if (next.round > 1) parts.push(`round ${next.round}`);
       parts.push(`who may decide: ${next.approvers && next.approvers.length ? next.approvers.join(", ") : "anyone"}`);
       if (next.timeout_at && next.status === "pending") {
@@ -217,7 +310,9 @@ function makeCard(step, onSelect) {
   meta.append(elapsed, tokens, cost);
   const asks = node("div", "gorgon-step-approval", "needs your approval");
   const text = node("pre", "gorgon-step-text");
-  el.append(head, status, asks, meta, text);
+  const tools = node("div", "gorgon-step-tools");
+  tools.hidden = true;
+  el.append(head, status, asks, meta, tools, text);
   el.addEventListener("click", () => onSelect(step.key));
   el.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {
@@ -225,7 +320,7 @@ function makeCard(step, onSelect) {
       onSelect(step.key);
     }
   });
-  return { el, label, id, statusText, asks, elapsed, tokens, cost, text };
+  return { el, label, id, statusText, asks, elapsed, tokens, cost, text, tools };
 }
 
 function updateCard(card, step, now) {
@@ -240,8 +335,11 @@ function updateCard(card, step, now) {
   setText(card.elapsed, formatDuration(stepElapsed(step, now)));
   setText(card.tokens, step.tokens === "-" ? "" : `${step.tokens} tok`);
   setText(card.cost, step.cost === "-" ? "" : step.cost);
-  card.asks.hidden = !pending(step);
-  el.classList.toggle("gorgon-step-asks", pending(step));
+  const asking = pendingApprovals(step).length;
+  card.asks.hidden = asking === 0;
+  setText(card.asks, asking > 1 ? `${asking} approvals wait for you` : "needs your approval");
+  el.classList.toggle("gorgon-step-asks", asking > 0);
+  renderCardCalls(card.tools, step);
   const streaming = step.status === "running" && Boolean(step.text);
   card.text.hidden = !streaming;
   if (streaming && card.text.textContent !== step.text) {
@@ -403,11 +501,13 @@ function render({ model, el }) {
   function openNewApprovals(steps) {
     const current = selected == null ? null : steps.find((step) => step.key === selected);
     for (const step of steps) {
-      if (!pending(step) || asked.has(step.approval.id)) continue;
-      asked.add(step.approval.id);
-      if (!(current && pending(current))) {
-        show(step.key);
-        return;
+      for (const approval of pendingApprovals(step)) {
+        if (asked.has(approval.id)) continue;
+        asked.add(approval.id);
+        if (!(current && pending(current)) && selected !== step.key) {
+          show(step.key);
+          return;
+        }
       }
     }
   }
@@ -501,7 +601,8 @@ function render({ model, el }) {
       return;
     }
     const approval = step.approval ? JSON.stringify(step.approval) : "";
-    const signature = `${step.status}\u0000${step.error}\u0000${step.output_html}\u0000${step.text}\u0000${approval}`;
+    const calls = JSON.stringify([step.tool_calls || [], step.tool_calls_dropped || 0]);
+    const signature = [step.status, step.error, step.output_html, step.text, approval, calls].join("\u0000");
     if (signature === detailHtml) return;
     detailHtml = signature;
     detail.dataset.key = step.key;
@@ -520,6 +621,7 @@ function render({ model, el }) {
     head.append(close);
     const body = [head];
     if (step.approval) body.push(panelFor(step.approval).el);
+    if (callCount(step)) body.push(renderDetailCalls(step, panelFor));
     if (step.error) body.push(node("pre", "gorgon-detail-error", step.error));
     if (step.output_html) {
       const output = node("div", "gorgon-output");
@@ -532,7 +634,7 @@ function render({ model, el }) {
       requestAnimationFrame(() => {
         text.scrollTop = text.scrollHeight;
       });
-    } else if (!step.error && !step.approval) {
+    } else if (!step.error && !step.approval && !callCount(step)) {
       body.push(node("div", "gorgon-detail-empty", LIVE.has(step.status) ? "running…" : "no output"));
     }
     // a comment being typed keeps its focus when the detail is rebuilt around it

@@ -10,6 +10,7 @@ import { ErrorNotice, Notice, StatusBadge, WithCode } from '../components';
 import { formatAgo, formatTime, formatTokens, shortId } from '../format';
 import { Markdown } from './markdown';
 import { ChatModel } from './model';
+import { ToolCalls } from './tool-calls';
 import type { IChatContext } from './context';
 
 export function Messages(props: { model: ChatModel; context: IChatContext }): JSX.Element {
@@ -234,6 +235,13 @@ function MessageView(props: {
                 actions={context.actions}
               />
             )
+          )}
+          {message.meta?.tool_calls && (
+            <ToolCalls
+              calls={message.meta.tool_calls}
+              dropped={message.meta.tool_calls_dropped ?? 0}
+              onApprovals={context.openApprovals}
+            />
           )}
           {(message.meta?.notices ?? []).map(notice => (
             <div key={notice} className="jp-gorgon-hint-line">
