@@ -269,15 +269,28 @@ async def converse(run: StepRun, request: LLMRequest, item: int | None, complete
         calls = completion.tool_calls
         messages.append(Message("assistant", completion.text, tool_calls=calls))
         room = limit - made
-        outcomes = await asyncio.gather(*(
+        outcomes = await _together([
             _call(run, ctx, by_wire, call, ToolCallKey(run.state.result.run_id, run.result.key, item,
                                                        conversation.label, made + i), role, delegation)
-            for i, call in enumerate(calls[:room])))
+            for i, call in enumerate(calls[:room])])
         outcomes += [_Outcome(f"not run: this step may make at most {limit} tool calls (max_tool_calls); "
                               "answer with what you have", "error") for _ in calls[room:]]
         conversation.made += min(len(calls), room)
         messages += [Message("tool", outcome.content, tool_call_id=call.id, is_error=outcome.status != "ok")
                      for call, outcome in zip(calls, outcomes, strict=True)]
+
+
+async def _together(calls: list[Awaitable[_Outcome]]) -> list[_Outcome]:
+    """The calls of one turn at once; when one stops the step, the others are cancelled
+    (their journal says they were cut off) rather than left running."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _with(request: LLMRequest, messages: list[Message], tools: tuple[ToolSpec, ...],
