@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from gorgon_nb.engine.answers import parse_json_answer
+from gorgon_nb.engine.references import FunctionNotFound, import_function
 from gorgon_nb.engine.trust import SAFE_FUNCTIONS, notebook_function
 from gorgon_nb.errors import GorgonError, StepError
 from gorgon_nb.model.kinds import StepKind
@@ -65,22 +64,10 @@ MOVED = {
 
 
 def _import_function(ref: str, base_dir: Path | None) -> Callable[..., Any]:
-    module_name, _, name = MOVED.get(ref, ref).partition(":")
-    added = base_dir is not None and str(base_dir) not in sys.path
-    if added:  # modules next to the workflow file import without installing them
-        sys.path.insert(0, str(base_dir))
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise StepError(f"cannot import module '{module_name}': {exc}. Install it, or put it next to "
-                        "the workflow file or on PYTHONPATH.") from None
-    finally:
-        if added:
-            sys.path.remove(str(base_dir))
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise StepError(f"module '{module_name}' has no function '{name}'")
-    return function
+        return import_function(MOVED.get(ref, ref), base_dir)
+    except FunctionNotFound as exc:
+        raise StepError(f"{exc}.") from None
 
 
 def code_use(step: PythonStep, base_dir: Path | None, cell: bool) -> str | None:

@@ -32,15 +32,14 @@ leaves things as calling it once (a call cut off by a crash is then repeated on 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from gorgon_nb.engine.references import FunctionNotFound, import_function
 from gorgon_nb.engine.trust import SAFE_FUNCTIONS, notebook_function
 from gorgon_nb.errors import GorgonError, ToolError
 from gorgon_nb.model.tools import Tool, ToolSet
@@ -86,25 +85,10 @@ def tool(function: Any = None, /, *, name: str | None = None, writes: bool = Fal
 
 
 def _import(ref: str, base_dir: Path | None) -> Callable[..., Any]:
-    module_name, _, name = ref.partition(":")
-    added = base_dir is not None and str(base_dir) not in sys.path
-    if added:  # modules next to the workflow file import without installing them
-        sys.path.insert(0, str(base_dir))
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ToolError(f"cannot import module '{module_name}' for the tool python:{ref}: {exc}. Install it, or "
-                        "put it next to the workflow file or on PYTHONPATH", fatal=True) from None
-    except Exception as exc:
-        raise ToolError(f"importing module '{module_name}' for the tool python:{ref} failed: "
-                        f"{type(exc).__name__}: {exc}", fatal=True) from None
-    finally:
-        if added:
-            sys.path.remove(str(base_dir))
-    found = getattr(module, name, None)
-    if not callable(found):
-        raise ToolError(f"module '{module_name}' has no function '{name}' (for the tool python:{ref})", fatal=True)
-    return found
+        return import_function(ref, base_dir)
+    except FunctionNotFound as exc:
+        raise ToolError(f"{exc} (for the tool python:{ref})", fatal=True) from None
 
 
 def function_tool(ref: str, function: Callable[..., Any]) -> Tool:

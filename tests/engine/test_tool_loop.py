@@ -7,8 +7,6 @@ The server's request log says what the model was sent; the tools count their own
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from gorgon_nb.model.run import RunStatus
 from gorgon_nb.model.tools import Tool, ToolSet, find_toolset, register
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
-from gorgon_nb.testing import LLMServer, RecordedRequest, ToolCalls
+from gorgon_nb.testing import Approver, LLMServer, RecordedRequest, ToolCalls
 from gorgon_nb.workflow import Workflow
 
 KEY_ENV = "LOOPBACK_TOOL_KEY"
@@ -147,32 +145,6 @@ def test_a_tool_that_raises_is_an_error_the_model_reads(
     assert ran == Counter(fail=1)
 
 
-class Person:
-    """Decides each pending approval from a store connection of its own, in another thread."""
-
-    def __init__(self, db: Path, approve: bool, comment: str) -> None:
-        self.db, self.approve, self.comment = db, approve, comment
-        self.seen: list[Any] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> Person:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _watch(self) -> None:
-        with Store(self.db) as store:
-            while not self._stop.is_set():
-                for request in store.approvals.recent(status="pending"):
-                    self.seen.append(request)
-                    store.approvals.decide(request.id, approve=self.approve, by="alice", comment=self.comment)
-                time.sleep(0.05)
-
-
 @both
 @streamed
 @pytest.mark.parametrize("approve", [False, True], ids=["rejected", "approved"])
@@ -181,7 +153,7 @@ def test_a_writing_call_waits_for_a_person(
     server.responder = lambda r: (ToolCalls(("testtools_save", {"note": "buy oat milk"}))
                                   if not r.tool_results else "Done: " + r.tool_results[0].content)
     assert store.path is not None
-    with Person(store.path, approve, "not on my list") as person:
+    with Approver(store.path, approve, "not on my list") as person:
         result, _ = run(tool_runner, workflow(vendor), stream)
     assert result.status is RunStatus.SUCCEEDED, result.error
     [asked] = person.seen
