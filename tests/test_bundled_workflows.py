@@ -262,7 +262,11 @@ async def test_the_builder_writes_into_a_workspace_and_the_tester_runs_its_tests
     code = (workspace / "feature.py").read_text()
     compile(code, "feature.py", "exec")  # the code of the builder's answer, not its prose
     assert "def test_" in (workspace / "test_feature.py").read_text()
-    calls = {(r.key.step_key, r.tool): r for r in store.tools.of_run(result.run_id)}
+    records = store.tools.of_run(result.run_id)
+    calls = {(r.key.step_key, r.tool): r for r in records}
+    # in the order the model asked, though the write started later (once approved)
+    asked = [r.key.index for r in records if r.key.step_key == "write_tests"]
+    assert asked == sorted(asked) and len(asked) >= 2
     ran = json.loads(calls[("run_tests", "shell.run")].result)
     assert calls[("run_tests", "shell.run")].arguments == {"command": "python -m pytest -q"}
     assert isinstance(ran["exit_code"], int) and "test_feature.py" in ran["stdout"] + ran["stderr"]

@@ -73,10 +73,15 @@ class ToolCallJournal:
         return _record(rows[0]) if rows else None
 
     def of_run(self, run_id: str) -> list[ToolCallRecord]:
-        """The run's tool calls, in the order they started."""
-        rows = self._db.query("SELECT * FROM tool_calls WHERE run_id = ? ORDER BY started_at, conversation, idx",
-                              (run_id,))
-        return [_record(row) for row in rows]
+        """The run's tool calls: each conversation's in the order the model asked for them (a
+        write starts once approved, so it may start after calls asked for later), the
+        conversations in the order they began."""
+        rows = self._db.query("SELECT * FROM tool_calls WHERE run_id = ? ORDER BY started_at", (run_id,))
+        records = [_record(row) for row in rows]
+        began: dict[tuple[str, int | None, str], int] = {}
+        for record in records:
+            began.setdefault((record.key.step_key, record.key.item, record.key.conversation), len(began))
+        return sorted(records, key=lambda r: (began[(r.key.step_key, r.key.item, r.key.conversation)], r.key.index))
 
     def note_running(self, key: ToolCallKey, tool: str, arguments: dict[str, Any], writes: bool) -> None:
         self._db.write(
