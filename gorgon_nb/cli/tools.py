@@ -24,11 +24,12 @@ def format_group(group: ToolGroup) -> tuple[str, str, list[list[str]]]:
     heading += f" ({escape(group.origin)})[/]" if group.origin != "gorgon-nb" else "[/]"
     if group.error:
         return heading, "  [red]✗ " + escape(group.error).replace("\n", "\n    ") + "[/]", []
+    said = f"  [yellow]{escape(group.note)}[/]" if group.note and group.tools else ""
     if not group.tools:
         return heading, f"  [dim]{escape(group.note or 'no tools')}[/]", []
     rows = [[escape(t.name), "[yellow]writes[/]" if t.writes else "reads", escape(t.description)]
             for t in group.tools]
-    return heading, "", rows
+    return heading, said, rows
 
 
 def cmd_tools(args: argparse.Namespace, console: Console) -> int:

@@ -120,18 +120,18 @@ async def _one(toolset: ToolSet, selector: str | None, ctx: ListingContext) -> T
         where = ctx.config.file or ctx.config.home / "config.toml"
         group.note = f"no MCP server is declared: add [mcp.servers.NAME] to {where}"
         return group
+    problem = None
     try:
         problem = toolset.check(selector, ctx.config) if toolset.check else None
-        if problem:
-            group.error = problem
-            return group
         tools = await toolset.tools(selector, ctx)
     except Exception as exc:  # one set that cannot list itself must not hide the others
         message = exc.for_surface("cli") if isinstance(exc, GorgonError) else f"{type(exc).__name__}: {exc}"
-        group.error = redact(message)
+        group.error = redact(problem or message)
         return group
     group.tools = [ListedTool(t.name, t.writes, _first_line(t.description), t.runs_code) for t in tools]
-    if not tools:
+    if problem:  # listed, but a step cannot use them yet (a token to set)
+        group.note = redact(problem)
+    elif not tools:
         group.note = "it lists its tools only for a reference: name them in a step's tools"
     return group
 
