@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_server.utils import url_path_join
 
-from gorgon_nb.server import approvals, base, chat, feed, jobs, runs
+from gorgon_nb.server import approvals, base, chat, feed, jobs, runs, tools
 
 if TYPE_CHECKING:
     from gorgon_nb.server.backend import Backend
@@ -38,6 +38,7 @@ def routes(base_url: str, backend: Backend) -> list[tuple[str, type, dict[str, A
         ("jobs", jobs.JobsHandler, shared),
         (f"jobs/({_ID})", jobs.JobHandler, shared),
         (f"jobs/({_ID})/cancel", jobs.JobCancelHandler, shared),
+        ("tools", tools.ToolsHandler, shared),
         ("events", feed.FeedSocket, {**shared, "feed": backend.feed}),
         (".*", base.NotFoundHandler, shared),  # last: a 404 in the API's words, not Jupyter's page
     ]

@@ -142,6 +142,29 @@ export interface IRole {
   icon: string;
 }
 
+/** A tool an agent can be given (`GET tools`): `writes` ones wait for approval by default. */
+export interface ITool {
+  /** Its reference in a step's `tools`: `files.read_file`, `mcp:fs/read_text_file`. */
+  name: string;
+  writes: boolean;
+  runs_code: boolean;
+  /** The first line of its description. */
+  description: string;
+}
+
+/** The tools of one tool set or one MCP server, or why they could not be listed. */
+export interface IToolGroup {
+  /** `files`, `mcp:fs`. */
+  ref: string;
+  description: string;
+  origin: string;
+  /** Why it lists nothing (an MCP server that does not start). */
+  error: string | null;
+  /** Why it lists nothing, when that is no error. */
+  note: string | null;
+  tools: ITool[];
+}
+
 export interface IWorkflowInfo {
   name: string;
   description: string;

@@ -23,6 +23,7 @@ import {
   ISchedule,
   IScheduleRequest,
   ISession,
+  IToolGroup,
   IWorkflowInfo
 } from './api';
 import { ReconnectingSocket } from './socket';
@@ -215,6 +216,17 @@ export class GorgonClient {
   async cancelJob(jobId: string): Promise<CancelResult> {
     const { result } = await this._post<{ result: CancelResult }>(item('jobs', jobId, 'cancel'));
     return result;
+  }
+
+  // -- tools ---------------------------------------------------------------------------------
+
+  /**
+   * The tools agents can be given, by tool set and MCP server (`ref`: one of them); the
+   * server starts each declared MCP server to list its tools, so this may take seconds.
+   */
+  async listTools(ref?: string): Promise<IToolGroup[]> {
+    const { groups } = await this._get<{ groups: IToolGroup[] }>(withQuery('tools', { ref }));
+    return groups;
   }
 
   // -- the event feed --------------------------------------------------------------------------

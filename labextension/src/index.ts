@@ -1,5 +1,5 @@
 /**
- * The gorgon-nb JupyterLab extension: the Gorgon sidebar (Chat, Approvals, Runs, Jobs).
+ * The gorgon-nb JupyterLab extension: the Gorgon sidebar (Chat, Approvals, Runs, Jobs, Tools).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -16,6 +16,7 @@ import { EventFeed } from './events';
 import { JobsPanel } from './jobs/panel';
 import { RunsPanel } from './runs/panel';
 import { GorgonSidebar, SIDEBAR_ID } from './sidebar';
+import { ToolsPanel } from './tools/panel';
 
 const STATE_KEY = 'gorgon-nb:sidebar';
 
@@ -109,6 +110,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     sidebar.addPanel(approvals, 200);
     sidebar.addPanel(runs, 300);
     sidebar.addPanel(jobs, 400);
+    sidebar.addPanel(new ToolsPanel({ client }), 500);
 
     feed.changed.connect(() => sidebar.setPending(feed.approvals?.length ?? 0, approvals.id));
     tracker?.currentChanged.connect(() => chat.refreshInsertButtons());

@@ -1,5 +1,5 @@
 /**
- * The Gorgon sidebar: a tab bar over the panels (Chat, Approvals, Runs, Jobs, and any
+ * The Gorgon sidebar: a tab bar over the panels (Chat, Approvals, Runs, Jobs, Tools, and any
  * added later), and the count of pending approvals on the left bar's icon.
  */
 import { TabPanel, Widget } from '@lumino/widgets';
@@ -22,7 +22,7 @@ export class GorgonSidebar extends TabPanel {
 
   /**
    * Add a panel as a tab; tabs are ordered by `rank` (Chat 100, Approvals 200, Runs 300,
-   * Jobs 400).
+   * Jobs 400, Tools 500).
    */
   addPanel(widget: Widget, rank: number): void {
     this._ranks.set(widget, rank);
