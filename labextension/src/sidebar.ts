@@ -16,7 +16,7 @@ export class GorgonSidebar extends TabPanel {
     this.addClass('jp-gorgon-sidebar');
     this.tabBar.addClass('jp-gorgon-tabs');
     this.title.icon = gorgonIcon;
-    this.title.caption = 'Gorgon: chat, approvals, runs, jobs';
+    this.title.caption = 'Gorgon: chat, approvals, runs, jobs, tools';
     this.setPending(0);
   }
 
@@ -48,7 +48,7 @@ export class GorgonSidebar extends TabPanel {
     this.title.dataset = { ...this.title.dataset, 'gorgon-pending': String(count) };
     this.title.caption = count
       ? `Gorgon: ${plural(count, 'approval')} waiting`
-      : 'Gorgon: chat, approvals, runs, jobs';
+      : 'Gorgon: chat, approvals, runs, jobs, tools';
     const tab = this.widgets.find(widget => widget.id === tabId);
     if (tab) {
       tab.title.dataset = { ...tab.title.dataset, count: String(count) };

@@ -27,6 +27,11 @@ export function ToolGroup(props: { group: IToolGroup }): JSX.Element {
       {!group.error && group.tools.length === 0 && (
         <div className="jp-gorgon-tool-group-note">{group.note ?? 'No tools.'}</div>
       )}
+      {!group.error && group.tools.length > 0 && group.note && (
+        <Notice tone="warn">
+          <WithCode text={group.note} />
+        </Notice>
+      )}
       {group.tools.length > 0 && (
         <ul className="jp-gorgon-tool-list">
           {group.tools.map(tool => (
