@@ -7,7 +7,7 @@ import base64
 from loopback import run
 
 from gorgon_nb.runner import Runner
-from gorgon_nb.testing import ServiceServer
+from gorgon_nb.testing import Approver, ServiceServer
 
 
 def sent(svc: ServiceServer) -> list[tuple[str, str]]:
@@ -185,13 +185,12 @@ def test_a_server_error_on_a_commit_is_retried(wired: Runner, svc: ServiceServer
 
 
 def test_a_file_changed_after_its_diff_was_shown_is_not_overwritten(wired: Runner, svc: ServiceServer) -> None:
-    from loopback import Person
 
     from gorgon_nb.workflow import Workflow
 
     assert wired.store is not None and wired.store.path is not None
     someone = lambda: svc.github.add_file("octo/site", "docs/guide.md", "# Guide\n\nsomeone else's line\n")  # noqa: E731
-    with Person(wired.store.path, meanwhile=someone):
+    with Approver(wired.store.path, meanwhile=someone):
         result = wired.run(Workflow.from_yaml(
             "id: t\nsteps:\n  - {id: save, github: commit_file, with: {repo: octo/site, path: docs/guide.md, "
             "content: mine}}\n"))

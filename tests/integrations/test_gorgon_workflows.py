@@ -6,11 +6,11 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from loopback import TOKENS, Person
+from loopback import TOKENS
 
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
-from gorgon_nb.testing import ServiceServer
+from gorgon_nb.testing import Approver, ServiceServer
 from gorgon_nb.workflow import Workflow
 
 GORGON = Path(__file__).resolve().parent.parent / "model" / "gorgon_fixtures"
@@ -18,7 +18,7 @@ GORGON = Path(__file__).resolve().parent.parent / "model" / "gorgon_fixtures"
 
 def gorgon(runner: Runner, name: str, **inputs: Any) -> tuple[RunResult, list[str]]:
     assert runner.store is not None and runner.store.path is not None
-    with Person(runner.store.path) as person:
+    with Approver(runner.store.path) as person:
         result = runner.run(Workflow.from_file(GORGON / f"{name}.json"), inputs)
     assert result.ok, result.error
     assert all("[offline]" in str(s.output) for s in result.steps.values() if s.kind == "llm")
@@ -80,7 +80,7 @@ def test_knowledge_capture(wired: Runner, svc: ServiceServer) -> None:
 
 def test_tokens_never_reach_the_store_or_the_outputs(wired: Runner, svc: ServiceServer, home: Path) -> None:
     svc.fault("github", "PUT", "/repos/*", status=401, body={"message": f"Bad credentials {TOKENS['github']}"})
-    with Person(home / "gorgon.db"):
+    with Approver(home / "gorgon.db"):
         failed = wired.run(Workflow.from_file(GORGON / "generate_sop_to_github.json"),
                            {"repo_name": "octo/site", "file_path": "x.md"})
     assert not failed.ok and "***" in (failed.steps["commit_to_github"].error or "")
