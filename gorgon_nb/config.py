@@ -80,6 +80,16 @@ class ProviderSettings(BaseModel):
     free: bool = Field(False, description="calls cost nothing (a local server); otherwise unknown prices stay unknown")
 
 
+def _http_url(value: str | None, example: str) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError(f"'{value}' is not a URL; write it as {example}")
+    return value
+
+
+def _approves(setting: bool | list[str], name: str) -> bool:
+    return setting is True or (isinstance(setting, list) and name in setting)
+
+
 class IntegrationSettings(BaseModel):
     """``[integrations.github|notion|slack]``: where the service is and how to sign in."""
 
@@ -94,12 +104,10 @@ class IntegrationSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' is not a URL; write it as https://host/path")
-        return value
+        return _http_url(value, "https://host/path")
 
     def auto_approves(self, action: str) -> bool:
-        return self.auto_approve is True or (isinstance(self.auto_approve, list) and action in self.auto_approve)
+        return _approves(self.auto_approve, action)
 
 
 class ToolSettings(BaseModel):
@@ -128,10 +136,12 @@ class MCPServerSettings(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' is not a URL; write it as http://host:port/mcp")
-        return value
+    def _url(cls, value: str | None) -> str | None:
+        return _http_url(value, "http://host:port/mcp")
+
+    def auto_approves(self, tool: str) -> bool:
+        """Whether calls of its tool ``tool`` (its own name: ``write_file``) need no approval."""
+        return _approves(self.auto_approve, tool)
 
 
 class _MCP(BaseModel):

@@ -156,17 +156,16 @@ def tool_approved(step: Any, config: Config, tool: Tool, role: str | None) -> bo
     """Whether a call of ``tool`` needs no approval: the step's, the role's, its MCP server's
     or the config's ``auto_approve``."""
     found = config.roles.get(role) if role else None
-    server = config.mcp_servers.get(tool.name[4:].partition("/")[0]) if tool.name.startswith("mcp:") else None
     for setting in (getattr(step, "auto_approve", False), found.auto_approve if found else False,
                     config.tools_auto_approve):
         if setting is True:
             return True
         if isinstance(setting, list | tuple) and any(_names_tool(ref, tool) for ref in setting):
             return True
-    if server is not None:
-        own = tool.name.partition("/")[2]
-        return server.auto_approve is True or (isinstance(server.auto_approve, list) and own in server.auto_approve)
-    return False
+    ref = parse_tool_ref(tool.name)
+    server, _, own = (ref.selector or "").partition("/")
+    settings = config.mcp_servers.get(server) if ref.toolset == "mcp" else None
+    return settings is not None and settings.auto_approves(own)
 
 
 def _names_tool(ref: str, tool: Tool) -> bool:
