@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from gorgon_nb.providers.base import Completion, LLMRequest, TextCallback
 from gorgon_nb.providers.offline import OfflineProvider
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
+from gorgon_nb.testing import Approver
 from gorgon_nb.workflow import Workflow, list_workflows
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -88,18 +88,6 @@ def test_every_bundled_workflow_is_listed_and_has_inputs_here() -> None:
     assert set(list_workflows()) >= set(INPUTS)
 
 
-async def approving(store: Store, run: Any) -> tuple[RunResult, list[str]]:
-    """Run ``run`` while approving whatever it asks (a tool call that writes); what was approved."""
-    task = asyncio.ensure_future(run)
-    approved: list[str] = []
-    while not task.done():
-        for pending in store.approvals.recent():
-            store.approvals.decide(pending.id, approve=True, by="tester")
-            approved.append(pending.step_key)
-        await asyncio.wait([task], timeout=0.1)
-    return task.result(), approved
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 async def test_bundled_workflow_validates_and_runs(
     path: Path, config: Config, runner: Runner, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -112,7 +100,9 @@ async def test_bundled_workflow_validates_and_runs(
     inputs = dict(INPUTS[path.stem])
     if "data_path" in compiled.spec.inputs:
         inputs["data_path"] = str(sales_csv(tmp_path))
-    result, _ = await approving(store, runner.arun(workflow, inputs))
+    assert store.path is not None
+    with Approver(store.path):  # a tool call that writes waits for a person
+        result = await runner.arun(workflow, inputs)
     assert_complete(result)
     assert result.usage.calls > 0 and result.cost == 0
     assert all(
@@ -254,7 +244,10 @@ async def test_the_builder_writes_into_a_workspace_and_the_tester_runs_its_tests
     runner: Runner, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result, approved = await approving(store, runner.arun("dev_build_in_workspace", INPUTS["dev_build_in_workspace"]))
+    assert store.path is not None
+    with Approver(store.path) as person:
+        result = await runner.arun("dev_build_in_workspace", INPUTS["dev_build_in_workspace"])
+    approved = [request.step_key for request in person.seen]
     assert_complete(result)
     # every write and the command waited for a person; the reads did not
     assert approved == ["build/tool-2", "write_tests/tool-2", "run_tests/tool-1"]
