@@ -112,7 +112,7 @@ _SLACK_EMOJI = {"info": ":information_source:", "success": ":white_check_mark:",
 SUPPORTED: dict[str, tuple[str, ...]] = {
     "claude_code": ("execute_agent", "generate_completion"),
     "openai": ("generate_completion", "summarize", "generate_sop"),
-    "transform": ("extract", "format"),
+    "transform": ("extract", "format", "aggregate"),
     **{service: tuple(found) for service, found in INTEGRATIONS.items()},
     **UNSUPPORTED,
 }
@@ -198,6 +198,10 @@ class _Converter:
         self.found = source.locations if source else Locations()
         self.lines: dict[Path, int] = {}
         self.problems: list[Problem] = []
+        # Steps a Gorgon step needs before it (an aggregate's reads) with where each comes from.
+        # They go after Gorgon's steps, so each Gorgon step keeps its index; dependencies order them.
+        self.before: list[tuple[dict[str, Any], Path]] = []
+        self.extra: list[tuple[dict[str, Any], Path]] = []
 
     def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
@@ -251,9 +255,15 @@ class _Converter:
             k = position.get(step.index)
             earlier = [steps[i].id for i in chain[:k]] if k is not None else []
             previous = steps[chain[k - 1]] if k else None
-            out["steps"].append(
-                self.step(step, names, list(variables), earlier, previous, k is not None)
-            )
+            native = self.step(step, names, list(variables), earlier, previous, k is not None)
+            for extra, _ in self.before:  # a read runs when, and after what, its step would
+                extra.update({key: native[key] for key in ("depends_on", "when") if key in native})
+            self.extra += self.before
+            self.before = []
+            out["steps"].append(native)
+        for extra, where in self.extra:
+            self.link(("steps", len(out["steps"])), where)
+            out["steps"].append(extra)
         self.check()
         self.link(("steps",), ("steps",), deep=False)
         return out
@@ -418,11 +428,31 @@ class _Converter:
             self.link((*s.here, native), where)
         return out
 
+    def aggregate(self, s: _Step, names: Names) -> dict[str, Any]:
+        """``python: functions:aggregate`` over the sources, each GitHub source read by a step before it."""
+        self.link((*s.here, "python"), (*s.here, "action"), deep=False)
+        self.link((*s.here, "args"), s.at_params, deep=False)
+        sources = s.params.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(x, Mapping) and "type" in x for x in sources):
+            self.bad(s, (*s.at_params, "sources"), "sources must be a list of {type: ..., ...} mappings",
+                     'for example [{"type": "github", "repo": "org/repo", "metrics": ["commits"]}]')
+            return {}
+        args = []
+        for number, source in enumerate(sources, start=1):
+            entry = {key: rewrite_all(value, names) for key, value in source.items()}
+            if (read := _aggregate_read(s.id, number, source, names)) is not None:
+                self.before.append((read, (*s.at_params, "sources", number - 1)))
+                entry["data"] = "{{ steps." + read["id"] + ".output }}"
+            args.append(entry)
+        return {"python": f"{FUNCTIONS}:aggregate", "args": {"sources": args}}
+
     def transform(
         self, s: _Step, names: Names, variables: list[str], earlier: list[str]
     ) -> dict[str, Any]:
         self.link((*s.here, "python"), (*s.here, "action"), deep=False)
         self.link((*s.here, "args"), s.at_params, deep=False)
+        if s.action == "aggregate":
+            return self.aggregate(s, names)
         if s.action == "extract":
             self.link((*s.here, "args", "value"), (*s.at_params, "source"))
             self.link((*s.here, "args", "key"), (*s.at_params, "key"))
@@ -440,6 +470,16 @@ class _Converter:
         self.link((*s.here, "args", "values"), (*s.here, "action"), deep=False)
         args = format_args(template, names, variables, earlier)
         return {"python": f"{FUNCTIONS}:format_text", "args": args}
+
+
+def _aggregate_read(step_id: str, number: int, source: Mapping[str, Any], names: Names) -> dict[str, Any] | None:
+    """The native step reading a source of Gorgon's ``aggregate`` (None for a kind without an integration)."""
+    if source.get("type") != "github":
+        return None
+    params = {"repo": rewrite_all(source.get("repo", ""), names)}
+    if "metrics" in source:
+        params["metrics"] = rewrite_all(source["metrics"], names)
+    return {"id": f"{step_id}_{number}_github", "github": "repository_activity", "with": params}
 
 
 def _slack_text(action: str, params: dict[str, Any]) -> dict[str, Any]:
