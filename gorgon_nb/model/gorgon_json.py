@@ -255,12 +255,12 @@ class _Converter:
             k = position.get(step.index)
             earlier = [steps[i].id for i in chain[:k]] if k is not None else []
             previous = steps[chain[k - 1]] if k else None
-            native = self.step(step, names, list(variables), earlier, previous, k is not None)
+            made = self.step(step, names, list(variables), earlier, previous, k is not None)
             for extra, _ in self.before:  # a read runs when, and after what, its step would
-                extra.update({key: native[key] for key in ("depends_on", "when") if key in native})
+                extra.update({key: made[key] for key in ("depends_on", "when") if key in made})
             self.extra += self.before
             self.before = []
-            out["steps"].append(native)
+            out["steps"].append(made)
         for extra, where in self.extra:
             self.link(("steps", len(out["steps"])), where)
             out["steps"].append(extra)
