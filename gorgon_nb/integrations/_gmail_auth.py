@@ -75,7 +75,11 @@ def load_credentials(given: str, token_url: str | None = None) -> Credentials:
     except ValueError as exc:
         # google-auth names the missing fields; it never quotes their values
         raise _fail(remake(f"the Gmail token file {path} is not an authorized-user token: {exc}")) from None
-    return credentials.with_token_uri(token_url) if token_url else credentials  # type: ignore[no-untyped-call]
+    if not token_url:
+        return credentials
+    moved: Credentials = credentials.with_token_uri(token_url)  # type: ignore[no-untyped-call]
+    moved.expiry = credentials.expiry  # the copy forgets it, and an expired token would not be refreshed
+    return moved
 
 
 class Transport:
