@@ -71,13 +71,13 @@ def load_credentials(given: str, token_url: str | None = None) -> Credentials:
         if isinstance(info.get(field), str) and info[field]:
             remember(info[field])
     try:
-        credentials = Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
+        credentials = Credentials.from_authorized_user_info(info)
     except ValueError as exc:
         # google-auth names the missing fields; it never quotes their values
         raise _fail(remake(f"the Gmail token file {path} is not an authorized-user token: {exc}")) from None
     if not token_url:
         return credentials
-    moved: Credentials = credentials.with_token_uri(token_url)  # type: ignore[no-untyped-call]
+    moved: Credentials = credentials.with_token_uri(token_url)
     moved.expiry = credentials.expiry  # the copy forgets it, and an expired token would not be refreshed
     return moved
 

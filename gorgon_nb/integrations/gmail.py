@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import IntegrationError, Problem
 from gorgon_nb.integrations import Preview, action
-from gorgon_nb.integrations._gmail_auth import SCOPES, Transport, load_credentials, remake, token_path
+from gorgon_nb.integrations._gmail_auth import (
+    SCOPES,
+    Transport,
+    load_credentials,
+    remake,
+    token_path,
+)
 from gorgon_nb.integrations._gmail_mime import body_text, header_values, html_to_text, recipients
 from gorgon_nb.integrations.text import fenced
 

@@ -18,7 +18,16 @@ from email.message import EmailMessage
 from functools import lru_cache
 from typing import Any
 
-from gorgon_nb.testing._api import Clock, FakeAPI, Refusal, Reply, RouteHandler, Service, ServiceRequest, bounded_int
+from gorgon_nb.testing._api import (
+    Clock,
+    FakeAPI,
+    Refusal,
+    Reply,
+    RouteHandler,
+    Service,
+    ServiceRequest,
+    bounded_int,
+)
 from gorgon_nb.testing._gmail_mime import b64url, compose, matches, parse, payload, snippet
 
 __all__ = ["GmailState"]

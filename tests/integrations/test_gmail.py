@@ -46,8 +46,8 @@ def test_list_search_and_get_read_the_mailbox(wired: Runner, svc: ServiceServer,
   - {id: inbox, gmail: list_messages, with: {labels: [inbox], limit: 2}}
   - {id: found, gmail: search, with: {query: "from:bob lunch"}}
   - {id: read, gmail: get_message, with: {id: "{{ steps.unread.output[0].id }}"}}
-  - {id: news, gmail: get_message, with: {id: "%s"}}
-""" % mailbox["news"])
+  - {id: news, gmail: get_message, with: {id: NEWS}}
+""".replace("NEWS", mailbox["news"]))
     assert result.ok, result.error
     assert approvals == []  # reads run freely
     (unread,) = result.steps["unread"].output
@@ -241,5 +241,5 @@ def test_the_token_files_secrets_never_reach_the_store(wired: Runner, svc: Servi
     raw = b"".join(path.read_bytes() for path in home.glob("gorgon.db*"))
     for value in (TOKENS["gmail"], secret, svc.gmail.refresh_token):
         assert value.encode() not in raw
-    sent = [r for r in svc.requests_to("gmail") if r.path == SEND][0]
+    sent = next(r for r in svc.requests_to("gmail") if r.path == SEND)
     assert base64.urlsafe_b64decode(sent.body["raw"]).startswith(b"To: ann@example.com")
