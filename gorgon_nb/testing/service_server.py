@@ -25,7 +25,8 @@ The contract:
   the method name), the query's first values, the parsed body (JSON, or the fields of a
   form) and the lower-case headers. ``writes()`` keeps the ones that change something.
 - Credentials: with a token given for a service, a request without it is refused the way
-  that service refuses it (GitHub and Notion 401; Slack 200 with ``"ok": false``).
+  that service refuses it (GitHub, Notion and Gmail 401; Slack 200 with ``"ok": false``; Gmail also takes
+  the access tokens its token endpoint issued).
 - State: the state objects (``svc.github``, ``svc.notion``, ``svc.slack``, ``svc.gmail``) are plain
   dicts and lists, seeded with their ``add_*`` methods and read directly for assertions. Ids,
   hashes, timestamps and Slack ``ts`` come from counters, so a run repeats exactly.

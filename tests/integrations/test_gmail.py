@@ -224,7 +224,7 @@ def test_no_token_file_at_all_is_named_before_the_run(home: Path, monkeypatch: p
     assert "Gmail steps need an OAuth token file: set GORGON_GMAIL_TOKEN_FILE to its path" in str(problem)
     assert 'token_file = "~/.config/gorgon/gmail-token.json"' in str(problem)
     (gmail,) = [s for s in service_statuses(load_config()) if s.name == "gmail"]
-    assert not gmail.ready and gmail.title == "Gmail"
+    assert not gmail.ready and gmail.detail == "not configured: set GORGON_GMAIL_TOKEN_FILE or token_file"
 
 
 def test_the_status_lists_gmail_ready(wired: Runner) -> None:
