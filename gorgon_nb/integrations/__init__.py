@@ -144,10 +144,11 @@ def service_statuses(config: Config) -> list[ServiceStatus]:
         if check is not None:
             problem = check(config)
             source = settings.token_env if config.env.get(settings.token_env) else "token_file"
-            missing = problem.message if config.token(name) else f"set {settings.token_env} or token_file"
-            statuses.append(ServiceStatus(name, service.title, problem is None,
-                                          f"ready (token file from {source}){where}" if problem is None
-                                          else f"not configured: {missing}"))
+            if problem is None:
+                statuses.append(ServiceStatus(name, service.title, True, f"ready (token file from {source}){where}"))
+            else:
+                missing = problem.message if config.token(name) else f"set {settings.token_env} or token_file"
+                statuses.append(ServiceStatus(name, service.title, False, f"not configured: {missing}"))
         elif config.env.get(settings.token_env):
             statuses.append(ServiceStatus(name, service.title, True, f"ready ({settings.token_env} is set){where}"))
         elif settings.token:
