@@ -18,10 +18,13 @@ A config file looks like::
     [budget]
     daily_usd = 10.0                 # what all runs together may spend in a day
 
-    [integrations.github]            # GitHub, Notion and Slack steps
+    [integrations.github]            # GitHub, Notion, Slack and Gmail steps
     token_env = "GITHUB_TOKEN"       # the variable holding the token (the default)
     base_url = "https://ghe.example.com/api/v3"   # GitHub Enterprise
     auto_approve = ["create_issue"]  # writes that need no approval (true: all of them)
+
+    [integrations.gmail]             # an OAuth token file (or GORGON_GMAIL_TOKEN_FILE)
+    token_file = "~/.config/gorgon/gmail-token.json"
 
     [roles.security_reviewer]
     description = "Reviews code for security problems"
@@ -91,17 +94,19 @@ def _approves(setting: bool | list[str], name: str) -> bool:
 
 
 class IntegrationSettings(BaseModel):
-    """``[integrations.github|notion|slack]``: where the service is and how to sign in."""
+    """``[integrations.github|notion|slack|gmail]``: where the service is and how to sign in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     token_env: str
     token: str | None = Field(None, description="the token itself; prefer token_env")
+    token_file: str | None = Field(None, description="gmail: the OAuth token file (authorized-user JSON)")
+    token_url: str | None = Field(None, description="gmail: another OAuth token endpoint (a stand-in for Google's)")
     base_url: str | None = Field(None, description="another server (GitHub Enterprise: https://HOST/api/v3)")
     auto_approve: bool | list[str] = Field(False, description="writes that run without a person's approval")
     timeout: float = Field(30.0, gt=0)
 
-    @field_validator("base_url")
+    @field_validator("base_url", "token_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _http_url(value, "https://host/path")
@@ -210,14 +215,15 @@ class Config:
         return self.providers[name]
 
     def token(self, service: str) -> str | None:
-        """The token of an integration: its environment variable, else the config file's."""
+        """The token of an integration: its environment variable, else the config file's (for
+        Gmail, the path of its token file: the variable's, else ``token_file``)."""
         from gorgon_nb.secrets import remember
 
         settings = self.integrations[service]
         token = self.env.get(settings.token_env) or settings.token
         if token:
             remember(token)  # the variable may have been set after the config was loaded
-        return token
+        return token or settings.token_file  # a file's path is not itself a secret
 
 
 def gorgon_home(env: Mapping[str, str] | None = None) -> Path:

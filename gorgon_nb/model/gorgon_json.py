@@ -32,14 +32,16 @@ Steps::
     transform/format                 python: gorgon_nb.functions:format_text
                                      args {template, values: every variable and every
                                      earlier <step>_output}
-    github|notion|slack/ACTION       TYPE: the native action (INTEGRATIONS), with: the params,
+    github|notion|slack|gmail/ACTION TYPE: the native action (INTEGRATIONS), with: the params,
                                      renamed where the native action names them otherwise
-                                     (repo_name -> repo, parent_id -> database_id, ...)
+                                     (repo_name -> repo, parent_id -> database_id,
+                                     max_results -> limit, message_id -> id, ...)
     slack/send_message               post_message; message_type becomes Gorgon's emoji prefix
     slack/send_notification          post_message of "<emoji> **workflow_name**: status" + details
 
-Gmail steps are not supported: validation says so. Integration steps behave natively, so
-their writes wait for a person's approval (Gorgon ran them unasked).
+Gmail's ``list_messages`` returns each message's headers and snippet (Gorgon's returned
+only ids), so a summary step downstream has the mail to read. Integration steps behave
+natively, so their writes wait for a person's approval (Gorgon ran them unasked).
 
 A model such as ``gpt-4o-mini`` or ``claude-sonnet-4-20250514`` becomes
 ``openai:gpt-4o-mini`` / ``anthropic:claude-sonnet-4-20250514``. Where Gorgon had a
@@ -103,8 +105,11 @@ INTEGRATIONS: dict[str, dict[str, tuple[str, dict[str, str], dict[str, Any]]]] =
         "update_message": ("update_message", {}, {}),
         "add_reaction": ("add_reaction", {}, {}),
     },
+    "gmail": {
+        "list_messages": ("list_messages", {"max_results": "limit"}, {}),
+        "get_message": ("get_message", {"message_id": "id"}, {}),
+    },
 }
-UNSUPPORTED = {"gmail": ("list_messages", "get_message")}
 # Gorgon's Slack emojis by message type and by workflow status
 _SLACK_EMOJI = {"info": ":information_source:", "success": ":white_check_mark:", "warning": ":warning:",
                 "error": ":x:", "approval": ":raised_hand:", "started": ":rocket:", "completed": ":white_check_mark:",
@@ -114,7 +119,6 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     "openai": ("generate_completion", "summarize", "generate_sop"),
     "transform": ("extract", "format", "aggregate"),
     **{service: tuple(found) for service, found in INTEGRATIONS.items()},
-    **UNSUPPORTED,
 }
 CLAUDE_SYSTEM = "You are a helpful assistant."  # ClaudeCodeClient.generate_completion's default
 
@@ -367,10 +371,6 @@ class _Converter:
             supported = f"supported {s.type} actions: " + ", ".join(SUPPORTED[s.type])
             message = f"unsupported action '{s.action}' for step type '{s.type}'"
             self.bad(s, (*s.here, "action"), message, supported)
-            return {}
-        if s.type in UNSUPPORTED:
-            self.bad(s, (*s.here, s.keys["type"]), f"{s.type} steps are not supported by this version of gorgon-nb",
-                     "supported integrations: github, notion, slack")
             return {}
         if s.type in INTEGRATIONS:
             return self.integration(s, names)

@@ -258,14 +258,23 @@ def test_generate_sop_uses_gorgons_prompt_and_github_becomes_an_integration() ->
     }
 
 
-def test_gmail_steps_are_reported_unsupported() -> None:
-    data, source = load("email_to_notion")
-    with pytest.raises(WorkflowError) as caught:
-        gorgon_json.convert(data, source)
-    (problem,) = caught.value.problems
-    assert problem.field == "fetch_email.type"
-    assert problem.line == line_of(source.text, '"gmail"')
-    assert problem.message == "gmail steps are not supported by this version of gorgon-nb"
+@pytest.mark.parametrize("name", ["email_to_notion", "email_to_notion_example"])
+def test_gmail_steps_map_onto_the_gmail_actions(name: str) -> None:
+    data, source = load(name)
+    native, located = gorgon_json.convert(data, source)
+    steps = by_id(native)
+    assert steps["fetch_email"] == {"id": "fetch_email", "gmail": "list_messages",
+                                    "with": {"limit": 1, "query": "is:unread"}}
+    assert steps["summarize"]["llm"].endswith("{{ steps.fetch_email.output }}")
+    assert located is not None
+    assert located.locations.line_of(("steps", 0, "with", "limit")) == line_of(source.text, '"max_results"')
+
+
+def test_gmail_get_message_takes_gorgons_message_id() -> None:
+    text = workflow([{"id": "read", "type": "gmail", "action": "get_message",
+                      "params": {"message_id": "{{mail_id}}"}}], variables={"mail_id": "18c1"})
+    native, _ = convert_text(text)
+    assert by_id(native)["read"] == {"id": "read", "gmail": "get_message", "with": {"id": "{{ inputs.mail_id }}"}}
 
 
 def test_summarize_uses_gorgons_prompt() -> None:
