@@ -129,7 +129,9 @@ class WebhookStore:
                     # the oldest of the minute leaves the window first
                     retry_after = max(1.0, math.ceil(started[-rate][0] + RATE_WINDOW - delivery.received_at))
                     delivery.status = "rate_limited"
-                    delivery.reason = f"{len(started)} deliveries started in the last minute; the rate is {rate}"
+                    count = len(started)
+                    delivery.reason = (f"{count} {'delivery' if count == 1 else 'deliveries'} started in the last "
+                                       f"minute; the rate is {rate}")
                     job = None
             if job is not None:
                 delivery.job_id = self._jobs.enqueue(job).id

@@ -39,7 +39,9 @@ function WebhookRow(props: { webhook: IWebhook }): JSX.Element {
       </div>
       <div className="jp-gorgon-facts">
         <span title="the workflow it starts">{webhook.workflow}</span>
-        <code title="where senders POST">{webhook.url_path}</code>
+        <code title="where senders POST" style={{ wordBreak: 'break-all' }}>
+          {webhook.url_path}
+        </code>
         <span>{webhook.rate}/min</span>
       </div>
     </li>
