@@ -37,6 +37,7 @@ from gorgon_nb.model.webhooks import (
     signature_matches,
 )
 from gorgon_nb.scheduler.triggers import plain_text
+from gorgon_nb.secrets import redact
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -92,7 +93,8 @@ def receive(store: Store, config: Config, name: str, body: bytes, headers: Mappi
     event = _header(headers, "X-GitHub-Event", 100)
     delivery = Delivery(id="", webhook=name, delivery_id=_header(headers, "X-GitHub-Delivery", 200) or
                         body_digest(body), received_at=0.0, status="refused", event=event,
-                        payload=body[:PAYLOAD_KEEP].decode("utf-8", "replace"), payload_size=len(body))
+                        payload=redact(body[:PAYLOAD_KEEP].decode("utf-8", "replace")),
+                        payload_size=len(body))
     status = 503
     try:
         payload = _payload(body, headers.get("Content-Type", ""))
