@@ -11,6 +11,7 @@ runs are scheduler jobs, with their retries, lease and backends.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -151,7 +152,7 @@ def create_webhook(store: Store, config: Config, name: str, workflow: str, *, ro
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise UsageError(f"a webhook's name is the last part of its URL: 1 to 64 letters, digits, '-' or '_', "
                          f"starting with a letter or digit (not {name!r})"[:300])
-    if secret_env and not secret_env.replace("_", "a").isalnum():
+    if secret_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", secret_env):
         raise UsageError(f"--secret-env takes the NAME of an environment variable (such as GITHUB_HOOK_SECRET), "
                          f"not {'its value' if len(secret_env) > 20 else repr(secret_env)}")
     if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= RATE_LIMIT:

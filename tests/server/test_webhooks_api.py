@@ -69,6 +69,7 @@ async def test_a_webhook_is_created_listed_delivered_to_and_deleted(
 @pytest.mark.parametrize(("data", "said"), [
     (hook(secret_env="NOT_SET_ANYWHERE"), "$NOT_SET_ANYWHERE, which is not set"),
     (hook(secret_env=""), "[webhooks.push]"),
+    (hook(secret_env="9f86d081884c7d659a2feaa0c55ad015"), "the NAME of an environment variable"),
     (hook(workflow="flows/missing.yaml"), "no workflow file flows/missing.yaml"),
     (hook(workflow="../outside.yaml"), "outside"),
     (hook(name="no spaces"), "the last part of its URL"),
