@@ -88,7 +88,10 @@ def test_deliveries_are_listed_and_a_rate_limited_one_replayed(home: Path, folde
         table = run(home, folder, "webhooks", "deliveries")
         assert "rate limited" in table.out and "accepted" in table.out
 
+        shown = run(home, folder, "webhooks", "show", limited)
+        assert "rate_limited" in shown.out and "octo/hello" in shown.out
         replayed = run(home, folder, "webhooks", "replay", limited)
+
         assert replayed.code == 0 and f"delivery {limited} replayed as" in replayed.flat
         jobs = store.jobs.recent(10)
         assert len(jobs) == 2

@@ -370,10 +370,10 @@ def build_parser() -> GorgonParser:
     webhooks = command("webhooks", "webhooks:cmd_webhooks", "list webhooks, their deliveries; replay a delivery",
                        "List webhooks, their recent deliveries ('gorgon webhooks deliveries [NAME]'), or start a "
                        "failed or rate-limited delivery again ('gorgon webhooks replay DELIVERY').")
-    webhooks.add_argument("action", nargs="?", choices=["list", "deliveries", "replay"], metavar="ACTION",
-                          help="list (the default), deliveries or replay")
+    webhooks.add_argument("action", nargs="?", choices=["list", "deliveries", "show", "replay"], metavar="ACTION",
+                          help="list (the default), deliveries, show (one delivery, with its body) or replay")
     webhooks.add_argument("ref", nargs="?", metavar="NAME|DELIVERY", type=_given("a webhook name or a delivery id"),
-                          help="deliveries: only this webhook's; replay: the delivery's id")
+                          help="deliveries: only this webhook's; show and replay: the delivery's id")
     webhooks.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many deliveries (20)")
     _json(webhooks, "print them as JSON")
 

@@ -116,6 +116,18 @@ def cmd_webhooks(args: argparse.Namespace, console: Console) -> int:
         else:
             console.print(f"delivery {delivery.replay_of} replayed as {delivery.id}: job {delivery.job_id} queued")
         return EXIT_OK
+    if args.action == "show":
+        if not args.ref:
+            raise UsageError("gorgon webhooks show needs a DELIVERY id; gorgon webhooks deliveries lists them")
+        shown = store.webhooks.delivery(args.ref)
+        if args.json:
+            print_json(shown.to_dict())
+        else:
+            for key, value in shown.to_dict().items():
+                if value not in (None, "", {}):
+                    value = format_time(value) if key == "received_at" else value
+                    console.print(f"[bold]{key:>14}[/] {escape(str(value))}")
+        return EXIT_OK
     if args.action == "deliveries":
         if args.ref:
             store.webhooks.get(args.ref)

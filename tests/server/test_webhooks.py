@@ -212,3 +212,14 @@ async def test_a_failed_delivery_is_recorded_and_replayed_once_the_workflow_is_b
     replayed = await jp_fetch("gorgon", "api", "webhook-deliveries", failed.id, "replay", method="POST", body="")
     job = store.jobs.get(json.loads(replayed.body)["delivery"]["job_id"])
     assert job.parameters["repo_name"] == "octo/hello"
+
+
+async def test_githubs_form_encoded_deliveries_are_read_too(
+        http_server_client: Any, jp_base_url: str, store: Store, gorgon_hook: str) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": push_payload("octo/form").decode()}).encode()
+    headers = {**github_headers(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+    sent = await deliver(http_server_client, jp_base_url, gorgon_hook, body, headers)
+    assert sent.code == 202, sent.body
+    assert store.jobs.get(json.loads(sent.body)["job"]).parameters["repo_name"] == "octo/form"
