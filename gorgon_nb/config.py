@@ -34,6 +34,9 @@ A config file looks like::
     [tools]
     auto_approve = ["files.write_file"]  # tool calls that need no approval (true: all)
 
+    [webhooks.github_push]           # a webhook's shared secret (gorgon webhook create)
+    secret_env = "GITHUB_PUSH_SECRET"  # the variable holding it (or secret = "...")
+
     [mcp.servers.fs]                 # an MCP server over stdio ...
     command = "npx"
     args = ["-y", "@modelcontextprotocol/server-filesystem", "."]
@@ -64,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gorgon_nb.errors import ConfigError
 from gorgon_nb.roles import Role, load_roles
 
-__all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "gorgon_home",
+__all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "WebhookSettings", "gorgon_home",
            "load_config"]
 
 ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline", "plugin"]
@@ -149,6 +152,14 @@ class MCPServerSettings(BaseModel):
         return _approves(self.auto_approve, tool)
 
 
+class WebhookSettings(BaseModel):
+    """``[webhooks.NAME]``: where the shared secret of the webhook NAME is read from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret_env: str | None = Field(None, description="the variable holding the secret")
+    secret: str | None = Field(None, description="the secret itself; prefer secret_env")
+
+
 class _MCP(BaseModel):
     model_config = ConfigDict(extra="forbid")
     servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -185,6 +196,7 @@ class _ConfigFile(BaseModel):
     offline: dict[str, float] = Field(default_factory=dict)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     mcp: _MCP = Field(default_factory=_MCP)
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +213,7 @@ class Config:
     integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
     tools: ToolSettings = field(default_factory=ToolSettings)
     mcp_servers: dict[str, MCPServerSettings] = field(default_factory=dict)
+    webhooks: dict[str, WebhookSettings] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -306,6 +319,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         integrations=integrations,
         tools=parsed.tools,
         mcp_servers=_mcp_servers(parsed.mcp.servers, file),
+        webhooks=_webhook_secrets(parsed.webhooks, env),
         env=env,
     )
 
@@ -327,6 +341,18 @@ def _mcp_servers(declared: dict[str, dict[str, Any]], file: Path) -> dict[str, M
                               "(one over streamable HTTP), not both")
         servers[name] = server
     return servers
+
+
+def _webhook_secrets(webhooks: dict[str, WebhookSettings], env: Mapping[str, str]) -> dict[str, WebhookSettings]:
+    """The webhooks' secrets settings, their secrets known to ``gorgon_nb.secrets`` as such."""
+    from gorgon_nb.secrets import register_variable, remember
+
+    for settings in webhooks.values():
+        if settings.secret_env:
+            register_variable(settings.secret_env, env)
+        if settings.secret:
+            remember(settings.secret)
+    return webhooks
 
 
 def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file: Path) -> dict[str, IntegrationSettings]:

@@ -458,6 +458,8 @@ def configured(config: Config, path: tuple[str, ...]) -> Any:
             return getattr(config.mcp_servers[name], key)
         case ("mcp", "servers", name, key, inner):
             return getattr(config.mcp_servers[name], key)[inner]
+        case ("webhooks", name, key):
+            return getattr(config.webhooks[name], key)
         case ("roles", name, key):
             value = getattr(config.roles[name], key)
             return list(value) if isinstance(value, tuple) else value  # a role keeps its lists as tuples

@@ -65,6 +65,7 @@ HELP = Text("""**gorgon-nb magics**
 | `%gorgon replay RUN` / `%gorgon fork RUN --from STEP [-v KEY=VALUE]` | repeat a run from its record at no cost / run it again from a step on |
 | `%gorgon schedule NOTEBOOK --cron "0 8 * * MON" \\| --every 15m \\| --at 2026-12-01T09:00 [--tz TZ] [-p KEY=VALUE]...` | run a notebook as a recurring job (options: `--retries`, `--timeout`, `--missed skip\\|catch-up`, `--overlap skip\\|queue`, `--keep`) |
 | `%gorgon schedules [pause\\|resume\\|delete\\|run SCHEDULE]` / `%gorgon jobs [cancel JOB]` | the schedules, and the jobs they ran |
+| `%gorgon webhooks [deliveries [NAME] \\| replay DELIVERY]` | the webhooks, the deliveries they took; start a failed one again |
 | `%gorgon help` | this |
 
 The result of the last run is in `_gorgon` (and in `--out VAR`): `.outputs`, `.steps`, `.usage`, `.cost`.
