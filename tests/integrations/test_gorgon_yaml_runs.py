@@ -67,6 +67,8 @@ def inputs_for(workflow: Workflow, tmp_path: Path) -> dict[str, Any]:
             continue
         if spec.type == "list":
             values[name] = [str(code / "app.py"), str(code / "run-tests")]
+        elif spec.type == "object":
+            values[name] = {"path": str(code), "language": "python"}
         elif name.endswith("_path") or name in ("target", "source", "report_path"):
             values[name] = str(code)
         else:
@@ -79,7 +81,7 @@ def inputs_for(workflow: Workflow, tmp_path: Path) -> dict[str, Any]:
 def run(runner: Runner, store: Store, workflow: Workflow, inputs: dict[str, Any]) -> RunResult:
     assert store.path is not None
     with Approver(store.path):  # tool writes (agents' files, MCP writes) wait for a person
-        return runner.run(workflow, inputs, allow_code=True)
+        return runner.run(workflow, inputs, allow_code=True, model="offline")
 
 
 def fake_mcp(log: Path) -> dict[str, Any]:
@@ -151,9 +153,10 @@ def test_a_false_condition_skips_only_its_step(runner: Runner, store: Store, tmp
 
 
 def test_a_failing_shell_step_with_abort_fails_the_run(runner: Runner, store: Store, tmp_path: Path) -> None:
-    code = codebase(tmp_path, tests_say="2 failed")
     workflow = Workflow.from_file(FIXTURES / "bug-fix.yaml")
-    inputs = {**inputs_for(workflow, tmp_path), "codebase_path": str(code), "test_command": "./run-tests"}
+    inputs = inputs_for(workflow, tmp_path)
+    code = codebase(tmp_path, tests_say="2 failed")
+    inputs.update(codebase_path=str(code), test_command="./run-tests")
     result = run(runner, store, workflow, inputs)
     assert result.status is RunStatus.FAILED
     assert result.steps["run_tests"].status is StepStatus.FAILED
