@@ -45,36 +45,14 @@ is still needed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
-from gorgon_nb.model.gorgon_text import OPERATORS, Scope
-from gorgon_nb.model.source import Locations, Path, SourceText
+from gorgon_nb.model.gorgon_yaml_steps import StepConverter
+from gorgon_nb.model.gorgon_yaml_top import GORGON_KEYS, ROLES, STEP_TYPES, slug
+from gorgon_nb.model.source import Locations, SourceText
 
 __all__ = ["ROLES", "STEP_TYPES", "convert", "is_gorgon_yaml", "slug"]
-
-# Gorgon-only keys: a file holding one is Gorgon's, whatever else it has.
-GORGON_KEYS = frozenset({"token_budget", "timeout_seconds", "settings", "metadata"})
-STEP_TYPES = ("claude_code", "openai", "shell", "checkpoint", "approval", "parallel", "fan_out", "fan_in",
-              "map_reduce", "mcp_tool")
-UNSUPPORTED = ("branch", "loop")
-ROLES = {"data_analyst": "analyst", "security_analyst": "security_auditor"}
-# Gorgon's roles whose agents edit files: they get the files tools here.
-WRITING_ROLES = frozenset({"builder", "tester", "migrator", "model_builder", "devops", "documenter"})
-ON_FAILURE = {"abort": "fail", "retry": "fail", "skip": "skip", "continue": "continue",
-              "continue_with_default": "continue", "fallback": "continue"}
-_TYPES = {"string": "string", "str": "string", "text": "string", "integer": "integer", "int": "integer",
-          "number": "number", "float": "number", "boolean": "boolean", "bool": "boolean", "list": "list",
-          "array": "list", "object": "object", "dict": "object", "json": "any", "any": "any"}
-_SEPARATOR = "\n---\n"  # Gorgon joined the items of fan_in and map_reduce with it
-
-
-def slug(name: str) -> str:
-    """A workflow id from a name: "Feature Build" -> ``feature_build``."""
-    text = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower() or "gorgon_workflow"
-    return text if not text[0].isdigit() else f"_{text}"
 
 
 def is_gorgon_yaml(data: Any) -> bool:
@@ -88,136 +66,12 @@ def is_gorgon_yaml(data: Any) -> bool:
     return "id" not in data and "name" in data and typed
 
 
+
+
 def convert(data: Mapping[str, Any], source: SourceText | None) -> tuple[dict[str, Any], SourceText | None]:
     """The native workflow for Gorgon YAML ``data``; raise ``WorkflowError`` listing every problem."""
-    from gorgon_nb.model.gorgon_yaml_steps import StepConverter
-
     converter = StepConverter(data, source)
     native = converter.run()
     if source is None:
         return native, None
     return native, SourceText(source.text, source.format, source.path, Locations(converter.lines))
-
-
-class Base:
-    """Problems and line locations, shared by the parts of the conversion."""
-
-    def __init__(self, data: Mapping[str, Any], source: SourceText | None) -> None:
-        self.data = data
-        self.file = source.path if source else None
-        self.found = source.locations if source else Locations()
-        self.lines: dict[Path, int] = {}
-        self.problems: list[Problem] = []
-
-    def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
-
-    def check(self) -> None:
-        if self.problems:
-            raise WorkflowError(sorted(self.problems, key=lambda p: p.line or 0))
-
-    def link(self, native: Path, original: Path, deep: bool = True) -> None:
-        """Give ``native`` the line of ``original`` (and, if deep, its descendants theirs)."""
-        line = self.found.line_of(original)
-        if line is not None:
-            self.lines[native] = line
-        if deep:
-            size = len(original)
-            for path, found in self.found.lines.items():
-                if len(path) > size and path[:size] == original:
-                    self.lines[native + path[size:]] = found
-
-    # -- the top level ------------------------------------------------------------------------
-
-    def top(self) -> tuple[dict[str, Any], Scope]:
-        data, out = self.data, {}
-        name = data.get("name")
-        given = data.get("id")
-        out["id"] = given if isinstance(given, str) and given else slug(name if isinstance(name, str) else "")
-        self.link(("id",), ("id",) if "id" in data else ("name",))
-        for key in ("name", "description", "version"):
-            if key in data:
-                out[key] = str(data[key]) if key == "version" and isinstance(data[key], float) else data[key]
-                self.link((key,), (key,))
-        if "token_budget" in data:
-            out["budget"] = {"max_tokens": data["token_budget"]}
-            self.link(("budget",), ("token_budget",))
-            self.link(("budget", "max_tokens"), ("token_budget",))
-        if "timeout_seconds" in data:
-            out["timeout"] = data["timeout_seconds"]
-            self.link(("timeout",), ("timeout_seconds",))
-        settings = data.get("settings") or {}
-        if not isinstance(settings, Mapping):
-            self.problem(("settings",), "settings", "'settings' must be a mapping", "for example {auto_parallel: true}")
-        out["inputs"] = self.inputs(data.get("inputs") or {})
-        scope = Scope({name: f"inputs.{name}" for name in out["inputs"]})
-        return out, scope
-
-    def inputs(self, raw: Any) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        if isinstance(raw, Mapping):
-            entries = [((("inputs", key)), key, value) for key, value in raw.items()]
-        elif isinstance(raw, list):
-            entries = []
-            for i, item in enumerate(raw):
-                if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-                    self.problem(("inputs", i), f"inputs[{i}]", "an input in the list form needs a 'name'",
-                                 "write - {name: topic, type: string, description: ...}")
-                    continue
-                entries.append((("inputs", i), item["name"], {k: v for k, v in item.items() if k != "name"}))
-        else:
-            self.problem(("inputs",), "inputs", "'inputs' must be a mapping of names or a list of inputs")
-            return found
-        for where, key, spec in entries:
-            self.link(("inputs", key), where)
-            if not isinstance(spec, Mapping):  # `name: default` shorthand
-                spec = {"default": spec}
-            native: dict[str, Any] = {"type": _TYPES.get(str(spec.get("type", "string")).lower(), "any")}
-            self.link(("inputs", key, "type"), (*where, "type") if "type" in spec else where)
-            if spec.get("description"):
-                native["description"] = str(spec["description"])
-            if "default" in spec:
-                native["default"], native["required"] = spec["default"], False
-            elif spec.get("required") is False:
-                native["required"] = False
-            else:
-                native["required"] = True  # Gorgon's list form has no `required`: no default means required
-            if isinstance(spec.get("enum"), list):
-                native["enum"] = spec["enum"]
-            found[key] = native
-        return found
-
-    def outputs(self, raw: Any, scope: Scope) -> dict[str, Any] | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, list):
-            self.problem(("outputs",), "outputs", "'outputs' must be a list of names")
-            return None
-        found: dict[str, Any] = {}
-        for i, item in enumerate(raw):
-            name = item.get("name") if isinstance(item, Mapping) else item
-            if not isinstance(name, str):
-                self.problem(("outputs", i), f"outputs[{i}]", "an output is a name, or {name: ..., description: ...}")
-                continue
-            # Gorgon returned only the names its context held; one never set is none here
-            found[name] = "{{ " + scope.names[name] + " }}" if name in scope.names else None
-            self.link(("outputs", name), ("outputs", i))
-        return found
-
-
-def unsupported_type(kind: Any) -> tuple[str, str]:
-    """The message and hint for a step type this converter does not take."""
-    if kind in UNSUPPORTED:
-        return (f"Gorgon's '{kind}' steps are not supported",
-                "rewrite it natively: a 'when' condition for a branch, a loop step with 'until' for a loop "
-                "(gorgon convert FILE prints the rest of the workflow natively)")
-    return f"unknown step type {kind!r}", did_you_mean(str(kind), STEP_TYPES) or \
-        "step types: " + ", ".join(STEP_TYPES)
-
-
-def check_operator(op: Any) -> str | None:
-    """What is wrong with a condition's operator, or None."""
-    if op in OPERATORS:
-        return None
-    return f"unknown condition operator {op!r}"
-

@@ -7,21 +7,34 @@ from typing import Any
 
 from gorgon_nb.errors import did_you_mean
 from gorgon_nb.model.gorgon_params import model_ref
-from gorgon_nb.model.gorgon_text import OPERATORS, Scope, condition, literal, substitute, substitute_all
-from gorgon_nb.model.gorgon_yaml import (
-    _SEPARATOR,
+from gorgon_nb.model.gorgon_text import (
+    OPERATORS,
+    Scope,
+    condition,
+    literal,
+    substitute,
+    substitute_all,
+)
+from gorgon_nb.model.gorgon_yaml_top import (
     ON_FAILURE,
     ROLES,
+    SEPARATOR,
     STEP_TYPES,
-    UNSUPPORTED,
     WRITING_ROLES,
     Base,
+    unsupported_type,
 )
 from gorgon_nb.model.source import Path
 
 __all__ = ["StepConverter"]
 
 GORGON_RETRIES = 3  # StepConfig.max_retries: Gorgon tried every failing step again this often
+SHELL_TIMEOUT = 300  # seconds: Gorgon's StepConfig.timeout_seconds, which its shell steps kept to
+# The Gorgon param each native field comes from, for the line an error names.
+_FROM_PARAM = {"agent": "role", "task": "prompt", "llm": "prompt", "system": "system_prompt", "shell": "command",
+               "capture": "command", "checkpoint": "message", "approval": "prompt", "preview": "preview_from",
+               "mcp": "server", "with": "arguments", "for_each": "items", "max_parallel": "max_concurrent",
+               "tools": "role", "args": "input"}
 # The keys of each type's result, as Gorgon's handlers returned them; a step's output name
 # equal to one of them took that value, and the first output name took the first key listed.
 _RESULT_KEYS = {
@@ -71,14 +84,12 @@ class StepConverter(Base):
         known = len(self.problems)
         if top and not (isinstance(raw.get("id"), str) and raw["id"]):
             self.problem(here, f"{label}.id", "the step needs an 'id' (a name for it)", "add id: a_name")
-        label = raw.get("id") if isinstance(raw.get("id"), str) else label
+        label = str(raw["id"]) if isinstance(raw.get("id"), str) else label
         kind = raw.get("type")
         if kind not in STEP_TYPES:
             if kind is None:
                 message, hint = "the step needs a 'type'", "step types: " + ", ".join(STEP_TYPES)
             else:
-                from gorgon_nb.model.gorgon_yaml import unsupported_type
-
                 message, hint = unsupported_type(kind)
             self.problem((*here, "type") if "type" in raw else here, f"{label}.type", message, hint)
         if not isinstance(raw.get("params", {}), Mapping):
@@ -115,7 +126,7 @@ class StepConverter(Base):
                 self.problem(where if "reduce_step" in params else (*here, "params"), f"{sid}.reduce_step",
                              "map_reduce needs a 'reduce_step' of type claude_code or openai")
                 return [sid]
-            joined = f'steps.{first}.output | join({literal(_SEPARATOR)})'
+            joined = f'steps.{first}.output | join({literal(SEPARATOR)})'
             reduced = self.kind(reduce_raw, where, scope.with_names(map_results=joined, items=joined))
             self.add({"id": sid, **reduced}, raw, here, scope, [first])
             return [sid]
@@ -188,9 +199,14 @@ class StepConverter(Base):
         if "timeout_seconds" in raw:
             native["timeout"] = raw["timeout_seconds"]
             self.link((*at, "timeout"), (*here, "timeout_seconds"))
-        for key in native:
-            if key not in ("id", "depends_on", "when", "timeout"):
-                self.lines.setdefault((*at, key), self.found.line_of((*here, "params")) or self.found.line_of(here) or 0)
+        elif "shell" in native:
+            native["timeout"] = SHELL_TIMEOUT
+        for key in native:  # each field's line: the param it came from, else the step's params or type
+            if (*at, key) not in self.lines:
+                param = _FROM_PARAM.get(key, key)
+                found = (*here, "params", param)
+                self.link((*at, key), found if self.found.line_of(found) != self.found.line_of(here) else
+                          (*here, "type") if "type" in raw else here)
         self.steps.append(native)
         if publish:
             self.publish(raw, sid, scope)
@@ -236,7 +252,7 @@ class StepConverter(Base):
         retries = raw.get("max_retries", GORGON_RETRIES)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             self.problem((*here, "max_retries"), f"{sid}.max_retries", "max_retries must be a whole number, 0 or more")
-        elif retries:
+        elif retries and raw.get("type") not in ("checkpoint", "approval"):  # a person's no is not retried
             native["retry"] = {"attempts": min(retries + 1, 20), "backoff": 1.0}
             self.link((*at, "retry"), (*here, "max_retries") if "max_retries" in raw else here)
 
@@ -275,7 +291,7 @@ class StepConverter(Base):
         if kind in ("claude_code", "openai"):
             return self.model_step(kind, params, at_params, sid, text("prompt"), scope)
         if kind == "shell":
-            out = {"shell": text("command", shell=True), "capture": "all"}
+            out: dict[str, Any] = {"shell": text("command", shell=True), "capture": "all"}
             if params.get("allow_failure") is True:
                 out["allow_failure"] = True
             return out
@@ -296,7 +312,7 @@ class StepConverter(Base):
         if params.get("aggregation", "concat") == "concat":
             return {"python": "builtins:str", "args": {"object": "{{ " + joined + " }}"}}
         prompt = substitute(str(params.get("aggregate_prompt") or "${items}"),
-                            scope.with_names(items=f"{items} | join({literal(_SEPARATOR)})"))
+                            scope.with_names(items=f"{items} | join({literal(SEPARATOR)})"))
         aggregation = params.get("aggregation")
         if aggregation not in ("claude_code", "openai"):
             self.problem((*at_params, "aggregation"), f"{sid}.aggregation",
@@ -337,11 +353,16 @@ def _items_expression(source: Any, scope: Scope) -> str:
     return literal(source if isinstance(source, list) else [source])
 
 
+def _params(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    params = raw.get("params")
+    return params if isinstance(params, Mapping) else {}
+
+
 def _uses_shell(steps: list[Any]) -> bool:
     for raw in steps:
         if not isinstance(raw, Mapping):
             continue
-        params = raw.get("params") if isinstance(raw.get("params"), Mapping) else {}
+        params = _params(raw)
         nested = [params.get(k) for k in ("step_template", "map_step", "reduce_step")]
         if raw.get("type") == "shell" or _uses_shell([*nested, *(params.get("steps") or [])]):
             return True
@@ -353,7 +374,7 @@ def _ids(steps: list[Any]) -> list[str]:
     for raw in steps:
         if isinstance(raw, Mapping) and isinstance(raw.get("id"), str):
             found.append(raw["id"])
-            params = raw.get("params") if isinstance(raw.get("params"), Mapping) else {}
+            params = _params(raw)
             if raw.get("type") == "parallel" and isinstance(params.get("steps"), list):
                 found.extend(_ids(params["steps"]))
     return found

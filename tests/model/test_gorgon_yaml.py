@@ -223,7 +223,7 @@ def test_every_problem_names_its_line_and_what_to_do() -> None:
 def test_an_unconfigured_mcp_server_says_what_to_put_in_config(config: Config) -> None:
     [problem] = [p for p in problems_of((FIXTURES / "examples" / "mcp_github_pr.yaml").read_text(), config)
                  if p.field == "get_pr.mcp"]
-    assert problem.line == 23
+    assert problem.line == 24  # server: "github"
     assert "Add [mcp.servers.github] with command (and args) or url to" in problem.message
 
 
