@@ -284,3 +284,18 @@ def test_mcp_github_and_slack_servers_named_like_gorgons(runner: Runner, store: 
     assert calls[0]["arguments"] == {"owner": "octo", "repo": "demo", "pull_number": "7"}
     assert calls[2]["arguments"]["channel"] == "#reports"
     assert calls[2]["arguments"]["text"] == multi.steps["summarize"].output
+
+
+def test_conditions_pick_the_reviews_and_the_summary_still_runs(runner: Runner, store: Store, tmp_path: Path) -> None:
+    recorder = Recorder()
+    runner.runtime.providers.register(recorder)
+    code = codebase(tmp_path)
+    result = run(runner, store, Workflow.from_file(FIXTURES / "code-review.yaml"),
+                 {"code_path": str(code / "app.py"), "review_focus": "security"})
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    status = {key: step.status for key, step in result.steps.items()}
+    assert status["security_review"] is StepStatus.SUCCEEDED
+    assert status["performance_review"] is status["quality_review"] is StepStatus.SKIPPED
+    assert status["summarize"] is StepStatus.SUCCEEDED  # a skipped step before it does not skip it
+    [security] = recorder.prompts("security_review")
+    assert "return a + b" in security  # ${code_content}: the shell step's stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -254,3 +255,84 @@ def test_gorgon_convert_writes_the_file_and_notes_what_needs_attention(home: Pat
     printed = gorgon(home, "convert", str(FIXTURES / "feature-build.yaml"))
     assert printed.returncode == 0 and "allow_code: true" in printed.stdout
     assert "# allow_code: the file runs shell commands; a run also needs --allow-code" in printed.stdout
+
+
+GATED = """\
+name: Gated Release
+inputs:
+  - name: notes
+    type: string
+steps:
+  - id: draft
+    type: openai
+    params: {model: gpt-4o-mini, prompt: "Release notes from ${notes}", system_prompt: "Be brief."}
+    outputs: [draft_text]
+  - id: sign_off
+    type: approval
+    params: {prompt: "Publish these notes?", preview_from: [draft]}
+  - id: gather
+    type: fan_in
+    params: {input: "${notes_list}", aggregation: concat}
+    on_failure: continue_with_default
+    default_output: {response: "nothing"}
+    max_retries: 0
+"""
+
+
+def test_approval_openai_and_fan_in_steps() -> None:
+    spec = Workflow.from_yaml(GATED, path="gated.yaml").spec
+    draft, sign_off, gather = spec.steps
+    assert isinstance(draft, LLMStep) and draft.model == "openai:gpt-4o-mini" and draft.system == "Be brief."
+    assert draft.llm == "Release notes from {{ inputs.notes }}"
+    assert sign_off.kind == "approval" and sign_off.retry is None
+    assert getattr(sign_off, "preview") == "{{ steps.draft.output }}"
+    assert gather.kind == "python" and gather.on_failure == "continue" and gather.default == "nothing"
+    assert gather.retry is None  # max_retries: 0
+    assert getattr(gather, "args") == {"object": "{{ [] | join(\"\\n\") }}"}  # ${notes_list} names nothing
+
+
+@pytest.mark.parametrize(("text", "message", "line"), [
+    ("name: x\nsteps: {a: 1}\ntoken_budget: 5\n", "'steps' must be a list of steps", 2),
+    ("name: x\ninputs:\n  - type: string\nsteps:\n  - {id: a, type: shell, params: {command: ls}}\n",
+     "an input in the list form needs a 'name'", 3),
+    ("name: x\nsteps:\n  - type: shell\n    params: {command: ls}\n", "the step needs an 'id' (a name for it)", 3),
+    ("name: x\nsteps:\n  - id: a\n    type: shell\n    params: {}\n", "a shell step needs 'command' in its params", 5),
+    ("name: x\nsteps:\n  - id: a\n    type: shell\n    params: {command: ls}\n    on_failure: explode\n",
+     "unknown on_failure 'explode'", 6),
+    ("name: x\nsteps:\n  - id: a\n    type: fan_out\n    params: {items: [1], step_template: {type: poll}}\n",
+     "fan_out needs a 'step_template' with a type and params", 5),
+])
+def test_bad_gorgon_files_get_a_clear_error(text: str, message: str, line: int) -> None:
+    found = {p.message: p.line for p in problems_of(text)}
+    assert found.get(message) == line, found
+
+
+def test_a_gorgon_workflow_written_as_json_converts_too() -> None:
+    text = '{"name": "Json Shaped", "steps": [{"id": "a", "type": "claude_code", "params": {"prompt": "hi"}}]}'
+    workflow = Workflow.from_json(text, path="flow.json")
+    assert workflow.id == "json_shaped"
+    [step] = workflow.spec.steps
+    assert isinstance(step, AgentStep) and step.agent == "builder" and step.task == "hi"  # Gorgon's default role
+
+
+def test_native_workflows_are_not_taken_for_gorgons() -> None:
+    assert not gorgon_yaml.is_gorgon_yaml({"id": "x", "steps": [{"id": "a", "agent": "planner"}]})
+    assert not gorgon_yaml.is_gorgon_yaml({"name": "x", "steps": [{"id": "a", "agent": "planner"}]})
+    assert gorgon_yaml.is_gorgon_yaml({"id": "x", "token_budget": 5, "steps": [{"id": "a", "type": "shell"}]})
+
+
+def test_gorgon_run_needs_your_consent_for_shell_steps(home: Path, tmp_path: Path) -> None:
+    path = str(FIXTURES / "code-review.yaml")
+    (tmp_path / "app.py").write_text("print('hi')\n", encoding="utf-8")
+    refused = gorgon(home, "run", path, "-v", f"code_path={tmp_path / 'app.py'}", "--model", "offline", "-q")
+    assert refused.returncode == 2
+    assert "runs code on this machine" in refused.stderr and "--allow-code" in refused.stderr
+    done = gorgon(home, "run", path, "-v", f"code_path={tmp_path / 'app.py'}", "--model", "offline",
+                  "--allow-code", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded"
+    steps = {step["key"]: step for step in result["steps"]}
+    assert steps["read_code"]["output"]["stdout"] == "print('hi')\n"
+    assert [key for key, step in steps.items() if step["status"] == "succeeded"] == [
+        "read_code", "security_review", "performance_review", "quality_review", "summarize"]
