@@ -29,6 +29,8 @@ from gorgon_nb.model.source import Path
 __all__ = ["StepConverter"]
 
 GORGON_RETRIES = 3  # StepConfig.max_retries: Gorgon tried every failing step again this often
+# What a fan_out's step_template or a map_reduce's map_step may be: a single step.
+ITEM_TYPES = ("claude_code", "openai", "shell", "mcp_tool")
 SHELL_TIMEOUT = 300  # seconds: Gorgon's StepConfig.timeout_seconds, which its shell steps kept to
 # The Gorgon param each native field comes from, for the line an error names.
 _FROM_PARAM = {"agent": "role", "task": "prompt", "llm": "prompt", "system": "system_prompt", "shell": "command",
@@ -100,37 +102,43 @@ class StepConverter(Base):
 
     def step(self, raw: Mapping[str, Any], here: Path, scope: Scope, previous: list[str]) -> list[str]:
         """Add the native steps of ``raw``; return the ids a following step waits for."""
-        kind, sid, params = raw["type"], raw.get("id", ""), raw.get("params") or {}
+        kind, sid = raw["type"], raw.get("id", "")
         after = self.depends(raw, here, previous)
         if kind == "parallel":
             return self.group(raw, here, scope, after)
         if kind in ("fan_out", "map_reduce"):
-            template_key = "step_template" if kind == "fan_out" else "map_step"
-            first = f"{sid}_map" if kind == "map_reduce" else sid
-            items = self.items(params, (*here, "params", "items"), scope)
-            body_raw = params.get(template_key)
-            if not isinstance(body_raw, Mapping) or body_raw.get("type") not in STEP_TYPES:
-                where = (*here, "params", template_key) if template_key in params else (*here, "params")
-                self.problem(where, f"{sid}.{template_key}", f"{kind} needs a '{template_key}' with a type and params")
-                return [sid]
-            listed = items[2:-2].strip() if isinstance(items, str) else literal(items)
-            inner = scope.with_names(item="item", index=f"({listed}).index(item)")
-            native = {"id": first, **self.kind(body_raw, (*here, "params", template_key), inner),
-                      "for_each": items, "max_parallel": params.get("max_concurrent", 5)}
-            self.add(native, raw, here, scope, after, publish=kind == "fan_out")
-            if kind == "fan_out":
-                return [sid]
-            reduce_raw = params.get("reduce_step")
-            where = (*here, "params", "reduce_step")
-            if not isinstance(reduce_raw, Mapping) or reduce_raw.get("type") not in ("claude_code", "openai"):
-                self.problem(where if "reduce_step" in params else (*here, "params"), f"{sid}.reduce_step",
-                             "map_reduce needs a 'reduce_step' of type claude_code or openai")
-                return [sid]
-            joined = f'steps.{first}.output | join({literal(SEPARATOR)})'
-            reduced = self.kind(reduce_raw, where, scope.with_names(map_results=joined, items=joined))
-            self.add({"id": sid, **reduced}, raw, here, scope, [first])
-            return [sid]
+            return self.pattern(raw, here, scope, after)
         self.add({"id": sid, **self.kind(raw, here, scope)}, raw, here, scope, after)
+        return [sid]
+
+    def pattern(self, raw: Mapping[str, Any], here: Path, scope: Scope, after: list[str]) -> list[str]:
+        """``fan_out``: one step over the items. ``map_reduce``: that (``ID_map``), then the reduce step ``ID``."""
+        kind, sid, params = raw["type"], raw["id"], raw.get("params") or {}
+        template_key = "step_template" if kind == "fan_out" else "map_step"
+        first = f"{sid}_map" if kind == "map_reduce" else sid
+        items = self.items(params, (*here, "params", "items"), scope)
+        body_raw = params.get(template_key)
+        if not isinstance(body_raw, Mapping) or body_raw.get("type") not in ITEM_TYPES:
+            where = (*here, "params", template_key) if template_key in params else (*here, "params")
+            self.problem(where, f"{sid}.{template_key}", f"{kind} needs a '{template_key}' with a type and params",
+                         "its type: " + ", ".join(ITEM_TYPES))
+            return [sid]
+        listed = items[2:-2].strip() if isinstance(items, str) else literal(items)
+        inner = scope.with_names(item="item", index=f"({listed}).index(item)")
+        native = {"id": first, **self.kind(body_raw, (*here, "params", template_key), inner),
+                  "for_each": items, "max_parallel": params.get("max_concurrent", 5)}
+        self.add(native, raw, here, scope, after, publish=kind == "fan_out")
+        if kind == "fan_out":
+            return [sid]
+        reduce_raw = params.get("reduce_step")
+        where = (*here, "params", "reduce_step")
+        if not isinstance(reduce_raw, Mapping) or reduce_raw.get("type") not in ("claude_code", "openai"):
+            self.problem(where if "reduce_step" in params else (*here, "params"), f"{sid}.reduce_step",
+                         "map_reduce needs a 'reduce_step' of type claude_code or openai")
+            return [sid]
+        joined = f"steps.{first}.output | join({literal(SEPARATOR)})"
+        reduced = self.kind(reduce_raw, where, scope.with_names(map_results=joined, items=joined))
+        self.add({"id": sid, **reduced}, raw, here, scope, [first])
         return [sid]
 
     def group(self, raw: Mapping[str, Any], here: Path, scope: Scope, after: list[str]) -> list[str]:
@@ -306,7 +314,10 @@ class StepConverter(Base):
             if not isinstance(server, str) or not isinstance(tool, str):
                 self.problem(at_params, f"{sid}.params", "an mcp_tool step needs 'server' and 'tool'")
             return {"mcp": f"{server}/{tool}", "with": substitute_all(params.get("arguments") or {}, scope)}
-        assert kind == "fan_in"
+        if kind != "fan_in":  # parallel, fan_out or map_reduce where only one step can stand
+            self.problem((*here, "type"), f"{sid}.type", f"a {kind} step cannot stand here",
+                         "a fan_out's step_template or a map_reduce's map_step is one step: " + ", ".join(ITEM_TYPES))
+            return {}
         items = _items_expression(params.get("input"), scope)
         joined = f"{items} | join({literal(params.get('separator', chr(10)))})"
         if params.get("aggregation", "concat") == "concat":

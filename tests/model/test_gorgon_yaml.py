@@ -20,8 +20,10 @@ from gorgon_nb.errors import Problem, WorkflowError
 from gorgon_nb.model import gorgon_yaml
 from gorgon_nb.model.gorgon_text import Scope, condition, substitute
 from gorgon_nb.steps.agent import AgentStep
+from gorgon_nb.steps.approval import ApprovalStep
 from gorgon_nb.steps.llm import LLMStep
 from gorgon_nb.steps.mcp import MCPStep
+from gorgon_nb.steps.python import PythonStep
 from gorgon_nb.steps.shell import ShellStep
 from gorgon_nb.workflow import Workflow
 
@@ -284,11 +286,11 @@ def test_approval_openai_and_fan_in_steps() -> None:
     draft, sign_off, gather = spec.steps
     assert isinstance(draft, LLMStep) and draft.model == "openai:gpt-4o-mini" and draft.system == "Be brief."
     assert draft.llm == "Release notes from {{ inputs.notes }}"
-    assert sign_off.kind == "approval" and sign_off.retry is None
-    assert getattr(sign_off, "preview") == "{{ steps.draft.output }}"
-    assert gather.kind == "python" and gather.on_failure == "continue" and gather.default == "nothing"
+    assert isinstance(sign_off, ApprovalStep) and sign_off.retry is None
+    assert sign_off.approval == "Publish these notes?" and sign_off.preview == "{{ steps.draft.output }}"
+    assert isinstance(gather, PythonStep) and gather.on_failure == "continue" and gather.default == "nothing"
     assert gather.retry is None  # max_retries: 0
-    assert getattr(gather, "args") == {"object": "{{ [] | join(\"\\n\") }}"}  # ${notes_list} names nothing
+    assert gather.args == {"object": "{{ [] | join(\"\\n\") }}"}  # ${notes_list} names nothing
 
 
 @pytest.mark.parametrize(("text", "message", "line"), [
@@ -301,6 +303,10 @@ def test_approval_openai_and_fan_in_steps() -> None:
      "unknown on_failure 'explode'", 6),
     ("name: x\nsteps:\n  - id: a\n    type: fan_out\n    params: {items: [1], step_template: {type: poll}}\n",
      "fan_out needs a 'step_template' with a type and params", 5),
+    ("name: x\nsteps:\n  - id: a\n    type: fan_out\n    params: {items: [1], step_template: {type: parallel}}\n",
+     "fan_out needs a 'step_template' with a type and params", 5),
+    ("name: x\nsteps:\n  - id: a\n    type: fan_out\n    params: {items: 3, step_template: {type: shell}}\n",
+     "items must be a list or '${name}' of a list, not 3", 5),
 ])
 def test_bad_gorgon_files_get_a_clear_error(text: str, message: str, line: int) -> None:
     found = {p.message: p.line for p in problems_of(text)}
