@@ -25,14 +25,20 @@ Steps::
 
     claude_code  agent: ROLE (data_analyst -> analyst, security_analyst -> security_auditor),
                  task: prompt; with system_prompt an llm step. Roles that write files in Gorgon
-                 get the files tools (and shell, when the workflow has shell steps anyway)
+                 get the files tools (and shell, when the workflow has shell steps anyway),
+                 working in the workflow's folder: ``workspace`` is a literal folder, so an
+                 input naming the codebase cannot set it; ``gorgon convert`` says so
     openai       llm: prompt (model gpt-4 -> openai:gpt-4)
     shell        shell: command, each ${value} quoted; capture: all; allow_failure
     checkpoint   checkpoint: message
     approval     approval: prompt, preview: the outputs of preview_from
     parallel     its steps, at once, after the step before; the next step waits for all
-    fan_out      step_template as a step with for_each: items, max_parallel: max_concurrent
-    fan_in       an agent (or llm) step whose task holds the items, joined by ---
+    fan_out      step_template as a step with for_each: items, max_parallel: max_concurrent;
+                 the native for_each fails when an item fails, so fail_fast: false is not kept.
+                 Its first output is the list of the items' results (Gorgon, by its own rule,
+                 left it unset, which no fan_in reading it could have meant)
+    fan_in       an agent (or llm) step whose task holds the items, joined by ---;
+                 aggregation concat: ``builtins:str`` of the items joined
     map_reduce   ID_map (for_each of map_step) and ID (reduce_step over the map's results)
     mcp_tool     mcp: SERVER/TOOL with: arguments
 
@@ -40,7 +46,9 @@ Steps::
 default value -> continue with that default, retry -> fail after the retries. Every step
 is tried ``max_retries`` + 1 times (Gorgon's default: 3 retries), as Gorgon did.
 A file with shell steps gives its consent to run code (``allow_code: true``); the caller's
-is still needed.
+is still needed. Where Gorgon substituted only string values into a prompt, any value is
+written here (a list or mapping as JSON); defaults of optional inputs apply (Gorgon's
+executor applied only those of required ones).
 """
 
 from __future__ import annotations

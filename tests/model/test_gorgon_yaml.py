@@ -342,3 +342,16 @@ def test_gorgon_run_needs_your_consent_for_shell_steps(home: Path, tmp_path: Pat
     assert steps["read_code"]["output"]["stdout"] == "print('hi')\n"
     assert [key for key, step in steps.items() if step["status"] == "succeeded"] == [
         "read_code", "security_review", "performance_review", "quality_review", "summarize"]
+
+
+def test_gorgon_convert_takes_gorgons_json_and_refuses_a_native_file(home: Path) -> None:
+    json_file = FIXTURES.parent / "dev_workflow_plan_build_test_review.json"
+    done = gorgon(home, "convert", str(json_file))
+    assert done.returncode == 0, done.stderr
+    converted = Workflow.from_yaml(done.stdout, path=str(home / "converted.yaml"))
+    assert converted.problems() == [] and converted.id == "dev_workflow_plan_build_test_review"
+    native = home / "native.yaml"
+    native.write_text(done.stdout, encoding="utf-8")
+    refused = gorgon(home, "convert", str(native))
+    assert refused.returncode == 2 and done.stdout not in refused.stdout
+    assert "it is native already" in refused.stderr and "native.yaml" in refused.stderr
