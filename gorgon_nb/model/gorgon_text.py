@@ -98,21 +98,25 @@ def substitute_all(value: Any, scope: Scope) -> Any:
     return value
 
 
+def op_needs_list(operator: str, value: Any) -> bool:
+    """Whether Gorgon's ``in`` is given a value it cannot look in (so it never holds)."""
+    return operator == "in" and not isinstance(value, list | str)
+
+
 def condition(field_name: str, operator: str, value: Any, scope: Scope) -> str | bool:
     """The native ``when`` for Gorgon's condition; ``False`` when the field is never set."""
     if field_name not in scope.names:
         return False  # Gorgon: a field the context does not hold makes the condition false
     v = scope.names[field_name]
-    present = f"{v} is defined and {v} is not none"
-    test = {
-        "equals": f"{v} == {literal(value)}",
-        "not_equals": f"{v} != {literal(value)}",
-        "contains": f"({v} is string or ({v} is sequence and {v} is not mapping)) and {literal(value)} in {v}",
+    if op_needs_list(operator, value):
+        return False  # Gorgon: `in` holds only for a list or string value
+    test = {  # each false for none (an unset value), as Gorgon's `actual is None` was
+        "equals": f"{v} is not none and {v} == {literal(value)}",
+        "not_equals": f"{v} is not none and {v} != {literal(value)}",
+        "contains": f"{v} is sequence and {v} is not mapping and {literal(value)} in {v}",
         "greater_than": f"{v} is number and {v} > {literal(value)}",
         "less_than": f"{v} is number and {v} < {literal(value)}",
-        "in": f"{v} in {literal(value)}" if isinstance(value, list | str) else "false",
-        "not_empty": v,  # Gorgon: bool(value); a when holds when its value is truthy
+        "in": f"{v} is not none and {v} in {literal(value)}",
+        "not_empty": v,  # Gorgon's bool(value): a when holds when its value is truthy
     }[operator]
-    if test == "false":
-        return False
-    return "{{ " + present + " and (" + test + ") }}"
+    return "{{ " + test + " }}"

@@ -249,11 +249,13 @@ class StepConverter(Base):
                              "is supported", "write fallback: {type: default_value, value: ...}")
                 return
             native["default"] = fallback.get("value")
-        elif mode == "continue_with_default":
+        elif mode == "continue_with_default":  # Gorgon's result became default_output
             given = raw.get("default_output") or {}
             first = (raw.get("outputs") or [None])[0]
-            native["default"] = given.get(first, given.get("response", given.get("stdout"))) \
-                if isinstance(given, Mapping) else given
+            if raw.get("type") == "shell" or not isinstance(given, Mapping):
+                native["default"] = given  # a shell step's output is its result too
+            else:
+                native["default"] = given.get(first, given.get("response"))
         if ON_FAILURE[mode] != "fail":
             native["on_failure"] = ON_FAILURE[mode]
             self.link((*at, "on_failure"), (*here, "on_failure"))
@@ -275,10 +277,8 @@ class StepConverter(Base):
             key = name if name in keys else (keys[0] if i == 0 and keys else None)
             if key is None:
                 continue  # Gorgon left it unset: ${name} stays as written
-            if shell:
-                scope.names[name] = f"steps.{sid}.output.{key}"
-            elif key == "approved":
-                scope.names[name] = f"steps.{sid}.output.approved"
+            if shell or key == "approved":  # a part of the result; none when the step was skipped
+                scope.names[name] = f"(steps.{sid}.output or {{}}).get({literal(key)})"
             elif key == "map_results":
                 scope.names[name] = f"steps.{sid}_map.output"
             else:

@@ -299,3 +299,41 @@ def test_conditions_pick_the_reviews_and_the_summary_still_runs(runner: Runner, 
     assert status["summarize"] is StepStatus.SUCCEEDED  # a skipped step before it does not skip it
     [security] = recorder.prompts("security_review")
     assert "return a + b" in security  # ${code_content}: the shell step's stdout
+
+
+FLAKY = """\
+name: Flaky Checks
+steps:
+  - id: lint
+    type: shell
+    params: {command: "echo 'E501 line too long' >&2; exit 3"}
+    outputs: [lint_report]
+    on_failure: skip
+    max_retries: 1
+  - id: tolerated
+    type: shell
+    params: {command: "echo partial; exit 4", allow_failure: true}
+    outputs: [partial, returncode]
+    max_retries: 0
+  - id: summary
+    type: claude_code
+    params: {role: reporter, prompt: "Lint: ${lint_report}. Partial: ${partial} (exit ${returncode})."}
+    outputs: [summary]
+outputs: [summary, returncode]
+"""
+
+
+def test_on_failure_skip_and_allow_failure(runner: Runner, store: Store, tmp_path: Path) -> None:
+    recorder = Recorder()
+    runner.runtime.providers.register(recorder)
+    path = tmp_path / "flaky.yaml"
+    path.write_text(FLAKY, encoding="utf-8")
+    result = run(runner, store, Workflow.from_file(path), {})
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    lint = result.steps["lint"]
+    assert lint.status is StepStatus.SKIPPED and lint.attempts == 2  # max_retries: 1
+    assert "exited with status 3: E501 line too long" in (lint.error or "")
+    assert result.steps["tolerated"].output == {"stdout": "partial\n", "stderr": "", "returncode": 4}
+    [summary] = recorder.prompts("summary")
+    assert "Lint: . Partial: partial\n (exit 4)." in summary  # a skipped step's output is empty
+    assert result.outputs["returncode"] == 4

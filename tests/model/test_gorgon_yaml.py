@@ -126,7 +126,9 @@ def test_steps_follow_the_list_and_a_skipped_step_skips_only_itself() -> None:
         assert step.depends_on == [before.id]
     assert [s.when for s in spec.steps[:5]] == [True] * 5
     review = spec.steps[5]
-    assert isinstance(review.when, str) and "steps.run_tests.output.stdout" in review.when
+    assert review.when == ('{{ (steps.run_tests.output or {}).get("stdout") is sequence and '
+                           '(steps.run_tests.output or {}).get("stdout") is not mapping and '
+                           '"passed" in (steps.run_tests.output or {}).get("stdout") }}')
     assert review.on_failure == "skip"
     build = spec.steps[1]
     assert isinstance(build, AgentStep) and build.agent == "builder" and build.tools == ["files", "shell"]
