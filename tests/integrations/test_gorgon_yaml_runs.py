@@ -315,9 +315,16 @@ steps:
     params: {command: "echo partial; exit 4", allow_failure: true}
     outputs: [partial, returncode]
     max_retries: 0
+  - id: probe
+    type: shell
+    params: {command: "exit 9"}
+    outputs: [probe_out]
+    on_failure: continue_with_default
+    default_output: {stdout: "no probe"}
+    max_retries: 0
   - id: summary
     type: claude_code
-    params: {role: reporter, prompt: "Lint: ${lint_report}. Partial: ${partial} (exit ${returncode})."}
+    params: {role: reporter, prompt: "Lint: ${lint_report}. Partial: ${partial} (exit ${returncode}). ${probe_out}"}
     outputs: [summary]
 outputs: [summary, returncode]
 """
@@ -335,5 +342,6 @@ def test_on_failure_skip_and_allow_failure(runner: Runner, store: Store, tmp_pat
     assert "exited with status 3: E501 line too long" in (lint.error or "")
     assert result.steps["tolerated"].output == {"stdout": "partial\n", "stderr": "", "returncode": 4}
     [summary] = recorder.prompts("summary")
-    assert "Lint: . Partial: partial\n (exit 4)." in summary  # a skipped step's output is empty
+    assert "Lint: . Partial: partial\n (exit 4). no probe" in summary  # a skipped step's output is empty
+    assert result.steps["probe"].status is StepStatus.FAILED and result.steps["probe"].output == {"stdout": "no probe"}
     assert result.outputs["returncode"] == 4
