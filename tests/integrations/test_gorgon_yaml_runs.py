@@ -345,3 +345,30 @@ def test_on_failure_skip_and_allow_failure(runner: Runner, store: Store, tmp_pat
     assert "Lint: . Partial: partial\n (exit 4). no probe" in summary  # a skipped step's output is empty
     assert result.steps["probe"].status is StepStatus.FAILED and result.steps["probe"].output == {"stdout": "no probe"}
     assert result.outputs["returncode"] == 4
+
+
+INDEXED = """\
+name: Indexed
+steps:
+  - id: each
+    type: fan_out
+    params:
+      items: ["alpha", "beta", "gamma"]
+      max_concurrent: 1
+      step_template:
+        type: openai
+        params: {prompt: "Item ${index}: ${item}"}
+    outputs: [results]
+outputs: [results]
+"""
+
+
+def test_fan_out_gives_each_item_its_index(runner: Runner, store: Store, tmp_path: Path) -> None:
+    recorder = Recorder()
+    runner.runtime.providers.register(recorder)
+    path = tmp_path / "indexed.yaml"
+    path.write_text(INDEXED, encoding="utf-8")
+    result = run(runner, store, Workflow.from_file(path), {})
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert recorder.prompts("each") == ["Item 0: alpha", "Item 1: beta", "Item 2: gamma"]  # one at a time, in order
+    assert len(result.outputs["results"]) == 3
