@@ -372,3 +372,38 @@ def test_fan_out_gives_each_item_its_index(runner: Runner, store: Store, tmp_pat
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert recorder.prompts("each") == ["Item 0: alpha", "Item 1: beta", "Item 2: gamma"]  # one at a time, in order
     assert len(result.outputs["results"]) == 3
+
+
+WRITER = """\
+name: Writer
+inputs:
+  - name: feature
+    type: string
+steps:
+  - id: build
+    type: claude_code
+    params:
+      role: builder
+      prompt: 'Implement ${feature} with files_write_file {"path": "feature.py", "content": "x = 1\\n"}'
+    outputs: [code]
+  - id: review
+    type: claude_code
+    params: {role: reviewer, prompt: "Review ${code}"}
+"""
+
+
+def test_a_gorgon_builder_writes_files_in_the_workflows_folder_once_approved(runner: Runner, store: Store,
+                                                                             tmp_path: Path) -> None:
+    path = tmp_path / "writer.yaml"
+    path.write_text(WRITER, encoding="utf-8")
+    workflow = Workflow.from_file(path)
+    build, review = workflow.spec.steps
+    assert getattr(build, "tools", None) == ["files"] and getattr(review, "tools", None) is None
+    assert store.path is not None
+    with Approver(store.path) as approver:
+        result = runner.run(workflow, {"feature": "a flag"}, model="offline")  # no shell: no consent needed
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert (tmp_path / "feature.py").read_text(encoding="utf-8") == "x = 1\n"
+    [asked] = approver.seen
+    assert "feature.py" in asked.preview
+    assert [(r.tool, r.state) for r in store.tools.of_run(result.run_id)] == [("files.write_file", "done")]
