@@ -62,7 +62,7 @@ MCP = {"mcp_filesystem.yaml": ["filesystem"], "mcp_github_pr.yaml": ["github"],
 
 
 def gorgon(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**env_without_keys(), "GORGON_HOME": str(home)}
+    env = {**env_without_keys(), "GORGON_HOME": str(home), "COLUMNS": "400"}  # one problem a line
     return subprocess.run([str(GORGON), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -240,6 +240,10 @@ def test_gorgon_validate_takes_the_files_as_they_are(home: Path) -> None:
     done = gorgon(home, "validate", *files, str(FIXTURES / "examples" / "fan_out_code_review.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "feature_build, 6 steps" in done.stdout and "fan_out_code_review, 2 steps" in done.stdout
+    mcp = gorgon(home, "validate", str(FIXTURES / "examples" / "mcp_multi_server.yaml"))
+    assert mcp.returncode == 2
+    assert "mcp_multi_server.yaml:23: read_report.mcp: no MCP server 'filesystem' is declared" in mcp.stdout
+    assert "Add [mcp.servers.slack] with command (and args) or url to" in mcp.stdout
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
