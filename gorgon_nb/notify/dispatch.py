@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from gorgon_nb.model.workflow import WorkflowSpec
     from gorgon_nb.store import Store
 
-__all__ = ["RunNotifier", "check_rules", "deliver_due", "enqueue", "notify_job_end", "run_notifier", "send_note",
+__all__ = ["RunNotifier", "check_rules", "checked_rules", "deliver_due", "enqueue", "notify_job_end", "run_notifier", "send_note",
            "subscribed", "wait_for_sends"]
 
 log = logging.getLogger("gorgon_nb.notify")
@@ -72,6 +72,18 @@ def check_rules(settings: NotificationSettings, rules: Iterable[NotifyRule], wha
         known = ", ".join(settings.targets) or "none yet"
         raise ConfigError(f"{what} notifies '{unknown[0]}', which is not a notification target (targets: {known}); "
                           f"add [notifications.targets.{unknown[0]}] with slack, email or webhook to the config file")
+
+
+def checked_rules(settings: NotificationSettings, texts: Iterable[str], what: str) -> list[str]:
+    """``TARGET[:events]`` texts (``--notify``) checked against the config, as a schedule keeps them."""
+    from gorgon_nb.errors import UsageError
+
+    try:
+        rules = [parse_notify_rule(text) for text in texts]
+    except ValueError as exc:
+        raise UsageError(f"--notify: {exc}") from None
+    check_rules(settings, rules, what)
+    return [str(rule) for rule in rules]
 
 
 def enqueue(config: Config, store: Store | None, message: Message, targets: list[str]) -> list[Notification]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,9 @@ SIGNATURE_HEADER = "X-Gorgon-Signature-256"
 
 
 
-def _fail(target: TargetSettings, message: str, *, retryable: bool = False) -> IntegrationError:
+def _fail(target: TargetSettings, message: str, *, retryable: bool = False, unsure: bool = False) -> IntegrationError:
     return IntegrationError(f"notification target '{target.name}' ({target.where}): {message}",
-                            service=target.kind, retryable=retryable)
+                            service=target.kind, retryable=retryable, unsure=unsure)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -67,7 +68,7 @@ def _slack(config: Config, target: TargetSettings, message: Message) -> dict[str
         return slack.post_message(client, str(target.slack), text)
     except Exception as exc:
         error = slack.translate(exc)
-        raise _fail(target, str(error), retryable=error.retryable) from None
+        raise _fail(target, str(error), retryable=error.retryable, unsure=error.unsure) from None
 
 
 def _email(config: Config, target: TargetSettings, message: Message) -> dict[str, Any]:
@@ -140,4 +141,7 @@ def _webhook(config: Config, target: TargetSettings, message: Message, delivery:
                     retryable=exc.code >= 500 or exc.code in (408, 429)) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise _fail(target, f"cannot reach it ({reason})", retryable=True) from None
+        # no connection: nothing was sent; a timeout or a dropped connection may come after it was
+        sent = not isinstance(reason, ConnectionRefusedError | socket.gaierror)
+        raise _fail(target, f"cannot reach it ({reason})" if not sent else f"it did not answer ({reason})",
+                    retryable=True, unsure=sent) from None
