@@ -314,7 +314,7 @@ def _notifications(declared: dict[str, Any], file: Path) -> NotificationSettings
         return NotificationSettings.model_validate(declared)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"] if p not in ("function-after[_one_kind()]",))
+        where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{file}: notifications{'.' + where if where else ''}: {message}") from None
 

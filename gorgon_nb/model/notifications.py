@@ -184,6 +184,10 @@ def notify_rules(value: Any) -> Any:
     for item in items:
         if isinstance(item, str):
             rules.append(parse_notify_rule(item).model_dump())
+        elif isinstance(item, dict):
+            # YAML 1.1 reads a bare `on:` key as true; `events:` is another name for it
+            item = {("on" if key is True or key == "events" else key): value for key, value in item.items()}
+            rules.append(item)
         else:
             rules.append(item)
     return rules

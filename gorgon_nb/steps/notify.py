@@ -6,7 +6,9 @@ message goes through the senders of run notifications (``gorgon_nb.notify.sender
 
 A message to people is a write, as a Slack ``post_message`` is: the step waits for a
 person's approval, shown the message and where it goes, unless the step
-(``auto_approve: true``) or the target (``auto_approve = true``) says otherwise. Sending
+(``auto_approve: true``) or the target (``auto_approve = true``) says otherwise; a target
+named by a template (``notify: "{{ inputs.channel }}"``) is known only as the run goes, so
+the step is approved unless every target says so. Sending
 goes through the store's write journal, so a resumed run never sends it twice; a send cut
 off while under way fails its step instead of risking a second message.
 """
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["KIND", "NotifyStep", "find_target"]
 
 PARAMS = ("title", "message")
-KINDS = ("slack", "email", "webhook")
+TARGET_KINDS = ("slack", "email", "webhook")
 # A target that cannot be reached is waited out a little; a refusal fails at once.
 NOTIFY_RETRY = RetryPolicy(attempts=3, backoff=2.0, max_backoff=30.0)
 
@@ -48,7 +50,7 @@ def find_target(settings: NotificationSettings, name: str) -> TargetSettings:
     """The target ``name`` names: its own, or the one target of a kind; ValueError saying why not."""
     if name in settings.targets:
         return settings.targets[name]
-    if name in KINDS:
+    if name in TARGET_KINDS:
         found = [t for t in settings.targets.values() if t.kind == name]
         if len(found) == 1:
             return found[0]
@@ -74,7 +76,11 @@ def approval(step: NotifyStep, config: Config) -> ApprovalPolicy | None:
         return step.approval
     if step.auto_approve:
         return None
-    if not _templated(step.notify):
+    targets = config.notifications.targets
+    if _templated(step.notify):  # named as the run goes: whichever it names must send unapproved
+        if targets and all(t.auto_approve for t in targets.values()):
+            return None
+    else:
         try:
             if find_target(config.notifications, step.notify).auto_approve:
                 return None
