@@ -86,12 +86,14 @@ class TargetSettings(_Settings):
 
     @property
     def where(self) -> str:
-        """Where its messages go, for people (a URL without its query, which may hold a key)."""
+        """Where its messages go, for people: a webhook by its host alone (a path or a query
+        may hold a key, as a Slack incoming webhook's does)."""
         if self.slack:
             return f"Slack {self.slack}"
         if self.email:
             return "email to " + ", ".join(self.email)
-        return f"webhook {str(self.webhook).split('?', 1)[0]}"
+        scheme, _, rest = str(self.webhook).partition("://")
+        return f"webhook {scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
 
 
 class SmtpSettings(_Settings):

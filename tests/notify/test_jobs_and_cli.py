@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import Receiver, free_port, write_config
+from notify_support import Receiver, free_port, write_config
 
 from gorgon_nb.model.jobs import FINISHED
 from gorgon_nb.notify import wait_for_sends

@@ -9,7 +9,15 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import HOOK_SECRET, SLACK_TOKEN, SMTP_PASSWORD, Mailbox, Receiver, free_port, write_config
+from notify_support import (
+    HOOK_SECRET,
+    SLACK_TOKEN,
+    SMTP_PASSWORD,
+    Mailbox,
+    Receiver,
+    free_port,
+    write_config,
+)
 
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import ConfigError
@@ -161,6 +169,7 @@ webhook = "http://127.0.0.1:{port}/hook"
         (note,) = store.notifications.recent()
         assert (note.state, note.attempts) == ("pending", 1)
         assert note.error is not None and "cannot reach it" in note.error and note.next_try_at > result.ended_at
+        assert f"127.0.0.1:{port}" in note.error and "/hook" not in note.error  # a path may hold a key
         assert any("will be tried again" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
         assert deliver_due(store) == 0  # not due yet: its backoff holds it back
 

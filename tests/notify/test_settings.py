@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from notify_support import write_config
 
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import ConfigError, WorkflowError
