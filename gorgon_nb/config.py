@@ -37,10 +37,16 @@ A config file looks like::
     [mcp.servers.search]             # ... or over streamable HTTP
     url = "http://127.0.0.1:8000/mcp"
 
+    [notifications]                  # who is told when runs and jobs end or wait
+    always = ["team"]                # (see gorgon_nb.model.notifications)
+    [notifications.targets.team]
+    slack = "#ci"                    # or email = "a@b.c", or webhook = "https://..."
+
 API keys are read from the environment only. An integration's token may also be put
 in the config file (``token = "..."``); the environment wins. Neither is ever written to
 the store or any output: loading the config registers every variable it names as holding
-a credential (each ``api_key_env`` and ``token_env``, whatever it is called) and every
+a credential (each ``api_key_env``, ``token_env``, ``password_env`` and ``secret_env``,
+whatever it is called) and every
 token it holds with ``gorgon_nb.secrets``, whose ``redact`` scrubs them from what is kept
 and shown, and puts the redacting filter on the SDKs' loggers.
 """

@@ -175,13 +175,19 @@ def send_note(config: Config, store: Store, note_id: str, now: float | None = No
 
 
 def _deliver(config: Config, store: Store, note_ids: list[str], tries_left: int) -> None:
+    from contextlib import nullcontext
+
+    from gorgon_nb.store import Store
+
     try:
-        failed = [note_id for note_id in note_ids if send_note(config, store, note_id) is False]
-        deliver_due(store, config)  # what earlier processes left to retry
+        # A connection of its own: the run's may be closed by its owner while a send goes on.
+        with Store(store.path) if store.path is not None else nullcontext(store) as own:
+            failed = [note_id for note_id in note_ids if send_note(config, own, note_id) is False]
+            deliver_due(own, config)  # what earlier processes left to retry
+            due = min((own.notifications.get(note_id).next_try_at for note_id in failed), default=0.0)
         if failed and tries_left > 1:
-            due = min(store.notifications.get(note_id).next_try_at for note_id in failed)
             _start(lambda: _deliver(config, store, failed, tries_left - 1), max(due - time.time(), 0.0) + 0.1)
-    except Exception:  # a closed store (the process ends) or a bug: logged, never raised into a run
+    except Exception:  # an unwritable store or a bug: logged, never raised into a run
         log.warning("notifications could not be delivered", exc_info=True)
 
 
