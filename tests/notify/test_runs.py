@@ -202,3 +202,13 @@ webhook = "{hook.url}"
                                               r"\(targets: ops\); add \[notifications.targets.pager\]"):
             runner.execution(Workflow.from_yaml("id: c\nnotify: pager\nsteps:\n  - {id: s, checkpoint: x}\n"))
         assert store.runs.recent() and len(store.runs.recent()) == 2  # nothing stored for the refused one
+
+
+def test_a_runner_that_keeps_nothing_still_notifies(home: Path, hook: Receiver) -> None:
+    write_config(home, f'[notifications]\nalways = ["ops"]\non = "succeeded"\n\n'
+                       f'[notifications.targets.ops]\nwebhook = "{hook.url}"\n')
+    result = Runner(load_config(), False).run(Workflow.from_yaml("id: t\nsteps:\n  - {id: s, checkpoint: x}\n"))
+    assert result.ok and wait_for_sends()
+    (request,) = hook.received
+    assert json.loads(request.body)["run_id"] == result.run_id and "x-gorgon-signature-256" not in request.headers
+    assert not list(home.glob("*.db"))
