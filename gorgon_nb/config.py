@@ -43,10 +43,16 @@ A config file looks like::
     [mcp.servers.search]             # ... or over streamable HTTP
     url = "http://127.0.0.1:8000/mcp"
 
+    [notifications]                  # who is told when runs and jobs end or wait
+    always = ["team"]                # (see gorgon_nb.model.notifications)
+    [notifications.targets.team]
+    slack = "#ci"                    # or email = "a@b.c", or webhook = "https://..."
+
 API keys are read from the environment only. An integration's token may also be put
 in the config file (``token = "..."``); the environment wins. Neither is ever written to
 the store or any output: loading the config registers every variable it names as holding
-a credential (each ``api_key_env`` and ``token_env``, whatever it is called) and every
+a credential (each ``api_key_env``, ``token_env``, ``password_env`` and ``secret_env``,
+whatever it is called) and every
 token it holds with ``gorgon_nb.secrets``, whose ``redact`` scrubs them from what is kept
 and shown, and puts the redacting filter on the SDKs' loggers.
 """
@@ -65,6 +71,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gorgon_nb.errors import ConfigError
+from gorgon_nb.model.notifications import NotificationSettings
 from gorgon_nb.roles import Role, load_roles
 
 __all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "WebhookSettings", "gorgon_home",
@@ -197,6 +204,7 @@ class _ConfigFile(BaseModel):
     tools: ToolSettings = Field(default_factory=ToolSettings)
     mcp: _MCP = Field(default_factory=_MCP)
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    notifications: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -215,6 +223,7 @@ class Config:
     mcp_servers: dict[str, MCPServerSettings] = field(default_factory=dict)
     webhooks: dict[str, WebhookSettings] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def tools_auto_approve(self) -> bool | list[str]:
@@ -301,7 +310,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
                               "add base_url = \"http://host:port/v1\"")
 
     integrations = _integrations(builtin["integrations"], parsed.integrations, file)
-    _register_secrets(providers, integrations, env)
+    notifications = _notifications(parsed.notifications, file)
+    _register_secrets(providers, integrations, env, notifications)
     try:
         roles = load_roles(parsed.roles)
     except ConfigError as exc:
@@ -321,7 +331,18 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         mcp_servers=_mcp_servers(parsed.mcp.servers, file),
         webhooks=_webhook_secrets(parsed.webhooks, env),
         env=env,
+        notifications=notifications,
     )
+
+
+def _notifications(declared: dict[str, Any], file: Path) -> NotificationSettings:
+    try:
+        return NotificationSettings.model_validate(declared)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{file}: notifications{'.' + where if where else ''}: {message}") from None
 
 
 def _mcp_servers(declared: dict[str, dict[str, Any]], file: Path) -> dict[str, MCPServerSettings]:
@@ -374,12 +395,15 @@ def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file
 
 
 def _register_secrets(providers: Mapping[str, ProviderSettings], integrations: Mapping[str, IntegrationSettings],
-                      env: Mapping[str, str]) -> None:
+                      env: Mapping[str, str], notifications: NotificationSettings | None = None) -> None:
     """Every credential the configuration names is scrubbed, whatever its variable is called."""
     from gorgon_nb.secrets import WELL_KNOWN_VARIABLES, refresh, register_variable, scrub_logs
 
     names = [*WELL_KNOWN_VARIABLES, *(p.api_key_env for p in providers.values() if p.api_key_env),
              *(i.token_env for i in integrations.values())]
+    if notifications is not None:  # the mail server's password and the webhooks' signing secrets
+        names += [t.secret_env for t in notifications.targets.values() if t.secret_env]
+        names += [notifications.smtp.password_env] if notifications.smtp.password_env else []
     for name in names:
         register_variable(name, env)
     refresh()  # a variable set just before the config is loaded is scrubbed from the start

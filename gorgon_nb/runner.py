@@ -144,7 +144,8 @@ class Runner:
         allow_code = allow_code or allow_shell
         loaded, compiled, bound = self.prepare(workflow, inputs, model=model, allow_code=allow_code)
         options = RunOptions(model=model, allow_code=allow_code, base_dir=loaded.base_dir)
-        return Execution(compiled, bound, self.runtime, options, run_id=run_id, subscribers=_subscribers(on_event))
+        return Execution(compiled, bound, self.runtime, options, run_id=run_id,
+                         subscribers=self._notifying(on_event, compiled))
 
     async def arun(self, workflow: WorkflowLike, inputs: Mapping[str, Any] | None = None,
                    **options: Any) -> RunResult:
@@ -212,7 +213,8 @@ class Runner:
         store.control.claim(record.run_id, owner)
         store.approvals.reopen_cancelled(record.run_id)
         execution = Execution(compiled, record.inputs, self.runtime, options, run_id=record.run_id,
-                              subscribers=_subscribers(on_event), continuation=continuation, budget=budget)
+                              subscribers=self._notifying(on_event, compiled), continuation=continuation,
+                              budget=budget)
         execution.result.started_at, execution.result.notices = record.started_at, list(record.notices)
         return execution
 
@@ -252,8 +254,17 @@ class Runner:
         bound = bind_inputs(compiled.spec, {**record.inputs, **(inputs or {})})
         options = RunOptions(model=model, allow_code=allow_code or allow_shell, base_dir=workflow.base_dir)
         self._preflight(compiled, model, options.allow_code)
-        return Execution(compiled, bound, self.runtime, options, subscribers=_subscribers(on_event),
+        return Execution(compiled, bound, self.runtime, options, subscribers=self._notifying(on_event, compiled),
                          continuation=Continuation("fork", kept, source=record))
+
+    def _notifying(self, on_event: EventCallback | list[EventCallback] | None,
+                   compiled: CompiledWorkflow) -> list[EventCallback]:
+        """The caller's subscribers, and the notifier when targets would hear of the run (a
+        replay, which calls nothing, tells nobody)."""
+        from gorgon_nb.notify import run_notifier
+
+        notifier = run_notifier(self.config, self.store, compiled.spec)
+        return [*_subscribers(on_event), *([notifier] if notifier else [])]
 
     def _stored_options(self, run_id: str) -> dict[str, Any]:
         return self._require_store().runs.source(run_id)[2]

@@ -460,6 +460,12 @@ def configured(config: Config, path: tuple[str, ...]) -> Any:
             return getattr(config.mcp_servers[name], key)[inner]
         case ("webhooks", name, key):
             return getattr(config.webhooks[name], key)
+        case ("notifications", "smtp", key):
+            return getattr(config.notifications.smtp, "from_" if key == "from" else key)
+        case ("notifications", "targets", name, key):
+            return getattr(config.notifications.targets[name], key)
+        case ("notifications", key):
+            return getattr(config.notifications, key)
         case ("roles", name, key):
             value = getattr(config.roles[name], key)
             return list(value) if isinstance(value, tuple) else value  # a role keeps its lists as tuples

@@ -314,6 +314,9 @@ def build_parser() -> GorgonParser:
     schedule.add_argument("--name", default="", metavar="NAME",
                           help="a name to refer to the schedule by; no two schedules share one")
     schedule.add_argument("--root", metavar="FOLDER", help="the folder notebooks are confined to (the current one)")
+    schedule.add_argument("--notify", action="append", default=[], metavar="TARGET[:EVENTS]",
+                          help="tell a notification target when a job ends: team, or team:failed,succeeded "
+                               "(repeatable; events: succeeded, failed, cancelled)")
     _json(schedule, "print the new schedule as JSON")
 
     schedules = command("schedules", "schedule:cmd_schedules", "list schedules; pause, resume, delete or run one now",
@@ -382,6 +385,23 @@ def build_parser() -> GorgonParser:
                           help="deliveries: only this webhook's; show and replay: the delivery's id")
     webhooks.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many deliveries (20)")
     _json(webhooks, "print them as JSON")
+
+    notify = command("notify", "notify:cmd_notify", "send a test message to a notification target",
+                     "Send a test message to a target of [notifications.targets] now, and say what failed if it "
+                     "could not be sent.")
+    notify.add_argument("action", choices=["test"], metavar="ACTION", help="test")
+    notify.add_argument("target", metavar="TARGET", type=_given("a target name"),
+                        help="a target's name, or slack, email or webhook for the one target of that kind")
+    _json(notify, "print the outcome as JSON")
+
+    notifications = command("notifications", "notify:cmd_notifications",
+                            "list recent notifications: sent, waiting for a retry, or failed and why")
+    notifications.add_argument("-n", "--limit", type=_positive, default=20, metavar="N",
+                               help="how many notifications (20)")
+    notifications.add_argument("--state", choices=["pending", "sent", "failed"], metavar="STATE",
+                               help="only those in this state: pending, sent, failed")
+    notifications.add_argument("--run", metavar="RUN", type=_given("a run id"), help="only this run's")
+    _json(notifications, "print the notifications as JSON")
 
     help_ = command("help", "", "show the help of gorgon or of one command")
     help_.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")

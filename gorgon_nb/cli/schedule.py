@@ -26,10 +26,14 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.scheduler.service import schedule_notebook, without_jupyterlab
 
     store = open_store()
+    notify = _notify_rules(args)
     schedule = schedule_notebook(
         store, args.notebook, root=args.root, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
         parameters=dict(args.parameters), retries=args.retries, backoff=args.backoff,
         timeout=args.timeout, missed=args.missed, overlap=args.overlap, keep=args.keep, name=args.name)
+    if notify:
+        schedule.notify = notify
+        store.jobs.update_schedule(schedule)
     if args.json:
         print_json(schedule.to_dict())
         return EXIT_OK
@@ -40,6 +44,16 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
         console.print("[dim]no scheduler is running; jobs start while one runs: gorgon scheduler, or JupyterLab "
                       f"with \\[scheduler] enabled = true in the config{escape(lab)}[/]")
     return EXIT_OK
+
+
+def _notify_rules(args: argparse.Namespace) -> list[str]:
+    """``--notify`` rules, checked against the config's targets before anything is stored."""
+    if not getattr(args, "notify", None):
+        return []
+    from gorgon_nb.config import load_config
+    from gorgon_nb.notify.dispatch import checked_rules
+
+    return checked_rules(load_config().notifications, args.notify, "this schedule")
 
 
 def cmd_schedules(args: argparse.Namespace, console: Console) -> int:

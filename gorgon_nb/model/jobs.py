@@ -51,6 +51,7 @@ class Schedule:
     next_run_at: float | None = None
     created_at: float = 0.0
     name: str = ""
+    notify: list[str] = field(default_factory=list)  # targets told of its jobs' ends: "team", "team:failed"
 
     @property
     def trigger(self) -> str:

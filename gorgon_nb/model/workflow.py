@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from gorgon_nb.model.kinds import find_kind, kind_key
 from gorgon_nb.model.limits import RETRY_BACKOFF
+from gorgon_nb.model.notifications import NotifyRule, notify_rules
 
 __all__ = [
     "ApprovalPolicy",
@@ -246,6 +247,8 @@ class WorkflowSpec(_Strict):
     allow_code: StrictBool = False  # the file's consent to run code on this machine (see engine/trust.py)
     allow_shell: StrictBool = False  # the older spelling of allow_code
     outputs: dict[str, Any] | None = None
+    # targets told of its runs' ends and approvals: `notify: team`, `[team, "oncall:failed"]`
+    notify: Annotated[list[NotifyRule], BeforeValidator(notify_rules)] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("inputs")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gorgon_nb.model.jobs import Job, JobState, Schedule
+from gorgon_nb.notify import deliver_due, notify_job_end
 from gorgon_nb.scheduler.service import job_for
 from gorgon_nb.scheduler.triggers import next_fire
 from gorgon_nb.store import Store
@@ -118,6 +119,7 @@ class Scheduler:
             return
         for job_id in await asyncio.to_thread(self.store.jobs.requeue_stale, now - self.lease_ttl):
             log.warning("job %s: its scheduler stopped; queued again", job_id)
+        await asyncio.to_thread(deliver_due, self.store)  # notifications whose targets failed before
         for schedule in await asyncio.to_thread(self.store.jobs.due_schedules, now):
             await asyncio.to_thread(self._fire, schedule, now)
         while len(self.running) < self.concurrency:
@@ -189,6 +191,7 @@ class Scheduler:
             job.attempt += 1
             job.state, job.owner, job.heartbeat_at = JobState.QUEUED, None, None
         self.store.jobs.save(job)
+        notify_job_end(self.store, job)  # when it ended for good: its schedule's targets are told
         if job.schedule_id and job.state != JobState.QUEUED:
             self._prune(job.schedule_id)
 

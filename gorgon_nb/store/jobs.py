@@ -25,19 +25,21 @@ from gorgon_nb.store.database import Database, new_id
 __all__ = ["JobStore"]
 
 _SCHEDULE_FIELDS = ("id", "name", "root", "notebook", "parameters", "cron", "timezone", "every", "at", "retries", "backoff",
-                    "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at")
+                    "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at", "notify")
 _JOB_FIELDS = ("id", "schedule_id", "root", "notebook", "parameters", "state", "attempt", "max_attempts", "backoff", "timeout",
                "scheduled_for", "not_before", "queued_at", "started_at", "ended_at", "owner", "heartbeat_at",
                "cancel_requested", "output_path", "error", "failed_cell", "exception", "run_ids", "cost_usd")
 
 
 def _schedule_row(schedule: Schedule) -> tuple[Any, ...]:
-    values = {**schedule.__dict__, "parameters": json.dumps(schedule.parameters), "paused": int(schedule.paused)}
+    values = {**schedule.__dict__, "parameters": json.dumps(schedule.parameters), "paused": int(schedule.paused),
+              "notify": json.dumps(schedule.notify)}
     return tuple(values[name] for name in _SCHEDULE_FIELDS)
 
 
 def _schedule(row: dict[str, Any]) -> Schedule:
-    return Schedule(**{**row, "parameters": json.loads(row["parameters"]), "paused": bool(row["paused"])})
+    return Schedule(**{**row, "parameters": json.loads(row["parameters"]), "paused": bool(row["paused"]),
+                       "notify": json.loads(row.get("notify") or "[]")})
 
 
 def _job_row(job: Job) -> tuple[Any, ...]:

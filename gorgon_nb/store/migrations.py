@@ -379,3 +379,32 @@ def m0008_webhooks(db: Database) -> None:
         CREATE INDEX webhook_deliveries_delivery ON webhook_deliveries (webhook, delivery_id)
         """,
     )
+
+
+@migrations()
+def m0009_notifications(db: Database) -> None:
+    # The outbox of notifications: each message to each target, sent once, retried with
+    # backoff while its target fails. A schedule keeps the targets its jobs notify.
+    _run(
+        db,
+        """
+        CREATE TABLE notifications (
+            id TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            event TEXT NOT NULL,
+            run_id TEXT,
+            job_id TEXT,
+            title TEXT NOT NULL,
+            message TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at REAL NOT NULL,
+            sent_at REAL
+        );
+        CREATE INDEX notifications_due ON notifications (state, next_try_at);
+        CREATE INDEX notifications_created ON notifications (created_at);
+        ALTER TABLE schedules ADD COLUMN notify TEXT NOT NULL DEFAULT '[]'
+        """,
+    )

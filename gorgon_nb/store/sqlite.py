@@ -10,6 +10,7 @@ transactions) to each part, which a reader finds by name:
 - ``store.jobs``: schedules, jobs and the scheduler's lease (``jobs.py``)
 - ``store.writes``: the journal of writes to outside services (``writes.py``)
 - ``store.webhooks``: webhooks and their deliveries (``webhooks.py``)
+- ``store.notifications``: the outbox of notifications (``notifications.py``)
 
 Each part's module states its own transaction rules; the rules all share are in
 ``database.py``. WAL mode lets readers (the Jupyter server, ``gorgon runs``) proceed while
@@ -33,6 +34,7 @@ from gorgon_nb.store.control import RunControl
 from gorgon_nb.store.database import BUSY_TIMEOUT_SECONDS, Database, retry_locked
 from gorgon_nb.store.jobs import JobStore
 from gorgon_nb.store.migrations import migrations
+from gorgon_nb.store.notifications import Outbox
 from gorgon_nb.store.runs import RunStore
 from gorgon_nb.store.tools import ToolCallJournal
 from gorgon_nb.store.webhooks import WebhookStore
@@ -56,6 +58,7 @@ class Store:
     jobs: JobStore
     writes: WriteJournal
     webhooks: WebhookStore
+    notifications: Outbox
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:
         try:
@@ -92,6 +95,7 @@ class Store:
         self.writes = WriteJournal(self._database)
         self.tools = ToolCallJournal(self._database)
         self.webhooks = WebhookStore(self._database, self.jobs)
+        self.notifications = Outbox(self._database)
 
     def close(self) -> None:
         self._database.close()
