@@ -38,6 +38,12 @@ Steps::
                                      max_results -> limit, message_id -> id, ...)
     slack/send_message               post_message; message_type becomes Gorgon's emoji prefix
     slack/send_notification          post_message of "<emoji> **workflow_name**: status" + details
+    transform/aggregate              python: gorgon_nb.functions:aggregate over the sources; each
+                                     github source read first by a github: repository_activity
+                                     step (ID_N_github); a source of another type is kept as
+                                     unavailable (gorgon-nb has no integration to read it)
+    notification/send                notify: CHANNEL (a notification target, or slack / email /
+                                     webhook: the one target of that kind), with title, message
 
 Gmail's ``list_messages`` returns each message's headers and snippet (Gorgon's returned
 only ids), so a summary step downstream has the mail to read. Integration steps behave
@@ -118,6 +124,7 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     "claude_code": ("execute_agent", "generate_completion"),
     "openai": ("generate_completion", "summarize", "generate_sop"),
     "transform": ("extract", "format", "aggregate"),
+    "notification": ("send",),
     **{service: tuple(found) for service, found in INTEGRATIONS.items()},
 }
 CLAUDE_SYSTEM = "You are a helpful assistant."  # ClaudeCodeClient.generate_completion's default
@@ -376,6 +383,8 @@ class _Converter:
             return self.integration(s, names)
         if s.type == "transform":
             return self.transform(s, names, variables, earlier)
+        if s.type == "notification":
+            return self.notification(s, names)
         if s.action in FIXED_PROMPTS:
             param = FIXED_PROMPTS[s.action][0]
             where = (*s.at_params, param) if param in s.params else (*s.here, "action")
@@ -445,6 +454,26 @@ class _Converter:
                 entry["data"] = "{{ steps." + read["id"] + ".output }}"
             args.append(entry)
         return {"python": f"{FUNCTIONS}:aggregate", "args": {"sources": args}}
+
+    def notification(self, s: _Step, names: Names) -> dict[str, Any]:
+        """``notify: CHANNEL`` with the title and message: a configured target, or the one of a kind."""
+        params = dict(s.params)
+        if not isinstance(params.get("channel"), str) or not params["channel"]:
+            self.bad(s, s.at_params, "missing param 'channel' for notification/send",
+                     "name a notification target of config.toml, or slack, email or webhook")
+            return {}
+        for key in params:
+            if key not in ("channel", "title", "message"):
+                self.bad(s, (*s.at_params, key), f"unknown param '{key}' for notification/send",
+                         did_you_mean(key, ["channel", "title", "message"]))
+        self.link((*s.here, "notify"), (*s.at_params, "channel"))
+        self.link((*s.here, "with"), s.at_params, deep=False)
+        out: dict[str, Any] = {}
+        for key in ("title", "message"):
+            if key in params:
+                out[key] = rewrite_all(params[key], names)
+                self.link((*s.here, "with", key), (*s.at_params, key))
+        return {"notify": rewrite(params["channel"], names), "with": out}
 
     def transform(
         self, s: _Step, names: Names, variables: list[str], earlier: list[str]

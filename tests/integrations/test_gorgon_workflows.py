@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from loopback import TOKENS
 
+from gorgon_nb.config import load_config
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
 from gorgon_nb.testing import Approver, ServiceServer
@@ -17,10 +18,10 @@ from gorgon_nb.workflow import Workflow
 GORGON = Path(__file__).resolve().parent.parent / "model" / "gorgon_fixtures"
 
 
-def gorgon(runner: Runner, name: str, **inputs: Any) -> tuple[RunResult, list[str]]:
+def gorgon(runner: Runner, name: str, model: str | None = None, **inputs: Any) -> tuple[RunResult, list[str]]:
     assert runner.store is not None and runner.store.path is not None
     with Approver(runner.store.path) as person:
-        result = runner.run(Workflow.from_file(GORGON / f"{name}.json"), inputs)
+        result = runner.run(Workflow.from_file(GORGON / f"{name}.json"), inputs, model=model)
     assert result.ok, result.error
     assert all("[offline]" in str(s.output) for s in result.steps.values() if s.kind == "llm")
     return result, [a.title for a in person.seen]
@@ -105,3 +106,26 @@ def test_email_to_notion(wired: Runner, svc: ServiceServer, name: str) -> None:
     text = "".join(i["text"]["content"] for b in create.body["children"] for i in b[b["type"]]["rich_text"])
     assert text.startswith("[offline]")  # the summary the model wrote
     assert svc.writes("gmail") == []  # reading mail changes nothing
+
+
+def test_automated_reporting_reads_github_and_sends_the_report_to_the_slack_target(
+        home: Path, wired: Runner, svc: ServiceServer) -> None:
+    svc.github.add_repo("org/repo", description="The product", default_branch="main")
+    svc.github.add_file("org/repo", "README.md", "# Product\n")
+    svc.github.add_issue("org/repo", "Crash on start")
+    with (home / "config.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[notifications.targets.reports]\nslack = "#general"\n')
+    wired = Runner(load_config(), wired.store)
+    result, approved = gorgon(wired, "automated_reporting", model="offline")  # its steps name gpt-4o-mini
+    metrics = result.steps["collect_metrics"].output
+    assert metrics["github"]["repo"] == "org/repo"
+    assert metrics["github"]["data"]["repo"] == "org/repo"
+    assert metrics["github"]["data"]["issues"]["open"] == 1
+    assert metrics["jira"]["project"] == "PROJ" and "no jira integration" in metrics["jira"]["unavailable"]
+    # the model read the metrics, and the report it wrote went to Slack once approved
+    report = result.steps["generate_report"].output
+    assert approved == ["Approve send_notification before it runs"]
+    (post,) = svc.writes("slack")
+    assert post.body["channel"] in ("#general", "C100")
+    assert f"Weekly Report - {result.inputs['report_date']}" in post.body["text"]
+    assert report.split("\n")[0] in post.body["text"]
