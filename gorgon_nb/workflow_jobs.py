@@ -15,6 +15,7 @@ sits below it, reaches it only as a child process (see ``scheduler.workflow_run`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -84,12 +85,10 @@ def check_workflow(root: str | Path, target: str, inputs: Mapping[str, Any] | No
     from gorgon_nb.runner import Runner
 
     path = resolve_workflow(root, target)
-    try:
+    # an API key or a service's token missing here is no refusal: the scheduler's environment
+    # may have it, and each job checks again before its first step (failing with the same message)
+    with contextlib.suppress(ConfigError):
         Runner(store=False).prepare(path, dict(inputs or {}), allow_code=allow_code)
-    except ConfigError:
-        # an API key or a service's token missing here: the scheduler's environment may have
-        # it, and each job checks again before its first step (failing with this same message)
-        pass
     return path
 
 
