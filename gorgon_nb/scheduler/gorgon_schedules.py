@@ -33,7 +33,8 @@ __all__ = ["GorgonSchedule", "cron_from_apscheduler", "day_of_week_to_cron", "re
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler's order: mon is 0
 _CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 _INTERVAL_UNITS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-_PLAIN_FIELD = re.compile(r"^[0-9a-zA-Z*/,\-]+$")
+_NUMBERS_FIELD = re.compile(r"^[0-9*/,\-]+$")
+_MONTH_FIELD = re.compile(r"^(?:[0-9*/,\-]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)+$", re.IGNORECASE)
 _KEYS = {"id", "workflow_id", "name", "description", "schedule_type", "cron_config", "interval_config", "variables",
          "status", "created_at", "last_run", "next_run", "run_count"}
 
@@ -105,7 +106,7 @@ def cron_from_apscheduler(config: dict[str, Any], file: str = "the schedule file
     fields = []
     for name in _CRON_FIELDS[:4]:
         value = str(config.get(name, "*")).strip()
-        if not _PLAIN_FIELD.match(value):
+        if not (_MONTH_FIELD if name == "month" else _NUMBERS_FIELD).match(value):
             raise UsageError(f"{file}: cron_config.{name} is '{value}', which has no cron form (APScheduler's "
                              "'last' and '2nd fri' are its own); write numbers, ranges, lists and steps, such as "
                              "1-5, 1,15 or */2")
