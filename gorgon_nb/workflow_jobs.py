@@ -60,7 +60,7 @@ def resolve_workflow(root: str | Path, target: str) -> Path:
                          "and user workflows, by name) can be scheduled. Move or copy the file into that folder "
                          "and give its path relative to it.")
     if path.suffix.lower() not in WORKFLOW_SUFFIXES:
-        raise UsageError(f"'{target}' is neither a notebook (.ipynb) nor a workflow (.yaml, .yml or .json)")
+        raise UsageError(f"'{target}' is not a notebook (.ipynb) or a workflow (.yaml, .yml or .json)")
     if not path.is_file():
         raise NotFoundError(f"no workflow at '{target}' under {base}; check the path (it is relative to that "
                             "folder) and that the file still exists")
