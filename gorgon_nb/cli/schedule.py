@@ -55,7 +55,8 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
         print_json(schedule.to_dict())
         return EXIT_OK
     paused = " (paused: gorgon schedules resume " + schedule.id + " starts it)" if schedule.paused else ""
-    console.print(f"scheduled the {schedule.kind} [bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) "
+    what = "the workflow " if schedule.kind == "workflow" else ""
+    console.print(f"scheduled {what}[bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) "
                   f"as {escape(schedule.id)}; next run {format_time(schedule.next_run_at)}{escape(paused)}")
     if scheduler_holder(store) is None:
         lab = " (JupyterLab comes with: pip install 'gorgon-nb[lab]')" if without_jupyterlab() else ""

@@ -244,7 +244,8 @@ def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
         parameters = dict(split_parameter(p) for p in given) if notebook else dict(_key_value(v) for v in given)
         schedule = schedule_target(store, options.target, cron=options.cron, timezone=options.tz,
                                    every=options.every, at=options.at, parameters=parameters, **common)
-    text = f"Scheduled the {schedule.kind} `{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; " \
+    what = "the workflow " if schedule.kind == "workflow" else ""
+    text = f"Scheduled {what}`{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; " \
            f"next run {format_time(schedule.next_run_at)}" + (" (paused)." if schedule.paused else ".")
     if scheduler_holder(store) is None:
         text += (" No scheduler is running; jobs start while one runs: `gorgon scheduler` in a terminal, or "
