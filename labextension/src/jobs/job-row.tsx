@@ -66,6 +66,9 @@ export function JobRow(props: { job: IJob; context: IJobsContext }): JSX.Element
         <span className="jp-gorgon-run-name" title={job.notebook}>
           {basename(job.notebook)}
         </span>
+        <span className="jp-gorgon-kind" data-kind={job.kind}>
+          {job.kind}
+        </span>
         {job.cost_usd !== null && (
           <span className="jp-gorgon-run-cost" title="what the workflow runs in it cost">
             {formatUsd(job.cost_usd)}
@@ -141,7 +144,7 @@ function JobDetail(props: { job: IJob; context: IJobsContext }): JSX.Element {
         <dd>
           <code>{job.id}</code>
         </dd>
-        <dt>notebook</dt>
+        <dt>{job.kind}</dt>
         <dd>{job.notebook}</dd>
         {parameters && (
           <>
