@@ -66,9 +66,6 @@ export function JobRow(props: { job: IJob; context: IJobsContext }): JSX.Element
         <span className="jp-gorgon-run-name" title={job.notebook}>
           {basename(job.notebook)}
         </span>
-        <span className="jp-gorgon-kind" data-kind={job.kind}>
-          {job.kind}
-        </span>
         {job.cost_usd !== null && (
           <span className="jp-gorgon-run-cost" title="what the workflow runs in it cost">
             {formatUsd(job.cost_usd)}
@@ -77,6 +74,9 @@ export function JobRow(props: { job: IJob; context: IJobsContext }): JSX.Element
       </button>
       <div className="jp-gorgon-facts jp-gorgon-step-facts">
         <code>{shortId(job.id)}</code>
+        <span className="jp-gorgon-kind" data-kind={job.kind}>
+          {job.kind}
+        </span>
         <span title={`due ${formatTime(job.scheduled_for)}`}>
           due {formatAgo(job.scheduled_for)}
         </span>
