@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,6 +189,23 @@ def import_gorgon_schedule(store: Store, path: str | Path, *, root: str | Path |
 
 # -- the process a workflow job runs in ---------------------------------------------------------
 
+PREVIOUS_OWNER_WAIT = 30.0  # seconds for the process of a run being taken over to be gone
+
+
+def _exit_with_parent() -> None:
+    """End this process soon after the one that started it (the scheduler or the Dask worker)
+    dies: the run is left as a stopped run, which the scheduler that takes the job over
+    resumes, rather than going on where nobody records its job."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="gorgon-parent-watch", daemon=True).start()
+
+
 def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     from gorgon_nb.runner import Runner
     from gorgon_nb.store import Store
@@ -198,6 +218,9 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     except (GorgonError, IndexError):
         existing = None
     if existing is not None and not existing.status.finished:  # its scheduler stopped: go on with it
+        deadline = time.monotonic() + PREVIOUS_OWNER_WAIT
+        while store.control.owner(run_id).alive and time.monotonic() < deadline:
+            time.sleep(0.5)  # the previous process notices its scheduler is gone within a second
         execution = runner.resume_execution(run_id, allow_code=spec["allow_code"])
     else:
         path = check_workflow(spec["root"], spec["workflow"], spec["inputs"], allow_code=spec["allow_code"])
@@ -211,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``db``, ``root``, ``workflow``, ``inputs``, ``allow_code`` and ``run_id``). Prints one
     JSON line: the run's status, or the error that kept it from starting."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        _exit_with_parent()
     try:
         spec = json.loads(args[0])
         report = _run_job(spec)

@@ -6,7 +6,9 @@ job cannot reach the scheduler or another job), telling it the store, the workfl
 inputs, the caller's consent to code, and the run id the scheduler chose for it
 (``assign_run``). The child checks the workflow again, runs it (or resumes the run, when
 a scheduler that stopped left it unfinished) and exits; the run is a normal run in the
-store, shown in the Runs tab and by ``gorgon show RUN``.
+store, shown in the Runs tab and by ``gorgon show RUN``. The child ends itself when its
+parent dies, so a job taken over from a scheduler that died resumes its run, whose
+finished steps are not run again.
 
 A run that waits for an approval keeps its job running until someone decides, or the
 job's timeout ends it. A cancel or a timeout first asks the run to stop through the store
@@ -87,6 +89,9 @@ async def execute_workflow_job(job: Job, root: Path, *, db_path: str | Path | No
     if db_path is None:
         return ended(JobState.FAILED, "a workflow job needs a store in a file (its run is kept there); this "
                                       "scheduler's store is in memory")
+    if not Path(root).is_dir():
+        return ended(JobState.FAILED, f"the job's folder {root} does not exist (a workflow job runs in its root); "
+                                      "schedule it again from a folder that does")
     spec = {"db": str(db_path), "root": str(root), "workflow": job.notebook, "inputs": job.parameters,
             "allow_code": job.allow_code, "run_id": run_id}
     process = await asyncio.create_subprocess_exec(

@@ -16,7 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gorgon_nb.errors import NotFoundError, UsageError
-from gorgon_nb.scheduler.gorgon_schedules import cron_from_apscheduler, day_of_week_to_cron, read_gorgon_schedule
+from gorgon_nb.scheduler.gorgon_schedules import (
+    cron_from_apscheduler,
+    day_of_week_to_cron,
+    read_gorgon_schedule,
+)
 from gorgon_nb.scheduler.triggers import next_fire
 from gorgon_nb.store import Store
 from gorgon_nb.workflow_jobs import import_gorgon_schedule

@@ -118,7 +118,7 @@ def test_scheduling_a_workflow_checks_it_and_its_inputs(store: Store, root: Path
         schedule_target(store, "flows/hello.yaml", root=root, every="1h")
     with pytest.raises(UsageError, match="outside the scheduler's root"):
         schedule_target(store, "../elsewhere.yaml", root=root, every="1h")
-    with pytest.raises(NotFoundError, match="no workflow at 'flows/missing.yaml'"):
+    with pytest.raises(NotFoundError, match=r"no workflow at 'flows/missing\.yaml'"):
         schedule_target(store, "flows/missing.yaml", root=root, every="1h")
     with pytest.raises(NotFoundError, match="no workflow named 'helo'"):
         schedule_target(store, "helo", root=root, every="1h")
