@@ -230,14 +230,15 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one workflow job: ``python -m gorgon_nb.workflow_jobs SPEC`` (SPEC is JSON with
-    ``db``, ``root``, ``workflow``, ``inputs``, ``allow_code`` and ``run_id``). Prints one
-    JSON line: the run's status, or the error that kept it from starting."""
+    """Run one workflow job: ``python -m gorgon_nb.workflow_jobs`` with its spec on standard
+    input (or as the argument): JSON with ``db``, ``root``, ``workflow``, ``inputs``,
+    ``allow_code`` and ``run_id``. Prints one JSON line: the run's status, or the error that
+    kept it from starting."""
     args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _exit_with_parent()
     try:
-        spec = json.loads(args[0])
+        spec = json.loads(args[0] if args else sys.stdin.read())
         report = _run_job(spec)
     except GorgonError as exc:
         print(json.dumps({"error": exc.for_surface("cli"), "error_type": type(exc).__name__}), flush=True)

@@ -2,7 +2,7 @@
 
 ``execute_workflow_job`` starts ``python -m gorgon_nb.workflow_jobs`` in a new process
 group (as a notebook job gets a kernel of its own: a crash, a leak or a hung call in one
-job cannot reach the scheduler or another job), telling it the store, the workflow, its
+job cannot reach the scheduler or another job), telling it on its standard input the store, the workflow, its
 inputs, the caller's consent to code, and the run id the scheduler chose for it
 (``assign_run``). The child checks the workflow again, runs it (or resumes the run, when
 a scheduler that stopped left it unfinished) and exits; the run is a normal run in the
@@ -94,10 +94,11 @@ async def execute_workflow_job(job: Job, root: Path, *, db_path: str | Path | No
                                       "schedule it again from a folder that does")
     spec = {"db": str(db_path), "root": str(root), "workflow": job.notebook, "inputs": job.parameters,
             "allow_code": job.allow_code, "run_id": run_id}
+    # the spec goes through stdin, not the command line, which every user of the machine can read
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", CHILD_MODULE, json.dumps(spec), cwd=str(root), stdin=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", CHILD_MODULE, cwd=str(root), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
-    talking = asyncio.ensure_future(process.communicate())
+    talking = asyncio.ensure_future(process.communicate(json.dumps(spec).encode()))
     deadline = started + job.timeout if job.timeout else None
     stop: JobState | None = None
     try:
