@@ -130,3 +130,29 @@ def test_a_paused_file_imports_paused_and_its_workflow_in_the_roots_workflows_fo
 def test_a_file_that_is_no_schedule_is_refused(store: Store, root: Path) -> None:
     with pytest.raises(UsageError, match="not a Gorgon schedule file"):
         import_gorgon_schedule(store, root / "simple_ai_completion.json", root=root)
+
+
+def test_the_hourly_report_runs_its_workflow_against_a_loopback_openai(
+        home: Path, store: Store, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gorgon's hourly report, imported and run now: its openai step asks the real SDK's
+    loopback server, with the schedule's prompt, and the job records the run."""
+    from test_workflow_jobs import run_until
+
+    from gorgon_nb.model.jobs import FINISHED, JobState
+    from gorgon_nb.model.run import RunStatus
+    from gorgon_nb.scheduler.service import run_now
+    from gorgon_nb.testing import LLMServer
+
+    with LLMServer(api_key="sk-loopback", responder=lambda request: "STATUS: all green") as server:
+        (home / "config.toml").write_text(f'[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")  # the job's process inherits it
+        made = import_gorgon_schedule(store, root / "schedule_hourly_report.json", root=root)
+        job = run_now(store, made.id)
+        run_until(store, lambda: store.jobs.get(job.id).state in FINISHED)
+        [asked] = server.requests
+    done = store.jobs.get(job.id)
+    assert done.state is JobState.SUCCEEDED, done.error
+    run = store.runs.get(done.run_ids[0])
+    assert run.status is RunStatus.SUCCEEDED and run.workflow_id == "simple_ai_completion"
+    assert "STATUS: all green" in str(run.steps["generate"].output)
+    assert asked.model == "gpt-4o-mini" and "Generate a brief status update" in asked.prompt
