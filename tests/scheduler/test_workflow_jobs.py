@@ -170,6 +170,19 @@ def test_the_commands_as_a_user_types_them(home: Path, root: Path) -> None:
     assert job["kind"] == "workflow" and job["parameters"] == {"topic": "CSV export"} and job["allow_code"] is False
 
 
+def test_the_jobs_list_links_a_workflow_job_to_its_run(home: Path, root: Path) -> None:
+    store = Store(home / "gorgon.db")  # the store the gorgon command opens
+    job = store.jobs.enqueue(Job("", str(root), "flows/hello.yaml", parameters={"topic": "links"}))
+    run_until(store, finished(store, job))
+    [run_id] = store.jobs.get(job.id).run_ids
+    listed = gorgon(home, root, "jobs")
+    assert job.id in listed.stdout and "workflow" in listed.stdout and run_id in listed.stdout
+    shown = gorgon(home, root, "jobs", "show", job.id)
+    assert f"gorgon show {run_id}" in shown.stdout
+    run = gorgon(home, root, "show", run_id)
+    assert run.returncode == 0 and "succeeded" in run.stdout and "topic=links" in run.stdout
+
+
 def test_the_magic_schedules_a_workflow(ip: InteractiveShell, home: Path, root: Path) -> None:
     shown = ip.run_line_magic("gorgon", f"schedule flows/hello.yaml --every 2h -v topic=Reports --root {root}")
     assert "Scheduled the workflow `flows/hello.yaml` (every 7200s)" in shown._repr_markdown_()
@@ -181,6 +194,13 @@ def test_the_magic_schedules_a_workflow(ip: InteractiveShell, home: Path, root: 
     with pytest.raises(MagicError, match="missing required input 'topic'"):
         ip.run_line_magic("gorgon", f"schedule flows/hello.yaml --every 1h --root {root}")
     assert store.jobs.schedules() == [made]
+    fixtures = Path(__file__).parent / "gorgon_fixtures"
+    for name in ("schedule_hourly_report.json", "simple_ai_completion.json"):
+        (root / name).write_bytes((fixtures / name).read_bytes())
+    imported = ip.run_line_magic("gorgon", f"schedule --from {root / 'schedule_hourly_report.json'} --root {root}")
+    assert "Scheduled the workflow `simple_ai_completion.json` (every 3600s) as `hourly_ai_report`" in \
+        imported._repr_markdown_()
+    assert store.jobs.get_schedule("Hourly AI Report").id == "hourly_ai_report"
 
 
 # -- running ----------------------------------------------------------------------------------
