@@ -299,3 +299,13 @@ def test_a_run_waiting_for_approval_keeps_its_job_running_until_decided(store: S
     ran = store.jobs.get(job.id)
     assert decided and ran.state is JobState.SUCCEEDED, ran.error
     assert store.runs.get(ran.run_ids[0]).status is RunStatus.SUCCEEDED
+
+
+def test_the_python_api_schedules_a_workflow(home: Path, root: Path) -> None:
+    import gorgon_nb
+
+    made = gorgon_nb.schedule("flows/hello.yaml", root=root, every="1h", inputs={"topic": "sales"})
+    stored = Store(home / "gorgon.db").jobs.get_schedule(made.id)
+    assert (stored.kind, stored.parameters) == ("workflow", {"topic": "sales"})
+    with pytest.raises(UsageError, match="--allow-code is for workflows"):
+        gorgon_nb.schedule("report.ipynb", root=root, every="1h", allow_code=True)
