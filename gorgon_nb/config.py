@@ -18,10 +18,13 @@ A config file looks like::
     [budget]
     daily_usd = 10.0                 # what all runs together may spend in a day
 
-    [integrations.github]            # GitHub, Notion and Slack steps
+    [integrations.github]            # GitHub, Notion, Slack and Gmail steps
     token_env = "GITHUB_TOKEN"       # the variable holding the token (the default)
     base_url = "https://ghe.example.com/api/v3"   # GitHub Enterprise
     auto_approve = ["create_issue"]  # writes that need no approval (true: all of them)
+
+    [integrations.gmail]             # an OAuth token file (or GORGON_GMAIL_TOKEN_FILE)
+    token_file = "~/.config/gorgon/gmail-token.json"
 
     [roles.security_reviewer]
     description = "Reviews code for security problems"
@@ -30,6 +33,9 @@ A config file looks like::
 
     [tools]
     auto_approve = ["files.write_file"]  # tool calls that need no approval (true: all)
+
+    [webhooks.github_push]           # a webhook's shared secret (gorgon webhook create)
+    secret_env = "GITHUB_PUSH_SECRET"  # the variable holding it (or secret = "...")
 
     [mcp.servers.fs]                 # an MCP server over stdio ...
     command = "npx"
@@ -61,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gorgon_nb.errors import ConfigError
 from gorgon_nb.roles import Role, load_roles
 
-__all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "gorgon_home",
+__all__ = ["Config", "IntegrationSettings", "MCPServerSettings", "ProviderSettings", "ToolSettings", "WebhookSettings", "gorgon_home",
            "load_config"]
 
 ProviderKind = Literal["anthropic", "openai", "openai-compatible", "offline", "plugin"]
@@ -91,17 +97,19 @@ def _approves(setting: bool | list[str], name: str) -> bool:
 
 
 class IntegrationSettings(BaseModel):
-    """``[integrations.github|notion|slack]``: where the service is and how to sign in."""
+    """``[integrations.github|notion|slack|gmail]``: where the service is and how to sign in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     token_env: str
     token: str | None = Field(None, description="the token itself; prefer token_env")
+    token_file: str | None = Field(None, description="gmail: the OAuth token file (authorized-user JSON)")
+    token_url: str | None = Field(None, description="gmail: another OAuth token endpoint (a stand-in for Google's)")
     base_url: str | None = Field(None, description="another server (GitHub Enterprise: https://HOST/api/v3)")
     auto_approve: bool | list[str] = Field(False, description="writes that run without a person's approval")
     timeout: float = Field(30.0, gt=0)
 
-    @field_validator("base_url")
+    @field_validator("base_url", "token_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _http_url(value, "https://host/path")
@@ -144,6 +152,14 @@ class MCPServerSettings(BaseModel):
         return _approves(self.auto_approve, tool)
 
 
+class WebhookSettings(BaseModel):
+    """``[webhooks.NAME]``: where the shared secret of the webhook NAME is read from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret_env: str | None = Field(None, description="the variable holding the secret")
+    secret: str | None = Field(None, description="the secret itself; prefer secret_env")
+
+
 class _MCP(BaseModel):
     model_config = ConfigDict(extra="forbid")
     servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -180,6 +196,7 @@ class _ConfigFile(BaseModel):
     offline: dict[str, float] = Field(default_factory=dict)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     mcp: _MCP = Field(default_factory=_MCP)
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
 
 @dataclass
@@ -196,6 +213,7 @@ class Config:
     integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
     tools: ToolSettings = field(default_factory=ToolSettings)
     mcp_servers: dict[str, MCPServerSettings] = field(default_factory=dict)
+    webhooks: dict[str, WebhookSettings] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -210,14 +228,15 @@ class Config:
         return self.providers[name]
 
     def token(self, service: str) -> str | None:
-        """The token of an integration: its environment variable, else the config file's."""
+        """The token of an integration: its environment variable, else the config file's (for
+        Gmail, the path of its token file: the variable's, else ``token_file``)."""
         from gorgon_nb.secrets import remember
 
         settings = self.integrations[service]
         token = self.env.get(settings.token_env) or settings.token
         if token:
             remember(token)  # the variable may have been set after the config was loaded
-        return token
+        return token or settings.token_file  # a file's path is not itself a secret
 
 
 def gorgon_home(env: Mapping[str, str] | None = None) -> Path:
@@ -300,6 +319,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         integrations=integrations,
         tools=parsed.tools,
         mcp_servers=_mcp_servers(parsed.mcp.servers, file),
+        webhooks=_webhook_secrets(parsed.webhooks, env),
         env=env,
     )
 
@@ -321,6 +341,18 @@ def _mcp_servers(declared: dict[str, dict[str, Any]], file: Path) -> dict[str, M
                               "(one over streamable HTTP), not both")
         servers[name] = server
     return servers
+
+
+def _webhook_secrets(webhooks: dict[str, WebhookSettings], env: Mapping[str, str]) -> dict[str, WebhookSettings]:
+    """The webhooks' secrets settings, their secrets known to ``gorgon_nb.secrets`` as such."""
+    from gorgon_nb.secrets import register_variable, remember
+
+    for settings in webhooks.values():
+        if settings.secret_env:
+            register_variable(settings.secret_env, env)
+        if settings.secret:
+            remember(settings.secret)
+    return webhooks
 
 
 def _integrations(builtin: dict[str, Any], user: dict[str, dict[str, Any]], file: Path) -> dict[str, IntegrationSettings]:

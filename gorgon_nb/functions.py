@@ -1,8 +1,8 @@
 """gorgon-nb's own functions for ``python:`` steps (standard library only).
 
 A step names one as ``python: gorgon_nb.functions:NAME``. ``profile_csv`` serves the
-bundled analytics workflow; ``extract`` and ``format_text`` are Gorgon's ``transform``
-actions, which ``model/gorgon_json.py`` converts into ``python:`` steps. These two only
+bundled analytics workflow; ``extract``, ``format_text`` and ``aggregate`` are Gorgon's
+``transform`` actions, which ``model/gorgon_json.py`` converts into ``python:`` steps. These only
 compute, so any workflow may call them (``SAFE_FUNCTIONS`` in ``engine/trust.py``).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from gorgon_nb.errors import StepError
 
-__all__ = ["extract", "format_text", "profile_csv"]
+__all__ = ["aggregate", "extract", "format_text", "profile_csv"]
 
 
 def _number(text: str) -> float | None:
@@ -82,3 +82,26 @@ def extract(value: Any, key: Any) -> Any:
 def format_text(template: str, values: Mapping[str, Any]) -> str:
     """``template.format(**values)``: single-brace ``{name}`` fields (Gorgon's ``transform/format``)."""
     return template.format(**values)
+
+
+def aggregate(sources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Gorgon's ``transform/aggregate``: one mapping of what each source gave, by its type.
+
+    Each source is Gorgon's ``{type, ...}`` with ``data``, what an earlier step read from it
+    (a GitHub source's ``repository_activity``). A source with no ``data`` is one gorgon-nb has
+    no integration for: it is kept with ``unavailable`` saying so, not guessed. A second source
+    of a type is ``github_2``, and so on.
+    """
+    out: dict[str, Any] = {}
+    seen: Counter[str] = Counter()
+    for source in sources:
+        kind = str(source.get("type") or "source")
+        seen[kind] += 1
+        key = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
+        entry = {k: v for k, v in source.items() if k not in ("type", "data")}
+        if "data" in source:
+            entry["data"] = source["data"]
+        else:
+            entry["unavailable"] = f"gorgon-nb has no {kind} integration, so this source was not read"
+        out[key] = entry
+    return out

@@ -60,7 +60,7 @@ NOTEBOOK_VARIABLES = {"df_summary": "120 rows; revenue: mean 43.2, min 0.5, max 
 # A value for each required input of a README workflow, by type.
 SAMPLE_INPUTS = {"string": "Add a CSV export", "integer": 3, "number": 1.5, "boolean": True,
                  "list": ["a", "b"], "object": {"a": 1}, "any": "x"}
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN")
+TOKEN_VARIABLES = ("GITHUB_TOKEN", "NOTION_TOKEN", "SLACK_BOT_TOKEN", "GORGON_GMAIL_TOKEN_FILE")
 PLACEHOLDERS = ("RUN", "RUN_ID")
 
 # The files an output sample's command reads: the README shows the output, not the input.
@@ -458,6 +458,8 @@ def configured(config: Config, path: tuple[str, ...]) -> Any:
             return getattr(config.mcp_servers[name], key)
         case ("mcp", "servers", name, key, inner):
             return getattr(config.mcp_servers[name], key)[inner]
+        case ("webhooks", name, key):
+            return getattr(config.webhooks[name], key)
         case ("roles", name, key):
             value = getattr(config.roles[name], key)
             return list(value) if isinstance(value, tuple) else value  # a role keeps its lists as tuples

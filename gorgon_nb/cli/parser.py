@@ -144,6 +144,12 @@ def _positive(text: str) -> int:
     return number
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port (1 to 65535)")
+    return int(text)
+
+
 def _parameter(text: str) -> tuple[str, Any]:
     from gorgon_nb.errors import UsageError
     from gorgon_nb.scheduler.service import split_parameter
@@ -346,6 +352,43 @@ def build_parser() -> GorgonParser:
                            help="seconds without renewal after which another scheduler takes over (15)")
     scheduler.add_argument("--tick", type=float, default=1.0, metavar="SECONDS",
                            help="seconds between looks at the store (1)")
+    scheduler.add_argument("--webhooks", type=_port, metavar="PORT",
+                           help="also take webhook deliveries (POST /gorgon/webhooks/NAME) on this port")
+    scheduler.add_argument("--webhooks-host", default="127.0.0.1", metavar="HOST",
+                           help="the address the webhooks listen on (127.0.0.1; 0.0.0.0 for every interface)")
+
+    webhook = command("webhook", "webhooks:cmd_webhook", "create, list, pause, resume or delete webhooks",
+                      "A webhook starts a workflow when a signed HTTP POST comes to /gorgon/webhooks/NAME: "
+                      "'gorgon webhook create NAME WORKFLOW --secret-env VAR', or "
+                      "'gorgon webhook create --from webhook_github_push.json'.")
+    webhook.add_argument("action", choices=["create", "list", "show", "delete", "pause", "resume"], metavar="ACTION",
+                         help="create, list, show, delete, pause or resume")
+    webhook.add_argument("name", nargs="?", metavar="NAME", type=_given("a webhook name"),
+                         help="the webhook's name, the last part of its URL")
+    webhook.add_argument("workflow", nargs="?", metavar="WORKFLOW",
+                         help="the workflow it starts: a file relative to --root, or a workflow's name")
+    webhook.add_argument("--from", dest="from_file", metavar="FILE",
+                         help="create it from a Gorgon webhook file (webhook_github_push.json)")
+    webhook.add_argument("--secret-env", default="", metavar="VARIABLE",
+                         help="the environment variable holding the shared secret (else [webhooks.NAME] in the config)")
+    webhook.add_argument("-i", "--input", dest="inputs", action="append", type=_parameter, default=[],
+                         metavar="KEY=VALUE", help="a fixed input of the workflow (repeatable)")
+    webhook.add_argument("--map", dest="mappings", action="append", type=_key_value, default=[],
+                         metavar="PATH=INPUT", help="copy the payload's PATH (repository.full_name) to INPUT (repeatable)")
+    webhook.add_argument("--rate", type=_positive, default=60, metavar="N", help="deliveries started a minute (60)")
+    webhook.add_argument("--description", default="", metavar="TEXT", help="what it is for")
+    webhook.add_argument("--root", metavar="FOLDER", help="the folder workflows are confined to (the current one)")
+    _json(webhook, "print the webhook(s) as JSON")
+
+    webhooks = command("webhooks", "webhooks:cmd_webhooks", "list webhooks, their deliveries; replay a delivery",
+                       "List webhooks, their recent deliveries ('gorgon webhooks deliveries [NAME]'), or start a "
+                       "failed or rate-limited delivery again ('gorgon webhooks replay DELIVERY').")
+    webhooks.add_argument("action", nargs="?", choices=["list", "deliveries", "show", "replay"], metavar="ACTION",
+                          help="list (the default), deliveries, show (one delivery, with its body) or replay")
+    webhooks.add_argument("ref", nargs="?", metavar="NAME|DELIVERY", type=_given("a webhook name or a delivery id"),
+                          help="deliveries: only this webhook's; show and replay: the delivery's id")
+    webhooks.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many deliveries (20)")
+    _json(webhooks, "print them as JSON")
 
     help_ = command("help", "", "show the help of gorgon or of one command")
     help_.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")

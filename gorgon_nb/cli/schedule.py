@@ -149,6 +149,7 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.cli.webhooks import webhook_server
     from gorgon_nb.config import load_config
     from gorgon_nb.scheduler.loop import Scheduler, backend_for
 
@@ -164,7 +165,8 @@ def cmd_scheduler(args: argparse.Namespace, console: Console) -> int:
                               tick=args.tick)
         console.print(f"scheduler {scheduler.owner} running ({'Dask ' + args.dask if args.dask else 'local kernels'}, "
                       f"{args.concurrency} at once); Ctrl-C stops it")
-        await scheduler.run(stop)
+        with webhook_server(args, console):
+            await scheduler.run(stop)
 
     asyncio.run(serve())
     console.print("scheduler stopped")

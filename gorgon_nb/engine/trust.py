@@ -43,6 +43,7 @@ _PURE_BUILTINS = ("abs", "all", "any", "bool", "dict", "float", "int", "len", "l
 SAFE_FUNCTIONS: frozenset[str] = frozenset({
     "gorgon_nb.functions:extract",  # Gorgon's transform/extract
     "gorgon_nb.functions:format_text",  # Gorgon's transform/format
+    "gorgon_nb.functions:aggregate",  # Gorgon's transform/aggregate
     *(f"builtins:{name}" for name in _PURE_BUILTINS),
     "json:dumps", "json:loads", "html:escape", "html:unescape", "asyncio:sleep",
 })

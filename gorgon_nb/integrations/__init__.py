@@ -1,11 +1,11 @@
-"""GitHub, Notion and Slack: the actions a workflow step can take on them.
+"""GitHub, Notion, Slack and Gmail: the actions a workflow step can take on them.
 
 A step names its service by its kind key and the action by that key's value
 (``github: create_issue``); ``with`` holds the action's parameters. Each service lives in
-a module of its own (``github.py``, ``notion.py``, ``slack.py``) that defines:
+a module of its own (``github.py``, ``notion.py``, ``slack.py``, ``gmail.py``) that defines:
 
-* ``connect(settings, token)``: the SDK client (PyGithub, notion-client, slack_sdk),
-  imported only when a step first needs it;
+* ``connect(settings, token)``: the SDK client (PyGithub, notion-client, slack_sdk,
+  google-api-python-client), imported only when a step first needs it;
 * ``translate(exc)``: the SDK's exception as an ``IntegrationError`` that says what went
   wrong, whether trying again may help (rate limits, an unreachable or failing server),
   how long the service asked to wait, and which scope or permission a token lacks;
@@ -17,6 +17,9 @@ a module of its own (``github.py``, ``notion.py``, ``slack.py``) that defines:
   title and body, the file's diff, the channel and text). A preview may say what the
   write must still find (``expect``: the file's version its diff was made from); the
   write refuses to go on when that changed meanwhile.
+
+A service signed in otherwise than with a token (Gmail: an OAuth token file) also defines
+``credentials_problem(config)``, which says what is missing instead of the token check.
 
 This package imports no SDK, so checking a workflow stays cheap.
 """
@@ -62,6 +65,8 @@ SERVICES: dict[str, Service] = {
                       "share each page or database with the integration (••• → Connections)"),
     "slack": Service("slack", "Slack", "a bot token (xoxb-...) of a Slack app with the chat:write scope "
                      "(reactions:write to add reactions)"),
+    "gmail": Service("gmail", "Gmail", "an OAuth token file (authorized-user JSON, made once with "
+                     "google-auth-oauthlib) with the gmail.modify and gmail.send scopes"),
 }
 
 
@@ -135,7 +140,16 @@ def service_statuses(config: Config) -> list[ServiceStatus]:
     for name, service in SERVICES.items():
         settings = config.integrations[name]
         where = f" at {settings.base_url}" if settings.base_url else ""
-        if config.env.get(settings.token_env):
+        check = getattr(_module(name), "credentials_problem", None)
+        if check is not None:
+            problem = check(config)
+            source = settings.token_env if config.env.get(settings.token_env) else "token_file"
+            if problem is None:
+                statuses.append(ServiceStatus(name, service.title, True, f"ready (token file from {source}){where}"))
+            else:
+                missing = problem.message if config.token(name) else f"set {settings.token_env} or token_file"
+                statuses.append(ServiceStatus(name, service.title, False, f"not configured: {missing}"))
+        elif config.env.get(settings.token_env):
             statuses.append(ServiceStatus(name, service.title, True, f"ready ({settings.token_env} is set){where}"))
         elif settings.token:
             statuses.append(ServiceStatus(name, service.title, True, f"ready (token in the config file){where}"))
@@ -146,6 +160,10 @@ def service_statuses(config: Config) -> list[ServiceStatus]:
 
 def missing_token(service: str, config: Config) -> Problem | None:
     """Why steps of ``service`` cannot run with this config, or None when they can."""
+    check = getattr(_module(service), "credentials_problem", None)
+    if check is not None:
+        problem: Problem | None = check(config)
+        return problem
     if config.token(service):
         return None
     settings, info = config.integrations[service], SERVICES[service]

@@ -178,6 +178,59 @@ def get_pull_request(gh: Github, repo: str, number: int) -> dict[str, Any]:
             "author": pull.user.login if pull.user else None}
 
 
+ACTIVITY_METRICS = ("commits", "prs", "issues")
+_ACTIVITY_CAP = 1000  # items read per metric; a busier repository is counted up to this
+
+
+@action("github")
+def repository_activity(gh: Github, repo: str, days: float = 7, metrics: list[str] | None = None,
+                        since: str | None = None) -> dict[str, Any]:
+    """What happened in a repository since ``since`` (an ISO time; else ``days`` ago): commits on the
+    default branch, and pull requests and issues opened, closed and open now.
+
+    ``metrics`` picks some of ``commits``, ``prs`` and ``issues`` (all by default). Counts stop at
+    1000 per metric (``capped`` says which).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    wanted = list(ACTIVITY_METRICS) if metrics is None else [str(m) for m in metrics]
+    if unknown := [m for m in wanted if m not in ACTIVITY_METRICS]:
+        raise _fail(f"unknown metric {unknown[0]!r}; the metrics are " + ", ".join(ACTIVITY_METRICS))
+    try:
+        start = datetime.fromisoformat(since) if since else datetime.now(UTC) - timedelta(days=float(days))
+    except ValueError:
+        raise _fail(f"since must be an ISO time such as 2026-01-31T00:00:00Z, not {since!r}") from None
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    r = _repo(gh, repo)
+    out: dict[str, Any] = {"repo": r.full_name, "since": start.isoformat(timespec="seconds"), "capped": []}
+
+    def capped(items: Any, metric: str) -> list[Any]:
+        found = list(itertools.islice(items, _ACTIVITY_CAP + 1))
+        if len(found) > _ACTIVITY_CAP:
+            out["capped"].append(metric)
+        return found[:_ACTIVITY_CAP]
+
+    if "commits" in wanted:
+        out["commits"] = len(capped(r.get_commits(since=start), "commits"))
+    changed = capped(r.get_issues(state="all", since=start), "issues") if {"prs", "issues"} & set(wanted) else []
+    for metric, pulls in (("prs", True), ("issues", False)):
+        if metric not in wanted:
+            continue
+        mine = [i for i in changed if (i.pull_request is not None) == pulls]
+        out[metric] = {
+            "opened": sum(1 for i in mine if _aware(i.created_at) >= start),
+            "closed": sum(1 for i in mine if i.closed_at is not None and _aware(i.closed_at) >= start),
+            "open": sum(1 for i in capped(r.get_issues(state="open"), metric) if (i.pull_request is not None) == pulls),
+        }
+    return out
+
+
+def _aware(moment: Any) -> Any:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 # -- writing --------------------------------------------------------------------------------
 
 def _issue_preview(gh: Github, repo: str, title: str, body: str = "", labels: list[str] | None = None) -> Preview:

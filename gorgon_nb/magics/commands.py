@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from gorgon_nb.magics.display import HELP, Table, Text
+from gorgon_nb.magics.webhooks import cmd_webhooks
 from gorgon_nb.model.text import STATUS_LABELS, format_duration, format_time, preview
 from gorgon_nb.model.usage import format_cost
 
@@ -13,7 +14,7 @@ ALLOW_CODE = ("--allow-code", "--allow-shell")  # the older spelling still works
 
 __all__ = ["Notebook", "cmd_approvals", "cmd_approve", "cmd_cancel", "cmd_fork", "cmd_help", "cmd_jobs",
            "cmd_providers", "cmd_replay", "cmd_resume", "cmd_runs", "cmd_schedule", "cmd_schedules", "cmd_show",
-           "cmd_tools", "cmd_workflows"]
+           "cmd_tools", "cmd_webhooks", "cmd_workflows"]
 
 Parse = Callable[[str, Sequence[str], Sequence[tuple[Sequence[str], dict[str, Any]]]], Any]
 

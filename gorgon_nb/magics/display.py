@@ -66,6 +66,7 @@ HELP = Text("""**gorgon-nb magics**
 | `%gorgon schedule NOTEBOOK --cron "0 8 * * MON" \\| --every 15m \\| --at 2026-12-01T09:00 [--tz TZ] [-p KEY=VALUE]...` | run a notebook as a recurring job (options: `--retries`, `--timeout`, `--missed skip\\|catch-up`, `--overlap skip\\|queue`, `--keep`) |
 | `%gorgon schedule WORKFLOW --every 1h [-v KEY=VALUE]... [--allow-code]` / `%gorgon schedule --from FILE` | run a workflow as a recurring job, with the same options; or import a Gorgon schedule file |
 | `%gorgon schedules [pause\\|resume\\|delete\\|run SCHEDULE]` / `%gorgon jobs [cancel JOB]` | the schedules, and the jobs they ran |
+| `%gorgon webhooks [deliveries [NAME] \\| replay DELIVERY]` | the webhooks, the deliveries they took; start a failed one again |
 | `%gorgon help` | this |
 
 The result of the last run is in `_gorgon` (and in `--out VAR`): `.outputs`, `.steps`, `.usage`, `.cost`.

@@ -23,7 +23,7 @@ from gorgon_nb.magics.parsing import (
 __all__ = ["GorgonMagics"]
 
 COMMANDS = ("run", "workflows", "runs", "show", "providers", "help", "approve", "approvals", "resume", "cancel",
-            "replay", "fork", "schedule", "schedules", "jobs", "tools")
+            "replay", "fork", "schedule", "schedules", "jobs", "tools", "webhooks")
 
 
 @magics_class

@@ -32,14 +32,16 @@ Steps::
     transform/format                 python: gorgon_nb.functions:format_text
                                      args {template, values: every variable and every
                                      earlier <step>_output}
-    github|notion|slack/ACTION       TYPE: the native action (INTEGRATIONS), with: the params,
+    github|notion|slack|gmail/ACTION TYPE: the native action (INTEGRATIONS), with: the params,
                                      renamed where the native action names them otherwise
-                                     (repo_name -> repo, parent_id -> database_id, ...)
+                                     (repo_name -> repo, parent_id -> database_id,
+                                     max_results -> limit, message_id -> id, ...)
     slack/send_message               post_message; message_type becomes Gorgon's emoji prefix
     slack/send_notification          post_message of "<emoji> **workflow_name**: status" + details
 
-Gmail steps are not supported: validation says so. Integration steps behave natively, so
-their writes wait for a person's approval (Gorgon ran them unasked).
+Gmail's ``list_messages`` returns each message's headers and snippet (Gorgon's returned
+only ids), so a summary step downstream has the mail to read. Integration steps behave
+natively, so their writes wait for a person's approval (Gorgon ran them unasked).
 
 A model such as ``gpt-4o-mini`` or ``claude-sonnet-4-20250514`` becomes
 ``openai:gpt-4o-mini`` / ``anthropic:claude-sonnet-4-20250514``. Where Gorgon had a
@@ -103,8 +105,11 @@ INTEGRATIONS: dict[str, dict[str, tuple[str, dict[str, str], dict[str, Any]]]] =
         "update_message": ("update_message", {}, {}),
         "add_reaction": ("add_reaction", {}, {}),
     },
+    "gmail": {
+        "list_messages": ("list_messages", {"max_results": "limit"}, {}),
+        "get_message": ("get_message", {"message_id": "id"}, {}),
+    },
 }
-UNSUPPORTED = {"gmail": ("list_messages", "get_message")}
 # Gorgon's Slack emojis by message type and by workflow status
 _SLACK_EMOJI = {"info": ":information_source:", "success": ":white_check_mark:", "warning": ":warning:",
                 "error": ":x:", "approval": ":raised_hand:", "started": ":rocket:", "completed": ":white_check_mark:",
@@ -112,9 +117,8 @@ _SLACK_EMOJI = {"info": ":information_source:", "success": ":white_check_mark:",
 SUPPORTED: dict[str, tuple[str, ...]] = {
     "claude_code": ("execute_agent", "generate_completion"),
     "openai": ("generate_completion", "summarize", "generate_sop"),
-    "transform": ("extract", "format"),
+    "transform": ("extract", "format", "aggregate"),
     **{service: tuple(found) for service, found in INTEGRATIONS.items()},
-    **UNSUPPORTED,
 }
 CLAUDE_SYSTEM = "You are a helpful assistant."  # ClaudeCodeClient.generate_completion's default
 
@@ -198,6 +202,10 @@ class _Converter:
         self.found = source.locations if source else Locations()
         self.lines: dict[Path, int] = {}
         self.problems: list[Problem] = []
+        # Steps a Gorgon step needs before it (an aggregate's reads) with where each comes from.
+        # They go after Gorgon's steps, so each Gorgon step keeps its index; dependencies order them.
+        self.before: list[tuple[dict[str, Any], Path]] = []
+        self.extra: list[tuple[dict[str, Any], Path]] = []
 
     def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
@@ -251,9 +259,15 @@ class _Converter:
             k = position.get(step.index)
             earlier = [steps[i].id for i in chain[:k]] if k is not None else []
             previous = steps[chain[k - 1]] if k else None
-            out["steps"].append(
-                self.step(step, names, list(variables), earlier, previous, k is not None)
-            )
+            made = self.step(step, names, list(variables), earlier, previous, k is not None)
+            for extra, _ in self.before:  # a read runs when, and after what, its step would
+                extra.update({key: made[key] for key in ("depends_on", "when") if key in made})
+            self.extra += self.before
+            self.before = []
+            out["steps"].append(made)
+        for extra, where in self.extra:
+            self.link(("steps", len(out["steps"])), where)
+            out["steps"].append(extra)
         self.check()
         self.link(("steps",), ("steps",), deep=False)
         return out
@@ -358,10 +372,6 @@ class _Converter:
             message = f"unsupported action '{s.action}' for step type '{s.type}'"
             self.bad(s, (*s.here, "action"), message, supported)
             return {}
-        if s.type in UNSUPPORTED:
-            self.bad(s, (*s.here, s.keys["type"]), f"{s.type} steps are not supported by this version of gorgon-nb",
-                     "supported integrations: github, notion, slack")
-            return {}
         if s.type in INTEGRATIONS:
             return self.integration(s, names)
         if s.type == "transform":
@@ -418,11 +428,31 @@ class _Converter:
             self.link((*s.here, native), where)
         return out
 
+    def aggregate(self, s: _Step, names: Names) -> dict[str, Any]:
+        """``python: functions:aggregate`` over the sources, each GitHub source read by a step before it."""
+        self.link((*s.here, "python"), (*s.here, "action"), deep=False)
+        self.link((*s.here, "args"), s.at_params, deep=False)
+        sources = s.params.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(x, Mapping) and "type" in x for x in sources):
+            self.bad(s, (*s.at_params, "sources"), "sources must be a list of {type: ..., ...} mappings",
+                     'for example [{"type": "github", "repo": "org/repo", "metrics": ["commits"]}]')
+            return {}
+        args = []
+        for number, source in enumerate(sources, start=1):
+            entry = {key: rewrite_all(value, names) for key, value in source.items()}
+            if (read := _aggregate_read(s.id, number, source, names)) is not None:
+                self.before.append((read, (*s.at_params, "sources", number - 1)))
+                entry["data"] = "{{ steps." + read["id"] + ".output }}"
+            args.append(entry)
+        return {"python": f"{FUNCTIONS}:aggregate", "args": {"sources": args}}
+
     def transform(
         self, s: _Step, names: Names, variables: list[str], earlier: list[str]
     ) -> dict[str, Any]:
         self.link((*s.here, "python"), (*s.here, "action"), deep=False)
         self.link((*s.here, "args"), s.at_params, deep=False)
+        if s.action == "aggregate":
+            return self.aggregate(s, names)
         if s.action == "extract":
             self.link((*s.here, "args", "value"), (*s.at_params, "source"))
             self.link((*s.here, "args", "key"), (*s.at_params, "key"))
@@ -440,6 +470,16 @@ class _Converter:
         self.link((*s.here, "args", "values"), (*s.here, "action"), deep=False)
         args = format_args(template, names, variables, earlier)
         return {"python": f"{FUNCTIONS}:format_text", "args": args}
+
+
+def _aggregate_read(step_id: str, number: int, source: Mapping[str, Any], names: Names) -> dict[str, Any] | None:
+    """The native step reading a source of Gorgon's ``aggregate`` (None for a kind without an integration)."""
+    if source.get("type") != "github":
+        return None
+    params = {"repo": rewrite_all(source.get("repo", ""), names)}
+    if "metrics" in source:
+        params["metrics"] = rewrite_all(source["metrics"], names)
+    return {"id": f"{step_id}_{number}_github", "github": "repository_activity", "with": params}
 
 
 def _slack_text(action: str, params: dict[str, Any]) -> dict[str, Any]:

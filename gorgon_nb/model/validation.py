@@ -70,7 +70,6 @@ def _stand_in(step: Any) -> dict[str, Any]:
 
 # -- pydantic errors -> problems with a line and a hint -------------------------------------
 
-_SERVICE_KINDS = ("gmail",)  # Gorgon JSON integration step types this version cannot run
 _NESTED_MODELS: dict[str, type[BaseModel]] = {
     "defaults": Defaults, "budget": Budget, "retry": RetryPolicy,
 }
@@ -177,10 +176,6 @@ def _describe(error: Any, path: tuple[str | int, ...], model: type[BaseModel]) -
             present = [k for k in known if k in raw]
             if len(present) > 1:
                 return f"a step can only be one kind, but this one has {' and '.join(present)}", "keep one of them"
-            services = [k for k in _SERVICE_KINDS if k in raw]
-            if services:
-                return (f"{services[0]} steps are not supported by this version of gorgon-nb",
-                        f"supported kinds: {kinds}")
         broken = "".join(f"; {problem}" for problem in plugin_problems())
         return "this step has no kind", f"give it one of: {kinds} (for example 'agent: planner'){broken}"
     if kind == "literal_error":

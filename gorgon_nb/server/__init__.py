@@ -6,12 +6,14 @@ Installing the package enables it (``etc/jupyter/jupyter_server_config.d/gorgon_
 work while a cell blocks on its run: a busy kernel holds widget messages until the cell
 ends, but the server is free, so the buttons post here and the decision goes straight to
 the store, where the waiting run finds it. It lists and changes scheduled notebooks and
-their jobs, and with ``[scheduler] enabled = true`` runs the scheduler loop itself.
+their jobs, and with ``[scheduler] enabled = true`` runs the scheduler loop itself. It manages
+webhooks and takes their deliveries at ``<base_url>gorgon/webhooks/NAME``, signed by HMAC
+instead of Jupyter's token (``scheduler/webhook_server.py``).
 
 Loading the extension (``extension.GorgonExtension``) imports the handlers (``routes``) and
 makes the ``Backend`` they share (``backend``); the store opens on the first request (or
 when the scheduler starts). ``base`` is what every handler shares; ``approvals``, ``runs``,
-``chat``, ``jobs`` and ``feed`` are the routes.
+``chat``, ``jobs``, ``webhooks`` and ``feed`` are the routes.
 """
 
 from __future__ import annotations

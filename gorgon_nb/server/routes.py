@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_server.utils import url_path_join
 
-from gorgon_nb.server import approvals, base, chat, feed, jobs, runs, tools
+from gorgon_nb.server import approvals, base, chat, feed, jobs, runs, tools, webhooks
 
 if TYPE_CHECKING:
     from gorgon_nb.server.backend import Backend
@@ -39,7 +39,18 @@ def routes(base_url: str, backend: Backend) -> list[tuple[str, type, dict[str, A
         (f"jobs/({_ID})", jobs.JobHandler, shared),
         (f"jobs/({_ID})/cancel", jobs.JobCancelHandler, shared),
         ("tools", tools.ToolsHandler, shared),
+        ("webhooks", webhooks.WebhooksHandler, shared),
+        (f"webhooks/({_ID})", webhooks.WebhookHandler, shared),
+        ("webhook-deliveries", webhooks.DeliveriesHandler, shared),
+        (f"webhook-deliveries/({_ID})", webhooks.DeliveryHandler, shared),
+        (f"webhook-deliveries/({_ID})/replay", webhooks.ReplayHandler, shared),
         ("events", feed.FeedSocket, {**shared, "feed": backend.feed}),
         (".*", base.NotFoundHandler, shared),  # last: a 404 in the API's words, not Jupyter's page
     ]
-    return [(url_path_join(api, path), handler, arguments) for path, handler, arguments in table]
+    routed = [(url_path_join(api, path), handler, arguments) for path, handler, arguments in table]
+    # where senders post, outside the API: signed by HMAC, not by Jupyter's token (webhook_server.py)
+    from gorgon_nb.config import load_config
+    from gorgon_nb.scheduler.webhook_server import ROUTE, WebhookReceiver
+
+    receiver = {"store": backend.get, "config": load_config}
+    return [(url_path_join(base_url, ROUTE), WebhookReceiver, receiver), *routed]

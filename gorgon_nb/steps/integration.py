@@ -1,4 +1,5 @@
-"""``github: ACTION``, ``notion: ACTION``, ``slack: ACTION``: an action on a service, ``with`` its params.
+"""``github: ACTION``, ``notion: ACTION``, ``slack: ACTION``, ``gmail: ACTION``: an action on a
+service, ``with`` its params.
 
 A step whose action writes waits for a person's approval before it runs, unless the
 step (``auto_approve: true``) or the config (``[integrations.SERVICE] auto_approve``)
@@ -29,14 +30,14 @@ if TYPE_CHECKING:
     from gorgon_nb.engine.compile import KindChecks
     from gorgon_nb.engine.context import StepContext
 
-__all__ = ["KINDS", "SERVICE_RETRY", "GitHubStep", "IntegrationStep", "NotionStep", "SlackStep"]
+__all__ = ["KINDS", "SERVICE_RETRY", "GitHubStep", "GmailStep", "IntegrationStep", "NotionStep", "SlackStep"]
 
 # Rate limits and unreachable servers are waited out; a refused request fails at once.
 SERVICE_RETRY = RetryPolicy(attempts=4, backoff=1.0, max_backoff=60.0)
 
 
 class IntegrationStep(StepBase):
-    """An action on GitHub, Notion or Slack: the kind key names the action, ``with`` its params.
+    """An action on GitHub, Notion, Slack or Gmail: the kind key names the action, ``with`` its params.
 
     Actions that write (create, commit, post, update) wait for a person's approval, shown
     exactly what will be written where, unless ``auto_approve: true`` (or the config's
@@ -45,7 +46,7 @@ class IntegrationStep(StepBase):
 
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     auto_approve: StrictBool = False
-    kind: Literal["github", "notion", "slack"]
+    kind: Literal["github", "notion", "slack", "gmail"]
 
     @property
     def service(self) -> str:
@@ -69,6 +70,11 @@ class NotionStep(IntegrationStep):
 class SlackStep(IntegrationStep):
     slack: str
     kind: Literal["slack"] = "slack"
+
+
+class GmailStep(IntegrationStep):
+    gmail: str
+    kind: Literal["gmail"] = "gmail"
 
 
 def _action(step: IntegrationStep) -> Action:
@@ -174,5 +180,5 @@ KINDS = tuple(
     StepKind(key=model.model_fields["kind"].default, model=model, run=run, check=check, needs=needs,
              approval=approval, show=show, preview=preview, templates=lambda step: {"with": step.with_},
              default_retry=SERVICE_RETRY)
-    for model in (GitHubStep, NotionStep, SlackStep)
+    for model in (GitHubStep, NotionStep, SlackStep, GmailStep)
 )

@@ -342,6 +342,46 @@ def m0007_tool_calls(db: Database) -> None:
 
 
 @migrations()
+def m0008_webhooks(db: Database) -> None:
+    # Webhooks keep where their secret is read from, never the secret. Deliveries are the
+    # POSTs whose signature was good; a bad signature leaves no row.
+    _run(
+        db,
+        """
+        CREATE TABLE webhooks (
+            name TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            root TEXT NOT NULL,
+            inputs TEXT NOT NULL DEFAULT '{}',
+            payload_mappings TEXT NOT NULL DEFAULT '[]',
+            secret_env TEXT NOT NULL DEFAULT '',
+            rate INTEGER NOT NULL DEFAULT 60,
+            description TEXT NOT NULL DEFAULT '',
+            paused INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            id TEXT PRIMARY KEY,
+            webhook TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            event TEXT NOT NULL DEFAULT '',
+            job_id TEXT,
+            inputs TEXT,
+            payload TEXT NOT NULL DEFAULT '',
+            payload_size INTEGER NOT NULL DEFAULT 0,
+            replay_of TEXT,
+            original TEXT
+        );
+        CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook, received_at);
+        CREATE INDEX webhook_deliveries_delivery ON webhook_deliveries (webhook, delivery_id)
+        """,
+    )
+
+
+@migrations()
 def m0010_workflow_schedules(db: Database) -> None:
     # Schedules and jobs of workflows: the caller's consent to a workflow's code-running
     # steps travels with the schedule to each job, and an imported schedule keeps its

@@ -9,6 +9,7 @@ transactions) to each part, which a reader finds by name:
 - ``store.chat``: chat sessions and their messages (``chat.py``)
 - ``store.jobs``: schedules, jobs and the scheduler's lease (``jobs.py``)
 - ``store.writes``: the journal of writes to outside services (``writes.py``)
+- ``store.webhooks``: webhooks and their deliveries (``webhooks.py``)
 
 Each part's module states its own transaction rules; the rules all share are in
 ``database.py``. WAL mode lets readers (the Jupyter server, ``gorgon runs``) proceed while
@@ -34,6 +35,7 @@ from gorgon_nb.store.jobs import JobStore
 from gorgon_nb.store.migrations import migrations
 from gorgon_nb.store.runs import RunStore
 from gorgon_nb.store.tools import ToolCallJournal
+from gorgon_nb.store.webhooks import WebhookStore
 from gorgon_nb.store.writes import WriteJournal
 
 __all__ = ["Store"]
@@ -53,6 +55,7 @@ class Store:
     chat: ChatStore
     jobs: JobStore
     writes: WriteJournal
+    webhooks: WebhookStore
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection = ":memory:") -> None:
         try:
@@ -88,6 +91,7 @@ class Store:
         self.jobs = JobStore(self._database)
         self.writes = WriteJournal(self._database)
         self.tools = ToolCallJournal(self._database)
+        self.webhooks = WebhookStore(self._database, self.jobs)
 
     def close(self) -> None:
         self._database.close()

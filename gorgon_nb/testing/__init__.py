@@ -1,6 +1,7 @@
 """Tools for testing code that calls outside services: loopback servers speaking the
-OpenAI and Anthropic APIs (``LLMServer``) and the GitHub, Notion and Slack APIs
-(``ServiceServer``; each fake API has its own module: ``github``, ``notion``, ``slack``),
+OpenAI and Anthropic APIs (``LLMServer``) and the GitHub, Notion, Slack and Gmail APIs
+(``ServiceServer``; each fake API has its own module: ``github``, ``notion``, ``slack``,
+``gmail``),
 a model that calls tools by script (``ScriptedModel``) and a person who decides approvals
 (``Approver``).
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gorgon_nb.testing.github import GitHubState
+    from gorgon_nb.testing.gmail import GmailState
     from gorgon_nb.testing.llm_server import (
         CallTool,
         Fault,
@@ -43,6 +45,7 @@ _MODULES = {
     "RecordedRequest": "gorgon_nb.testing.llm_server",
     "Responder": "gorgon_nb.testing.llm_server",
     "GitHubState": "gorgon_nb.testing.github",
+    "GmailState": "gorgon_nb.testing.gmail",
     "NotionState": "gorgon_nb.testing.notion",
     "ServiceFault": "gorgon_nb.testing.service_server",
     "ServiceRequest": "gorgon_nb.testing.service_server",
@@ -56,6 +59,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "GitHubState",
+    "GmailState",
     "LLMServer",
     "NotionState",
     "RecordedRequest",

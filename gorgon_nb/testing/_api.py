@@ -1,9 +1,9 @@
-"""What the fake GitHub, Notion and Slack APIs share: the logged request, the reply a route
+"""What the fake GitHub, Notion, Slack and Gmail APIs share: the logged request, the reply a route
 gives or a refusal raises, routing, credentials and a clock.
 
 Each fake is a :class:`FakeAPI` subclass that lists its routes and says how its service
 refuses a bad token, an unknown URL and a failing request; ``ServiceServer`` (in
-``service_server``) puts the three on one port and keeps the log and the faults.
+``service_server``) puts them on one port and keeps the log and the faults.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ __all__ = [
     "status_phrase",
 ]
 
-Service = Literal["github", "notion", "slack"]
-SERVICES: tuple[Service, ...] = ("github", "notion", "slack")
+Service = Literal["github", "notion", "slack", "gmail"]
+SERVICES: tuple[Service, ...] = ("github", "notion", "slack", "gmail")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Notion reads that are POSTs, because their filters travel in the body.
 _NOTION_POST_READS = re.compile(r"/v1/(search|(data_sources|databases)/[^/]+/query)")
@@ -43,6 +43,8 @@ _SLACK_WRITES = frozenset(
         "reactions.add",
     }
 )
+# Gmail's token endpoint and discovery document change nothing.
+_GMAIL_READS = frozenset({"/token", "/$discovery/rest"})
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -58,6 +60,7 @@ class ServiceRequest:
     headers: dict[str, str]
     status: int | None = None
     fault: bool = False
+    raw_query: str = ""  # the query as sent (still encoded), for parameters given more than once
 
     @property
     def is_write(self) -> bool:
@@ -66,6 +69,8 @@ class ServiceRequest:
             return self.path in _SLACK_WRITES
         if self.method not in _WRITE_METHODS:
             return False
+        if self.service == "gmail":
+            return self.path not in _GMAIL_READS
         return not (self.service == "notion" and _NOTION_POST_READS.fullmatch(self.path))
 
 
@@ -95,7 +100,7 @@ class Route:
 
 
 class Clock:
-    """Timestamps one second apart from a fixed start, shared by the three fakes."""
+    """Timestamps one second apart from a fixed start, shared by the fakes."""
 
     def __init__(self) -> None:
         self._ticks = itertools.count(1)
@@ -122,7 +127,7 @@ def bounded_int(value: Any, default: int, low: int = 1, high: int | None = None)
 
 
 class FakeAPI:
-    """What the three fakes share: routing, credentials, error bodies."""
+    """What the fakes share: routing, credentials, error bodies."""
 
     service: Service
 

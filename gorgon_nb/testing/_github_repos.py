@@ -139,11 +139,15 @@ class GitHubRepos(FakeAPI):
 
     # Plumbing --------------------------------------------------------------------------
 
-    def _commit(self, repo: str, branch: str) -> str:
-        """A new head for ``branch``, remembering its files."""
+    def _commit(self, repo: str, branch: str, message: str = "Update files") -> str:
+        """A new head for ``branch``, remembering its files and the commit in the history."""
         state = self.repos[repo]
         sha = hashlib.sha1(f"loopback commit {next(self._commit_numbers)}".encode()).hexdigest()
+        parent = state["branches"].get(branch)
         state["branches"][branch] = sha
+        state.setdefault("history", []).append(
+            {"sha": sha, "branch": branch, "parent": parent, "message": message,
+             "date": github_time(self._clock.tick())})
         files = {path: text for (b, path), text in state["files"].items() if b == branch}
         self._snapshots[(repo, sha)] = files
         return sha
@@ -326,7 +330,7 @@ class GitHubRepos(FakeAPI):
         self, full_name: str, branch: str, path: str, message: str, text: str | None, status: int
     ) -> Reply:
         parent = self.repos[full_name]["branches"][branch]
-        sha = self._commit(full_name, branch)
+        sha = self._commit(full_name, branch, message)
         self.repos[full_name]["updated_at"] = github_time(self._clock.tick())
         self.commits.append(
             {"repo": full_name, "branch": branch, "path": path, "message": message, "content": text}

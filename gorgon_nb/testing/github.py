@@ -43,7 +43,8 @@ class GitHubState(GitHubRepos):
 
     Served (what the project's GitHub actions call): ``GET /user/repos``, ``GET
     /repos/o/r``, ``GET|PUT /repos/o/r/contents/{path}``, ``GET /repos/o/r/branches/B``,
-    ``POST /repos/o/r/git/refs``, ``POST /repos/o/r/issues``, ``GET /repos/o/r/issues/N``,
+    ``POST /repos/o/r/git/refs``, ``GET|POST /repos/o/r/issues``, ``GET /repos/o/r/issues/N``,
+    ``GET /repos/o/r/commits``,
     ``POST /repos/o/r/issues/N/comments``, ``GET|POST /repos/o/r/pulls``, ``GET
     /repos/o/r/pulls/N``. Lists take ``per_page`` and ``page`` and send a ``Link`` header.
     """
@@ -75,7 +76,9 @@ class GitHubState(GitHubRepos):
             ("GET", _REPO + r"/branches/(?P<branch>.+)", self._get_branch),
             ("POST", _REPO + r"/git/refs", self._create_ref),
             ("POST", _REPO + r"/issues", self._create_issue),
+            ("GET", _REPO + r"/issues", self._list_issues),
             ("GET", _REPO + r"/issues" + number, self._get_issue),
+            ("GET", _REPO + r"/commits", self._list_commits),
             ("POST", _REPO + r"/issues" + number + "/comments", self._create_comment),
             ("GET", _REPO + r"/pulls", self._list_pulls),
             ("POST", _REPO + r"/pulls", self._create_pull),
@@ -242,6 +245,41 @@ class GitHubState(GitHubRepos):
         }
         self.comments.setdefault((full_name, number), []).append(comment)
         return Reply(201, self._comment_json(full_name, number, comment))
+
+    def _list_issues(self, request: ServiceRequest, params: dict[str, str]) -> Reply:
+        """Issues and pull requests alike, newest first, by ``state`` and ``since`` (updated)."""
+        full_name = params["repo"]
+        self._known_repo(full_name)
+        state = request.query.get("state", "open")
+        since = request.query.get("since", "")
+        found = [self._issue_json(r, n) for (r, n), issue in sorted(self.issues.items(), key=lambda i: -i[0][1])
+                 if r == full_name and state in ("all", issue["state"]) and issue["updated_at"] >= since]
+        return self._paginate(request, found)
+
+    def _list_commits(self, request: ServiceRequest, params: dict[str, str]) -> Reply:
+        """The commits of a branch (``sha``, else the default one), newest first, by ``since``."""
+        full_name = params["repo"]
+        repo = self._known_repo(full_name)
+        branch = request.query.get("sha") or repo["default_branch"]
+        since = request.query.get("since", "")
+        history = {c["sha"]: c for c in repo.get("history", [])}
+        found, sha = [], repo["branches"].get(branch)
+        while sha in history:
+            commit = history[sha]
+            if commit["date"] >= since:
+                found.append({"sha": sha, "html_url": f"https://github.com/{full_name}/commit/{sha}",
+                              "url": f"{self.api_url}/repos/{full_name}/commits/{sha}",
+                              "commit": {"message": commit["message"],
+                                         "author": {"name": self.login, "date": commit["date"]},
+                                         "committer": {"name": self.login, "date": commit["date"]}},
+                              "parents": [{"sha": commit["parent"]}] if commit["parent"] else []})
+            sha = commit["parent"]
+        return self._paginate(request, found)
+
+    def _known_repo(self, full_name: str) -> dict[str, Any]:
+        if full_name not in self.repos:
+            raise Refusal(github_error(404, "Not Found"))
+        return self.repos[full_name]
 
     def _list_pulls(self, request: ServiceRequest, params: dict[str, str]) -> Reply:
         full_name = params["repo"]

@@ -1,4 +1,5 @@
-"""A loopback HTTP server imitating the GitHub REST API, the Notion API and the Slack Web API.
+"""A loopback HTTP server imitating the GitHub REST API, the Notion API, the Slack Web API and
+the Gmail API.
 
 Tests point the real SDKs at it with their ``base_url`` options; it answers from in-memory
 state that tests seed and inspect, logs every request, and fails chosen requests on demand.
@@ -17,21 +18,23 @@ between calls unless told ``seconds_between_*=None``.
 The contract:
 
 - Addresses: GitHub under ``/github`` (``github_url``), Notion under ``/notion``
-  (``notion_url``; the SDK adds ``/v1/``), Slack under ``/slack/api/`` (``slack_url``).
+  (``notion_url``; the SDK adds ``/v1/``), Slack under ``/slack/api/`` (``slack_url``), Gmail under ``/gmail`` (``gmail_url``,
+  with its discovery document and OAuth token endpoint).
 - The log (``requests``) holds every request in arrival order, answered or refused, as a
   :class:`ServiceRequest`: the path without the service's prefix and URL-decoded (for Slack,
   the method name), the query's first values, the parsed body (JSON, or the fields of a
   form) and the lower-case headers. ``writes()`` keeps the ones that change something.
 - Credentials: with a token given for a service, a request without it is refused the way
-  that service refuses it (GitHub and Notion 401; Slack 200 with ``"ok": false``).
-- State: the three state objects (``svc.github``, ``svc.notion``, ``svc.slack``) are plain
+  that service refuses it (GitHub, Notion and Gmail 401; Slack 200 with ``"ok": false``; Gmail also takes
+  the access tokens its token endpoint issued).
+- State: the state objects (``svc.github``, ``svc.notion``, ``svc.slack``, ``svc.gmail``) are plain
   dicts and lists, seeded with their ``add_*`` methods and read directly for assertions. Ids,
   hashes, timestamps and Slack ``ts`` come from counters, so a run repeats exactly.
 - Faults: ``fault(service, method, path, status, ...)`` answers the next matching requests
   with that status and the service's usual error body (or the one given) instead of serving
   them; they are still logged, with ``fault=True``.
 - Only the endpoints listed on each state class (``GitHubState`` in ``github``,
-  ``NotionState`` in ``notion``, ``SlackState`` in ``slack``) are served. Others get the
+  ``NotionState`` in ``notion``, ``SlackState`` in ``slack``, ``GmailState`` in ``gmail``) are served. Others get the
   service's own answer to an unknown URL, so a client calling something new fails loudly.
 """
 
@@ -50,6 +53,7 @@ from typing import Any
 from gorgon_nb.testing._api import SERVICES, Clock, FakeAPI, Reply, Service, ServiceRequest
 from gorgon_nb.testing._http import FaultQueue, HTTPRequest, LoopServer, ResponseWriter, Served
 from gorgon_nb.testing.github import GitHubState
+from gorgon_nb.testing.gmail import GmailState
 from gorgon_nb.testing.notion import NotionState
 from gorgon_nb.testing.slack import SlackState
 
@@ -59,6 +63,7 @@ _PREFIXES: tuple[tuple[Service, str], ...] = (
     ("github", "/github"),
     ("notion", "/notion"),
     ("slack", "/slack/api/"),
+    ("gmail", "/gmail"),
 )
 
 
@@ -118,7 +123,8 @@ def _record(request: HTTPRequest) -> ServiceRequest | None:
     service, path = located
     query = _first_values(request.query)
     return ServiceRequest(
-        service, request.method, path, query, _parse_body(request), dict(request.headers)
+        service, request.method, path, query, _parse_body(request), dict(request.headers),
+        raw_query=request.query,
     )
 
 
@@ -136,7 +142,7 @@ async def _send(out: ResponseWriter, reply: Reply) -> None:
 
 
 class ServiceServer(Served):
-    """GitHub, Notion and Slack on one loopback port (see the module doc)."""
+    """GitHub, Notion, Slack and Gmail on one loopback port (see the module doc)."""
 
     def __init__(
         self,
@@ -157,10 +163,12 @@ class ServiceServer(Served):
         self.github = GitHubState(self._lock, lambda: self.github_url, clock)
         self.notion = NotionState(self._lock, lambda: self.notion_url, clock)
         self.slack = SlackState(self._lock, lambda: self.slack_url, clock)
+        self.gmail = GmailState(self._lock, lambda: self.gmail_url, clock)
         self._states: dict[Service, FakeAPI] = {
             "github": self.github,
             "notion": self.notion,
             "slack": self.slack,
+            "gmail": self.gmail,
         }
         self._http = LoopServer(self._dispatch, host, port)
 
@@ -175,6 +183,10 @@ class ServiceServer(Served):
     @property
     def slack_url(self) -> str:
         return f"{self.url}/slack/api/"
+
+    @property
+    def gmail_url(self) -> str:
+        return f"{self.url}/gmail"
 
     # The log -----------------------------------------------------------------------------
 
@@ -242,7 +254,7 @@ class ServiceServer(Served):
     async def _dispatch(self, request: HTTPRequest, out: ResponseWriter) -> None:
         record = _record(request)
         if record is None:
-            message = f"Nothing is served at {request.path}: use /github, /notion or /slack/api/."
+            message = f"Nothing is served at {request.path}: use /github, /notion, /slack/api/ or /gmail."
             await out.json(404, {"message": message})
             return
         out.on_status = lambda status: self._set_status(record, status)

@@ -1,11 +1,11 @@
-"""``github``, ``notion``, ``slack``: the actions of ``gorgon_nb.integrations`` as tools.
+"""``github``, ``notion``, ``slack``, ``gmail``: the actions of ``gorgon_nb.integrations`` as tools.
 
 ``github.create_issue`` is the ``create_issue`` action of GitHub; ``github`` alone is
 every action of it. A tool's arguments are the action's parameters (typed by its
 signature's hints; strings where it has none), checked before the call. An action that
 writes waits for approval like any tool that writes, and the approval shows the action's
 own preview, read from the service (the issue's title and body, the file's diff, the
-channel and the text), and a commit refuses to go on when the file changed after its diff
+channel and the text, the email), and a commit refuses to go on when the file changed after its diff
 was shown; whether a call cut off by a crash is repeated on resume follows
 the action's ``idempotent``. The service's token comes from the config as for the
 integration steps; a step whose service has none stops before its model is asked.

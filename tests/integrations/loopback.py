@@ -3,6 +3,7 @@ and a run while a person (``gorgon_nb.testing.Approver``) decides approvals."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +13,24 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.testing import Approver, ServiceServer
 from gorgon_nb.workflow import Workflow
 
-TOKENS = {"github": "ghp_loopback_token_1", "notion": "ntn_loopback_token_2", "slack": "xoxb-loopback-token-3"}
+TOKENS = {"github": "ghp_loopback_token_1", "notion": "ntn_loopback_token_2", "slack": "xoxb-loopback-token-3",
+          "gmail": "ya29.loopback-token-4"}
 ENV = {"github": "GITHUB_TOKEN", "notion": "NOTION_TOKEN", "slack": "SLACK_BOT_TOKEN"}
+GMAIL_VALID_UNTIL = "2099-01-01T00:00:00Z"  # the access token in the token file needs no refresh
 
 
 
 def configure(home: Path, svc: ServiceServer, extra: str = "") -> None:
-    """A config file pointing each service at the loopback server."""
+    """A config file pointing each service at the loopback server, and Gmail's token file."""
+    token_file = home / "gmail-token.json"
+    token_file.write_text(json.dumps(svc.gmail.token_file(TOKENS["gmail"], expiry=GMAIL_VALID_UNTIL)),
+                          encoding="utf-8")
     (home / "config.toml").write_text(
         f'[integrations.github]\nbase_url = "{svc.github_url}"\n{extra}\n'
         f'[integrations.notion]\nbase_url = "{svc.notion_url}"\n\n'
-        f'[integrations.slack]\nbase_url = "{svc.slack_url}"\n', encoding="utf-8")
+        f'[integrations.slack]\nbase_url = "{svc.slack_url}"\n\n'
+        f'[integrations.gmail]\nbase_url = "{svc.gmail_url}"\ntoken_url = "{svc.gmail.token_url}"\n'
+        f'token_file = "{token_file}"\n', encoding="utf-8")
 
 
 

@@ -198,3 +198,36 @@ def test_a_file_changed_after_its_diff_was_shown_is_not_overwritten(wired: Runne
     assert "changed in octo/site (main) after its diff was shown" in (result.steps["save"].error or "")
     assert svc.writes() == []
     assert svc.github.file_text("octo/site", "docs/guide.md") == "# Guide\n\nsomeone else's line\n"
+
+
+def test_repository_activity_counts_commits_pulls_and_issues_since_a_time(wired: Runner, svc: ServiceServer) -> None:
+    svc.github.add_file("octo/site", "a.txt", "a\n")
+    svc.github.add_file("octo/site", "b.txt", "b\n")
+    svc.github.add_issue("octo/site", "Broken link")
+    svc.github.add_issue("octo/site", "Typo")
+    result, asked = run(wired, """
+  - id: week
+    github: repository_activity
+    with: {repo: octo/site, since: "2020-01-01T00:00:00Z"}
+  - id: later
+    github: repository_activity
+    with: {repo: octo/site, since: "2099-01-01T00:00:00Z", metrics: [commits]}
+""")
+    assert result.ok, result.error
+    assert asked == []  # reads need no approval
+    week = result.steps["week"].output
+    # the repository's first commit, the guide, then a.txt and b.txt
+    assert week["commits"] == 4
+    assert week["issues"] == {"opened": 2, "closed": 0, "open": 2}
+    assert week["prs"] == {"opened": 0, "closed": 0, "open": 0}
+    assert result.steps["later"].output == {"repo": "octo/site", "since": "2099-01-01T00:00:00+00:00",
+                                            "capped": [], "commits": 0}
+    assert ("GET", "/repos/octo/site/commits") in sent(svc)
+
+
+def test_repository_activity_refuses_an_unknown_metric(wired: Runner, svc: ServiceServer) -> None:
+    result, _ = run(wired, """
+  - {id: week, github: repository_activity, with: {repo: octo/site, metrics: [stars]}}
+""")
+    assert not result.ok
+    assert "unknown metric 'stars'; the metrics are commits, prs, issues" in (result.steps["week"].error or "")

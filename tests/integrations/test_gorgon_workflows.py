@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
 from loopback import TOKENS
 
 from gorgon_nb.model.run import RunResult
@@ -87,3 +88,20 @@ def test_tokens_never_reach_the_store_or_the_outputs(wired: Runner, svc: Service
     raw = b"".join(path.read_bytes() for path in home.glob("gorgon.db*"))
     for token in TOKENS.values():
         assert token.encode() not in raw
+
+
+@pytest.mark.parametrize("name", ["email_to_notion", "email_to_notion_example"])
+def test_email_to_notion(wired: Runner, svc: ServiceServer, name: str) -> None:
+    svc.gmail.add_message("ann@example.com", "Old news", "Read already.", labels=("INBOX",))
+    svc.gmail.add_message("Ann Lee <ann@example.com>", "Quarterly numbers", "Revenue is up 12% on last quarter.")
+    svc.notion.add_database("db-mail", title="Mail", properties={"Name": "title"})
+    result, approved = gorgon(wired, name, notion_database_id="db-mail")
+    (fetched,) = result.steps["fetch_email"].output  # max_results 1, the unread one
+    assert fetched["subject"] == "Quarterly numbers" and fetched["snippet"] == "Revenue is up 12% on last quarter."
+    assert approved == ["Create Notion page: Email Summary"]
+    (create,) = svc.writes()
+    assert create.body["parent"] == {"type": "data_source_id", "data_source_id": "ds-db-mail"}
+    assert create.body["properties"]["Name"]["title"][0]["text"]["content"] == "Email Summary"
+    text = "".join(i["text"]["content"] for b in create.body["children"] for i in b[b["type"]]["rich_text"])
+    assert text.startswith("[offline]")  # the summary the model wrote
+    assert svc.writes("gmail") == []  # reading mail changes nothing

@@ -258,14 +258,23 @@ def test_generate_sop_uses_gorgons_prompt_and_github_becomes_an_integration() ->
     }
 
 
-def test_gmail_steps_are_reported_unsupported() -> None:
-    data, source = load("email_to_notion")
-    with pytest.raises(WorkflowError) as caught:
-        gorgon_json.convert(data, source)
-    (problem,) = caught.value.problems
-    assert problem.field == "fetch_email.type"
-    assert problem.line == line_of(source.text, '"gmail"')
-    assert problem.message == "gmail steps are not supported by this version of gorgon-nb"
+@pytest.mark.parametrize("name", ["email_to_notion", "email_to_notion_example"])
+def test_gmail_steps_map_onto_the_gmail_actions(name: str) -> None:
+    data, source = load(name)
+    native, located = gorgon_json.convert(data, source)
+    steps = by_id(native)
+    assert steps["fetch_email"] == {"id": "fetch_email", "gmail": "list_messages",
+                                    "with": {"limit": 1, "query": "is:unread"}}
+    assert steps["summarize"]["llm"].endswith("{{ steps.fetch_email.output }}")
+    assert located is not None
+    assert located.locations.line_of(("steps", 0, "with", "limit")) == line_of(source.text, '"max_results"')
+
+
+def test_gmail_get_message_takes_gorgons_message_id() -> None:
+    text = workflow([{"id": "read", "type": "gmail", "action": "get_message",
+                      "params": {"message_id": "{{mail_id}}"}}], variables={"mail_id": "18c1"})
+    native, _ = convert_text(text)
+    assert by_id(native)["read"] == {"id": "read", "gmail": "get_message", "with": {"id": "{{ inputs.mail_id }}"}}
 
 
 def test_summarize_uses_gorgons_prompt() -> None:
@@ -376,21 +385,53 @@ def test_vdc_metrics_is_not_supported() -> None:
     assert problem.line == line_of(text, '"vdc_metrics"')
     assert problem.field == "collect_metrics.action"
     assert "vdc_metrics" in problem.message
-    assert problem.hint == "supported transform actions: extract, format"
+    assert problem.hint == "supported transform actions: extract, format, aggregate"
 
 
 def test_unknown_types_and_actions_are_all_reported() -> None:
-    data, source = load("automated_reporting")
+    text = workflow([
+        {"id": "a", "type": "transform", "action": "pivot", "params": {}},
+        {"id": "b", "type": "fax", "action": "send", "params": {}},
+    ])
+    data, source = parse_source(text, path="wf.json")
     with pytest.raises(WorkflowError) as caught:
         gorgon_json.convert(data, source)
-    text = source.text
     first, second = caught.value.problems
-    assert (first.field, first.line) == ("collect_metrics.action", line_of(text, '"aggregate"'))
-    assert (second.field, second.line) == (
-        "send_notification.step_type",
-        line_of(text, '"notification"'),
-    )
+    assert (first.field, first.line) == ("a.action", line_of(text, '"pivot"'))
+    assert (second.field, second.line) == ("b.type", line_of(text, '"fax"'))
     assert "claude_code, github, gmail, notion, openai, slack, transform" in second.hint
+
+
+def test_aggregate_reads_each_github_source_in_a_step_before_it() -> None:
+    data, source = load("automated_reporting")
+    data["steps"] = data["steps"][:2]  # the aggregate and the step reading it
+    native, converted = gorgon_json.convert(data, source)
+    assert converted is not None
+    steps = by_id(native)
+    read = steps["collect_metrics_1_github"]
+    assert read == {"id": "collect_metrics_1_github", "github": "repository_activity",
+                    "with": {"repo": "{{ inputs.github_repo }}", "metrics": ["commits", "prs", "issues"]}}
+    aggregate = steps["collect_metrics"]
+    assert aggregate["python"] == f"{FUNCTIONS}:aggregate"
+    github, jira = aggregate["args"]["sources"]
+    assert github["data"] == "{{ steps.collect_metrics_1_github.output }}"
+    assert jira == {"type": "jira", "project": "{{ inputs.jira_project }}",
+                    "metrics": ["completed", "in_progress", "blocked"]}  # no integration: nothing reads it
+    # Gorgon's steps keep their places (and lines); the read goes after them
+    assert [step["id"] for step in native["steps"]] == ["collect_metrics", "analyze_trends", "collect_metrics_1_github"]
+    assert converted.locations.line_of(("steps", 2)) == line_of(source.text, '"type": "github"')
+    Workflow.from_dict(native)  # a valid native workflow
+
+
+def test_aggregate_keeps_what_it_could_not_read_and_says_why() -> None:
+    from gorgon_nb.functions import aggregate
+
+    out = aggregate([{"type": "github", "repo": "o/r", "data": {"commits": 3}},
+                     {"type": "jira", "project": "P"}, {"type": "github", "repo": "o/s", "data": {"commits": 1}}])
+    assert out["github"] == {"repo": "o/r", "data": {"commits": 3}}
+    assert out["github_2"] == {"repo": "o/s", "data": {"commits": 1}}
+    assert out["jira"]["project"] == "P"
+    assert out["jira"]["unavailable"] == "gorgon-nb has no jira integration, so this source was not read"
 
 
 # -- ordering ----------------------------------------------------------------------------------

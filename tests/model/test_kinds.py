@@ -10,7 +10,7 @@ from gorgon_nb.model.kinds import StepKind, all_kinds, body_of, find_kind, kind_
 from gorgon_nb.model.workflow import StepBase, WorkflowSpec
 
 BUILT_IN = {"agent", "llm", "python", "shell", "workflow", "notebook", "loop", "supervisor", "approval",
-            "github", "notion", "slack", "checkpoint", "mcp"}
+            "github", "notion", "slack", "gmail", "checkpoint", "mcp"}
 
 
 def test_every_built_in_kind_is_registered_with_a_model_of_its_own_key() -> None:

@@ -1,0 +1,106 @@
+"""``gorgon webhook`` and ``gorgon webhooks``, run as real subprocesses on a real store.
+
+Deliveries are made in this process by the same function the HTTP handler calls
+(``receive``), so the commands list and replay real deliveries without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_cli import Done, gorgon
+
+from gorgon_nb.config import load_config
+from gorgon_nb.scheduler.webhook_server import receive
+from gorgon_nb.store import Store
+from gorgon_nb.testing.webhooks import github_headers, push_payload
+
+GORGON_FILES = Path(__file__).resolve().parent / "gorgon_webhooks"
+SECRET = "it-is-a-shared-secret-0123456789"
+ENV = {"PUSH_SECRET": SECRET}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder holding Gorgon's push webhook beside its workflow, as Gorgon ships them."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("webhook_github_push.json", "simple_ai_completion.json"):
+        shutil.copyfile(GORGON_FILES / name, root / name)
+    return root
+
+
+def run(home: Path, folder: Path, *args: str, env: dict[str, str] | None = None) -> Done:
+    return gorgon(home, *args, env=ENV if env is None else env, cwd=folder)
+
+
+def test_gorgons_webhook_file_imports_as_it_is(home: Path, folder: Path) -> None:
+    made = run(home, folder, "webhook", "create", "--from", "webhook_github_push.json", "--secret-env", "PUSH_SECRET",
+               "--json")
+    assert made.code == 0, made
+    webhook = json.loads(made.out)
+    assert (webhook["name"], webhook["workflow"], webhook["root"]) == ("github_push_handler",
+                                                                       "simple_ai_completion.json", str(folder))
+    assert [m["target_variable"] for m in webhook["payload_mappings"]] == ["repo_name", "pusher", "commit_message"]
+    assert "{{repo_name}}" in webhook["inputs"]["prompt"] and SECRET not in made.out
+    listed = run(home, folder, "webhook", "list")
+    assert "github_push_handler" in listed.out and "$PUSH_SECRET" in listed.out
+    assert "no deliveries yet" in run(home, folder, "webhooks", "deliveries").out
+    again = run(home, folder, "webhook", "create", "--from", "webhook_github_push.json", "--secret-env",
+                "PUSH_SECRET")
+    assert again.code == 2 and "exists already" in again.flat
+
+
+def test_a_webhook_without_a_secret_is_refused_with_what_to_do(home: Path, folder: Path) -> None:
+    unset = run(home, folder, "webhook", "create", "--from", "webhook_github_push.json", env={})
+    assert unset.code == 2
+    assert "pass --secret-env VARIABLE" in unset.flat and "[webhooks.github_push_handler]" in unset.flat
+    missing = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--secret-env", "NOT_SET",
+                  env={})
+    assert missing.code == 2 and "$NOT_SET, which is not set here" in missing.flat
+    (home / "config.toml").parent.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('[webhooks.push]\nsecret_env = "PUSH_SECRET"\n')
+    configured = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--json")
+    assert configured.code == 0, configured
+    assert json.loads(configured.out)["secret_source"] == "[webhooks.push] in the config"
+
+
+def test_deliveries_are_listed_and_a_rate_limited_one_replayed(home: Path, folder: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    made = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--secret-env", "PUSH_SECRET",
+               "-i", "prompt=Summarise {{repo}}", "--map", "repository.full_name=repo", "--rate", "1")
+    assert made.code == 0, made
+    monkeypatch.setenv("PUSH_SECRET", SECRET)
+    with Store(load_config().db_path) as store:
+        answers = []
+        for delivery in ("d-1", "d-2"):
+            body = push_payload("octo/hello", message=delivery)
+            answers.append(receive(store, load_config(), "push", body, github_headers(SECRET, body, delivery=delivery)))
+        assert [a.status for a in answers] == [202, 429]
+        limited = answers[1].body["delivery"]
+
+        listed = run(home, folder, "webhooks", "deliveries", "push", "--json")
+        assert [(d["status"], d["replayable"]) for d in json.loads(listed.out)] == [("rate_limited", True),
+                                                                                     ("accepted", False)]
+        table = run(home, folder, "webhooks", "deliveries")
+        assert "rate limited" in table.out and "accepted" in table.out
+
+        shown = run(home, folder, "webhooks", "show", limited)
+        assert "rate_limited" in shown.out and "octo/hello" in shown.out
+        replayed = run(home, folder, "webhooks", "replay", limited)
+
+        assert replayed.code == 0 and f"delivery {limited} replayed as" in replayed.flat
+        jobs = store.jobs.recent(10)
+        assert len(jobs) == 2
+        assert jobs[0].parameters == {"prompt": "Summarise octo/hello", "repo": "octo/hello"}
+        twice = run(home, folder, "webhooks", "replay", limited)
+        assert twice.code == 2 and "replayed already" in twice.flat
+
+    paused = run(home, folder, "webhook", "pause", "push")
+    assert paused.code == 0 and "paused" in paused.out
+    deleted = run(home, folder, "webhook", "delete", "push")
+    assert deleted.code == 0 and "no webhooks yet" in run(home, folder, "webhooks").out
+    assert run(home, folder, "webhook", "delete", "push").code == 2
