@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gorgon_nb.model.jobs import Schedule
     from gorgon_nb.store import Store
 
-__all__ = ["check_workflow", "import_gorgon_schedule", "is_workflow_name", "main", "resolve_workflow", "schedule",
+__all__ = ["check_workflow", "dropped_notice", "import_gorgon_schedule", "is_workflow_name", "main", "resolve_workflow", "schedule",
            "schedule_target", "schedule_workflow", "workflow_target"]
 
 
@@ -165,13 +165,29 @@ def _find_gorgon_workflow(workflow_id: str, file: Path, root: Path) -> str:
                         "Put the workflow's file beside the schedule file, named after its id.")
 
 
+def _declared(root: Path, target: str, variables: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The variables the workflow declares as inputs, and the names of the others. Gorgon
+    merged a schedule's variables into the workflow's context, so one the workflow never
+    declared was never read; gorgon-nb refuses unknown inputs, so those are left out."""
+    from gorgon_nb.workflow import Workflow
+
+    try:
+        declared = Workflow.from_file(resolve_workflow(root, target)).spec.inputs
+    except GorgonError:  # a workflow that does not load keeps them all; its check says why
+        return variables, []
+    kept = {name: value for name, value in variables.items() if name in declared}
+    return kept, [name for name in variables if name not in declared]
+
+
 def import_gorgon_schedule(store: Store, path: str | Path, *, root: str | Path | None = None,
                            timezone: str = "UTC", allow_code: bool = False, check: bool = True,
-                           **options: Any) -> Schedule:
-    """Gorgon's schedule file at ``path`` as a schedule: its id and name, its trigger (cron
-    in ``timezone``, or every so often), its variables as the workflow's inputs, paused when
-    it says so. ``check=False`` schedules a workflow that does not validate yet (its jobs
-    check it again, and fail with the reason while it does not)."""
+                           **options: Any) -> tuple[Schedule, list[str]]:
+    """Gorgon's schedule file at ``path`` as a schedule, and the names of the variables left
+    out (the workflow does not declare them: Gorgon never read them). The schedule takes
+    the file's id and name, its trigger (cron in ``timezone``, or every so often), its
+    variables as the workflow's inputs, and is paused when the file says so. ``check=False``
+    schedules a workflow that does not validate yet (each job checks it again, and fails
+    with the reason while it does not)."""
     from gorgon_nb.scheduler.gorgon_schedules import read_gorgon_schedule
     from gorgon_nb.scheduler.service import check_parameters, new_schedule
 
@@ -179,12 +195,23 @@ def import_gorgon_schedule(store: Store, path: str | Path, *, root: str | Path |
     base = Path(root or Path.cwd()).resolve()
     gorgon = read_gorgon_schedule(file)
     target = _find_gorgon_workflow(gorgon.workflow_id, file, base)
-    inputs = check_parameters(gorgon.variables)
+    inputs, dropped = _declared(base, target, check_parameters(gorgon.variables))
     if check:
         check_workflow(base, target, inputs, allow_code=allow_code)
-    return new_schedule(store, target, base, cron=gorgon.cron, every=gorgon.every, timezone=timezone,
-                        parameters=inputs, allow_code=allow_code, name=options.pop("name", "") or gorgon.name,
-                        schedule_id=gorgon.id, description=gorgon.description, paused=gorgon.paused, **options)
+    schedule = new_schedule(store, target, base, cron=gorgon.cron, every=gorgon.every, timezone=timezone,
+                            parameters=inputs, allow_code=allow_code, name=options.pop("name", "") or gorgon.name,
+                            schedule_id=gorgon.id, description=gorgon.description, paused=gorgon.paused, **options)
+    return schedule, dropped
+
+
+def dropped_notice(workflow: str, dropped: list[str]) -> str:
+    """What to tell a person about variables an import left out, or ''."""
+    if not dropped:
+        return ""
+    several = len(dropped) > 1
+    return (f"left out the variable{'s' if several else ''} {', '.join(dropped)}: the workflow {workflow} does "
+            f"not declare {'them' if several else 'it'} as an input, so Gorgon never read {'them' if several else 'it'}"
+            "; declare an input of that name in the workflow to use it")
 
 
 # -- the process a workflow job runs in ---------------------------------------------------------

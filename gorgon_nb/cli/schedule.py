@@ -25,17 +25,18 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.model.jobs import job_kind
     from gorgon_nb.scheduler.loop import scheduler_holder
     from gorgon_nb.scheduler.service import without_jupyterlab
-    from gorgon_nb.workflow_jobs import import_gorgon_schedule, schedule_target
+    from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
 
     store = open_store()
+    dropped: list[str] = []
     options = dict(retries=args.retries, backoff=args.backoff, timeout=args.timeout, missed=args.missed,
                    overlap=args.overlap, keep=args.keep, name=args.name, root=args.root)
     if args.from_file:
         if args.target or args.inputs or args.parameters:
             raise UsageError("--from FILE takes the workflow and its inputs from the file; give no "
                              "NOTEBOOK_OR_WORKFLOW, -v or -p with it")
-        schedule = import_gorgon_schedule(store, args.from_file, timezone=args.tz, allow_code=args.allow_code,
-                                          **options)
+        schedule, dropped = import_gorgon_schedule(store, args.from_file, timezone=args.tz,
+                                                   allow_code=args.allow_code, **options)
     else:
         if not args.target:
             raise UsageError("name a notebook or a workflow to schedule (or import a Gorgon schedule file with "
@@ -52,8 +53,10 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
             store, args.target, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
             parameters=dict(args.parameters if notebook else args.inputs), allow_code=args.allow_code, **options)
     if args.json:
-        print_json(schedule.to_dict())
+        print_json({**schedule.to_dict(), **({"left_out": dropped} if args.from_file else {})})
         return EXIT_OK
+    if notice := dropped_notice(schedule.notebook, dropped):
+        console.print(f"[yellow]{escape(notice)}[/]")
     paused = " (paused: gorgon schedules resume " + schedule.id + " starts it)" if schedule.paused else ""
     what = "the workflow " if schedule.kind == "workflow" else ""
     console.print(f"scheduled {what}[bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) "

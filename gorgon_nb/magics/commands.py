@@ -213,8 +213,9 @@ def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     from gorgon_nb.model.jobs import job_kind
     from gorgon_nb.scheduler.loop import scheduler_holder
     from gorgon_nb.scheduler.service import split_parameter, without_jupyterlab
-    from gorgon_nb.workflow_jobs import import_gorgon_schedule, schedule_target
+    from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
 
+    dropped: list[str] = []
     options = parse("%gorgon schedule", words, [
         (("target",), {"nargs": "?", "metavar": "NOTEBOOK_OR_WORKFLOW"}), (("--cron",), {}), (("--every",), {}),
         (("--at",), {}), (("--from",), {"dest": "from_file", "metavar": "FILE"}), (("--tz",), {"default": "UTC"}),
@@ -233,7 +234,7 @@ def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
         if options.target or options.parameters or options.inputs or options.cron or options.every or options.at:
             raise UsageError("--from FILE takes the workflow, its trigger and its inputs from the file; give only "
                              "options such as --tz, --retries or --allow-code with it")
-        schedule = import_gorgon_schedule(store, options.from_file, timezone=options.tz, **common)
+        schedule, dropped = import_gorgon_schedule(store, options.from_file, timezone=options.tz, **common)
     else:
         if not options.target:
             raise UsageError("name a notebook or a workflow to schedule (or --from FILE, a Gorgon schedule file)")
@@ -252,6 +253,8 @@ def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
         text += (" No scheduler is running; jobs start while one runs: `gorgon scheduler` in a terminal, or "
                  "JupyterLab with `[scheduler] enabled = true` in the config")
         text += " (JupyterLab comes with `pip install 'gorgon-nb[lab]'`)." if without_jupyterlab() else "."
+    if notice := dropped_notice(f"`{schedule.notebook}`", dropped):
+        text += f" Note: {notice}."
     return Text(text)
 
 

@@ -71,36 +71,48 @@ def test_the_files_are_gorgons_byte_for_byte() -> None:
         assert file.read_bytes() == (gorgon / file.name).read_bytes(), file.name
 
 
-def test_the_daily_summary_fires_on_weekdays_at_nine(store: Store, root: Path) -> None:
+def gorgon(home: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).with_name("gorgon")), *args], cwd=root, text=True,
+                          capture_output=True, timeout=60, env={**os.environ, "GORGON_HOME": str(home)})
+
+
+def test_the_daily_summary_fires_on_weekdays_at_nine(home: Path, root: Path) -> None:
     read = read_gorgon_schedule(root / "schedule_daily_summary.json")
     assert (read.cron, read.variables, read.paused) == ("0 9 * * 1,2,3,4,5", {"max_results": 10}, False)
-    # email_to_notion has Gmail steps; it is found and scheduled here without being checked
-    made = import_gorgon_schedule(store, root / "schedule_daily_summary.json", root=root, check=False)
-    assert (made.id, made.name, made.kind, made.notebook) == (
+    imported = gorgon(home, root, "schedule", "--from", "schedule_daily_summary.json", "--json")
+    assert imported.returncode == 0, imported.stderr
+    made = json.loads(imported.stdout)
+    assert (made["id"], made["name"], made["kind"], made["notebook"]) == (
         "daily_email_summary", "Daily Email Summary", "workflow", "email_to_notion.json")
-    assert made.parameters == {"max_results": 10} and made.description == "Summarize emails every day at 9 AM"
-    assert made.trigger == "cron 0 9 * * 1,2,3,4,5 (UTC)"
+    assert made["description"] == "Summarize emails every day at 9 AM"
+    assert made["trigger"] == "cron 0 9 * * 1,2,3,4,5 (UTC)"
+    # email_to_notion declares notion_database_id only; Gorgon passed max_results along unread
+    assert made["parameters"] == {} and made["left_out"] == ["max_results"]
+    schedule = Store(home / "gorgon.db").jobs.get_schedule("daily_email_summary")
     friday_noon = datetime(2026, 12, 4, 12, 0, tzinfo=UTC).timestamp()
-    assert next_fire(made, friday_noon) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()  # Monday
+    assert next_fire(schedule, friday_noon) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()  # Monday
     monday_early = datetime(2026, 12, 7, 8, 0, tzinfo=UTC).timestamp()
-    assert next_fire(made, monday_early) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()
-    assert store.jobs.get_schedule("daily_email_summary").notebook == "email_to_notion.json"
+    assert next_fire(schedule, monday_early) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()
+    assert datetime.fromtimestamp(made["next_run_at"], UTC).weekday() < 5  # Monday to Friday
+    assert datetime.fromtimestamp(made["next_run_at"], UTC).hour == 9
+
+
+def test_the_daily_summary_says_what_it_left_out(home: Path, root: Path) -> None:
+    imported = gorgon(home, root, "schedule", "--from", "schedule_daily_summary.json")
+    assert imported.returncode == 0, imported.stderr
+    assert "left out the variable max_results" in " ".join(imported.stdout.split())
 
 
 def test_the_hourly_report_fires_every_hour_with_its_prompt(home: Path, root: Path) -> None:
-    imported = subprocess.run(
-        [str(Path(sys.executable).with_name("gorgon")), "schedule", "--from", "schedule_hourly_report.json",
-         "--json"], cwd=root, text=True, capture_output=True, timeout=60,
-        env={**os.environ, "GORGON_HOME": str(home)})
+    imported = gorgon(home, root, "schedule", "--from", "schedule_hourly_report.json", "--json")
     assert imported.returncode == 0, imported.stderr
     made = json.loads(imported.stdout)
     assert (made["id"], made["name"], made["kind"], made["notebook"]) == (
         "hourly_ai_report", "Hourly AI Report", "workflow", "simple_ai_completion.json")
     assert made["every"] == 3600 and made["next_run_at"] == pytest.approx(made["created_at"] + 3600)
     assert made["parameters"] == {"prompt": "Generate a brief status update for the current hour."}
-    again = subprocess.run(
-        [str(Path(sys.executable).with_name("gorgon")), "schedule", "--from", "schedule_hourly_report.json"],
-        cwd=root, text=True, capture_output=True, timeout=60, env={**os.environ, "GORGON_HOME": str(home)})
+    assert made["left_out"] == []
+    again = gorgon(home, root, "schedule", "--from", "schedule_hourly_report.json")
     assert again.returncode == 2 and "exists already" in again.stderr
 
 
@@ -123,7 +135,7 @@ def test_a_paused_file_imports_paused_and_its_workflow_in_the_roots_workflows_fo
     data = json.loads((root / "schedule_hourly_report.json").read_text())
     data["status"] = "paused"
     (root / "paused.json").write_text(json.dumps(data))
-    made = import_gorgon_schedule(store, root / "paused.json", root=root)
+    made, _ = import_gorgon_schedule(store, root / "paused.json", root=root)
     assert made.paused and made.notebook == "workflows/simple_ai_completion.json"
 
 
@@ -146,7 +158,7 @@ def test_the_hourly_report_runs_its_workflow_against_a_loopback_openai(
     with LLMServer(api_key="sk-loopback", responder=lambda request: "STATUS: all green") as server:
         (home / "config.toml").write_text(f'[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
         monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")  # the job's process inherits it
-        made = import_gorgon_schedule(store, root / "schedule_hourly_report.json", root=root)
+        made, _ = import_gorgon_schedule(store, root / "schedule_hourly_report.json", root=root)
         job = run_now(store, made.id)
         run_until(store, lambda: store.jobs.get(job.id).state in FINISHED)
         [asked] = server.requests
