@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from gorgon_nb.errors import Advice, NotFoundError, Problem, WorkflowError, did_you_mean
-from gorgon_nb.model import gorgon_json
+from gorgon_nb.model import gorgon_json, gorgon_yaml
 from gorgon_nb.model.source import SourceText, parse_source, read_source
 from gorgon_nb.model.validation import partial_spec, problems_from_validation
 from gorgon_nb.model.workflow import WorkflowSpec
@@ -62,7 +62,7 @@ class Workflow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: SourceText | None = None,
                   base_dir: Path | None = None) -> Workflow:
-        """Build from data in the native or the Gorgon JSON shape."""
+        """Build from data in the native shape, or Gorgon's JSON or YAML shape (whatever the file's syntax)."""
         if not isinstance(data, Mapping):
             where = source.path if source and source.path else "<workflow>"
             raise WorkflowError([Problem(f"a workflow must be a mapping, not {type(data).__name__}", file=where,
@@ -70,6 +70,8 @@ class Workflow:
         data = dict(data)
         if gorgon_json.is_gorgon_json(data):
             data, source = gorgon_json.convert(data, source)
+        elif gorgon_yaml.is_gorgon_yaml(data):
+            data, source = gorgon_yaml.convert(data, source)
         try:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:

@@ -19,10 +19,14 @@ ROLES = [
     "architect",
     "builder",
     "data_engineer",
+    "devops",
     "documenter",
+    "migrator",
+    "model_builder",
     "planner",
     "reporter",
     "reviewer",
+    "security_auditor",
     "supervisor",
     "tester",
     "visualizer",
@@ -274,7 +278,7 @@ def test_validate_reports_every_problem_with_its_place_and_hint(home: Path, tmp_
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN)
     good = WORKFLOWS / "dev_plan_build_test_review.yaml"
-    done = gorgon(home, "validate", str(broken), str(good))
+    done = gorgon(home, "validate", str(broken), str(good), env={"COLUMNS": "300"})  # the role list on one line
     assert done.code == 2, done
     lines = [line.strip() for line in done.out.splitlines()]
     assert lines[0] == f"✗ {broken}: 4 problems"
@@ -421,7 +425,7 @@ def test_workflows_lists_every_bundled_file(home: Path) -> None:
     assert f"bundled: {WORKFLOWS}" in done.out and f"yours:   {home / 'workflows'}" in done.out
 
 
-def test_roles_lists_the_eleven_roles(home: Path) -> None:
+def test_roles_lists_the_fifteen_roles(home: Path) -> None:
     done = gorgon(home, "roles")
     assert done.code == 0 and done.err == ""
     listed = [line.split()[1] for line in done.out.splitlines()[1:] if line.strip()]

@@ -4,6 +4,7 @@ that is missing is reported at schedule time with the command that fixes it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,5 +70,6 @@ def test_a_missing_kernel_is_refused_at_schedule_time_with_the_fix(
     message = " ".join(refused.stderr.split())
     assert "kernel 'python3' is not installed" in message and "pip install ipykernel" in message
     assert "Traceback" not in refused.stderr
-    listed = _run(venv / "bin" / "gorgon", "schedules", cwd=tmp_path, env=env)
-    assert "report.ipynb" not in listed.stdout
+    listed = _run(venv / "bin" / "gorgon", "schedules", "--json", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "report.ipynb" not in [s["notebook"] for s in json.loads(listed.stdout)]

@@ -216,6 +216,12 @@ def build_parser() -> GorgonParser:
     _inputs(validate, "also check these inputs against the declared ones (repeatable)")
     _json(validate, "print each file's problems as JSON")
 
+    convert = command("convert", "convert:cmd_convert", "print the native YAML of a Gorgon workflow",
+                      "Print the native YAML of a workflow in Gorgon's YAML or JSON shape, with comments on "
+                      "what needs your attention (MCP servers to declare, shell commands to allow).")
+    convert.add_argument("file", metavar="FILE", help="a Gorgon workflow file (.yaml, .yml or .json)")
+    convert.add_argument("-o", "--output", metavar="OUT", help="write the YAML to OUT instead of printing it")
+
     runs = command("runs", "commands:cmd_runs", "list recent runs, newest first")
     runs.add_argument("-n", "--limit", type=_positive, default=20, metavar="N", help="how many runs (20)")
     runs.add_argument("--status", choices=RUN_STATUSES, metavar="STATUS",

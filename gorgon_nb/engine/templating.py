@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import string
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -385,6 +386,11 @@ def _finalize(value: Any) -> str:
     return text
 
 
+def _shell_quote(value: Any) -> str:
+    """``value`` as one shell word (nothing: ``''``), so a command can hold any text safely."""
+    return shlex.quote("" if value is None else str(value))
+
+
 def _fromjson(text: str) -> Any:
     try:
         return json.loads(text)
@@ -576,6 +582,7 @@ def environment() -> SandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters["fromjson"] = _fromjson
+    env.filters["shell_quote"] = _shell_quote
     env.filters = {name: _guard_filter(name, function) for name, function in env.filters.items()}
     env.globals["range"] = _range
     env.globals["lipsum"] = _lipsum

@@ -1,4 +1,8 @@
-"""``shell: COMMAND``: runs a command; stdout is the output. Off unless the workflow and the caller allow code."""
+"""``shell: COMMAND``: runs a command; stdout is the output. Off unless the workflow and the caller allow code.
+
+``capture: all`` makes the output ``{stdout, stderr, returncode}`` instead (Gorgon's shape);
+``allow_failure: true`` lets a command that exits with a non-zero status succeed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from gorgon_nb.engine.answers import parse_json_answer
 from gorgon_nb.errors import StepError
@@ -25,6 +29,8 @@ class ShellStep(StepBase):
     shell: str
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    capture: Literal["stdout", "all"] = "stdout"
+    allow_failure: StrictBool = False
     kind: Literal["shell"] = "shell"
 
 
@@ -47,9 +53,12 @@ async def run(step: ShellStep, ctx: StepContext) -> Any:
         process.kill()
         await process.wait()
         raise
-    if process.returncode != 0:
+    if process.returncode != 0 and not step.allow_failure:
         tail = err.decode(errors="replace").strip()[-600:]
         raise StepError(f"command exited with status {process.returncode}" + (f": {tail}" if tail else ""))
+    if step.capture == "all":
+        return {"stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace"),
+                "returncode": process.returncode}
     text = out.decode(errors="replace").rstrip("\n")
     return parse_json_answer(text, step.schema_) if step.output == "json" else text
 

@@ -18,17 +18,21 @@ EXPECTED = {
     "architect",
     "builder",
     "data_engineer",
+    "devops",
     "documenter",
+    "migrator",
+    "model_builder",
     "planner",
     "reporter",
     "reviewer",
+    "security_auditor",
     "supervisor",
     "tester",
     "visualizer",
 }
 
 
-def test_all_eleven_builtin_roles_load_sorted() -> None:
+def test_all_fifteen_builtin_roles_load_sorted() -> None:
     roles = builtin_roles()
     assert set(roles) == EXPECTED
     assert list(roles) == sorted(roles)
@@ -109,12 +113,12 @@ def test_empty_override_keeps_the_builtin_role() -> None:
 
 def test_new_role_is_added_in_sorted_order_with_the_default_icon() -> None:
     roles = load_roles(
-        {"security_auditor": {"description": "Audits code.", "system_prompt": "Find holes."}}
+        {"pen_tester": {"description": "Audits code.", "system_prompt": "Find holes."}}
     )
-    assert roles["security_auditor"] == Role(
-        name="security_auditor", description="Audits code.", system_prompt="Find holes."
+    assert roles["pen_tester"] == Role(
+        name="pen_tester", description="Audits code.", system_prompt="Find holes."
     )
-    assert roles["security_auditor"].icon == "🤖"
+    assert roles["pen_tester"].icon == "🤖"
     assert list(roles) == sorted(roles)
     assert len(roles) == len(EXPECTED) + 1
 
