@@ -233,6 +233,21 @@ async def test_a_workflow_scheduled_in_the_tab_runs_and_opens_its_run(
     run_id = done["run_ids"][0]
     await screenshots(page, artifacts, "jobs_workflow", top=jobs.locator(".jp-gorgon-section-bar").first)
 
+    # a workflow that runs code needs the box ticked
+    (lab_server.root / "flows" / "code.yaml").write_text(
+        "id: code\nallow_code: true\nsteps:\n  - id: hello\n    shell: echo hello\n")
+    await jobs.locator("button.jp-gorgon-new-schedule").click()
+    form = jobs.locator(".jp-gorgon-schedule-form")
+    await form.locator(".jp-gorgon-form-notebook").fill("flows/code.yaml")
+    await form.locator("button.jp-gorgon-form-submit").click()
+    await expect(form.locator(".jp-gorgon-inline-error")).to_contain_text("runs code on this machine",
+                                                                        timeout=UI_TIMEOUT)
+    await form.locator(".jp-gorgon-form-allow-code").check()
+    await form.locator("button.jp-gorgon-form-submit").click()
+    await expect(form).to_have_count(0, timeout=UI_TIMEOUT)
+    [code] = [s for s in api(lab_server, "schedules")["schedules"] if s["notebook"] == "flows/code.yaml"]
+    assert code["allow_code"] is True and code["kind"] == "workflow"
+
     # the job's run opens in the Runs tab
     await job.locator(".jp-gorgon-step-head").click()
     await job.locator("button.jp-gorgon-open-run").click()

@@ -273,10 +273,11 @@ def test_cancelling_a_running_workflow_job_stops_its_run(store: Store, root: Pat
 
 
 def test_a_workflow_job_that_overruns_its_timeout_is_timed_out(store: Store, root: Path) -> None:
-    job = store.jobs.enqueue(Job("", str(root), "flows/slow.yaml", timeout=4.0))
+    # long enough for the run to start on a busy machine, far shorter than the nap
+    job = store.jobs.enqueue(Job("", str(root), "flows/slow.yaml", timeout=20.0))
     run_until(store, finished(store, job))
     ran = store.jobs.get(job.id)
-    assert ran.state is JobState.TIMED_OUT and ran.error is not None and "timed out after 4s" in ran.error
+    assert ran.state is JobState.TIMED_OUT and ran.error is not None and "timed out after 20s" in ran.error
     assert f"gorgon resume {ran.run_ids[0]}" in ran.error
     assert store.runs.get(ran.run_ids[0]).status is RunStatus.CANCELLED
 
