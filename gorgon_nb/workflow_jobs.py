@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from gorgon_nb.model.jobs import Schedule
     from gorgon_nb.store import Store
 
-__all__ = ["check_workflow", "dropped_notice", "import_gorgon_schedule", "is_workflow_name", "main", "resolve_workflow", "schedule",
-           "schedule_target", "schedule_workflow", "workflow_target"]
+__all__ = ["check_workflow", "dropped_notice", "import_gorgon_schedule", "is_workflow_name", "main",
+           "resolve_workflow", "schedule", "schedule_target", "schedule_workflow", "workflow_target"]
 
 
 def is_workflow_name(target: str) -> bool:
@@ -45,11 +45,16 @@ def is_workflow_name(target: str) -> bool:
 def resolve_workflow(root: str | Path, target: str) -> Path:
     """The workflow file a job's ``target`` names: a file under ``root``, or a bundled or user
     workflow's file by name. ``UsageError`` or ``NotFoundError`` say what is wrong."""
+    from gorgon_nb.scheduler.service import NOTEBOOK_LIMIT
+    from gorgon_nb.scheduler.triggers import plain_text
     from gorgon_nb.workflow import find_workflow, list_workflows
 
-    if not target or not target.strip():
+    if not isinstance(target, str) or not target.strip():
         raise UsageError("no workflow given; name a workflow file (.yaml, .yml or .json) relative to the root, "
                          "or a bundled or user workflow (gorgon workflows lists them)")
+    if len(target) > NOTEBOOK_LIMIT or not plain_text(target):
+        raise UsageError(f"a workflow's path must be one line of at most {NOTEBOOK_LIMIT} characters, without "
+                         "control characters")
     if is_workflow_name(target):
         known = list_workflows()
         if target in known:
@@ -57,14 +62,18 @@ def resolve_workflow(root: str | Path, target: str) -> Path:
         return find_workflow(target)  # raises, with the names that come close
     base = Path(root).resolve()
     given = Path(target).expanduser()
-    path = (given if given.is_absolute() else base / given).resolve()
+    try:
+        path = (given if given.is_absolute() else base / given).resolve()
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise UsageError(f"cannot read the workflow '{target[:80]}': {exc.strerror or exc}") from None
     if not path.is_relative_to(base):
         raise UsageError(f"'{target}' is outside the scheduler's root {base}; only workflows under it (or bundled "
                          "and user workflows, by name) can be scheduled. Move or copy the file into that folder "
                          "and give its path relative to it.")
     if path.suffix.lower() not in WORKFLOW_SUFFIXES:
         raise UsageError(f"'{target}' is not a notebook (.ipynb) or a workflow (.yaml, .yml or .json)")
-    if not path.is_file():
+    if not found:
         raise NotFoundError(f"no workflow at '{target}' under {base}; check the path (it is relative to that "
                             "folder) and that the file still exists")
     return path
@@ -144,10 +153,11 @@ def _find_gorgon_workflow(workflow_id: str, file: Path, root: Path) -> str:
     """The target of the workflow a Gorgon schedule names: a file named after it beside the
     schedule file, in the root or its ``workflows/`` folder (as its path relative to the
     root), else a bundled or user workflow of that name."""
+    from gorgon_nb.scheduler.triggers import plain_text
     from gorgon_nb.workflow import list_workflows
 
-    if not is_workflow_name(workflow_id):
-        raise UsageError(f"{file.name}: workflow_id '{workflow_id}' is not a workflow's name")
+    if len(workflow_id) > 200 or not plain_text(workflow_id) or not is_workflow_name(workflow_id):
+        raise UsageError(f"{file.name}: workflow_id {workflow_id[:80]!r} is not a workflow's name")
     folders = list(dict.fromkeys([file.parent.resolve(), root, root / "workflows"]))
     for folder in folders:
         for suffix in WORKFLOW_SUFFIXES:

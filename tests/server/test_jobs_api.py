@@ -372,6 +372,8 @@ async def test_a_workflow_is_scheduled_through_the_api(jp_fetch: Fetch, jp_root_
     assert missing.code == 400 and "missing required input 'topic'" in body(missing)["message"]
     unknown = await call(jp_fetch, "schedules", method="POST", data={"workflow": "no_such_flow", "every": "1h"})
     assert unknown.code == 400 and "no workflow named 'no_such_flow'" in body(unknown)["message"]
+    too_long = await call(jp_fetch, "schedules", method="POST", data={"workflow": "n" * 300 + ".yaml", "every": "1h"})
+    assert too_long.code == 400 and "File name too long" in body(too_long)["message"]
     queued = body(await call(jp_fetch, "schedules", schedule["id"], "run", method="POST", data={}))["job"]
     assert queued["kind"] == "workflow" and queued["parameters"] == {"topic": "sales"}
     assert [s.id for s in store.jobs.schedules()] == [schedule["id"]]
