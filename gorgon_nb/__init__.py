@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "BudgetExceededError": "gorgon_nb.errors",
     "Problem": "gorgon_nb.errors",
     "glue": "gorgon_nb.glued",
-    "schedule": "gorgon_nb.scheduler",
+    "schedule": "gorgon_nb.workflow_jobs",
     "read_glued": "gorgon_nb.glued",
     "tool": "gorgon_nb.tools.python",
 }
@@ -106,10 +106,10 @@ if TYPE_CHECKING:
     from gorgon_nb.model.usage import Usage
     from gorgon_nb.roles import Role
     from gorgon_nb.runner import Runner, arun, run
-    from gorgon_nb.scheduler import schedule
     from gorgon_nb.store import Store
     from gorgon_nb.tools.python import tool
     from gorgon_nb.workflow import Workflow
+    from gorgon_nb.workflow_jobs import schedule
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -291,21 +291,33 @@ def build_parser() -> GorgonParser:
                        help="only this set or server: files, mcp:fs, mcp:fs/read_text_file")
     _json(tools, "print the tool sets and their tools as JSON")
 
-    schedule = command("schedule", "schedule:cmd_schedule", "run a notebook on a schedule (cron, interval or once)")
-    schedule.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, relative to --root")
-    when = schedule.add_mutually_exclusive_group(required=True)
+    schedule = command("schedule", "schedule:cmd_schedule",
+                       "run a notebook or a workflow on a schedule (cron, interval or once)",
+                       "Run a notebook or a workflow on a schedule (cron, interval or once), or import a Gorgon "
+                       "schedule file with --from FILE.")
+    schedule.add_argument("target", nargs="?", metavar="NOTEBOOK_OR_WORKFLOW",
+                          help="a notebook (.ipynb) or a workflow file (.yaml, .yml, .json), relative to --root; or "
+                               "the name of a bundled or user workflow")
+    when = schedule.add_mutually_exclusive_group()
     when.add_argument("--cron", metavar="EXPR", help='five cron fields, for example "0 8 * * MON"')
     when.add_argument("--every", metavar="INTERVAL", help="an interval: 90, 30s, 15m, 2h, 1d")
     when.add_argument("--at", metavar="TIME", help="once, at this time: 2030-01-07T09:00")
+    when.add_argument("--from", dest="from_file", metavar="FILE",
+                      help="import a Gorgon schedule file (JSON with schedule_type, cron_config or interval_config, "
+                           "variables and workflow_id)")
+    _inputs(schedule, "a workflow input, as gorgon run takes it (repeatable)")
+    schedule.add_argument("--allow-code", dest="allow_code", action="store_true",
+                          help="let the workflow's jobs run code on this machine (shell, notebook and python steps) "
+                               "if it says allow_code: true; only for workflows you trust")
     schedule.add_argument("--tz", default="UTC", metavar="ZONE", help="the time zone of --cron and --at (UTC)")
     schedule.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
-                          metavar="KEY=VALUE", help="a papermill parameter, typed as papermill's -p types it "
-                                                    "(repeatable)")
+                          metavar="KEY=VALUE", help="a notebook's papermill parameter, typed as papermill's -p "
+                                                    "types it (repeatable)")
     schedule.add_argument("--retries", type=int, default=0, metavar="N",
                           help="tries after a failure or a timeout (0)")
     schedule.add_argument("--backoff", default="60", metavar="DURATION",
                           help="wait before the first retry; doubles each time (60s)")
-    schedule.add_argument("--timeout", metavar="DURATION", help="for the whole notebook, e.g. 10m (none)")
+    schedule.add_argument("--timeout", metavar="DURATION", help="for the whole notebook or run, e.g. 10m (none)")
     schedule.add_argument("--missed", choices=["skip", "catch-up"], default="skip",
                           help="runs missed while no scheduler ran: skip them, or run once to catch up (skip)")
     schedule.add_argument("--overlap", choices=["skip", "queue"], default="skip",
@@ -313,7 +325,8 @@ def build_parser() -> GorgonParser:
     schedule.add_argument("--keep", type=int, default=20, metavar="N", help="executed notebooks kept (20)")
     schedule.add_argument("--name", default="", metavar="NAME",
                           help="a name to refer to the schedule by; no two schedules share one")
-    schedule.add_argument("--root", metavar="FOLDER", help="the folder notebooks are confined to (the current one)")
+    schedule.add_argument("--root", metavar="FOLDER",
+                          help="the folder notebooks and workflow files are confined to (the current one)")
     schedule.add_argument("--notify", action="append", default=[], metavar="TARGET[:EVENTS]",
                           help="tell a notification target when a job ends: team, or team:failed,succeeded "
                                "(repeatable; events: succeeded, failed, cancelled)")

@@ -1,4 +1,4 @@
-"""``gorgon schedule``, ``schedules``, ``jobs`` and ``scheduler``: notebooks as recurring jobs."""
+"""``gorgon schedule``, ``schedules``, ``jobs`` and ``scheduler``: notebooks and workflows as recurring jobs."""
 
 from __future__ import annotations
 
@@ -22,23 +22,49 @@ __all__ = ["cmd_jobs", "cmd_schedule", "cmd_scheduler", "cmd_schedules"]
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+    from gorgon_nb.model.jobs import job_kind
     from gorgon_nb.scheduler.loop import scheduler_holder
-    from gorgon_nb.scheduler.service import schedule_notebook, without_jupyterlab
+    from gorgon_nb.scheduler.service import without_jupyterlab
+    from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
 
     store = open_store()
     notify = _notify_rules(args)
-    schedule = schedule_notebook(
-        store, args.notebook, root=args.root, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
-        parameters=dict(args.parameters), retries=args.retries, backoff=args.backoff,
-        timeout=args.timeout, missed=args.missed, overlap=args.overlap, keep=args.keep, name=args.name)
+    dropped: list[str] = []
+    options = dict(retries=args.retries, backoff=args.backoff, timeout=args.timeout, missed=args.missed,
+                   overlap=args.overlap, keep=args.keep, name=args.name, root=args.root)
+    if args.from_file:
+        if args.target or args.inputs or args.parameters:
+            raise UsageError("--from FILE takes the workflow and its inputs from the file; give no "
+                             "NOTEBOOK_OR_WORKFLOW, -v or -p with it")
+        schedule, dropped = import_gorgon_schedule(store, args.from_file, timezone=args.tz,
+                                                   allow_code=args.allow_code, **options)
+    else:
+        if not args.target:
+            raise UsageError("name a notebook or a workflow to schedule (or import a Gorgon schedule file with "
+                             "--from FILE), for example: gorgon schedule report.ipynb --every 1h")
+        if args.cron is None and args.every is None and args.at is None:
+            raise UsageError("say when: give one of --cron, --every or --at (or --from FILE)")
+        notebook = job_kind(args.target) == "notebook"
+        if notebook and args.inputs:
+            raise UsageError("-v sets a workflow's inputs; give a notebook's parameters with -p KEY=VALUE")
+        if not notebook and args.parameters:
+            raise UsageError("-p sets a notebook's parameters; give a workflow's inputs with -v KEY=VALUE, as "
+                             "gorgon run takes them")
+        schedule = schedule_target(
+            store, args.target, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
+            parameters=dict(args.parameters if notebook else args.inputs), allow_code=args.allow_code, **options)
     if notify:
         schedule.notify = notify
         store.jobs.update_schedule(schedule)
     if args.json:
-        print_json(schedule.to_dict())
+        print_json({**schedule.to_dict(), **({"left_out": dropped} if args.from_file else {})})
         return EXIT_OK
-    console.print(f"scheduled [bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) as "
-                  f"{schedule.id}; next run {format_time(schedule.next_run_at)}")
+    if notice := dropped_notice(schedule.notebook, dropped):
+        console.print(f"[yellow]{escape(notice)}[/]")
+    paused = " (paused: gorgon schedules resume " + schedule.id + " starts it)" if schedule.paused else ""
+    what = "the workflow " if schedule.kind == "workflow" else ""
+    console.print(f"scheduled {what}[bold]{escape(schedule.notebook)}[/] ({escape(schedule.trigger)}) "
+                  f"as {escape(schedule.id)}; next run {format_time(schedule.next_run_at)}{escape(paused)}")
     if scheduler_holder(store) is None:
         lab = " (JupyterLab comes with: pip install 'gorgon-nb[lab]')" if without_jupyterlab() else ""
         console.print("[dim]no scheduler is running; jobs start while one runs: gorgon scheduler, or JupyterLab "
@@ -87,9 +113,9 @@ def cmd_schedules(args: argparse.Namespace, console: Console) -> int:
     if not schedules:
         console.print("no schedules yet. Try: gorgon schedule report.ipynb --every 1h -p region=EU")
         return EXIT_OK
-    print_table(console, [Column("schedule", "name"), Column("name", "name"), Column("notebook", "prose"),
-                          Column("when"), Column("next run")], [
-        [s.id, escape(s.name), escape(s.notebook), escape(s.trigger),
+    print_table(console, [Column("schedule", "name"), Column("name", "name"), Column("kind"),
+                          Column("notebook or workflow", "prose"), Column("when"), Column("next run")], [
+        [s.id, escape(s.name), s.kind, escape(s.notebook), escape(s.trigger),
          "paused" if s.paused else format_time(s.next_run_at)] for s in schedules])
     return EXIT_OK
 
@@ -119,6 +145,8 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
             elif key == "duration":
                 value = format_duration(value)
             console.print(f"[bold]{key:>16}[/] {escape(str(value))}")
+        if job.run_ids:
+            console.print(f"[dim]its run: gorgon show {job.run_ids[-1]}[/]")
         return EXIT_OK
     schedule_id = store.jobs.get_schedule(args.schedule).id if args.schedule else None
     jobs = store.jobs.recent(args.limit, schedule_id=schedule_id, state=args.state)
@@ -128,10 +156,12 @@ def cmd_jobs(args: argparse.Namespace, console: Console) -> int:
     if not jobs:
         console.print("no jobs match" if args.schedule or args.state else "no jobs yet")
         return EXIT_OK
-    print_table(console, [Column("job", "name"), Column("notebook", "prose"), Column("state"), Column("due"),
-                          Column("duration", right=True), Column("cost", right=True), Column("error", "prose")], [
-        [j.id, escape(j.notebook), styled(str(j.state)), format_time(j.scheduled_for), format_duration(j.duration),
-         "-" if j.cost_usd is None else f"${j.cost_usd:.4f}", escape(j.error or "")] for j in jobs])
+    print_table(console, [Column("job", "name"), Column("kind"), Column("notebook or workflow", "prose"),
+                          Column("state"), Column("due"), Column("duration", right=True), Column("cost", right=True),
+                          Column("run", "name"), Column("error", "prose")], [
+        [j.id, j.kind, escape(j.notebook), styled(str(j.state)), format_time(j.scheduled_for),
+         format_duration(j.duration), "-" if j.cost_usd is None else f"${j.cost_usd:.4f}",
+         j.run_ids[-1] if j.kind == "workflow" and j.run_ids else "", escape(j.error or "")] for j in jobs])
     return EXIT_OK
 
 

@@ -209,29 +209,63 @@ def _store(magics: Notebook) -> Any:
 
 
 def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
+    from gorgon_nb.errors import UsageError
+    from gorgon_nb.model.jobs import job_kind
     from gorgon_nb.scheduler.loop import scheduler_holder
-    from gorgon_nb.scheduler.service import schedule_notebook, split_parameter, without_jupyterlab
+    from gorgon_nb.scheduler.service import split_parameter, without_jupyterlab
+    from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
 
+    dropped: list[str] = []
     options = parse("%gorgon schedule", words, [
-        (("notebook",), {}), (("--cron",), {}), (("--every",), {}), (("--at",), {}), (("--tz",), {"default": "UTC"}),
+        (("target",), {"nargs": "?", "metavar": "NOTEBOOK_OR_WORKFLOW"}), (("--cron",), {}), (("--every",), {}),
+        (("--at",), {}), (("--from",), {"dest": "from_file", "metavar": "FILE"}), (("--tz",), {"default": "UTC"}),
         (("-p", "--parameter"), {"dest": "parameters", "action": "append", "default": [], "metavar": "KEY=VALUE"}),
+        (("-v", "--var"), {"dest": "inputs", "action": "append", "default": [], "metavar": "KEY=VALUE"}),
+        (("--allow-code",), {"action": "store_true"}),
         (("--retries",), {"type": int, "default": 0}), (("--backoff",), {"default": "60"}), (("--timeout",), {}),
         (("--missed",), {"choices": ["skip", "catch-up"], "default": "skip"}),
         (("--overlap",), {"choices": ["skip", "queue"], "default": "skip"}),
         (("--keep",), {"type": int, "default": 20}), (("--name",), {"default": ""}), (("--root",), {})])
     store = _store(magics)
-    schedule = schedule_notebook(
-        store, options.notebook, root=options.root, cron=options.cron, timezone=options.tz,
-        every=options.every, at=options.at, parameters=dict(split_parameter(p) for p in options.parameters),
-        retries=options.retries, backoff=options.backoff, timeout=options.timeout, missed=options.missed,
-        overlap=options.overlap, keep=options.keep, name=options.name)
-    text = f"Scheduled `{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; next run " \
-           f"{format_time(schedule.next_run_at)}."
+    common = dict(retries=options.retries, backoff=options.backoff, timeout=options.timeout, missed=options.missed,
+                  overlap=options.overlap, keep=options.keep, name=options.name, root=options.root,
+                  allow_code=options.allow_code)
+    if options.from_file:
+        if options.target or options.parameters or options.inputs or options.cron or options.every or options.at:
+            raise UsageError("--from FILE takes the workflow, its trigger and its inputs from the file; give only "
+                             "options such as --tz, --retries or --allow-code with it")
+        schedule, dropped = import_gorgon_schedule(store, options.from_file, timezone=options.tz, **common)
+    else:
+        if not options.target:
+            raise UsageError("name a notebook or a workflow to schedule (or --from FILE, a Gorgon schedule file)")
+        notebook = job_kind(options.target) == "notebook"
+        if options.inputs if notebook else options.parameters:
+            raise UsageError("-v sets a workflow's inputs; give a notebook's parameters with -p KEY=VALUE" if notebook
+                             else "-p sets a notebook's parameters; give a workflow's inputs with -v KEY=VALUE")
+        given = options.parameters if notebook else options.inputs
+        parameters = dict(split_parameter(p) for p in given) if notebook else dict(_key_value(v) for v in given)
+        schedule = schedule_target(store, options.target, cron=options.cron, timezone=options.tz,
+                                   every=options.every, at=options.at, parameters=parameters, **common)
+    what = "the workflow " if schedule.kind == "workflow" else ""
+    text = f"Scheduled {what}`{schedule.notebook}` ({schedule.trigger}) as `{schedule.id}`; " \
+           f"next run {format_time(schedule.next_run_at)}" + (" (paused)." if schedule.paused else ".")
     if scheduler_holder(store) is None:
         text += (" No scheduler is running; jobs start while one runs: `gorgon scheduler` in a terminal, or "
                  "JupyterLab with `[scheduler] enabled = true` in the config")
         text += " (JupyterLab comes with `pip install 'gorgon-nb[lab]'`)." if without_jupyterlab() else "."
+    if notice := dropped_notice(f"`{schedule.notebook}`", dropped):
+        text += f" Note: {notice}."
     return Text(text)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    """A workflow input as ``%gorgon run -v`` reads it: the value is text; the workflow types it."""
+    from gorgon_nb.errors import UsageError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"'{text}' is not key=value (for example -v topic=sales)")
+    return key.strip(), value
 
 
 def cmd_schedules(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table | Text:
@@ -252,9 +286,9 @@ def cmd_schedules(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table
             return Text(f"Deleted schedule `{store.jobs.delete_schedule(options.ref).id}`.")
         changed = getattr(service, options.action)(store, options.ref)
         return Text(f"Schedule `{changed.id}` {'paused' if changed.paused else 'resumed'}.")
-    rows = [[f"`{s.id}`", s.name, f"`{s.notebook}`", s.trigger, "paused" if s.paused else format_time(s.next_run_at)]
-            for s in store.jobs.schedules()]
-    return Table(["schedule", "name", "notebook", "when", "next run"], rows, title="Schedules",
+    rows = [[f"`{s.id}`", s.name, s.kind, f"`{s.notebook}`", s.trigger,
+             "paused" if s.paused else format_time(s.next_run_at)] for s in store.jobs.schedules()]
+    return Table(["schedule", "name", "kind", "notebook or workflow", "when", "next run"], rows, title="Schedules",
                  empty="no schedules yet", footer="`%gorgon schedules pause|resume|delete|run SCHEDULE`")
 
 
@@ -268,9 +302,11 @@ def cmd_jobs(magics: Notebook, parse: Parse, words: Sequence[str]) -> Table | Te
         result = store.jobs.request_cancel(options.ref or "")
         return Text(f"Job `{options.ref}` " + ("cancelled." if result == "cancelled" else "stops within seconds."))
     schedule_id = store.jobs.get_schedule(options.schedule).id if options.schedule else None
-    rows = [[f"`{j.id}`", f"`{j.notebook}`", STATUS_LABELS.get(str(j.state), str(j.state)), format_time(j.scheduled_for),
-             format_duration(j.duration), "-" if j.cost_usd is None else f"${j.cost_usd:.4f}",
-             preview(j.error or "", 60), f"`{j.output_path}`" if j.output_path else ""]
+    rows = [[f"`{j.id}`", j.kind, f"`{j.notebook}`", STATUS_LABELS.get(str(j.state), str(j.state)),
+             format_time(j.scheduled_for), format_duration(j.duration), "-" if j.cost_usd is None else f"${j.cost_usd:.4f}",
+             preview(j.error or "", 60), f"`{j.output_path}`" if j.output_path
+             else (f"run `{j.run_ids[-1]}`" if j.kind == "workflow" and j.run_ids else "")]
             for j in store.jobs.recent(options.limit, schedule_id=schedule_id)]
-    return Table(["job", "notebook", "state", "due", "duration", "cost", "error", "executed notebook"], rows,
+    return Table(["job", "kind", "notebook or workflow", "state", "due", "duration", "cost", "error",
+                  "executed notebook or run"], rows,
                  title="Recent jobs", empty="no jobs yet", footer="`%gorgon jobs cancel JOB` stops one.")

@@ -64,6 +64,7 @@ HELP = Text("""**gorgon-nb magics**
 | `%gorgon cancel RUN` | stop a run, here or in another process |
 | `%gorgon replay RUN` / `%gorgon fork RUN --from STEP [-v KEY=VALUE]` | repeat a run from its record at no cost / run it again from a step on |
 | `%gorgon schedule NOTEBOOK --cron "0 8 * * MON" \\| --every 15m \\| --at 2026-12-01T09:00 [--tz TZ] [-p KEY=VALUE]...` | run a notebook as a recurring job (options: `--retries`, `--timeout`, `--missed skip\\|catch-up`, `--overlap skip\\|queue`, `--keep`) |
+| `%gorgon schedule WORKFLOW --every 1h [-v KEY=VALUE]... [--allow-code]` / `%gorgon schedule --from FILE` | run a workflow as a recurring job, with the same options; or import a Gorgon schedule file |
 | `%gorgon schedules [pause\\|resume\\|delete\\|run SCHEDULE]` / `%gorgon jobs [cancel JOB]` | the schedules, and the jobs they ran |
 | `%gorgon webhooks [deliveries [NAME] \\| replay DELIVERY]` | the webhooks, the deliveries they took; start a failed one again |
 | `%gorgon help` | this |

@@ -1,8 +1,11 @@
-"""Notebooks as scheduled jobs: ``gorgon_nb.schedule("report.ipynb", every="1h")``.
+"""Notebooks and workflows as scheduled jobs: ``gorgon_nb.schedule("report.ipynb", every="1h")``.
 
 ``model`` (schedules, jobs), ``triggers`` (cron, interval, once), ``service`` (what people
-do with them), ``loop`` (the scheduler), ``execute`` and ``pool`` (a job in a fresh
-kernel), ``dask_backend`` (jobs on a Dask cluster).
+do with them), ``loop`` (the scheduler), ``execute`` and ``pool`` (a notebook's job in a
+fresh kernel), ``workflow_run`` (a workflow's job in a process of its own),
+``gorgon_schedules`` (Gorgon's schedule files), ``dask_backend`` (jobs on a Dask cluster).
+Scheduling a workflow checks it with the runner, so it lives above this package, in
+``gorgon_nb.workflow_jobs`` (``gorgon_nb.schedule`` takes either).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ __all__ = ["schedule"]
 
 
 def schedule(notebook: str, **options: Any) -> Schedule:
-    """Schedule ``notebook`` in the default store; the options are ``gorgon schedule``'s:
+    """Schedule ``notebook`` in the default store (a workflow: ``gorgon_nb.schedule``); the
+    options are ``gorgon schedule``'s:
     ``cron`` (with ``timezone``), ``every`` or ``at``; ``parameters``, ``retries``,
     ``backoff``, ``timeout``, ``missed``, ``overlap``, ``keep``, ``name``, ``root``."""
     from gorgon_nb.config import load_config

@@ -9,6 +9,10 @@ it itself: the scheduler side sets the ``distributed.Event`` ``gorgon-cancel-<jo
 ``cancelled()`` turns true, and the task, watching that event, kills its kernel and returns
 a CANCELLED outcome. Timeouts are the job's own, kept in the worker.
 
+A workflow job runs the same way: its task starts the workflow's child process in the
+worker (see ``workflow_run``), which keeps its run in the store at ``store_path``, so the
+store too must be at the same path on every worker.
+
 Dask is an optional extra: ``pip install 'gorgon-nb[dask]'``.
 """
 
@@ -62,6 +66,7 @@ class DaskBackend:
         distributed = _distributed()
         self._owned = True
         self._client: Client | None = None
+        self.store_path: Path | None = None  # where workflow jobs keep their runs (set by the Scheduler)
         if isinstance(address, distributed.Client):
             if address.asynchronous:
                 self._client, self._owned = address, False
@@ -104,8 +109,9 @@ class DaskBackend:
         await event.clear()  # a cancel left over from an earlier try of this job does not count
         # a key of its own each time: a task left running by a scheduler that died is not this one
         key = f"gorgon-job-{job.id}-{job.attempt}-{uuid.uuid4().hex[:8]}"
-        future = client.submit(run_job_on_worker, job, str(root or job.root), event.name, key=key, pure=False,
-                               retries=0)
+        store_path = str(self.store_path) if self.store_path is not None else None
+        future = client.submit(run_job_on_worker, job, str(root or job.root), event.name, store_path, key=key,
+                               pure=False, retries=0)
         told = False
         try:
             while not future.done():
@@ -129,8 +135,9 @@ class DaskBackend:
                 await event.clear()
 
 
-def run_job_on_worker(job: Job, root: str, event_name: str) -> Outcome:
-    """The Dask task: ``execute_job`` on a fresh kernel here, stopped when the event is set."""
+def run_job_on_worker(job: Job, root: str, event_name: str, store_path: str | None = None) -> Outcome:
+    """The Dask task: ``execute_job`` on a fresh kernel here (a workflow job: its child
+    process), stopped when the event is set."""
     distributed = _distributed()
     event = distributed.Event(event_name, client=distributed.get_client())
     stop, done = threading.Event(), threading.Event()
@@ -147,6 +154,10 @@ def run_job_on_worker(job: Job, root: str, event_name: str) -> Outcome:
     watcher = threading.Thread(target=watch, name=f"gorgon-cancel-{job.id}", daemon=True)
     watcher.start()
     try:
+        if job.kind == "workflow":
+            from gorgon_nb.scheduler.workflow_run import execute_workflow_job
+
+            return asyncio.run(execute_workflow_job(job, Path(root), db_path=store_path, cancelled=stop.is_set))
         return asyncio.run(execute_job(job, Path(root), cancelled=stop.is_set))
     finally:
         done.set()

@@ -58,6 +58,7 @@ class Outcome:
     kernel_pid: int | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    run_ids: list[str] | None = None  # a workflow job's run; a notebook's runs are found by its kernel
 
 
 def resolve_notebook(root: Path, notebook: str) -> Path:

@@ -52,11 +52,14 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Jobs in kernels on this machine, each a fresh kernel from a pool started ahead."""
+    """Jobs on this machine: a notebook in a fresh kernel from a pool started ahead, a
+    workflow in a child process of its own. ``store_path`` is the store workflow runs are
+    kept in (the scheduler's, set by ``Scheduler``)."""
 
     def __init__(self, pool_size: int = 2) -> None:
         self.pool_size = pool_size
         self.pool: Any = None
+        self.store_path: Path | None = None
 
     async def start(self) -> None:
         from gorgon_nb.scheduler.pool import KernelPool
@@ -65,6 +68,10 @@ class LocalBackend:
         await self.pool.start()
 
     async def execute(self, job: Job, cancelled: Any) -> Any:
+        if job.kind == "workflow":
+            from gorgon_nb.scheduler.workflow_run import execute_workflow_job
+
+            return await execute_workflow_job(job, Path(job.root), db_path=self.store_path, cancelled=cancelled)
         from gorgon_nb.scheduler.execute import execute_job
 
         return await execute_job(job, Path(job.root), pool=self.pool, cancelled=cancelled)
@@ -91,6 +98,8 @@ class Scheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.running: dict[str, asyncio.Task[None]] = {}
         self.leader = False
+        if getattr(self.backend, "store_path", False) is None:  # a backend that runs workflow jobs
+            self.backend.store_path = store.path  # type: ignore[attr-defined]
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Tick until ``stop`` is set (or the task is cancelled); running jobs are stopped then."""
@@ -155,6 +164,10 @@ class Scheduler:
 
         heart = asyncio.create_task(beat())
         try:
+            if job.kind == "workflow":  # its run id is known (and shown) before the run starts
+                from gorgon_nb.scheduler.workflow_run import assign_run
+
+                await asyncio.to_thread(assign_run, self.store, job)
             outcome = await self.backend.execute(job, cancelled)
         except asyncio.CancelledError:  # the scheduler stops: the job goes back to the queue
             await asyncio.to_thread(self._requeue, job)
@@ -178,7 +191,12 @@ class Scheduler:
             job.failed_cell, job.exception = outcome.failed_cell, outcome.exception
             job.started_at = outcome.started_at or job.started_at
             job.ended_at = outcome.ended_at or time.time()
-            if outcome.kernel_pid is not None:
+            if outcome.run_ids is not None:
+                job.run_ids = list(dict.fromkeys([*job.run_ids, *outcome.run_ids]))
+                costs = [self._run_cost(run_id) for run_id in job.run_ids]
+                known = [c for c in costs if c is not None]
+                job.cost_usd = sum(known) if known else None
+            elif outcome.kernel_pid is not None:
                 job.run_ids = self.store.runs.started_by(outcome.kernel_host, outcome.kernel_pid,
                                                          job.started_at or 0.0, job.ended_at + 1)
                 costs = [self.store.runs.get(run_id).usage.cost for run_id in job.run_ids]
@@ -194,6 +212,12 @@ class Scheduler:
         notify_job_end(self.store, job)  # when it ended for good: its schedule's targets are told
         if job.schedule_id and job.state != JobState.QUEUED:
             self._prune(job.schedule_id)
+
+    def _run_cost(self, run_id: str) -> float | None:
+        try:
+            return self.store.runs.get(run_id).usage.cost
+        except Exception:  # a run that never started (its workflow was refused) costs nothing
+            return None
 
     def _prune(self, schedule_id: str) -> None:
         """Executed notebooks beyond the schedule's ``keep`` newest are deleted."""

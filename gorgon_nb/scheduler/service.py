@@ -1,5 +1,7 @@
 """What people do with schedules and jobs, the same from the terminal, the notebook, the
 server and Python: schedule a notebook, list, pause, resume, delete, run now, cancel.
+(A workflow is scheduled through ``gorgon_nb.workflow_jobs``, which checks the workflow
+with the runner, then makes its schedule here with ``new_schedule``.)
 
 What a schedule may hold is checked here, once for every front door: its triggers (see
 ``triggers``), its texts (one line, no control characters), its numbers (retries up to
@@ -33,7 +35,7 @@ from gorgon_nb.scheduler.triggers import (
 from gorgon_nb.store import Store
 
 __all__ = ["KEEP_LIMIT", "NAME_LIMIT", "NOTEBOOK_LIMIT", "PARAMETERS_DEPTH", "PARAMETERS_LIMIT", "RETRIES_LIMIT",
-           "check_parameters", "job_for", "parse_parameter", "pause", "resume", "run_now",
+           "check_parameters", "job_for", "new_schedule", "parse_parameter", "pause", "resume", "run_now",
            "schedule_notebook", "split_parameter", "without_jupyterlab"]
 
 MISSED = ("skip", "catch_up")
@@ -44,6 +46,7 @@ RETRIES_LIMIT = 100
 KEEP_LIMIT = 10_000
 NOTEBOOK_LIMIT = 1024  # characters of a notebook's path
 NAME_LIMIT = 200
+DESCRIPTION_LIMIT = 1000
 
 
 def parse_parameter(text: str) -> Any:
@@ -159,12 +162,23 @@ def _relative_notebook(root: Path, notebook: str) -> str:
     return path.relative_to(root.resolve()).as_posix()
 
 
-def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = None, cron: str | None = None,
-                      timezone: str = "UTC", every: str | float | None = None, at: str | None = None,
-                      parameters: dict[str, Any] | None = None, retries: int = 0, backoff: str | float = 60,
-                      timeout: str | float | None = None, missed: str = "skip", overlap: str = "skip",
-                      keep: int = 20, name: str = "") -> Schedule:
-    """A new schedule for ``notebook`` (relative to ``root``, default the current folder)."""
+def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = None,
+                      **options: Any) -> Schedule:
+    """A new schedule for ``notebook`` (relative to ``root``, default the current folder);
+    the options are ``new_schedule``'s."""
+    notebook = _text(notebook, "notebook's path", NOTEBOOK_LIMIT)
+    base = Path(root or Path.cwd()).resolve()
+    return new_schedule(store, _relative_notebook(base, notebook), base, **options)
+
+
+def new_schedule(store: Store, target: str, root: Path, *, cron: str | None = None, timezone: str = "UTC",
+                 every: str | float | None = None, at: str | None = None, parameters: dict[str, Any] | None = None,
+                 retries: int = 0, backoff: str | float = 60, timeout: str | float | None = None,
+                 missed: str = "skip", overlap: str = "skip", keep: int = 20, name: str = "",
+                 allow_code: bool = False, description: str = "", schedule_id: str = "",
+                 paused: bool = False) -> Schedule:
+    """A new schedule of ``target`` (a notebook or a workflow, already found under the
+    absolute folder ``root``), its options checked as every front door checks them."""
     triggers = [t for t in (cron, every, at) if t is not None]
     if len(triggers) != 1:
         raise UsageError("give one of --cron, --every or --at")
@@ -174,20 +188,24 @@ def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = 
                          f"{_short(str(overlap))})")
     retries = _count(retries, "retries", 0, RETRIES_LIMIT)
     keep = _count(keep, "keep", 1, KEEP_LIMIT)
-    notebook = _text(notebook, "notebook's path", NOTEBOOK_LIMIT)
+    target = _text(target, "notebook's or workflow's path", NOTEBOOK_LIMIT)
     name = _text(name, "name", NAME_LIMIT)
+    schedule_id = _text(schedule_id, "schedule's id", NAME_LIMIT)
+    description = " ".join(str(description).split())[:DESCRIPTION_LIMIT]  # one line, as the lists show it
+    if not plain_text(description):
+        raise UsageError("the description must be text without control characters")
     zone(timezone)
     checked = check_parameters(parameters)
-    base = Path(root or Path.cwd()).resolve()
-    if problem := output_folder_problem(base):
+    if problem := output_folder_problem(root):
         raise UsageError(problem)
     schedule = Schedule(
-        id="", root=str(base), notebook=_relative_notebook(base, notebook), parameters=checked,
+        id=schedule_id, root=str(root), notebook=target, parameters=checked,
         cron=check_cron(cron, timezone) if cron is not None else None, timezone=timezone,
         every=parse_every(every) if every is not None else None,
         at=parse_at(at, timezone) if at is not None else None, retries=retries, backoff=parse_duration(backoff),
         timeout=parse_duration(timeout) if timeout is not None else None, missed=missed,  # type: ignore[arg-type]
-        overlap=overlap, keep=keep, name=name, created_at=time.time())  # type: ignore[arg-type]
+        overlap=overlap, keep=keep, name=name, created_at=time.time(),  # type: ignore[arg-type]
+        allow_code=bool(allow_code), description=description, paused=bool(paused))
     schedule.next_run_at = next_fire(schedule, schedule.created_at)
     if schedule.next_run_at is None:
         raise UsageError(f"{at} is in the past: the schedule would never run")
@@ -197,7 +215,7 @@ def schedule_notebook(store: Store, notebook: str, *, root: str | Path | None = 
 def job_for(schedule: Schedule, due: float) -> Job:
     return Job(id="", root=schedule.root, notebook=schedule.notebook, schedule_id=schedule.id,
                parameters=dict(schedule.parameters), max_attempts=schedule.retries + 1, backoff=schedule.backoff,
-               timeout=schedule.timeout, scheduled_for=due)
+               timeout=schedule.timeout, scheduled_for=due, allow_code=schedule.allow_code)
 
 
 def run_now(store: Store, ref: str) -> Job:

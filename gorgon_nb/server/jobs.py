@@ -1,4 +1,4 @@
-"""Schedules and jobs: scheduled notebooks, and each time they ran.
+"""Schedules and jobs: scheduled notebooks and workflows, and each time they ran.
 
 ``GET``/``POST schedules``, ``POST schedules/{id}/pause|resume|run``, ``DELETE
 schedules/{id}``, ``GET jobs``, ``GET jobs/{id}``, ``POST jobs/{id}/cancel``; the shapes are
@@ -6,7 +6,9 @@ in ``API.md``. Notebooks are named relative to the Jupyter server's root folder 
 leave it, as in JupyterLab's file browser. Executed notebooks get ``notebook_url_path``,
 their path under that root, which JupyterLab opens, or ``notebook_unavailable``, why it
 cannot (the job ran from another root, the notebook is gone, or it is in a hidden folder
-the server does not serve).
+the server does not serve). A workflow (a .yaml, .yml or .json file under that root, or a
+bundled or user workflow's name) is scheduled the same way, its inputs as ``parameters``;
+its jobs carry ``kind: "workflow"`` and the id of their run in ``run_ids``.
 
 A schedule's body is read by ``ScheduleBody`` and then checked by the scheduling service,
 as ``gorgon schedule`` is: finite durations, ``every`` of at least a minute, cron dates that
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from jupyter_server.auth.decorator import authorized
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
@@ -60,7 +64,9 @@ __all__ = ["FEED_JOBS", "JobCancelHandler", "JobHandler", "JobsHandler", "JobsQu
 FEED_JOBS = 50
 JOB_STATES = tuple(str(state) for state in JobState)
 SCHEDULE_HINT = ('send {"notebook": "reports/weekly.ipynb", "every": "1h"} (or "cron": "0 8 * * MON", or '
-                 '"at": "2026-12-01T09:00"), with optional "parameters": {"region": "EU"}')
+                 '"at": "2026-12-01T09:00"), with optional "parameters": {"region": "EU"}; for a workflow, '
+                 '{"workflow": "flows/report.yaml", "every": "1h", "parameters": {"topic": "sales"}}, with '
+                 '"allow_code": true if it runs code you trust')
 JOBS_HINT = "for example ?limit=50&schedule=ID&state=failed"
 NO_QUERY = "this route takes no query"
 NO_BODY = "send no body, or {}"
@@ -94,7 +100,9 @@ class ScheduleBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    notebook: OneLine = Field(min_length=1, max_length=NOTEBOOK_LIMIT)
+    # a notebook (.ipynb), or a workflow's file or name: "workflow" is the same field
+    notebook: OneLine = Field(min_length=1, max_length=NOTEBOOK_LIMIT,
+                              validation_alias=AliasChoices("notebook", "workflow"))
     cron: OneLine | None = Field(None, max_length=200)
     every: Interval | None = None
     at: OneLine | None = Field(None, max_length=100)
@@ -107,6 +115,7 @@ class ScheduleBody(BaseModel):
     overlap: Literal["skip", "queue"] = "skip"
     keep: StrictInt = Field(20, ge=1, le=KEEP_LIMIT)
     name: OneLine = Field("", max_length=NAME_LIMIT)
+    allow_code: StrictBool = False  # a workflow's consent to run code, as gorgon schedule --allow-code
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -204,7 +213,7 @@ class SchedulesHandler(JobsBaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        from gorgon_nb.scheduler.service import schedule_notebook
+        from gorgon_nb.workflow_jobs import schedule_target
 
         self.query(Query, NO_QUERY)
         body = parse_body(self.request.body, ScheduleBody, SCHEDULE_HINT)
@@ -212,11 +221,12 @@ class SchedulesHandler(JobsBaseHandler):
 
         def create(store: Store) -> dict[str, Any]:
             try:
-                schedule = schedule_notebook(
+                schedule = schedule_target(
                     store, body.notebook, root=files.root, cron=body.cron, timezone=body.timezone, every=body.every,
                     at=body.at, parameters=body.parameters, retries=body.retries, backoff=body.backoff,
-                    timeout=body.timeout, missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name)
-            except NotFoundError as exc:  # the body names a notebook that is not there
+                    timeout=body.timeout, missed=body.missed, overlap=body.overlap, keep=body.keep, name=body.name,
+                    allow_code=body.allow_code)
+            except NotFoundError as exc:  # the body names a notebook or a workflow that is not there
                 raise ApiError(400, exc.for_surface("sidebar")) from None
             return schedule_json(store, schedule, files)
 

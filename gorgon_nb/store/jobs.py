@@ -25,32 +25,35 @@ from gorgon_nb.store.database import Database, new_id
 __all__ = ["JobStore"]
 
 _SCHEDULE_FIELDS = ("id", "name", "root", "notebook", "parameters", "cron", "timezone", "every", "at", "retries", "backoff",
-                    "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at", "notify")
+                    "timeout", "missed", "overlap", "keep", "paused", "next_run_at", "created_at", "allow_code",
+                    "description", "notify")
 _JOB_FIELDS = ("id", "schedule_id", "root", "notebook", "parameters", "state", "attempt", "max_attempts", "backoff", "timeout",
                "scheduled_for", "not_before", "queued_at", "started_at", "ended_at", "owner", "heartbeat_at",
-               "cancel_requested", "output_path", "error", "failed_cell", "exception", "run_ids", "cost_usd")
+               "cancel_requested", "output_path", "error", "failed_cell", "exception", "run_ids", "cost_usd", "allow_code")
 
 
 def _schedule_row(schedule: Schedule) -> tuple[Any, ...]:
     values = {**schedule.__dict__, "parameters": json.dumps(schedule.parameters), "paused": int(schedule.paused),
-              "notify": json.dumps(schedule.notify)}
+              "allow_code": int(schedule.allow_code), "notify": json.dumps(schedule.notify)}
     return tuple(values[name] for name in _SCHEDULE_FIELDS)
 
 
 def _schedule(row: dict[str, Any]) -> Schedule:
     return Schedule(**{**row, "parameters": json.loads(row["parameters"]), "paused": bool(row["paused"]),
-                       "notify": json.loads(row.get("notify") or "[]")})
+                       "allow_code": bool(row["allow_code"]), "notify": json.loads(row.get("notify") or "[]")})
 
 
 def _job_row(job: Job) -> tuple[Any, ...]:
     values = {**job.__dict__, "parameters": json.dumps(job.parameters), "state": str(job.state),
-              "cancel_requested": int(job.cancel_requested), "run_ids": json.dumps(job.run_ids)}
+              "cancel_requested": int(job.cancel_requested), "run_ids": json.dumps(job.run_ids),
+              "allow_code": int(job.allow_code)}
     return tuple(values[name] for name in _JOB_FIELDS)
 
 
 def _job(row: dict[str, Any]) -> Job:
     return Job(**{**row, "parameters": json.loads(row["parameters"]), "state": JobState(row["state"]),
-                  "cancel_requested": bool(row["cancel_requested"]), "run_ids": json.loads(row["run_ids"])})
+                  "cancel_requested": bool(row["cancel_requested"]), "run_ids": json.loads(row["run_ids"]),
+                  "allow_code": bool(row["allow_code"])})
 
 
 def _insert(table: str, fields: tuple[str, ...]) -> str:
@@ -74,6 +77,9 @@ class JobStore:
         schedule.id = schedule.id or new_id()
         schedule.created_at = schedule.created_at or time.time()
         with self._db.transaction():
+            if self._db.conn.execute("SELECT 1 FROM schedules WHERE id = ?", (schedule.id,)).fetchone():
+                raise UsageError(f"a schedule with the id '{schedule.id}' exists already; delete it first "
+                                 f"(gorgon schedules delete {schedule.id}) to import it again")
             taken = self._db.conn.execute("SELECT id FROM schedules WHERE name = ? AND name != ''",
                                           (schedule.name,)).fetchone()
             if taken:

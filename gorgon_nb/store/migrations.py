@@ -408,3 +408,18 @@ def m0009_notifications(db: Database) -> None:
         ALTER TABLE schedules ADD COLUMN notify TEXT NOT NULL DEFAULT '[]'
         """,
     )
+
+
+@migrations()
+def m0010_workflow_schedules(db: Database) -> None:
+    # Schedules and jobs of workflows: the caller's consent to a workflow's code-running
+    # steps travels with the schedule to each job, and an imported schedule keeps its
+    # description. Whether a job is a notebook's or a workflow's follows from its target.
+    _run(
+        db,
+        """
+        ALTER TABLE schedules ADD COLUMN allow_code INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE schedules ADD COLUMN description TEXT NOT NULL DEFAULT '';
+        ALTER TABLE jobs ADD COLUMN allow_code INTEGER NOT NULL DEFAULT 0
+        """,
+    )

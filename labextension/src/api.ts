@@ -178,6 +178,8 @@ export interface IJob {
   schedule_id: string | null;
   root: string;
   notebook: string;
+  /** `notebook` names a notebook (.ipynb), else a workflow (a file or a name). */
+  kind: 'notebook' | 'workflow';
   parameters: Record<string, unknown>;
   state: JobState;
   attempt: number;
@@ -209,6 +211,8 @@ export interface ISchedule {
   name: string;
   root: string;
   notebook: string;
+  /** `notebook` names a notebook (.ipynb), else a workflow (a file or a name). */
+  kind: 'notebook' | 'workflow';
   notebook_url_path: string | null;
   parameters: Record<string, unknown>;
   cron: string | null;
@@ -274,6 +278,8 @@ export interface IScheduleRequest {
   at?: string;
   timezone?: string;
   parameters?: Record<string, unknown> | string[];
+  /** A workflow's consent to run code (shell, notebook and python steps). */
+  allow_code?: boolean;
   retries?: number;
   backoff?: string | number;
   timeout?: string | number;

@@ -40,13 +40,13 @@ def write_notebook(root: Path, name: str, *sources: str) -> str:
     return name
 
 
-async def new_schedule(jobs: Any, notebook: str, every: str = "1d", parameters: str = "") -> Any:
-    """Schedule ``notebook`` with the tab's form; its row."""
+async def new_schedule(jobs: Any, notebook: str, every: str = "1d", parameters: str = "", path: str = "") -> Any:
+    """Schedule ``notebook`` (at ``path``, when in a folder) with the tab's form; its row."""
     from playwright.async_api import expect
 
     await jobs.locator("button.jp-gorgon-new-schedule").click()
     form = jobs.locator(".jp-gorgon-schedule-form")
-    await form.locator(".jp-gorgon-form-notebook").fill(notebook)
+    await form.locator(".jp-gorgon-form-notebook").fill(path or notebook)
     await form.locator(".jp-gorgon-form-when").fill(every)
     await form.locator(".jp-gorgon-form-parameters").fill(parameters)
     await form.locator("button.jp-gorgon-form-submit").click()
@@ -195,3 +195,63 @@ async def test_a_running_job_is_cancelled_from_the_tab(page: Any, lab_server: An
     await expect(job).to_have_attribute("data-state", "cancelled", timeout=JOB_TIMEOUT)
     assert api(lab_server, f"jobs/{job_id}")["job"]["state"] == "cancelled"
     await expect(job.locator("button.jp-gorgon-cancel-job")).to_have_count(0)
+
+
+async def test_a_workflow_scheduled_in_the_tab_runs_and_opens_its_run(
+    page: Any, lab_server: Any, artifacts: Path
+) -> None:
+    from playwright.async_api import expect
+
+    (lab_server.root / "flows").mkdir(exist_ok=True)
+    (lab_server.root / "flows" / "hello.yaml").write_text(
+        "id: hello\ninputs:\n  topic: {type: string, required: true}\nsteps:\n"
+        "  - id: plan\n    agent: planner\n    task: Plan {{ inputs.topic }}\n")
+    await open_lab(page, lab_server)
+    jobs = await open_tab(page, "Jobs")
+
+    # a missing input is said in the form
+    await jobs.locator("button.jp-gorgon-new-schedule").click()
+    form = jobs.locator(".jp-gorgon-schedule-form")
+    await form.locator(".jp-gorgon-form-notebook").fill("flows/hello.yaml")
+    await expect(form.locator(".jp-gorgon-field").filter(has_text="Inputs")).to_have_count(1)
+    await expect(form.locator(".jp-gorgon-form-allow-code")).to_have_count(1)
+    await form.locator("button.jp-gorgon-form-submit").click()
+    await expect(form.locator(".jp-gorgon-inline-error")).to_contain_text("missing required input 'topic'",
+                                                                        timeout=UI_TIMEOUT)
+    await form.locator("button").filter(has_text=re.compile("^Cancel$")).click()
+
+    schedule = await new_schedule(jobs, "hello.yaml", "1d", "topic=sales", path="flows/hello.yaml")
+    await expect(schedule.locator(".jp-gorgon-kind")).to_have_text("workflow")
+    [stored] = [s for s in api(lab_server, "schedules")["schedules"] if s["notebook"] == "flows/hello.yaml"]
+    assert stored["kind"] == "workflow" and stored["parameters"] == {"topic": "sales"}
+
+    job_id, job = await run_now(lab_server, jobs, schedule)
+    await expect(job).to_have_attribute("data-state", "succeeded", timeout=JOB_TIMEOUT)
+    await expect(job.locator(".jp-gorgon-kind")).to_have_text("workflow")
+    done = api(lab_server, f"jobs/{job_id}")["job"]
+    assert done["kind"] == "workflow" and len(done["run_ids"]) == 1 and done["output_path"] is None
+    run_id = done["run_ids"][0]
+    await screenshots(page, artifacts, "jobs_workflow", top=jobs.locator(".jp-gorgon-section-bar").first)
+
+    # a workflow that runs code needs the box ticked
+    (lab_server.root / "flows" / "code.yaml").write_text(
+        "id: code\nallow_code: true\nsteps:\n  - id: hello\n    shell: echo hello\n")
+    await jobs.locator("button.jp-gorgon-new-schedule").click()
+    form = jobs.locator(".jp-gorgon-schedule-form")
+    await form.locator(".jp-gorgon-form-notebook").fill("flows/code.yaml")
+    await form.locator("button.jp-gorgon-form-submit").click()
+    await expect(form.locator(".jp-gorgon-inline-error")).to_contain_text("runs code on this machine",
+                                                                        timeout=UI_TIMEOUT)
+    await form.locator(".jp-gorgon-form-allow-code").check()
+    await form.locator("button.jp-gorgon-form-submit").click()
+    await expect(form).to_have_count(0, timeout=UI_TIMEOUT)
+    [code] = [s for s in api(lab_server, "schedules")["schedules"] if s["notebook"] == "flows/code.yaml"]
+    assert code["allow_code"] is True and code["kind"] == "workflow"
+
+    # the job's run opens in the Runs tab
+    await job.locator(".jp-gorgon-step-head").click()
+    await job.locator("button.jp-gorgon-open-run").click()
+    runs = page.locator("#gorgon-runs")
+    await expect(runs).to_be_visible(timeout=UI_TIMEOUT)
+    detail = runs.locator(f".jp-gorgon-run-detail[data-run-id='{run_id}']")
+    await expect(detail.locator(".jp-gorgon-step-row[data-key='plan']")).to_have_count(1, timeout=UI_TIMEOUT)

@@ -76,3 +76,28 @@ def test_without_dask_the_error_says_what_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
     with pytest.raises(UsageError, match=r"pip install 'gorgon-nb\[dask\]'"):
         DaskBackend("tcp://127.0.0.1:8786")
+
+
+@in_module_loop
+async def test_a_workflow_job_runs_in_the_worker(backend: DaskBackend, cluster: LocalCluster, tmp_path: Path,
+                                                 home: Path) -> None:
+    from gorgon_nb.model.run import RunStatus
+    from gorgon_nb.store import Store
+
+    (tmp_path / "flow.yaml").write_text("id: flow\nallow_code: true\ninputs:\n  topic: {type: string}\nsteps:\n"
+                                        "  - id: plan\n    agent: planner\n    task: Plan {{ inputs.topic }}\n"
+                                        "  - id: parent\n    python: os:getppid\n")
+    store = Store(home / "dask.db")
+    backend.store_path = store.path
+    try:
+        outcome = await backend.execute(Job(id="dask-flow", root=str(tmp_path), notebook="flow.yaml",
+                                            parameters={"topic": "the worker"}, run_ids=["daskrun001"],
+                                            allow_code=True))
+    finally:
+        backend.store_path = None
+    assert outcome.state is JobState.SUCCEEDED, outcome.error
+    assert outcome.run_ids == ["daskrun001"]
+    run = store.runs.get("daskrun001")
+    assert run.status is RunStatus.SUCCEEDED and "the worker" in str(run.steps["plan"].output)
+    worker_pids = {nanny.process.pid for nanny in cluster.workers.values()}
+    assert run.steps["parent"].output in worker_pids  # the run's process is the worker's child

@@ -171,3 +171,60 @@ async def test_only_the_newest_executed_notebooks_are_kept(home: Path, root: Pat
     first, *newest = [store.jobs.get(j.id) for j in jobs]
     assert first.output_path is None and all(j.output_path and (root / j.output_path).is_file() for j in newest)
     assert len(list((root / "gorgon-jobs" / schedule.id).glob("*.ipynb"))) == 2
+
+
+FLOW = "id: flow\nsteps:\n  - id: plan\n    agent: planner\n    task: Plan the week.\n"
+
+
+def test_a_scheduled_workflow_fires_once_under_two_schedulers(
+        home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    from gorgon_nb.workflow_jobs import schedule_target
+
+    (root / "flow.yaml").write_text(FLOW)
+    store = Store(home / "gorgon.db")
+    made = schedule_target(store, "flow.yaml", root=root, every="1h")
+    store.jobs.fire(made, [], time.time() + 3)  # due in 3 s, while both schedulers look at it
+    start_scheduler(home, schedulers)
+    start_scheduler(home, schedulers)
+    wait_for(lambda: [j.state for j in store.jobs.recent()] == [JobState.SUCCEEDED], "the workflow's job to succeed")
+    time.sleep(3 * LEASE_TTL)  # long enough for a second firing, were there one
+    [job] = store.jobs.recent()
+    assert job.schedule_id == made.id and len(job.run_ids) == 1
+    assert [r.run_id for r in store.runs.recent(10)] == job.run_ids
+    assert store.jobs.get_schedule(made.id).next_run_at == pytest.approx(made.created_at + 3600, abs=5)
+
+
+NAPPING = ("id: napping\nsteps:\n  - id: plan\n    agent: planner\n    task: Plan the night.\n"
+           "  - id: nap\n    python: asyncio:sleep\n    args: {delay: 5}\n    depends_on: plan\n"
+           "  - id: report\n    agent: reporter\n    task: Report.\n    depends_on: nap\n")
+
+
+def test_a_killed_schedulers_workflow_job_resumes_its_run(
+        home: Path, root: Path, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    from gorgon_nb.errors import NotFoundError
+    from gorgon_nb.model.run import RunStatus
+
+    (root / "napping.yaml").write_text(NAPPING)
+    store = Store(home / "gorgon.db")
+    job = store.jobs.enqueue(Job("", str(root), "napping.yaml"))
+    first = start_scheduler(home, schedulers)
+
+    def napping() -> bool:
+        now = store.jobs.get(job.id)
+        try:  # the run id is the job's a moment before the run is stored
+            return bool(now.run_ids) and "nap" in store.runs.get(now.run_ids[0]).steps
+        except NotFoundError:
+            return False
+
+    wait_for(napping, "the workflow's nap to start")
+    [run_id] = store.jobs.get(job.id).run_ids
+    plan_finished = store.runs.get(run_id).steps["plan"].ended_at
+    start_scheduler(home, schedulers)
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: store.jobs.get(job.id).state in FINISHED, "the job to finish elsewhere")
+    done = store.jobs.get(job.id)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert done.run_ids == [run_id] and done.attempt == 1  # the same run, resumed
+    run = store.runs.get(run_id)
+    assert run.status is RunStatus.SUCCEEDED and set(run.steps) == {"plan", "nap", "report"}
+    assert run.steps["plan"].ended_at == plan_finished  # done before the kill, not run again

@@ -355,3 +355,25 @@ async def test_the_scheduler_is_off_unless_enabled(
     await asyncio.sleep(1.5)  # a scheduler would have claimed it
     assert store.jobs.get(job["id"]).state == JobState.QUEUED
     assert store.jobs.lease_holder("scheduler") is None
+
+
+async def test_a_workflow_is_scheduled_through_the_api(jp_fetch: Fetch, jp_root_dir: Path, store: Store) -> None:
+    (jp_root_dir / "flows").mkdir()
+    (jp_root_dir / "flows" / "hello.yaml").write_text(
+        "id: hello\ninputs:\n  topic: {type: string, required: true}\nsteps:\n"
+        "  - id: plan\n    agent: planner\n    task: Plan {{ inputs.topic }}\n")
+    created = await call(jp_fetch, "schedules", method="POST", data={
+        "workflow": "flows/hello.yaml", "every": "1h", "parameters": {"topic": "sales"}, "retries": 1})
+    assert created.code == 201, created.body
+    schedule = body(created)
+    assert (schedule["kind"], schedule["notebook"], schedule["parameters"]) == (
+        "workflow", "flows/hello.yaml", {"topic": "sales"})
+    missing = await call(jp_fetch, "schedules", method="POST", data={"workflow": "flows/hello.yaml", "every": "1h"})
+    assert missing.code == 400 and "missing required input 'topic'" in body(missing)["message"]
+    unknown = await call(jp_fetch, "schedules", method="POST", data={"workflow": "no_such_flow", "every": "1h"})
+    assert unknown.code == 400 and "no workflow named 'no_such_flow'" in body(unknown)["message"]
+    too_long = await call(jp_fetch, "schedules", method="POST", data={"workflow": "n" * 300 + ".yaml", "every": "1h"})
+    assert too_long.code == 400 and "File name too long" in body(too_long)["message"]
+    queued = body(await call(jp_fetch, "schedules", schedule["id"], "run", method="POST", data={}))["job"]
+    assert queued["kind"] == "workflow" and queued["parameters"] == {"topic": "sales"}
+    assert [s.id for s in store.jobs.schedules()] == [schedule["id"]]

@@ -61,6 +61,7 @@ def test_migrations_are_recorded_and_never_applied_twice(tmp_path: Path) -> None
             ("gorgon_nb", "m0007_tool_calls"),
             ("gorgon_nb", "m0008_webhooks"),
             ("gorgon_nb", "m0009_notifications"),
+            ("gorgon_nb", "m0010_workflow_schedules"),
         ]
         tables = {r[0] for r in rows(store, "SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"runs", "steps", "events", "usage", "approvals", "_sqlite_migrations"} <= tables

@@ -27,7 +27,10 @@ function trigger(kind: TriggerKind, when: string): Pick<IScheduleRequest, Trigge
   }
 }
 
-/** A new schedule: a notebook, when, and its parameters as key=value lines. */
+/**
+ * A new schedule: a notebook or a workflow (a file under the root, or a workflow's name),
+ * when, and its parameters (a workflow's inputs) as key=value lines.
+ */
 export function ScheduleForm(props: {
   client: GorgonClient;
   initialNotebook: string;
@@ -39,6 +42,8 @@ export function ScheduleForm(props: {
   const [kind, setKind] = React.useState<TriggerKind>('every');
   const [when, setWhen] = React.useState('1h');
   const [parameters, setParameters] = React.useState('');
+  const [allowCode, setAllowCode] = React.useState(false);
+  const isWorkflow = notebook.trim() !== '' && !notebook.trim().toLowerCase().endsWith('.ipynb');
   const [busy, setBusy] = React.useState(false);
   const [problem, setProblem] = React.useState<string | null>(null);
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -56,7 +61,8 @@ export function ScheduleForm(props: {
         notebook: notebook.trim(),
         ...trigger(kind, when.trim()),
         ...(kind === 'every' ? {} : { timezone: zone }),
-        parameters: lines
+        parameters: lines,
+        ...(isWorkflow ? { allow_code: allowCode } : {})
       });
       props.onCreated(schedule);
     } catch (error) {
@@ -68,11 +74,11 @@ export function ScheduleForm(props: {
   return (
     <form className="jp-gorgon-card jp-gorgon-schedule-form" onSubmit={event => void submit(event)}>
       <label className="jp-gorgon-field">
-        <span>Notebook</span>
+        <span>Notebook or workflow</span>
         <input
           className="jp-mod-styled jp-gorgon-form-notebook"
           value={notebook}
-          placeholder="reports/weekly.ipynb"
+          placeholder="reports/weekly.ipynb, flows/report.yaml or a workflow's name"
           required
           onChange={event => setNotebook(event.currentTarget.value)}
         />
@@ -108,7 +114,7 @@ export function ScheduleForm(props: {
         {kind !== 'every' && <span className="jp-gorgon-hint-line">in your time zone, {zone}</span>}
       </div>
       <label className="jp-gorgon-field">
-        <span>Parameters</span>
+        <span>{isWorkflow ? 'Inputs' : 'Parameters'}</span>
         <textarea
           className="jp-mod-styled jp-gorgon-form-parameters"
           rows={2}
@@ -117,6 +123,17 @@ export function ScheduleForm(props: {
           onChange={event => setParameters(event.currentTarget.value)}
         />
       </label>
+      {isWorkflow && (
+        <label className="jp-gorgon-field-check">
+          <input
+            type="checkbox"
+            className="jp-gorgon-form-allow-code"
+            checked={allowCode}
+            onChange={event => setAllowCode(event.currentTarget.checked)}
+          />
+          <span>Let it run code on this machine (only for workflows you trust)</span>
+        </label>
+      )}
       {problem && (
         <div className="jp-gorgon-inline-error" role="alert">
           {problem}

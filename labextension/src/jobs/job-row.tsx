@@ -74,6 +74,9 @@ export function JobRow(props: { job: IJob; context: IJobsContext }): JSX.Element
       </button>
       <div className="jp-gorgon-facts jp-gorgon-step-facts">
         <code>{shortId(job.id)}</code>
+        <span className="jp-gorgon-kind" data-kind={job.kind}>
+          {job.kind}
+        </span>
         <span title={`due ${formatTime(job.scheduled_for)}`}>
           due {formatAgo(job.scheduled_for)}
         </span>
@@ -141,7 +144,7 @@ function JobDetail(props: { job: IJob; context: IJobsContext }): JSX.Element {
         <dd>
           <code>{job.id}</code>
         </dd>
-        <dt>notebook</dt>
+        <dt>{job.kind}</dt>
         <dd>{job.notebook}</dd>
         {parameters && (
           <>

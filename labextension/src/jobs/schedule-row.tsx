@@ -41,9 +41,12 @@ export function ScheduleRow(props: { schedule: ISchedule; context: IJobsContext 
         <NotebookName
           path={schedule.notebook}
           urlPath={schedule.notebook_url_path}
-          title="Open this notebook"
+          title={`Open this ${schedule.kind}`}
           context={context}
         />
+        <span className="jp-gorgon-kind" data-kind={schedule.kind}>
+          {schedule.kind}
+        </span>
         {schedule.name && <span className="jp-gorgon-schedule-name">{schedule.name}</span>}
       </div>
       <div className="jp-gorgon-facts">
