@@ -245,6 +245,11 @@ def _search_dirs(search: list[Path] | None) -> list[Path]:
     return [gorgon_home() / "workflows", bundled_workflows_dir()]
 
 
+def declared_inputs(path: str | os.PathLike[str]) -> frozenset[str]:
+    """The names of the inputs the workflow file at ``path`` declares (``WorkflowError`` if it does not load)."""
+    return frozenset(Workflow.from_file(path).spec.inputs)
+
+
 def list_workflows(search: list[Path] | None = None) -> dict[str, Path]:
     """Workflow names to files; a user workflow hides a bundled one of the same name."""
     found: dict[str, Path] = {}

@@ -71,7 +71,7 @@ def test_a_webhook_without_a_secret_is_refused_with_what_to_do(home: Path, folde
 def test_deliveries_are_listed_and_a_rate_limited_one_replayed(home: Path, folder: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     made = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--secret-env", "PUSH_SECRET",
-               "-i", "prompt=Summarise {{repo}}", "--map", "repository.full_name=repo", "--rate", "1")
+               "-v", "prompt=Summarise {{repo}}", "--map", "repository.full_name=repo", "--rate", "1")
     assert made.code == 0, made
     monkeypatch.setenv("PUSH_SECRET", SECRET)
     with Store(load_config().db_path) as store:
@@ -95,7 +95,8 @@ def test_deliveries_are_listed_and_a_rate_limited_one_replayed(home: Path, folde
         assert replayed.code == 0 and f"delivery {limited} replayed as" in replayed.flat
         jobs = store.jobs.recent(10)
         assert len(jobs) == 2
-        assert jobs[0].parameters == {"prompt": "Summarise octo/hello", "repo": "octo/hello"}
+        # simple_ai_completion's one input is prompt: the mapped repo only fills it
+        assert jobs[0].parameters == {"prompt": "Summarise octo/hello"}
         twice = run(home, folder, "webhooks", "replay", limited)
         assert twice.code == 2 and "replayed already" in twice.flat
 
@@ -104,3 +105,16 @@ def test_deliveries_are_listed_and_a_rate_limited_one_replayed(home: Path, folde
     deleted = run(home, folder, "webhook", "delete", "push")
     assert deleted.code == 0 and "no webhooks yet" in run(home, folder, "webhooks").out
     assert run(home, folder, "webhook", "delete", "push").code == 2
+
+
+def test_inputs_the_workflow_lacks_are_refused_when_the_webhook_is_made(home: Path, folder: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--secret-env", "PUSH_SECRET",
+                "-v", "style=short")
+    assert fixed.code == 2
+    assert "the workflow simple_ai_completion.json has no input 'style' (its inputs: prompt)" in fixed.flat
+    mapped = run(home, folder, "webhook", "create", "push", "simple_ai_completion.json", "--secret-env", "PUSH_SECRET",
+                 "--map", "repository.full_name=repo")
+    assert mapped.code == 2 and "goes to 'repo', which is no input of the workflow" in mapped.flat
+    with Store(load_config().db_path) as store:
+        assert store.webhooks.all() == []

@@ -380,8 +380,8 @@ def build_parser() -> GorgonParser:
                          help="create it from a Gorgon webhook file (webhook_github_push.json)")
     webhook.add_argument("--secret-env", default="", metavar="VARIABLE",
                          help="the environment variable holding the shared secret (else [webhooks.NAME] in the config)")
-    webhook.add_argument("-i", "--input", dest="inputs", action="append", type=_parameter, default=[],
-                         metavar="KEY=VALUE", help="a fixed input of the workflow (repeatable)")
+    webhook.add_argument("-v", "--var", dest="inputs", action="append", type=_parameter, default=[],
+                         metavar="KEY=VALUE", help="a fixed input of the workflow, as gorgon run takes it (repeatable)")
     webhook.add_argument("--map", dest="mappings", action="append", type=_key_value, default=[],
                          metavar="PATH=INPUT", help="copy the payload's PATH (repository.full_name) to INPUT (repeatable)")
     webhook.add_argument("--rate", type=_positive, default=60, metavar="N", help="deliveries started a minute (60)")

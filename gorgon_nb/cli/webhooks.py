@@ -45,6 +45,7 @@ def delivery_rows(deliveries: list[Delivery]) -> list[list[str]]:
 def _create(args: argparse.Namespace, console: Console) -> Webhook:
     from gorgon_nb.config import load_config
     from gorgon_nb.scheduler.webhooks import create_webhook, import_gorgon_webhook
+    from gorgon_nb.workflow import declared_inputs
 
     config, store = load_config(), open_store()
     if args.from_file:
@@ -52,14 +53,14 @@ def _create(args: argparse.Namespace, console: Console) -> Webhook:
             raise UsageError("--from takes the workflow, inputs and mappings from the file; give none of them, only "
                              "--name, --secret-env, --rate or --root")
         return import_gorgon_webhook(store, config, args.from_file, root=args.root, name=args.name,
-                                     secret_env=args.secret_env, rate=args.rate)
+                                     secret_env=args.secret_env, rate=args.rate, inputs_of=declared_inputs)
     if not args.name or not args.workflow:
         raise UsageError("gorgon webhook create needs a NAME and a WORKFLOW (gorgon webhook create github_push "
                          "flows/summary.yaml --secret-env GITHUB_PUSH_SECRET), or --from FILE")
     mappings = [{"source_path": path, "target_variable": target} for path, target in args.mappings]
     return create_webhook(store, config, args.name, args.workflow, root=args.root, inputs=dict(args.inputs),
                           payload_mappings=mappings, secret_env=args.secret_env, rate=args.rate,
-                          description=args.description)
+                          description=args.description, inputs_of=declared_inputs)
 
 
 def cmd_webhook(args: argparse.Namespace, console: Console) -> int:

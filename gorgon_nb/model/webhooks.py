@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 __all__ = ["DELIVERY_STATES", "NAME_PATTERN", "PAYLOAD_KEEP", "REPLAYABLE", "Delivery", "DeliveryState",
-           "PayloadMapping", "Webhook", "body_digest", "extract", "map_inputs", "sign", "signature_matches"]
+           "PayloadMapping", "Webhook", "body_digest", "extract", "map_inputs", "placeholders", "sign",
+           "signature_matches"]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 PAYLOAD_KEEP = 64 * 1024  # bytes of a sender's body kept with its delivery
@@ -41,6 +42,9 @@ class PayloadMapping:
     source_path: str
     target_variable: str
     default: Any = None
+    # False when the workflow has no such input and the value only fills ``{{name}}`` in the
+    # fixed inputs, as Gorgon's files use theirs (decided when the webhook is made).
+    as_input: bool = True
 
 
 @dataclass
@@ -141,9 +145,10 @@ def map_inputs(webhook: Webhook, payload: Any) -> tuple[dict[str, Any], list[str
     As in Gorgon: the fixed inputs, then each mapped value (its ``default`` when the path
     is missing; a path missing without a default leaves the input out, so the workflow's
     own default applies). Mapped values are also put into ``{{name}}`` placeholders of the
-    fixed texts."""
+    fixed texts; one the workflow has no input for (``as_input`` false) goes only there."""
     mapped: dict[str, Any] = {}
     missing: list[str] = []
+    fill_only = {m.target_variable for m in webhook.payload_mappings if not m.as_input}
     for mapping in webhook.payload_mappings:
         found, value = extract(payload, mapping.source_path)
         if found and value is not None:
@@ -153,4 +158,15 @@ def map_inputs(webhook: Webhook, payload: Any) -> tuple[dict[str, Any], list[str
             if mapping.default is not None:
                 mapped[mapping.target_variable] = mapping.default
     fixed = {name: _fill(value, mapped) for name, value in webhook.inputs.items()}
-    return {**fixed, **mapped}, missing
+    return {**fixed, **{name: value for name, value in mapped.items() if name not in fill_only}}, missing
+
+
+def placeholders(value: Any) -> set[str]:
+    """The ``{{name}}`` placeholders of a fixed input (in its texts, lists and mappings)."""
+    if isinstance(value, str):
+        return set(_PLACEHOLDER.findall(value))
+    if isinstance(value, list):
+        return set().union(*(placeholders(item) for item in value))
+    if isinstance(value, dict):
+        return set().union(*(placeholders(item) for item in value.values()))
+    return set()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import NotFoundError, UsageError
 from gorgon_nb.model.jobs import Job
-from gorgon_nb.model.webhooks import NAME_PATTERN, Delivery, PayloadMapping, Webhook
+from gorgon_nb.model.webhooks import NAME_PATTERN, Delivery, PayloadMapping, Webhook, placeholders
 from gorgon_nb.scheduler.service import check_parameters
 from gorgon_nb.scheduler.triggers import plain_text
 
@@ -132,7 +132,7 @@ def _mappings(values: Any) -> list[PayloadMapping]:
     for value in values:
         if isinstance(value, PayloadMapping):
             value = value.__dict__
-        if not isinstance(value, Mapping) or set(value) - {"source_path", "target_variable", "default"}:
+        if not isinstance(value, Mapping) or set(value) - {"source_path", "target_variable", "default", "as_input"}:
             raise UsageError(f"a payload mapping has source_path, target_variable and an optional default, not {value!r}"[:300])
         source, target = value.get("source_path"), value.get("target_variable")
         if not isinstance(source, str) or not source or len(source) > 500 or not plain_text(source):
@@ -143,12 +143,33 @@ def _mappings(values: Any) -> list[PayloadMapping]:
     return mappings
 
 
+def _check_inputs(webhook: Webhook, declared: Collection[str]) -> None:
+    """Every fixed input is one of the workflow's (``declared``), and every mapped value
+    goes to one, or fills a ``{{name}}`` of a fixed input only (then it is not passed on)."""
+    known = ", ".join(sorted(declared)) or "none"
+    if unknown := sorted(set(webhook.inputs) - set(declared)):
+        raise UsageError(f"the workflow {webhook.workflow} has no input '{unknown[0]}' (its inputs: {known}); "
+                         "give only its inputs")
+    filled = set().union(*(placeholders(value) for value in webhook.inputs.values())) if webhook.inputs else set()
+    for mapping in webhook.payload_mappings:
+        if mapping.target_variable in declared:
+            continue
+        if mapping.target_variable not in filled:
+            raise UsageError(f"the payload's {mapping.source_path} goes to '{mapping.target_variable}', which is no "
+                             f"input of the workflow {webhook.workflow} (its inputs: {known}) and no {{{{name}}}} "
+                             "of a fixed input; map it to one of them")
+        mapping.as_input = False
+
+
 def create_webhook(store: Store, config: Config, name: str, workflow: str, *, root: str | Path | None = None,
                    inputs: Mapping[str, Any] | None = None, payload_mappings: list[Any] | None = None,
                    secret_env: str = "", rate: int = 60, description: str = "", paused: bool = False,
-                   beside: Path | None = None) -> Webhook:
+                   beside: Path | None = None, inputs_of: Callable[[Path], Collection[str]] | None = None
+                   ) -> Webhook:
     """A new webhook at ``/gorgon/webhooks/NAME`` that starts ``workflow`` (relative to
-    ``root``, default the current folder). Its secret must be readable now."""
+    ``root``, default the current folder). Its secret must be readable now. ``inputs_of``
+    gives the inputs a workflow file declares (the front doors load it), to check the
+    webhook's inputs against."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise UsageError(f"a webhook's name is the last part of its URL: 1 to 64 letters, digits, '-' or '_', "
                          f"starting with a letter or digit (not {name!r})"[:300])
@@ -170,11 +191,17 @@ def create_webhook(store: Store, config: Config, name: str, workflow: str, *, ro
                       inputs=check_parameters(inputs), payload_mappings=_mappings(payload_mappings or []),
                       secret_env=secret_env, rate=rate, description=description, paused=paused,
                       created_at=time.time())
+    if inputs_of is not None:
+        file = _named(webhook.workflow, config) if not webhook.workflow.endswith(SUFFIXES) and "/" not in \
+            webhook.workflow else base / webhook.workflow
+        if file is not None:
+            _check_inputs(webhook, inputs_of(file))
     return store.webhooks.create(webhook)
 
 
 def import_gorgon_webhook(store: Store, config: Config, file: str | Path, *, root: str | Path | None = None,
-                          name: str | None = None, secret_env: str = "", rate: int = 60) -> Webhook:
+                          name: str | None = None, secret_env: str = "", rate: int = 60,
+                          inputs_of: Callable[[Path], Collection[str]] | None = None) -> Webhook:
     """A webhook from Gorgon's JSON definition (``webhook_github_push.json``) as it is: its
     ``id`` is the name, ``workflow_id`` a workflow found beside the file, in the root or by
     name, ``static_variables`` the fixed inputs; ``status: disabled`` makes it paused."""
@@ -201,7 +228,7 @@ def import_gorgon_webhook(store: Store, config: Config, file: str | Path, *, roo
         store, config, name or str(data.get("id") or data.get("name") or ""), str(data["workflow_id"]), root=root,
         inputs=data.get("static_variables") or {}, payload_mappings=data.get("payload_mappings") or [],
         secret_env=secret_env, rate=rate, description=str(data.get("description") or data.get("name") or ""),
-        paused=data.get("status") == "disabled", beside=path.resolve().parent)
+        paused=data.get("status") == "disabled", beside=path.resolve().parent, inputs_of=inputs_of)
 
 
 def job_for(webhook: Webhook, inputs: dict[str, Any]) -> Job:

@@ -110,6 +110,7 @@ class WebhooksHandler(WebhooksBase):
     async def post(self) -> None:
         from gorgon_nb.config import load_config
         from gorgon_nb.scheduler.webhooks import create_webhook
+        from gorgon_nb.workflow import declared_inputs
 
         self.query(Query, NO_QUERY)
         body = parse_body(self.request.body, WebhookBody, WEBHOOK_HINT)
@@ -121,7 +122,7 @@ class WebhooksHandler(WebhooksBase):
                 webhook = create_webhook(
                     store, config, body.name, body.workflow, root=root, inputs=body.inputs,
                     payload_mappings=[m.model_dump() for m in body.payload_mappings], secret_env=body.secret_env,
-                    rate=body.rate, description=body.description)
+                    rate=body.rate, description=body.description, inputs_of=declared_inputs)
             except UsageError as exc:  # NotFoundError among them: the body names a workflow that is not there
                 raise ApiError(400, exc.for_surface("sidebar")) from None
             return webhook_json(webhook, config, base)

@@ -16,7 +16,8 @@ from gorgon_nb.store import Store
 from gorgon_nb.testing.webhooks import github_headers, push_payload
 
 SECRET = "it-is-a-shared-secret-0123456789"
-WORKFLOW = "id: summary\nsteps:\n  - id: say\n    llm: 'Summarise {{ inputs.repo }}'\ninputs:\n  repo: {type: string}\n"
+WORKFLOW = ("id: summary\nsteps:\n  - id: say\n    llm: 'Summarise {{ inputs.repo }} ({{ inputs.style }})'\n"
+            "inputs:\n  repo: {type: string}\n  style: {default: long}\n")
 
 
 @pytest.fixture
