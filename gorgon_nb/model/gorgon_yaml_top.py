@@ -57,14 +57,7 @@ class Base:
 
     def link(self, native: Path, original: Path, deep: bool = True) -> None:
         """Give ``native`` the line of ``original`` (and, if deep, its descendants theirs)."""
-        line = self.found.line_of(original)
-        if line is not None:
-            self.lines[native] = line
-        if deep:
-            size = len(original)
-            for path, found in self.found.lines.items():
-                if len(path) > size and path[:size] == original:
-                    self.lines[native + path[size:]] = found
+        self.found.copy_line(self.lines, native, original, deep)
 
     # -- the top level ------------------------------------------------------------------------
 

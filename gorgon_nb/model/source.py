@@ -56,6 +56,18 @@ class Locations:
                 return None
         return None
 
+    def copy_line(self, into: dict[Path, int], native: Path, original: Path, deep: bool = True) -> None:
+        """Give ``native`` (a path of a converted workflow) the line of ``original`` in ``into``,
+        and, if ``deep``, each path below it the line of the one below ``original``."""
+        line = self.line_of(original)
+        if line is not None:
+            into[native] = line
+        if deep:
+            size = len(original)
+            for path, found in self.lines.items():
+                if len(path) > size and path[:size] == original:
+                    into[native + path[size:]] = found
+
 
 @dataclass
 class SourceText:

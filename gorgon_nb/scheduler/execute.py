@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
 __all__ = ["Outcome", "execute_job", "notebook_kernel", "output_folder_problem", "output_path_for", "resolve_notebook",
-           "run_notebook"]
+           "run_notebook", "watch"]
 
 POLL_SECONDS = 0.3  # how often ``cancelled()`` and the timeout are checked
 KILL_GRACE_SECONDS = 10.0  # how long a killed kernel's thread gets to notice and return
@@ -164,7 +164,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
     taking = asyncio.ensure_future(pool.take() if pool is not None and pooled
                                    else start_kernel(kernel_name, str(source.parent), wait_ready=False))
     try:
-        stop = await _watch(taking, cancelled, deadline)
+        stop = await watch(taking, cancelled, deadline)
     except asyncio.CancelledError:
         await _abandon(taking)
         raise
@@ -182,7 +182,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
                          str(source.parent) if pooled else None, stopping)
     stop = None
     try:
-        stop = await _watch(running, cancelled, deadline)
+        stop = await watch(running, cancelled, deadline)
         if stop is not None:
             stopping.set()
             _kill(km)
@@ -214,7 +214,7 @@ async def run_notebook(source: Path, output: Path, parameters: dict[str, Any] | 
 
 # -- watching from the event loop -------------------------------------------------------------
 
-async def _watch(task: asyncio.Future[Any], cancelled: Callable[[], bool], deadline: float | None) -> JobState | None:
+async def watch(task: asyncio.Future[Any], cancelled: Callable[[], bool], deadline: float | None) -> JobState | None:
     """Wait for ``task``; CANCELLED or TIMED_OUT when that came first, else None."""
     while True:
         wait = POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - time.time()))

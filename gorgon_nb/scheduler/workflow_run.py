@@ -32,14 +32,13 @@ from typing import Any
 from gorgon_nb.errors import GorgonError
 from gorgon_nb.model.jobs import Job, JobState
 from gorgon_nb.model.run import RunResult, RunStatus
-from gorgon_nb.scheduler.execute import Outcome
+from gorgon_nb.scheduler.execute import Outcome, watch
 from gorgon_nb.store import Store
 from gorgon_nb.store.database import new_id
 
 __all__ = ["CHILD_MODULE", "STOP_GRACE_SECONDS", "assign_run", "execute_workflow_job", "run_error"]
 
 CHILD_MODULE = "gorgon_nb.workflow_jobs"
-POLL_SECONDS = 0.3
 STOP_GRACE_SECONDS = 10.0  # for the run to notice a cancel (it checks every 2 s) and record it
 OUTPUT_LIMIT = 64 * 1024  # bytes of the child's stderr kept for an error message
 
@@ -102,7 +101,7 @@ async def execute_workflow_job(job: Job, root: Path, *, db_path: str | Path | No
     deadline = started + job.timeout if job.timeout else None
     stop: JobState | None = None
     try:
-        stop = await _watch(talking, cancelled, deadline)
+        stop = await watch(talking, cancelled, deadline)
         if stop is not None:
             await asyncio.to_thread(_ask_to_stop, db_path, run_id)
             done, _ = await asyncio.wait({talking}, timeout=STOP_GRACE_SECONDS)
@@ -132,18 +131,6 @@ async def execute_workflow_job(job: Job, root: Path, *, db_path: str | Path | No
     detail = _tail(err) or f"exit code {process.returncode}"
     return ended(JobState.FAILED, f"the workflow's process ended while its run was {run.status} ({detail}); "
                                   f"resume the run with: gorgon resume {run_id}")
-
-
-async def _watch(task: asyncio.Future[Any], cancelled: Callable[[], bool], deadline: float | None) -> JobState | None:
-    while True:
-        wait = POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - time.time()))
-        done, _ = await asyncio.wait({task}, timeout=wait)
-        if done:
-            return None
-        if cancelled():
-            return JobState.CANCELLED
-        if deadline is not None and time.time() >= deadline:
-            return JobState.TIMED_OUT
 
 
 def _ask_to_stop(db_path: str | Path, run_id: str) -> None:

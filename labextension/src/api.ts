@@ -294,3 +294,33 @@ export type CancelResult = 'cancelled' | 'requested';
 
 /** A frame the chat socket takes: a message to send, or stop the answer being written. */
 export type ChatRequest = { type: 'send'; text: string } | { type: 'stop' };
+
+// -- webhooks (API.md, "Webhooks") ---------------------------------------------------------
+
+export interface IWebhook {
+  name: string;
+  workflow: string;
+  secret_source: string;
+  secret_set: boolean;
+  rate: number;
+  paused: boolean;
+  description: string;
+  url_path: string;
+}
+
+export type DeliveryStatus = 'accepted' | 'duplicate' | 'rate_limited' | 'refused' | 'failed';
+
+export interface IDelivery {
+  id: string;
+  webhook: string;
+  delivery_id: string;
+  received_at: number;
+  status: DeliveryStatus;
+  reason: string;
+  event: string;
+  job_id: string | null;
+  job_state: string | null;
+  run_id: string | null;
+  replay_of: string | null;
+  replayable: boolean;
+}

@@ -13,6 +13,7 @@ import {
   Decision,
   IApproval,
   IApprovalsQuery,
+  IDelivery,
   IJob,
   IJobsQuery,
   IMessage,
@@ -24,6 +25,7 @@ import {
   IScheduleRequest,
   ISession,
   IToolGroup,
+  IWebhook,
   IWorkflowInfo
 } from './api';
 import { ReconnectingSocket } from './socket';
@@ -227,6 +229,24 @@ export class GorgonClient {
   async listTools(ref?: string): Promise<IToolGroup[]> {
     const { groups } = await this._get<{ groups: IToolGroup[] }>(withQuery('tools', { ref }));
     return groups;
+  }
+
+  // -- webhooks --------------------------------------------------------------------------------
+
+  async listWebhooks(): Promise<IWebhook[]> {
+    return (await this._get<{ webhooks: IWebhook[] }>('webhooks')).webhooks;
+  }
+
+  /** The recent deliveries of every webhook, newest first. */
+  async listDeliveries(limit = 30): Promise<IDelivery[]> {
+    const path = withQuery('webhook-deliveries', { limit });
+    return (await this._get<{ deliveries: IDelivery[] }>(path)).deliveries;
+  }
+
+  /** Start a failed or rate-limited delivery again; the new delivery. */
+  async replayDelivery(deliveryId: string): Promise<IDelivery> {
+    const path = item('webhook-deliveries', deliveryId, 'replay');
+    return (await this._post<{ delivery: IDelivery }>(path)).delivery;
   }
 
   // -- the event feed --------------------------------------------------------------------------

@@ -399,7 +399,7 @@ def test_unknown_types_and_actions_are_all_reported() -> None:
     first, second = caught.value.problems
     assert (first.field, first.line) == ("a.action", line_of(text, '"pivot"'))
     assert (second.field, second.line) == ("b.type", line_of(text, '"fax"'))
-    assert "claude_code, github, gmail, notion, openai, slack, transform" in second.hint
+    assert second.hint == "supported types: claude_code, github, gmail, notification, notion, openai, slack, transform"
 
 
 def test_aggregate_reads_each_github_source_in_a_step_before_it() -> None:

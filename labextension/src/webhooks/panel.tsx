@@ -9,7 +9,8 @@ import * as React from 'react';
 
 import { ErrorNotice, Notice, StatusBadge, WithCode } from '../components';
 import { formatAgo, formatTime, shortId } from '../format';
-import { IDelivery, IWebhook, WebhooksClient } from './client';
+import { IDelivery, IWebhook } from '../api';
+import { GorgonClient } from '../client';
 
 const REFRESH_MS = 5000;
 
@@ -113,7 +114,7 @@ function DeliveryRow(props: {
 }
 
 export class WebhooksPanel extends ReactWidget {
-  constructor(client: WebhooksClient) {
+  constructor(client: GorgonClient) {
     super();
     this._client = client;
     this.id = 'gorgon-webhooks';
@@ -154,7 +155,7 @@ export class WebhooksPanel extends ReactWidget {
   }
 
   private _replay = async (delivery: IDelivery): Promise<void> => {
-    await this._client.replay(delivery.id);
+    await this._client.replayDelivery(delivery.id);
     await this.refresh();
   };
 
@@ -196,7 +197,7 @@ export class WebhooksPanel extends ReactWidget {
     );
   }
 
-  private _client: WebhooksClient;
+  private _client: GorgonClient;
   private _webhooks: IWebhook[] | null = null;
   private _deliveries: IDelivery[] = [];
   private _error: string | null = null;
