@@ -23,15 +23,15 @@ __all__ = ["cmd_jobs", "cmd_schedule", "cmd_scheduler", "cmd_schedules"]
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
     from gorgon_nb.model.jobs import job_kind
+    from gorgon_nb.notify.dispatch import notify_rules
     from gorgon_nb.scheduler.loop import scheduler_holder
     from gorgon_nb.scheduler.service import without_jupyterlab
     from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
 
     store = open_store()
-    notify = _notify_rules(args)
     dropped: list[str] = []
     options = dict(retries=args.retries, backoff=args.backoff, timeout=args.timeout, missed=args.missed,
-                   overlap=args.overlap, keep=args.keep, name=args.name, root=args.root)
+                   overlap=args.overlap, keep=args.keep, name=args.name, root=args.root, notify=notify_rules(args.notify))
     if args.from_file:
         if args.target or args.inputs or args.parameters:
             raise UsageError("--from FILE takes the workflow and its inputs from the file; give no "
@@ -53,9 +53,6 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
         schedule = schedule_target(
             store, args.target, cron=args.cron, timezone=args.tz, every=args.every, at=args.at,
             parameters=dict(args.parameters if notebook else args.inputs), allow_code=args.allow_code, **options)
-    if notify:
-        schedule.notify = notify
-        store.jobs.update_schedule(schedule)
     if args.json:
         print_json({**schedule.to_dict(), **({"left_out": dropped} if args.from_file else {})})
         return EXIT_OK
@@ -70,16 +67,6 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
         console.print("[dim]no scheduler is running; jobs start while one runs: gorgon scheduler, or JupyterLab "
                       f"with \\[scheduler] enabled = true in the config{escape(lab)}[/]")
     return EXIT_OK
-
-
-def _notify_rules(args: argparse.Namespace) -> list[str]:
-    """``--notify`` rules, checked against the config's targets before anything is stored."""
-    if not getattr(args, "notify", None):
-        return []
-    from gorgon_nb.config import load_config
-    from gorgon_nb.notify.dispatch import checked_rules
-
-    return checked_rules(load_config().notifications, args.notify, "this schedule")
 
 
 def cmd_schedules(args: argparse.Namespace, console: Console) -> int:

@@ -211,6 +211,7 @@ def _store(magics: Notebook) -> Any:
 def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
     from gorgon_nb.errors import UsageError
     from gorgon_nb.model.jobs import job_kind
+    from gorgon_nb.notify.dispatch import notify_rules
     from gorgon_nb.scheduler.loop import scheduler_holder
     from gorgon_nb.scheduler.service import split_parameter, without_jupyterlab
     from gorgon_nb.workflow_jobs import dropped_notice, import_gorgon_schedule, schedule_target
@@ -225,11 +226,12 @@ def cmd_schedule(magics: Notebook, parse: Parse, words: Sequence[str]) -> Text:
         (("--retries",), {"type": int, "default": 0}), (("--backoff",), {"default": "60"}), (("--timeout",), {}),
         (("--missed",), {"choices": ["skip", "catch-up"], "default": "skip"}),
         (("--overlap",), {"choices": ["skip", "queue"], "default": "skip"}),
-        (("--keep",), {"type": int, "default": 20}), (("--name",), {"default": ""}), (("--root",), {})])
+        (("--keep",), {"type": int, "default": 20}), (("--name",), {"default": ""}), (("--root",), {}),
+        (("--notify",), {"action": "append", "default": [], "metavar": "TARGET[:EVENTS]"})])
     store = _store(magics)
     common = dict(retries=options.retries, backoff=options.backoff, timeout=options.timeout, missed=options.missed,
                   overlap=options.overlap, keep=options.keep, name=options.name, root=options.root,
-                  allow_code=options.allow_code)
+                  allow_code=options.allow_code, notify=notify_rules(options.notify))
     if options.from_file:
         if options.target or options.parameters or options.inputs or options.cron or options.every or options.at:
             raise UsageError("--from FILE takes the workflow, its trigger and its inputs from the file; give only "

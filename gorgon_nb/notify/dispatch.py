@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from gorgon_nb.model.workflow import WorkflowSpec
     from gorgon_nb.store import Store
 
-__all__ = ["RunNotifier", "check_rules", "checked_rules", "deliver_due", "enqueue", "notify_job_end", "run_notifier", "send_note",
-           "subscribed", "wait_for_sends"]
+__all__ = ["RunNotifier", "check_rules", "checked_rules", "deliver_due", "enqueue", "notify_job_end", "notify_rules",
+           "run_notifier", "send_note", "subscribed", "wait_for_sends"]
 
 log = logging.getLogger("gorgon_nb.notify")
 IN_PROCESS_TRIES = 3  # sends this process tries before leaving a notification to later ones
@@ -84,6 +84,15 @@ def checked_rules(settings: NotificationSettings, texts: Iterable[str], what: st
         raise UsageError(f"--notify: {exc}") from None
     check_rules(settings, rules, what)
     return [str(rule) for rule in rules]
+
+
+def notify_rules(texts: list[str]) -> list[str]:
+    """A schedule's ``--notify`` rules, checked against the targets of the config file."""
+    if not texts:
+        return []
+    from gorgon_nb.config import load_config
+
+    return checked_rules(load_config().notifications, texts, "this schedule")
 
 
 def enqueue(config: Config, store: Store | None, message: Message, targets: list[str]) -> list[Notification]:

@@ -176,9 +176,10 @@ def new_schedule(store: Store, target: str, root: Path, *, cron: str | None = No
                  retries: int = 0, backoff: str | float = 60, timeout: str | float | None = None,
                  missed: str = "skip", overlap: str = "skip", keep: int = 20, name: str = "",
                  allow_code: bool = False, description: str = "", schedule_id: str = "",
-                 paused: bool = False) -> Schedule:
+                 paused: bool = False, notify: list[str] | None = None) -> Schedule:
     """A new schedule of ``target`` (a notebook or a workflow, already found under the
-    absolute folder ``root``), its options checked as every front door checks them."""
+    absolute folder ``root``), its options checked as every front door checks them;
+    ``notify``: the targets its jobs tell, rules already checked against the config."""
     triggers = [t for t in (cron, every, at) if t is not None]
     if len(triggers) != 1:
         raise UsageError("give one of --cron, --every or --at")
@@ -205,7 +206,7 @@ def new_schedule(store: Store, target: str, root: Path, *, cron: str | None = No
         at=parse_at(at, timezone) if at is not None else None, retries=retries, backoff=parse_duration(backoff),
         timeout=parse_duration(timeout) if timeout is not None else None, missed=missed,  # type: ignore[arg-type]
         overlap=overlap, keep=keep, name=name, created_at=time.time(),  # type: ignore[arg-type]
-        allow_code=bool(allow_code), description=description, paused=bool(paused))
+        allow_code=bool(allow_code), description=description, paused=bool(paused), notify=list(notify or []))
     schedule.next_run_at = next_fire(schedule, schedule.created_at)
     if schedule.next_run_at is None:
         raise UsageError(f"{at} is in the past: the schedule would never run")

@@ -375,3 +375,17 @@ def test_schedule_a_notebook_from_the_notebook(ip: InteractiveShell, tmp_path: P
     with pytest.raises(MagicError) as refused:
         ip.run_line_magic("gorgon", "schedule ../elsewhere.ipynb --every 1h")
     assert "outside" in error_text(refused.value)
+
+
+def test_schedule_from_the_notebook_names_its_notification_targets(ip: InteractiveShell, home: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
+    (home / "config.toml").write_text('[notifications.targets.ops]\nwebhook = "http://127.0.0.1:9/hook"\n')
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "daily.ipynb")
+    monkeypatch.chdir(tmp_path)
+    ip.run_line_magic("gorgon", "schedule daily.ipynb --every 1h --notify ops:failed --name daily")
+    assert default_runner().store.jobs.get_schedule("daily").notify == ["ops:failed"]
+    with pytest.raises(MagicError) as refused:
+        ip.run_line_magic("gorgon", "schedule daily.ipynb --every 1h --notify pager")
+    assert "pager" in error_text(refused.value) and "[notifications.targets" in error_text(refused.value)
