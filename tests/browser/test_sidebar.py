@@ -323,9 +323,16 @@ async def test_a_role_asked_directly_answers_and_its_code_goes_into_the_notebook
     await page.keyboard.press("Control+s")
     saved = lab_server.root / "insert_here.ipynb"
     deadline = time.monotonic() + UI_TIMEOUT / 1000
-    while len(nbformat.read(saved, as_version=4).cells) < 2 and time.monotonic() < deadline:
+
+    def cells_saved() -> list[Any]:
+        try:
+            return list(nbformat.read(saved, as_version=4).cells)
+        except nbformat.reader.NotJSONError:  # caught while the server writes the file
+            return []
+
+    while len(cells_saved()) < 2 and time.monotonic() < deadline:
         await page.wait_for_timeout(100)
-    written = nbformat.read(saved, as_version=4).cells
+    written = cells_saved()
     assert [(c.cell_type, c.source) for c in written] == [("code", "x = 1"), ("code", code)]
     await screenshots(page, artifacts, "chat_insert", top=builder)
 
