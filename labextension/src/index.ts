@@ -17,7 +17,6 @@ import { JobsPanel } from './jobs/panel';
 import { RunsPanel } from './runs/panel';
 import { GorgonSidebar, SIDEBAR_ID } from './sidebar';
 import { ToolsPanel } from './tools/panel';
-import { WebhooksPanel } from './webhooks/panel';
 
 const STATE_KEY = 'gorgon-nb:sidebar';
 
@@ -112,7 +111,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     sidebar.addPanel(runs, 300);
     sidebar.addPanel(jobs, 400);
     sidebar.addPanel(new ToolsPanel({ client }), 500);
-    sidebar.addPanel(new WebhooksPanel(client), 600);
 
     feed.changed.connect(() => sidebar.setPending(feed.approvals?.length ?? 0, approvals.id));
     tracker?.currentChanged.connect(() => chat.refreshInsertButtons());

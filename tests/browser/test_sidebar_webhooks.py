@@ -1,4 +1,4 @@
-"""The Webhooks tab in a real JupyterLab: webhooks, the deliveries GitHub-shaped POSTs made
+"""The webhooks at the end of the Jobs tab in a real JupyterLab: webhooks, the deliveries GitHub-shaped POSTs made
 (signed, without the Jupyter token), and Replay on a rate-limited one. Screenshots in the
 light and the dark theme go to test-artifacts/sidebar_webhooks_{light,dark}.png.
 """
@@ -42,7 +42,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return refused.code
 
 
-async def test_the_webhooks_tab_lists_deliveries_and_replays_a_rate_limited_one(
+async def test_the_jobs_tab_lists_webhook_deliveries_and_replays_a_rate_limited_one(
     page: Any, lab_server: Any, artifacts: Path
 ) -> None:
     from playwright.async_api import expect
@@ -61,9 +61,10 @@ async def test_the_webhooks_tab_lists_deliveries_and_replays_a_rate_limited_one(
         assert codes == [202, 429]
 
         await open_lab(page, lab_server)
-        tab = await open_tab(page, "Webhooks")
+        tab = (await open_tab(page, "Jobs")).locator(".jp-gorgon-webhooks")
         hook = tab.locator(".jp-gorgon-webhook-row[data-webhook='github_push_handler']")
         await expect(hook).to_contain_text("simple_ai_completion.json", timeout=UI_TIMEOUT)
+        await tab.scroll_into_view_if_needed()
         await expect(hook.locator(".jp-gorgon-status")).to_have_text("active")
         rows = tab.locator(".jp-gorgon-delivery-row")
         await expect(rows).to_have_count(2, timeout=UI_TIMEOUT)

@@ -1,11 +1,13 @@
 /**
- * The Jobs tab: scheduled notebooks (schedule-row.tsx) and their recent jobs (job-row.tsx),
- * live from the event feed, and the form of a new schedule (form.tsx).
+ * The Jobs tab: scheduled notebooks and workflows (schedule-row.tsx) and their recent jobs
+ * (job-row.tsx), live from the event feed, the form of a new schedule (form.tsx), and the
+ * webhooks that start jobs with their deliveries (../webhooks/panel.tsx).
  */
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { FeedStatus, Notice, WithCode } from '../components';
+import { WebhooksSection } from '../webhooks/panel';
 import { ScheduleForm } from './form';
 import { JobRow } from './job-row';
 import { ScheduleRow } from './schedule-row';
@@ -114,6 +116,7 @@ function JobsView(props: { context: IJobsContext }): JSX.Element {
             ))}
           </ul>
         )}
+        <WebhooksSection client={props.context.client} />
       </>
     );
   }

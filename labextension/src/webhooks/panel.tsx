@@ -1,13 +1,10 @@
 /**
- * The Webhooks tab: the webhooks senders post to, and their recent deliveries (what came,
- * what it started, why one was refused), with Replay on the failed and rate-limited ones.
- * Read when the tab is shown, then every few seconds while it stays shown.
+ * The webhooks senders post to, and their recent deliveries (what came, what it started, why
+ * one was refused), with Replay on the failed and rate-limited ones: the end of the Jobs tab.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { ErrorNotice, Notice, StatusBadge, WithCode } from '../components';
+import { ErrorNotice, Notice, StatusBadge } from '../components';
 import { formatAgo, formatTime, shortId } from '../format';
 import { IDelivery, IWebhook } from '../api';
 import { GorgonClient } from '../client';
@@ -113,93 +110,74 @@ function DeliveryRow(props: {
   );
 }
 
-export class WebhooksPanel extends ReactWidget {
-  constructor(client: GorgonClient) {
-    super();
-    this._client = client;
-    this.id = 'gorgon-webhooks';
-    this.addClass('jp-gorgon-panel');
-    this.addClass('jp-gorgon-webhooks');
-    this.title.label = 'Webhooks';
-  }
+/**
+ * The webhooks and their recent deliveries, a section of the Jobs tab: read when it is first
+ * drawn, then every few seconds while it can be seen.
+ */
+export function WebhooksSection(props: { client: GorgonClient }): JSX.Element {
+  const { client } = props;
+  const [webhooks, setWebhooks] = React.useState<IWebhook[] | null>(null);
+  const [deliveries, setDeliveries] = React.useState<IDelivery[]>([]);
+  const [error, setError] = React.useState<string | null>(null);
+  const here = React.useRef<HTMLDivElement>(null);
 
-  async refresh(): Promise<void> {
+  const refresh = React.useCallback(async () => {
     try {
-      const [webhooks, deliveries] = await Promise.all([
-        this._client.listWebhooks(),
-        this._client.listDeliveries()
-      ]);
-      this._webhooks = webhooks;
-      this._deliveries = deliveries;
-      this._error = null;
-    } catch (error) {
-      this._error = (error as Error).message;
+      const [hooks, came] = await Promise.all([client.listWebhooks(), client.listDeliveries()]);
+      setWebhooks(hooks);
+      setDeliveries(came);
+      setError(null);
+    } catch (failure) {
+      setError((failure as Error).message);
     }
-    this.update();
-  }
+  }, [client]);
 
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.refresh();
-    this._timer = window.setInterval(() => void this.refresh(), REFRESH_MS);
-  }
+  React.useEffect(() => {
+    void refresh();
+    // a hidden tab (offsetParent null) asks nothing; it reads again once it is shown
+    const timer = window.setInterval(() => {
+      if (here.current?.offsetParent) {
+        void refresh();
+      }
+    }, REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [refresh]);
 
-  protected onBeforeHide(msg: Message): void {
-    window.clearInterval(this._timer);
-    super.onBeforeHide(msg);
-  }
-
-  dispose(): void {
-    window.clearInterval(this._timer);
-    super.dispose();
-  }
-
-  private _replay = async (delivery: IDelivery): Promise<void> => {
-    await this._client.replayDelivery(delivery.id);
-    await this.refresh();
+  const replay = async (delivery: IDelivery): Promise<void> => {
+    await client.replayDelivery(delivery.id);
+    await refresh();
   };
 
-  protected render(): JSX.Element {
-    const webhooks = this._webhooks;
-    return (
-      <div className="jp-gorgon-scroll">
-        {this._error && <ErrorNotice error={this._error} onRetry={() => void this.refresh()} />}
-        <div className="jp-gorgon-section-bar">
-          <span className="jp-gorgon-subheading">Webhooks</span>
-        </div>
-        {webhooks === null && !this._error && <Notice tone="info">Reading the webhooks…</Notice>}
-        {webhooks !== null && webhooks.length === 0 && (
-          <Notice tone="info">
-            <WithCode text="No webhooks yet: `gorgon webhook create NAME WORKFLOW --secret-env VARIABLE`." />
-          </Notice>
-        )}
-        {webhooks !== null && webhooks.length > 0 && (
+  if (!error && (webhooks === null || webhooks.length === 0)) {
+    // none (or not read yet): the Jobs tab stays about schedules (gorgon webhook create makes one)
+    return <div className="jp-gorgon-webhooks" ref={here} />;
+  }
+  return (
+    <div className="jp-gorgon-webhooks" ref={here}>
+      {error && <ErrorNotice error={error} onRetry={() => void refresh()} />}
+      <div className="jp-gorgon-section-bar">
+        <span className="jp-gorgon-subheading">Webhooks</span>
+      </div>
+      {webhooks !== null && webhooks.length > 0 && (
+        <>
           <ul className="jp-gorgon-run-list jp-gorgon-webhook-list">
             {webhooks.map(webhook => (
               <WebhookRow key={webhook.name} webhook={webhook} />
             ))}
           </ul>
-        )}
-        <div className="jp-gorgon-section-bar">
-          <span className="jp-gorgon-subheading">Recent deliveries</span>
-        </div>
-        {this._deliveries.length === 0 && webhooks !== null && (
-          <Notice tone="info">No deliveries yet.</Notice>
-        )}
-        {this._deliveries.length > 0 && (
-          <ul className="jp-gorgon-run-list jp-gorgon-delivery-list">
-            {this._deliveries.map(delivery => (
-              <DeliveryRow key={delivery.id} delivery={delivery} onReplay={this._replay} />
-            ))}
-          </ul>
-        )}
-      </div>
-    );
-  }
-
-  private _client: GorgonClient;
-  private _webhooks: IWebhook[] | null = null;
-  private _deliveries: IDelivery[] = [];
-  private _error: string | null = null;
-  private _timer = 0;
+          <div className="jp-gorgon-section-bar">
+            <span className="jp-gorgon-subheading">Recent deliveries</span>
+          </div>
+          {deliveries.length === 0 && <Notice tone="info">No deliveries yet.</Notice>}
+          {deliveries.length > 0 && (
+            <ul className="jp-gorgon-run-list jp-gorgon-delivery-list">
+              {deliveries.map(delivery => (
+                <DeliveryRow key={delivery.id} delivery={delivery} onReplay={replay} />
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </div>
+  );
 }
