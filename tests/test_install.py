@@ -73,3 +73,17 @@ def test_a_missing_kernel_is_refused_at_schedule_time_with_the_fix(
     listed = _run(venv / "bin" / "gorgon", "schedules", "--json", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "report.ipynb" not in [s["notebook"] for s in json.loads(listed.stdout)]
+
+
+def test_gmail_steps_without_the_gmail_extra_say_how_to_install_it(
+        fresh: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    venv, env = fresh
+    token = tmp_path / "token.json"
+    token.write_text('{"refresh_token": "r", "client_id": "c", "client_secret": "s", "token": "t"}')
+    (tmp_path / "mail.yaml").write_text("id: mail\nsteps:\n  - {id: inbox, gmail: list_messages}\n")
+    checked = _run(venv / "bin" / "gorgon", "validate", "mail.yaml", cwd=tmp_path,
+                   env={**env, "GORGON_GMAIL_TOKEN_FILE": str(token)})
+    assert checked.returncode == 2
+    said = " ".join((checked.stdout + checked.stderr).split())
+    assert "Gmail steps need Google's client library, which is not installed" in said
+    assert "pip install 'gorgon-nb[gmail]'" in said and "Traceback" not in said

@@ -72,8 +72,17 @@ class Gmail:
                     "first (steps do not create labels), or use one of these")
 
 
+INSTALL = "pip install 'gorgon-nb[gmail]'"
+
+
 def credentials_problem(config: Config) -> Problem | None:
-    """Why Gmail steps cannot run with this config (no token file, or none there), or None."""
+    """Why Gmail steps cannot run here (Google's client library missing, no token file, or
+    none there), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("googleapiclient") is None or importlib.util.find_spec("google.oauth2") is None:
+        return Problem("Gmail steps need Google's client library, which is not installed", "gmail",
+                       f"install it with: {INSTALL}")
     settings = config.integrations["gmail"]
     given = config.token("gmail")
     if not given:
@@ -89,7 +98,10 @@ def credentials_problem(config: Config) -> Problem | None:
 def connect(settings: IntegrationSettings, token: str) -> Gmail:
     """The Gmail API client, built from the discovery document (the library's own copy, or
     the one ``base_url`` serves), sending with the credentials in the token file ``token``."""
-    from googleapiclient.discovery import build
+    try:
+        from googleapiclient.discovery import build
+    except ImportError:
+        raise _fail(f"Gmail steps need Google's client library: {INSTALL}") from None
 
     transport = Transport(load_credentials(token, settings.token_url), settings.timeout)
     try:
