@@ -51,7 +51,8 @@ def cmd_notifications(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     if not notes:
         console.print("no notifications match" if args.state or args.run else
-                      "no notifications yet; targets are set under [notifications] in the config file")
+                      "no notifications yet; targets are set under [notifications.targets.NAME] in the config file",
+                      markup=False)
         return EXIT_OK
     states = {"sent": "[green]sent[/]", "pending": "[yellow]pending[/]", "failed": "[red]failed[/]"}
     print_table(console, [Column("when"), Column("target", "name"), Column("state"), Column("tries", right=True),

@@ -108,3 +108,10 @@ webhook = "http://127.0.0.1:{down}/hook"
     assert "report: run r1 failed" in listed.stdout and "cannot reach it (next try" in listed.stdout
     only = json.loads(gorgon(home, tmp_path, "notifications", "--state", "pending", "--json").stdout)
     assert sorted(n["target"] for n in only) == ["down", "ops"]
+
+
+def test_an_empty_outbox_says_where_targets_are_set(home: Path, tmp_path: Path) -> None:
+    listed = gorgon(home, tmp_path, "notifications")
+    assert listed.returncode == 0, listed.stderr
+    assert "no notifications yet; targets are set under [notifications.targets.NAME] in the config file" in \
+        " ".join(listed.stdout.split())
