@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,20 @@ from gorgon_nb.testing import Approver, ServiceServer
 from gorgon_nb.workflow import Workflow
 
 GORGON = Path(__file__).resolve().parent.parent / "model" / "gorgon_fixtures"
+# Gorgon's own JSON workflows (its examples/ and src/test_ai/workflows/), byte for byte
+GORGON_SHA256 = {
+    "analytics_pipeline": "762c95b44492330ca880827caf259f411f033c5c46e341792f7e7c890461c5ab",
+    "automated_reporting": "4b9883a6c89766be24a2602510e80a4469f1a3aa6c2b86f55ee189c4602df918",
+    "content_pipeline": "04005410bd8b665efc54d5fb0fc6c5197769970135ad51f07e4f5f35038738da",
+    "daily_standup": "a955e43ea9a34e0b816d7a4f6bc6c1423b54bffc9db8e0ec5ad753592926effd",
+    "dev_workflow_plan_build_test_review": "569f776262176273b87d28862c95011e0190b42f829569856368224178620d7a",
+    "email_to_notion": "e0cf8dd9c69459b7211cafaa88344dd37098e5fdc13980f0df7b0abefd1df02b",
+    "generate_sop_to_github": "7c6b45811ffff5fcf06b7c073d29de43d157f81d9a4862e5fbeb8682413c6a32",
+    "github_repos_to_notion": "70c9351079956f5d4bcd160f5aa3d375f9a68fdc33a00339492445c46f59d2ef",
+    "knowledge_capture": "905c48dc41904e2dac6b2b61021edc8890aeba602cfb229bfcdaedb9ffe8c652",
+    "multi_step_ai": "f2a8686c70691595c0cd6fcd89b364b55491b2dd5f43d14ca62d8eb8624094d0",
+    "simple_ai_completion": "4251286cce6ff370cf92f8e8508a3b26799dbd318c623328d43cc19e37dac8d7",
+}
 
 
 def gorgon(runner: Runner, name: str, model: str | None = None, **inputs: Any) -> tuple[RunResult, list[str]]:
@@ -129,3 +145,22 @@ def test_automated_reporting_reads_github_and_sends_the_report_to_the_slack_targ
     assert post.body["channel"] in ("#general", "C100")
     assert f"Weekly Report - {result.inputs['report_date']}" in post.body["text"]
     assert report.split("\n")[0] in post.body["text"]
+
+
+@pytest.mark.parametrize("name", sorted(GORGON_SHA256))
+def test_the_gorgon_files_are_gorgons_own(name: str) -> None:
+    assert hashlib.sha256((GORGON / f"{name}.json").read_bytes()).hexdigest() == GORGON_SHA256[name]
+
+
+@pytest.mark.parametrize("name", ["simple_ai_completion", "multi_step_ai", "content_pipeline", "analytics_pipeline",
+                                  "dev_workflow_plan_build_test_review"])
+def test_gorgons_model_only_workflows_run_in_order_offline(wired: Runner, name: str) -> None:
+    gorgon_steps = [s.get("id") or s["step_id"] for s in json.loads((GORGON / f"{name}.json").read_text())["steps"]]
+    result, approved = gorgon(wired, name, model="offline")  # their steps name OpenAI's and Anthropic's models
+    assert approved == []
+    assert list(result.steps) == gorgon_steps
+    assert all(step.status == "succeeded" and str(step.output).startswith("[offline]")
+               for step in result.steps.values())
+    assert wired.store is not None
+    calls = wired.store.runs.recorded_calls(result.run_id)
+    assert sorted(step for step, _, _ in calls) == sorted(gorgon_steps)  # one model call recorded per step
