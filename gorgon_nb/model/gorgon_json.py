@@ -67,7 +67,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
+from gorgon_nb.errors import did_you_mean
 from gorgon_nb.model.gorgon_params import (
     FIXED_PROMPTS,
     Names,
@@ -78,7 +78,7 @@ from gorgon_nb.model.gorgon_params import (
     rewrite,
     rewrite_all,
 )
-from gorgon_nb.model.source import Locations, Path, SourceText
+from gorgon_nb.model.source import Conversion, Locations, Path, SourceText
 
 __all__ = ["INTEGRATIONS", "SUPPORTED", "convert", "is_gorgon_json"]
 
@@ -202,32 +202,17 @@ def _input_type(value: Any) -> str:
     return kinds.get(type(value)) or ("object" if isinstance(value, dict) else "any")
 
 
-class _Converter:
+class _Converter(Conversion):
     def __init__(self, data: Mapping[str, Any], source: SourceText | None) -> None:
-        self.data = data
-        self.file = source.path if source else None
-        self.found = source.locations if source else Locations()
-        self.lines: dict[Path, int] = {}
-        self.problems: list[Problem] = []
+        super().__init__(data, source)
         # Steps a Gorgon step needs before it (an aggregate's reads) with where each comes from.
         # They go after Gorgon's steps, so each Gorgon step keeps its index; dependencies order them.
         self.before: list[tuple[dict[str, Any], Path]] = []
         self.extra: list[tuple[dict[str, Any], Path]] = []
 
-    def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
-
     def bad(self, s: _Step, where: Path, message: str, hint: str = "") -> None:
         """A problem with step ``s`` at ``where``, a path inside it."""
         self.problem(where, f"{s.id}.{where[-1]}", message, hint)
-
-    def check(self) -> None:
-        if self.problems:
-            raise WorkflowError(self.problems)
-
-    def link(self, native: Path, original: Path, deep: bool = True) -> None:
-        """Give ``native`` the line of ``original`` (and, if deep, its descendants theirs)."""
-        self.found.copy_line(self.lines, native, original, deep)
 
     def run(self) -> dict[str, Any]:
         data, out = self.data, {}

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gorgon_nb.errors import Problem, WorkflowError, did_you_mean
+from gorgon_nb.errors import WorkflowError, did_you_mean
 from gorgon_nb.model.gorgon_text import Scope
-from gorgon_nb.model.source import Locations, Path, SourceText
+from gorgon_nb.model.source import Conversion
 
 __all__ = ["ON_FAILURE", "ROLES", "SEPARATOR", "STEP_TYPES", "UNSUPPORTED", "WRITING_ROLES", "Base", "slug",
            "unsupported_type"]
@@ -38,26 +38,12 @@ def slug(name: str) -> str:
 
 
 
-class Base:
+class Base(Conversion):
     """Problems and line locations, shared by the parts of the conversion."""
-
-    def __init__(self, data: Mapping[str, Any], source: SourceText | None) -> None:
-        self.data = data
-        self.file = source.path if source else None
-        self.found = source.locations if source else Locations()
-        self.lines: dict[Path, int] = {}
-        self.problems: list[Problem] = []
-
-    def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
 
     def check(self) -> None:
         if self.problems:
             raise WorkflowError(sorted(self.problems, key=lambda p: p.line or 0))
-
-    def link(self, native: Path, original: Path, deep: bool = True) -> None:
-        """Give ``native`` the line of ``original`` (and, if deep, its descendants theirs)."""
-        self.found.copy_line(self.lines, native, original, deep)
 
     # -- the top level ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any, Literal
@@ -24,7 +25,7 @@ import yaml
 from gorgon_nb.errors import Problem, WorkflowError
 from gorgon_nb.model.limits import FILE_BYTES, NESTING, YAML_VALUES
 
-__all__ = ["Locations", "SourceText", "parse_source", "read_source"]
+__all__ = ["Conversion", "Locations", "SourceText", "parse_source", "read_source"]
 
 Path = tuple[str | int, ...]
 
@@ -67,6 +68,29 @@ class Locations:
             for path, found in self.lines.items():
                 if len(path) > size and path[:size] == original:
                     into[native + path[size:]] = found
+
+
+class Conversion:
+    """A conversion of another format's ``data`` (Gorgon's) to a native workflow: the problems
+    found, each with its line in ``source``, and the native paths' lines (``lines``)."""
+
+    def __init__(self, data: Mapping[str, Any], source: SourceText | None) -> None:
+        self.data = data
+        self.file = source.path if source else None
+        self.found = source.locations if source else Locations()
+        self.lines: dict[Path, int] = {}
+        self.problems: list[Problem] = []
+
+    def problem(self, where: Path, label: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(message, label, hint, self.file, self.found.line_of(where)))
+
+    def check(self) -> None:
+        if self.problems:
+            raise WorkflowError(self.problems)
+
+    def link(self, native: Path, original: Path, deep: bool = True) -> None:
+        """Give ``native`` the line of ``original`` (and, if deep, its descendants theirs)."""
+        self.found.copy_line(self.lines, native, original, deep)
 
 
 @dataclass
