@@ -3,14 +3,23 @@ and a run while a person (``gorgon_nb.testing.Approver``) decides approvals."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult
 from gorgon_nb.runner import Runner
+from gorgon_nb.store import Store
 from gorgon_nb.testing import Approver, ServiceServer
+from gorgon_nb.testing._api import Service
 from gorgon_nb.workflow import Workflow
 
 TOKENS = {"github": "ghp_loopback_token_1", "notion": "ntn_loopback_token_2", "slack": "xoxb-loopback-token-3",
@@ -42,3 +51,28 @@ def run(runner: Runner, steps: str, *, approve: bool = True, comment: str = "", 
     with Approver(runner.store.path, approve, comment) as person:
         result = runner.run(workflow, **options)
     return result, person.seen
+
+
+def until(check: Callable[[], Any], timeout: float = 60) -> Any:
+    """``check()``'s first true value, asked again and again for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def killed_on_third_write(home: Path, svc: ServiceServer, workflow: Path, service: Service, path: str) -> str:
+    """Run ``workflow`` in a ``gorgon run`` process while ``service`` holds each request to
+    ``path`` (a pattern) for 2 s; kill it with SIGKILL once the third is held; its run id."""
+    svc.slow(service, "POST", path, seconds=2.0, times=3)
+    env = {**os.environ, "GORGON_HOME": str(home), **{ENV[s]: TOKENS[s] for s in ENV}}
+    process = subprocess.Popen([str(Path(sys.executable).with_name("gorgon")), "run", str(workflow)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until(lambda: len([r for r in svc.requests_to(service) if fnmatch.fnmatchcase(r.path, path)]) == 3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    with Store(home / "gorgon.db") as store:
+        (run,) = store.runs.recent(1)
+        return run.run_id

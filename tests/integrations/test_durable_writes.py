@@ -6,33 +6,16 @@ holds its third message; the server's log is the witness of what was sent.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loopback import ENV, TOKENS, configure
+from loopback import ENV, TOKENS, configure, killed_on_third_write
 
 from gorgon_nb.config import load_config
 from gorgon_nb.model.run import RunStatus
 from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.testing import ServiceServer
-
-GORGON = str(Path(sys.executable).with_name("gorgon"))
-
-
-def until(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def killed_mid_write(home: Path, svc: ServiceServer, tmp_path: Path, action: str, extra: str) -> str:
@@ -49,16 +32,7 @@ steps:
     with: {{channel: general, text: "{{{{ item }}}}"{extra}}}
 """)
     method = "chat.postMessage" if action == "post_message" else "chat.update"
-    svc.slow("slack", "POST", method, seconds=2.0, times=3)
-    env = {**os.environ, "GORGON_HOME": str(home), **{ENV[s]: TOKENS[s] for s in ENV}}
-    process = subprocess.Popen([GORGON, "run", str(workflow)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    until(lambda: len([r for r in svc.requests_to("slack") if r.path == method]) == 3)
-    process.send_signal(signal.SIGKILL)
-    process.wait(30)
-    with Store(home / "gorgon.db") as store:
-        (run,) = store.runs.recent(1)
-        return run.run_id
+    return killed_on_third_write(home, svc, workflow, "slack", method)
 
 
 def test_a_post_cut_off_is_not_sent_again_and_the_done_ones_are_reused(home: Path, svc: ServiceServer,

@@ -6,17 +6,9 @@ its third request; the server's log is the witness of what was sent.
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from loopback import configure
+from loopback import configure, killed_on_third_write, until
 
 from gorgon_nb.config import load_config
 from gorgon_nb.model.run import RunStatus
@@ -24,17 +16,7 @@ from gorgon_nb.runner import Runner
 from gorgon_nb.store import Store
 from gorgon_nb.testing import ServiceServer
 
-GORGON = str(Path(sys.executable).with_name("gorgon"))
 SEND = "/gmail/v1/users/me/messages/send"
-
-
-def until(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def killed_mid_write(home: Path, svc: ServiceServer, tmp_path: Path, step: str, path: str,
@@ -44,16 +26,7 @@ def killed_mid_write(home: Path, svc: ServiceServer, tmp_path: Path, step: str, 
     workflow = tmp_path / "mail.yaml"
     workflow.write_text(f"id: mail\nsteps:\n  - id: each\n    for_each: {items}\n    max_parallel: 1\n"
                         f"    auto_approve: true\n{step}")
-    svc.slow("gmail", "POST", path, seconds=2.0, times=3)
-    env = {**os.environ, "GORGON_HOME": str(home)}
-    process = subprocess.Popen([GORGON, "run", str(workflow)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    until(lambda: len([r for r in svc.requests_to("gmail") if fnmatch.fnmatchcase(r.path, path)]) == 3)
-    process.send_signal(signal.SIGKILL)
-    process.wait(30)
-    with Store(home / "gorgon.db") as store:
-        (run,) = store.runs.recent(1)
-        return run.run_id
+    return killed_on_third_write(home, svc, workflow, "gmail", path)
 
 
 def test_an_email_cut_off_is_not_sent_again_and_the_sent_ones_are_reused(home: Path, svc: ServiceServer,
