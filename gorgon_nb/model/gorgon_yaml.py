@@ -74,8 +74,6 @@ def is_gorgon_yaml(data: Any) -> bool:
     return "id" not in data and "name" in data and typed
 
 
-
-
 def convert(data: Mapping[str, Any], source: SourceText | None) -> tuple[dict[str, Any], SourceText | None]:
     """The native workflow for Gorgon YAML ``data``; raise ``WorkflowError`` listing every problem."""
     converter = StepConverter(data, source)
