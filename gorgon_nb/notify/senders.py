@@ -15,21 +15,20 @@ is the same for every try of one notification, so a receiver can drop a repeat.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
 from gorgon_nb.errors import IntegrationError
+from gorgon_nb.model.webhooks import sign  # GitHub's scheme, as webhooks check it
 from gorgon_nb.notify.message import Message
 
 if TYPE_CHECKING:
     from gorgon_nb.config import Config
     from gorgon_nb.model.notifications import TargetSettings
 
-__all__ = ["SIGNATURE_HEADER", "send", "sign"]
+__all__ = ["SIGNATURE_HEADER", "send"]
 
 SIGNATURE_HEADER = "X-Gorgon-Signature-256"
 
@@ -38,11 +37,6 @@ SIGNATURE_HEADER = "X-Gorgon-Signature-256"
 def _fail(target: TargetSettings, message: str, *, retryable: bool = False, unsure: bool = False) -> IntegrationError:
     return IntegrationError(f"notification target '{target.name}' ({target.where}): {message}",
                             service=target.kind, retryable=retryable, unsure=unsure)
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The value of the signature header for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def send(config: Config, target: TargetSettings, message: Message, delivery: str = "") -> dict[str, Any]:
