@@ -258,11 +258,10 @@ def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + PREVIOUS_OWNER_WAIT
         while store.control.owner(run_id).alive and time.monotonic() < deadline:
             time.sleep(0.5)  # the previous process notices its scheduler is gone within a second
-        execution = runner.resume_execution(run_id, allow_code=spec["allow_code"])
+        result = runner.resume(run_id, allow_code=spec["allow_code"])
     else:
         path = check_workflow(spec["root"], spec["workflow"], spec["inputs"], allow_code=spec["allow_code"])
-        execution = runner.execution(path, spec["inputs"], allow_code=spec["allow_code"], run_id=run_id)
-    result = runner._sync(execution.execute)
+        result = runner.run(path, spec["inputs"], allow_code=spec["allow_code"], run_id=run_id)
     return {"run_id": result.run_id, "status": str(result.status), "error": result.error}
 
 
