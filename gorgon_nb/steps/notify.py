@@ -86,7 +86,14 @@ def approval(step: NotifyStep, config: Config) -> ApprovalPolicy | None:
                 return None
         except ValueError:
             pass  # needs() reports it before the run starts
-    return ApprovalPolicy(mode="before")
+    return ApprovalPolicy(mode="before", title=_approval_title(step))
+
+
+def _approval_title(step: NotifyStep) -> str:
+    """What the person approves, as a template the run fills in: "Send 'Weekly report' to team"."""
+    title = step.with_.get("title")
+    what = f"'{title}'" if isinstance(title, str) and title.strip() else "a message"
+    return f"Send {what} to {step.notify}"
 
 
 def needs(step: NotifyStep, config: Config) -> Problem | None:

@@ -140,7 +140,7 @@ def test_automated_reporting_reads_github_and_sends_the_report_to_the_slack_targ
     assert metrics["jira"]["project"] == "PROJ" and "no jira integration" in metrics["jira"]["unavailable"]
     # the model read the metrics, and the report it wrote went to Slack once approved
     report = result.steps["generate_report"].output
-    assert approved == ["Approve send_notification before it runs"]
+    assert approved == [f"Send 'Weekly Report - {result.inputs['report_date']}' to slack"]
     (post,) = svc.writes("slack")
     assert post.body["channel"] in ("#general", "C100")
     assert f"Weekly Report - {result.inputs['report_date']}" in post.body["text"]

@@ -35,6 +35,7 @@ def test_a_notify_step_to_slack_waits_for_approval_and_is_journaled(home: Path, 
             result = Runner(load_config(), store).run(Workflow.from_yaml(REPORT))
         assert result.ok, result.error
         (asked,) = person.seen
+        assert asked.title == "Send 'Weekly report' to slack"  # the target as the run named it
         assert "**Notify team** (Slack #ci)" in asked.preview and "All **green** this week." in asked.preview
         assert result.outputs["send"]["sent"] is True and result.outputs["send"]["target"] == "team"
         record = store.writes.get(result.run_id, "send", None)
