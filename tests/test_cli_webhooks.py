@@ -118,3 +118,17 @@ def test_inputs_the_workflow_lacks_are_refused_when_the_webhook_is_made(home: Pa
     assert mapped.code == 2 and "goes to 'repo', which is no input of the workflow" in mapped.flat
     with Store(load_config().db_path) as store:
         assert store.webhooks.all() == []
+
+
+def test_the_workflow_a_webhook_file_names_is_found_in_the_folders_workflows(home: Path, folder: Path) -> None:
+    (folder / "workflows").mkdir()
+    (folder / "simple_ai_completion.json").rename(folder / "workflows" / "simple_ai_completion.json")
+    made = run(home, folder, "webhook", "create", "--from", "webhook_github_push.json", "--secret-env", "PUSH_SECRET",
+               "--json")
+    assert made.code == 0, made
+    assert json.loads(made.out)["workflow"] == "workflows/simple_ai_completion.json"
+    (folder / "workflows" / "simple_ai_completion.json").unlink()
+    missing = run(home, folder, "webhook", "create", "again", "--from", "webhook_github_push.json",
+                  "--secret-env", "PUSH_SECRET")
+    assert missing.code == 2
+    assert "no workflow 'simple_ai_completion' beside the file, in" in missing.flat

@@ -88,7 +88,8 @@ def _named(name: str, config: Config) -> Path | None:
 def resolve_workflow(ref: str, root: Path, config: Config, *, beside: Path | None = None) -> str:
     """What a webhook's job names: a workflow file's path relative to ``root`` (it cannot
     leave it), or the name of a user's or bundled workflow. A bare name is looked for
-    beside ``beside`` (the file that named it), in ``root``, then by name."""
+    beside ``beside`` (the file that named it), in ``root`` and its ``workflows/`` folder,
+    then by name."""
     if not ref or len(ref) > 1024 or not plain_text(ref):
         raise UsageError("name the workflow: a file (.yaml, .yml or .json) under the root, or a workflow's name")
     if ref.endswith(SUFFIXES) or "/" in ref:
@@ -100,7 +101,7 @@ def resolve_workflow(ref: str, root: Path, config: Config, *, beside: Path | Non
         if not path.is_file():
             raise NotFoundError(f"no workflow file {ref} under {root}; check the path")
         return relative
-    for folder in (beside, root):
+    for folder in (beside, root, root / "workflows"):  # where Gorgon's schedule files are looked for too
         for suffix in SUFFIXES:
             candidate = folder / f"{ref}{suffix}" if folder is not None else None
             if candidate is not None and candidate.is_file():
@@ -110,8 +111,8 @@ def resolve_workflow(ref: str, root: Path, config: Config, *, beside: Path | Non
                                      "from; run the command from a folder that holds it, or pass --root")
                 return relative
     if _named(ref, config) is None:
-        raise NotFoundError(f"no workflow '{ref}' beside the file, under {root}, among your workflows or the bundled "
-                            "ones; name a workflow file, or run 'gorgon workflows' to list them")
+        raise NotFoundError(f"no workflow '{ref}' beside the file, in {root} or its workflows/ folder, among your "
+                            "workflows or the bundled ones; name a workflow file, or run 'gorgon workflows' to list them")
     return ref
 
 
