@@ -7,7 +7,10 @@ import them without naming a conftest, whose bare name each folder has one of.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -48,3 +51,13 @@ def ipython() -> InteractiveShell:
     if "gorgon" not in shell.magics_manager.magics["cell"]:
         shell.run_line_magic("load_ext", "gorgon_nb")
     return shell
+
+
+def until(check: Callable[[], Any], timeout: float = 60) -> Any:
+    """``check()``'s first true value, asked again and again for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out")

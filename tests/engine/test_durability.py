@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import until
 
 from gorgon_nb.config import load_config
 from gorgon_nb.errors import ApprovalError
@@ -65,14 +66,6 @@ def gorgon(home: Path, *args: str, wait: bool = True) -> Any:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def until(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def latest(home: Path) -> RunResult | None:

@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from support import until
 
 from gorgon_nb.model.approval import ApprovalRequest
 from gorgon_nb.model.run import RunResult
@@ -53,14 +53,6 @@ def run(runner: Runner, steps: str, *, approve: bool = True, comment: str = "", 
     return result, person.seen
 
 
-def until(check: Callable[[], Any], timeout: float = 60) -> Any:
-    """``check()``'s first true value, asked again and again for up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def killed_on_third_write(home: Path, svc: ServiceServer, workflow: Path, service: Service, path: str) -> str:

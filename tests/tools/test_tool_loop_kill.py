@@ -12,14 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp_support import declare, python_server
+from support import until
 
 from gorgon_nb.store import Store
 from gorgon_nb.testing import LLMServer, RecordedRequest, ToolCalls
@@ -69,13 +69,6 @@ def gorgon(home: Path, *args: str, wait: bool = True) -> Any:
     return subprocess.Popen([GORGON, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
-def until(check: Callable[[], Any], timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def journal(home: Path) -> tuple[str, dict[tuple[str, int], str]]:
@@ -102,7 +95,7 @@ def test_a_killed_tool_loop_resumes_and_replays_without_repeating_a_finished_cal
     # killed while the hang of the third turn runs and everything before it is recorded
     wanted = {("mcp:demo/add", 0): "done", ("mcp:demo/add", 1): "done", ("mcp:demo/hang", 2): "running",
               ("mcp:demo/add", 3): "done"}
-    run_id = until(lambda: (lambda found: found[0] if found[1] == wanted else None)(journal(home)))
+    run_id = until(lambda: (lambda found: found[0] if found[1] == wanted else None)(journal(home)), timeout=90)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     finished_before = {call for call, count in tool_log(log).items() if '"hang"' not in call}
